@@ -1,0 +1,221 @@
+"""The ``policybot`` command line.
+
+    policybot [--config FILE] [--db URL] COMMAND ...
+
+Commands: ``run`` (every configured channel), ``chat`` (terminal conversation), ``ask`` (answer
+questions, ``--json`` for one JSON object a line, ``-`` to read questions from standard input),
+``kb import|list|show|stats|export`` and ``staff add``. Heavy modules are imported per command so
+that ``ask`` starts quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate so tests can inspect it)."""
+    p = argparse.ArgumentParser(prog="policybot", description="政策与办事咨询机器人 policybot")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML settings file (default: $POLICYBOT_CONFIG or built-in defaults)",
+    )
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL, overrides [database] url (sqlite:///x.db, postgresql://u@h/db)",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="start every configured channel (web chat and console; Telegram with a token)")
+    sub.add_parser("chat", help="talk to the bot in this terminal")
+
+    ask = sub.add_parser("ask", help="answer questions (use - to read one question a line from stdin)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object a line")
+    ask.add_argument("questions", nargs="+", metavar="QUESTION")
+
+    kb = sub.add_parser("kb", help="manage the knowledge base").add_subparsers(
+        dest="kb_command", required=True
+    )
+    imp = kb.add_parser("import", help="import .jsonl/.csv FAQ, .md guides/policies, .txt/.docx documents")
+    imp.add_argument("paths", nargs="*", metavar="PATH")
+    imp.add_argument("--default", action="store_true", help="import the shipped default knowledge base")
+    lst = kb.add_parser("list", help="list entries")
+    lst.add_argument("--kind", choices=["faq", "guide", "policy", "clause"])
+    lst.add_argument("--category")
+    lst.add_argument("--status", choices=["published", "draft", "expired"])
+    show = kb.add_parser("show", help="show one entry")
+    show.add_argument("id")
+    kb.add_parser("stats", help="counts by kind, status and category")
+    exp = kb.add_parser("export", help="write every entry as JSON lines (imports back unchanged)")
+    exp.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
+
+    staff = sub.add_parser("staff", help="manage staff console accounts").add_subparsers(
+        dest="staff_command", required=True
+    )
+    add = staff.add_parser(
+        "add", help="create a staff account (asks for the password, or $POLICYBOT_STAFF_PASSWORD)"
+    )
+    add.add_argument("name")
+    add.add_argument("--telegram-id", type=int, help="the member's Telegram user id (optional)")
+    return p
+
+
+def load(args: argparse.Namespace) -> Settings:
+    """Settings from --config / $POLICYBOT_CONFIG, with --db applied."""
+    path = args.config or os.environ.get("POLICYBOT_CONFIG") or None
+    settings = load_settings(path)
+    if args.db:
+        settings = settings.replace("database", url=args.db)
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``policybot`` script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load(args)
+    except ConfigError as exc:
+        print(f"policybot: config error: {exc}", file=sys.stderr)
+        return 2
+    from bot.logs import setup_logging
+
+    setup_logging(settings.logging.level if args.command == "run" else "WARNING", settings.logging.format)
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear message instead of a traceback for operational errors
+        from knowledge.db import DatabaseURLError
+        from knowledge.importers import ImportFailure
+        from knowledge.schema import SchemaError
+
+        if isinstance(exc, ImportFailure | DatabaseURLError | SchemaError | ConfigError | OSError):
+            print(f"policybot: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        from bot.app import run_forever
+
+        return await run_forever(settings)
+    if args.command == "chat":
+        from handlers.terminal import run_terminal_chat
+
+        return await run_terminal_chat(settings)
+    if args.command == "ask":
+        return await _ask(args, settings)
+    if args.command == "kb":
+        return await _kb(args, settings)
+    if args.command == "staff":
+        return await _staff(args, settings)
+    raise AssertionError(args.command)  # pragma: no cover - argparse guarantees a known command
+
+
+async def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.services import Services
+
+    services = await Services.start(settings)
+    try:
+        if args.questions == ["-"]:
+            loop = asyncio.get_running_loop()
+            while True:
+                line = await loop.run_in_executor(None, sys.stdin.readline)
+                if not line:
+                    break
+                await _answer_one(services, line.rstrip("\r\n"), args.json)
+        else:
+            for q in args.questions:
+                await _answer_one(services, q, args.json)
+    finally:
+        await services.close()
+    return 0
+
+
+async def _answer_one(services, question: str, as_json: bool) -> None:
+    decision = await services.qa.ask(question)
+    if as_json:
+        print(json.dumps(decision.to_json(), ensure_ascii=False), flush=True)
+        return
+    from bot.render import decision_text
+
+    print(decision_text(decision), flush=True)
+    print(flush=True)
+
+
+async def _kb(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.services import Services
+
+    needs_index = args.kb_command == "import"
+    services = await Services.start(settings, build_index=needs_index)
+    try:
+        kb = services.kb
+        if args.kb_command == "import":
+            from knowledge.store import default_paths
+
+            paths = list(args.paths) + ([str(p) for p in default_paths()] if args.default else [])
+            if not paths:
+                print("policybot: kb import needs PATH... or --default", file=sys.stderr)
+                return 2
+            counts = await kb.import_paths(paths)
+            print(f"imported: {counts}")
+        elif args.kb_command == "list":
+            for e in await kb.list(args.kind, args.category, args.status, limit=1_000_000):
+                print(f"{e.id}\t{e.kind}\t{e.status}\t{e.category}\t{e.title or e.question}")
+        elif args.kb_command == "show":
+            entry = await kb.get(args.id)
+            if entry is None:
+                print(f"policybot: no entry {args.id!r}", file=sys.stderr)
+                return 1
+            from knowledge.importers import entry_to_parsed
+
+            print(json.dumps(entry_to_parsed(entry).as_record(), ensure_ascii=False, indent=2))
+        elif args.kb_command == "stats":
+            print(json.dumps(await kb.stats(), ensure_ascii=False, indent=2))
+        elif args.kb_command == "export":
+            lines = await kb.export_lines()
+            text = "".join(line + "\n" for line in lines)
+            if args.output:
+                await asyncio.to_thread(Path(args.output).write_text, text, encoding="utf-8")
+                print(f"exported {len(lines)} entries to {args.output}", file=sys.stderr)
+            else:
+                sys.stdout.write(text)
+    finally:
+        await services.close()
+    return 0
+
+
+async def _staff(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.services import Services
+    from bot.staff_accounts import StaffAccountError, create_account, read_password
+
+    try:
+        password = read_password()
+    except StaffAccountError as exc:
+        print(f"policybot: {exc}", file=sys.stderr)
+        return 2
+    services = await Services.start(settings, build_index=False)
+    try:
+        await create_account(services.sessions, args.name, password, args.telegram_id)
+    except StaffAccountError as exc:
+        print(f"policybot: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await services.close()
+    print(f"staff account {args.name!r} created")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""Settings: one TOML file validated into frozen dataclasses at start.
+
+Every key has a default, so an empty file (or no file) is a valid configuration. Secrets can be
+overridden by environment variables. An invalid file fails at start with a ``ConfigError`` that
+names the key and the reason, e.g. ``[telegram] mode: must be one of polling, webhook``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_DB_URL = "sqlite:///var/policybot.db"
+TELEGRAM_API = "https://api.telegram.org/bot"
+
+# Environment variables that override secrets and deployment-specific keys.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "POLICYBOT_TELEGRAM_TOKEN": ("telegram", "token"),
+    "POLICYBOT_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
+    "POLICYBOT_DATABASE_URL": ("database", "url"),
+    "POLICYBOT_WEB_SESSION_SECRET": ("web", "session_secret"),
+}
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: the message names the key and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = DEFAULT_DB_URL
+    echo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MatchingSettings:
+    answer_threshold: float = 0.58
+    suggest_threshold: float = 0.35
+    answer_margin: float = 0.08
+    sure_threshold: float = 0.85
+    sure_margin: float = 0.02
+    max_suggestions: int = 3
+    max_question_chars: int = 2000
+    synonyms_file: str = ""
+    user_dict_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    token: str = ""
+    base_url: str = TELEGRAM_API
+    mode: str = "polling"
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    rate_limit_messages: int = 8
+    rate_limit_seconds: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSettings:
+    chat_id: int | None = None
+    user_ids: list[int] = field(default_factory=list)
+    sla_minutes: int = 120
+    working_hours: str = "Mon-Fri 08:30-12:00,14:30-17:30"
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    session_secret: str = ""
+    max_body_bytes: int = 16384
+    rate_limit_per_minute: int = 30
+    poll_seconds: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    level: str = "INFO"
+    format: str = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    matching: MatchingSettings = field(default_factory=MatchingSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    staff: StaffSettings = field(default_factory=StaffSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+    def replace(self, section: str, **values: object) -> Settings:
+        """Return a copy with some keys of one section changed (tests and CLI overrides)."""
+        current = getattr(self, section)
+        return dataclasses.replace(self, **{section: dataclasses.replace(current, **values)})
+
+
+_SECTION_TYPES = {
+    "database": DatabaseSettings,
+    "matching": MatchingSettings,
+    "telegram": TelegramSettings,
+    "staff": StaffSettings,
+    "web": WebSettings,
+    "logging": LoggingSettings,
+}
+
+
+def load_settings(path: str | Path | None = None, env: typing.Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the TOML file at ``path`` (None: defaults only), then apply env overrides."""
+    raw: dict[str, object] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{p}: file not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not UTF-8 text") from exc
+    return settings_from_dict(raw, env=os.environ if env is None else env)
+
+
+def settings_from_dict(raw: dict[str, object], env: typing.Mapping[str, str] | None = None) -> Settings:
+    """Validate a parsed TOML document (plus env overrides) into ``Settings``."""
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for var, (section, key) in ENV_OVERRIDES.items():
+        value = (env or {}).get(var)
+        if value:
+            raw.setdefault(section, {})
+            if isinstance(raw[section], dict):
+                raw[section][key] = value  # type: ignore[index]
+    sections: dict[str, object] = {}
+    for name, value in raw.items():
+        if name not in _SECTION_TYPES:
+            raise ConfigError(f"[{name}]: unknown section (known: {', '.join(_SECTION_TYPES)})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}]: must be a table")
+        sections[name] = _build_section(name, _SECTION_TYPES[name], value)
+    settings = Settings(**sections)  # type: ignore[arg-type]
+    _check_semantics(settings)
+    return settings
+
+
+def _build_section(name: str, cls: type, values: dict[str, object]) -> object:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, object] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"[{name}] {key}: unknown key (known: {', '.join(sorted(known))})")
+        kwargs[key] = _coerce(f"[{name}] {key}", hints[key], value)
+    return cls(**kwargs)
+
+
+def _coerce(where: str, hint: object, value: object) -> object:
+    """Check ``value`` against a simple type hint; env strings are converted where unambiguous."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None or value == "":
+            return None
+        return _coerce(where, args[0], value)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: must be a list")
+        return [_coerce(f"{where}[{i}]", item, v) for i, v in enumerate(value)]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+        raise ConfigError(f"{where}: must be a whole number, got {value!r}")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: must be a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: must be a string, got {value!r}")
+    raise ConfigError(f"{where}: unsupported type")  # pragma: no cover - a programming error
+
+
+def _check_semantics(s: Settings) -> None:
+    m = s.matching
+    for key in ("answer_threshold", "suggest_threshold", "answer_margin", "sure_threshold", "sure_margin"):
+        v = getattr(m, key)
+        if not 0.0 <= v <= 1.0:
+            raise ConfigError(f"[matching] {key}: must be between 0 and 1, got {v}")
+    if m.suggest_threshold > m.answer_threshold:
+        raise ConfigError("[matching] suggest_threshold: must not exceed answer_threshold")
+    if not 1 <= m.max_suggestions <= 10:
+        raise ConfigError("[matching] max_suggestions: must be between 1 and 10")
+    if m.max_question_chars < 1:
+        raise ConfigError("[matching] max_question_chars: must be positive")
+    t = s.telegram
+    if t.mode not in ("polling", "webhook"):
+        raise ConfigError(f"[telegram] mode: must be one of polling, webhook, got {t.mode!r}")
+    if t.mode == "webhook" and t.token:
+        if not t.webhook_url:
+            raise ConfigError("[telegram] webhook_url: required when mode = 'webhook'")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", t.webhook_secret):
+            raise ConfigError("[telegram] webhook_secret: required in webhook mode, 1-256 of A-Z a-z 0-9 _ -")
+    if not t.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"[telegram] base_url: must be an http(s) URL, got {t.base_url!r}")
+    for where, port in (("[telegram] port", t.port), ("[web] port", s.web.port)):
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{where}: must be between 0 and 65535")
+    try:
+        ZoneInfo(s.staff.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"[staff] timezone: unknown time zone {s.staff.timezone!r}") from exc
+    from bot.hours import WorkingHours  # local import: hours imports nothing from config
+
+    try:
+        WorkingHours.parse(s.staff.working_hours, s.staff.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"[staff] working_hours: {exc}") from exc
+    if s.staff.sla_minutes < 1:
+        raise ConfigError("[staff] sla_minutes: must be positive")
+    if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"[logging] level: must be DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
+    if s.logging.format not in ("json", "text"):
+        raise ConfigError(f"[logging] format: must be json or text, got {s.logging.format!r}")
+    if s.web.max_body_bytes < 1024:
+        raise ConfigError("[web] max_body_bytes: must be at least 1024")

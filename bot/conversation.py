@@ -1,0 +1,390 @@
+"""The conversation core: one normalized incoming message in, the replies out.
+
+Every adapter (Telegram, web chat, terminal) calls ``Conversations``; it de-duplicates updates, logs
+every question with its decision, answers, suggests or escalates, and lets further messages join an
+open ticket. Replies are returned to the adapter and, for channels that deliver asynchronously
+(``via_outbox=True``), also written to the outbox in the same transaction so that none is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.messages import Button, Decision, IncomingMessage, Reply
+from bot.outbox import enqueue
+from bot.qa import QAService
+from bot.tickets import TicketService
+from knowledge.answers import answer_text, citation
+from knowledge.models import Conversation, Feedback, Message, ProcessedUpdate, Ticket
+from knowledge.store import KnowledgeBase
+from knowledge.text import storable
+
+log = logging.getLogger("policybot.conversation")
+
+NOT_TEXT = "抱歉，我只能阅读文字消息。请用文字描述您的问题。"
+NOT_TEXT_FORWARDED = "抱歉，我只能阅读文字消息；您发送的{what}已转给正在处理工单 #{ticket} 的工作人员。"
+CONTENT_WORDS = {
+    "photo": "图片", "sticker": "贴纸", "voice": "语音", "audio": "音频", "video": "视频",
+    "document": "文件", "location": "位置", "contact": "名片", "animation": "动图",
+}  # fmt: skip
+HELPFUL_THANKS = "感谢您的反馈！"
+NO_TICKET = "您目前没有待处理的问题。"
+
+
+class Conversations:
+    """Turns incoming messages into replies; knows nothing of Telegram or HTTP."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        qa: QAService,
+        kb: KnowledgeBase,
+        tickets: TicketService,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sessions = sessions
+        self.qa = qa
+        self.kb = kb
+        self.tickets = tickets
+        self.wake = wake
+
+    # -- the main path ------------------------------------------------------------------------------
+    async def handle(self, msg: IncomingMessage, *, via_outbox: bool = False) -> list[Reply]:
+        """Reply to one message; an update seen before gets no reply at all (``[]``)."""
+        msg = dataclasses.replace(msg, text=storable(msg.text), display_name=storable(msg.display_name))
+        decision = None
+        if msg.content_type == "text":
+            # Matching needs no database: do it before the transaction to keep that short.
+            decision = await self.qa.ask(msg.text)
+        async with self.sessions() as session:
+            try:
+                async with session.begin():
+                    if msg.update_id is not None and not await self._first_time(session, msg):
+                        return []
+                    conv = await self.conversation(session, msg)
+                    replies = await self._respond(session, conv, msg, decision)
+                    if via_outbox:
+                        for reply in replies:
+                            enqueue(session, msg.ref, reply, ticket_id=reply.ticket_id)
+            except IntegrityError:
+                # A second worker handled the same update at the same moment.
+                return []
+        if via_outbox or any(r.kind == "escalated" for r in replies):
+            self.wake()
+        return replies
+
+    async def first_time(self, msg: IncomingMessage) -> bool:
+        """Record ``msg.update_id`` for actions outside ``handle`` (button presses, commands); False when
+        that update was handled before, so a redelivered update is not acted on twice."""
+        if msg.update_id is None:
+            return True
+        try:
+            async with self.sessions() as session, session.begin():
+                return await self._first_time(session, msg)
+        except IntegrityError:
+            return False
+
+    async def _first_time(self, session: AsyncSession, msg: IncomingMessage) -> bool:
+        key = (msg.channel, str(msg.update_id))
+        if await session.get(ProcessedUpdate, key) is not None:
+            return False
+        session.add(ProcessedUpdate(channel=key[0], update_id=key[1]))
+        await session.flush()
+        return True
+
+    async def conversation(self, session: AsyncSession, msg: IncomingMessage) -> Conversation:
+        """The conversation of this user on this channel, created on first contact."""
+        conv = await session.scalar(
+            select(Conversation).where(
+                Conversation.channel == msg.channel,
+                Conversation.chat_ref == msg.chat_ref,
+                Conversation.user_ref == msg.user_ref,
+            )
+        )
+        if conv is None:
+            conv = Conversation(
+                channel=msg.channel,
+                chat_ref=msg.chat_ref,
+                user_ref=msg.user_ref,
+                display_name=msg.display_name[:200],
+            )
+            session.add(conv)
+            await session.flush()
+        elif msg.display_name and conv.display_name != msg.display_name[:200]:
+            conv.display_name = msg.display_name[:200]
+        return conv
+
+    async def _respond(
+        self, session: AsyncSession, conv: Conversation, msg: IncomingMessage, decision: Decision | None
+    ) -> list[Reply]:
+        open_ticket = await self.tickets.open_for(session, conv)
+        if msg.content_type != "text":
+            return [await self._not_text(session, conv, msg, open_ticket)]
+        assert decision is not None
+        if open_ticket is not None and not decision.invalid:
+            await self.tickets.add_user_message(session, open_ticket, conv, msg.text[:4000])
+            return [
+                Reply(
+                    f"已将您的补充转给工作人员（工单 #{open_ticket.id}）。{self.tickets.expected_reply()}",
+                    kind="info",
+                    ticket_id=open_ticket.id,
+                )
+            ]
+        return await self._answer(session, conv, msg.text, decision)
+
+    async def _answer(self, session: AsyncSession, conv: Conversation, text: str, d: Decision) -> list[Reply]:
+        question = Message(
+            conversation_id=conv.id,
+            direction="in",
+            author="user",
+            text=text[:4000],
+            status="invalid" if d.invalid else d.status,
+            entry_id=d.entry_id,
+            score=d.score,
+            payload={"suggestions": [s.to_json() for s in d.suggestions]},
+        )
+        session.add(question)
+        await session.flush()
+        if d.status == "answered":
+            return [await self._answer_reply(session, conv, question, d)]
+        if d.status == "suggested":
+            return [await self._bot_reply(session, conv, suggestion_reply(d, question.id))]
+        if d.invalid:
+            # Empty, too long or no text at all: say so, open no ticket.
+            return [await self._bot_reply(session, conv, Reply(d.notice, kind="error"))]
+        ticket = await self.tickets.open(
+            session, conv, text.strip(), "no_match", [s.to_json() for s in await self._candidates(text)]
+        )
+        question.ticket_id = ticket.id
+        return [await self._bot_reply(session, conv, self.escalated_reply(ticket))]
+
+    async def _answer_reply(
+        self, session: AsyncSession, conv: Conversation, question: Message, d: Decision
+    ) -> Reply:
+        reply = Reply(
+            d.answer or "",
+            source_line=d.citation,
+            kind="answer",
+            entry_id=d.entry_id,
+        )
+        out = await self._bot_reply(session, conv, reply, entry_id=d.entry_id, score=d.score)
+        out.buttons = feedback_buttons(out.message_id or 0)
+        return out
+
+    async def _bot_reply(
+        self,
+        session: AsyncSession,
+        conv: Conversation,
+        reply: Reply,
+        entry_id: str | None = None,
+        score: float | None = None,
+    ) -> Reply:
+        """Store an outgoing bot message (the web chat shows the history from these)."""
+        msg = Message(
+            conversation_id=conv.id,
+            direction="out",
+            author="bot",
+            text=reply.text,
+            status=reply.kind,
+            entry_id=entry_id,
+            score=score,
+            ticket_id=reply.ticket_id,
+            payload={"reply": reply.to_json()},
+        )
+        session.add(msg)
+        await session.flush()
+        reply.message_id = msg.id
+        if reply.kind == "answer":
+            reply.buttons = feedback_buttons(msg.id)
+        msg.payload = {"reply": reply.to_json()}
+        return reply
+
+    async def _candidates(self, text: str) -> list:
+        """The bot's best guesses, for the staff post of an escalated question."""
+        _, cands = self.kb.matcher.search(text, limit=3)
+        docs = self.kb.index.docs
+        from bot.messages import Suggestion
+
+        return [Suggestion(c.entry_id, docs[c.doc].title, c.score) for c in cands]
+
+    def escalated_reply(self, ticket: Ticket) -> Reply:
+        """What the user is told when a question goes to staff."""
+        return Reply(
+            f"这个问题我暂时无法准确回答，已转给工作人员，工单号 #{ticket.id}。\n"
+            f"{self.tickets.expected_reply()}\n"
+            "答复会发到这里。您可以继续补充说明；发送 /status 查看进度，/cancel 撤回。",
+            kind="escalated",
+            ticket_id=ticket.id,
+        )
+
+    async def _not_text(
+        self, session: AsyncSession, conv: Conversation, msg: IncomingMessage, ticket: Ticket | None
+    ) -> Reply:
+        what = CONTENT_WORDS.get(msg.content_type, "内容")
+        if ticket is None:
+            return Reply(NOT_TEXT, kind="error")
+        await self.tickets.add_user_message(session, ticket, conv, f"[用户发送了{what}]")
+        return Reply(NOT_TEXT_FORWARDED.format(what=what, ticket=ticket.id), kind="info", ticket_id=ticket.id)
+
+    # -- buttons and commands -----------------------------------------------------------------------
+    async def pick(self, msg: IncomingMessage, question_id: int, index: int) -> Reply:
+        """The user chose suggestion ``index`` of question ``question_id`` (``pick:<q>:<i>``)."""
+        async with self.sessions() as session:
+            question = await session.get(Message, question_id)
+        suggestions = (question.payload or {}).get("suggestions", []) if question is not None else []
+        if not 0 <= index < len(suggestions):
+            return Reply("这条内容已不存在，请重新提问。", kind="error")
+        return await self.show(msg, suggestions[index]["entry_id"], question_id)
+
+    async def show(self, msg: IncomingMessage, entry_id: str, question_id: int | None = None) -> Reply:
+        """Show one entry's answer (a picked suggestion, or an entry chosen from a category list)."""
+        entry = await self.kb.get(entry_id)
+        if entry is None or entry.status != "published":
+            return Reply("这条内容已不存在，请重新提问。", kind="error")
+        aspect = None
+        async with self.sessions() as session, session.begin():
+            conv = await self.conversation(session, msg)
+            if question_id is not None:
+                q = await session.get(Message, question_id)
+                if q is not None and q.conversation_id == conv.id:
+                    aspect = self.kb.matcher.analyse(q.text).aspect
+            reply = Reply(
+                answer_text(entry, aspect), source_line=citation(entry), kind="answer", entry_id=entry.id
+            )
+            return await self._bot_reply(session, conv, reply, entry_id=entry.id)
+
+    async def feedback(self, msg: IncomingMessage, message_id: int, helpful: bool) -> Reply:
+        """有用 / 没解决 on an answer; 没解决 hands the question to staff."""
+        async with self.sessions() as session, session.begin():
+            conv = await self.conversation(session, msg)
+            answer = await session.get(Message, message_id)
+            if answer is None or answer.conversation_id != conv.id:
+                return Reply("找不到这条回答。", kind="error")
+            session.add(
+                Feedback(
+                    message_id=answer.id, conversation_id=conv.id, entry_id=answer.entry_id, helpful=helpful
+                )
+            )
+            if helpful:
+                return Reply(HELPFUL_THANKS, kind="info")
+            question = await self._question_before(session, conv, answer)
+            return await self._escalate(session, conv, question, "not_helpful")
+
+    async def escalate(self, msg: IncomingMessage, question_id: int | None = None, text: str = "") -> Reply:
+        """/human, 都不是, or an explicit request: hand the question (or the last one) to staff."""
+        text = storable(text)
+        async with self.sessions() as session, session.begin():
+            conv = await self.conversation(session, msg)
+            existing = await self.tickets.open_for(session, conv)
+            if existing is not None:
+                if text:
+                    await self.tickets.add_user_message(session, existing, conv, text)
+                return Reply(
+                    f"您的问题已在工作人员处理中（工单 #{existing.id}）。{self.tickets.expected_reply()}",
+                    kind="info",
+                    ticket_id=existing.id,
+                )
+            question = text
+            if not question and question_id is not None:
+                q = await session.get(Message, question_id)
+                question = q.text if q is not None and q.conversation_id == conv.id else ""
+            if not question:
+                last = await self._last_question(session, conv)
+                question = last or ""
+            reply = await self._escalate(session, conv, question or "（用户请求人工服务）", "user_request")
+        self.wake()
+        return reply
+
+    async def _escalate(self, session: AsyncSession, conv: Conversation, question: str, reason: str) -> Reply:
+        cands = [s.to_json() for s in await self._candidates(question)] if question else []
+        ticket = await self.tickets.open(session, conv, question, reason, cands)
+        self.wake()
+        return await self._bot_reply(session, conv, self.escalated_reply(ticket))
+
+    async def _question_before(self, session: AsyncSession, conv: Conversation, answer: Message) -> str:
+        q = await session.scalar(
+            select(Message.text)
+            .where(Message.conversation_id == conv.id, Message.direction == "in", Message.id < answer.id)
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        return q or ""
+
+    async def _last_question(self, session: AsyncSession, conv: Conversation) -> str | None:
+        return await session.scalar(
+            select(Message.text)
+            .where(Message.conversation_id == conv.id, Message.direction == "in", Message.status != "invalid")
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+
+    async def status(self, msg: IncomingMessage) -> Reply:
+        """/status: the user's open questions and their state."""
+        async with self.sessions() as session, session.begin():
+            conv = await self.conversation(session, msg)
+        tickets = await self.tickets.of_conversation(conv, only_open=False)
+        if not tickets:
+            return Reply(NO_TICKET, kind="info")
+        words = {
+            "open": "等待处理",
+            "claimed": "处理中",
+            "answered": "已答复",
+            "closed": "已关闭",
+            "cancelled": "已撤回",
+        }
+        lines = ["您的问题："]
+        for t in tickets[:10]:
+            lines.append(f"#{t.id} {words.get(t.status, t.status)}：{t.question[:40]}")
+        buttons = [
+            [Button(f"撤回 #{t.id}", f"cancel:{t.id}")] for t in tickets if t.status in ("open", "claimed")
+        ]
+        return Reply("\n".join(lines), buttons=buttons, kind="info")
+
+    async def cancel(self, msg: IncomingMessage, ticket_id: int | None = None) -> Reply:
+        """/cancel: withdraw the open question (the newest, or the one named)."""
+        async with self.sessions() as session, session.begin():
+            conv = await self.conversation(session, msg)
+        ticket = await self.tickets.cancel(conv, ticket_id)
+        if ticket is None:
+            return Reply(NO_TICKET, kind="info")
+        return Reply(f"已撤回工单 #{ticket.id}。如有新问题，请直接提问。", kind="info", ticket_id=ticket.id)
+
+    async def history(self, channel: str, chat_ref: str, user_ref: str, after_id: int = 0) -> list[Message]:
+        """A conversation's messages after ``after_id`` (the web chat polls this)."""
+        async with self.sessions() as session:
+            conv = await session.scalar(
+                select(Conversation).where(
+                    Conversation.channel == channel,
+                    Conversation.chat_ref == chat_ref,
+                    Conversation.user_ref == user_ref,
+                )
+            )
+            if conv is None:
+                return []
+            return list(
+                await session.scalars(
+                    select(Message)
+                    .where(Message.conversation_id == conv.id, Message.id > after_id)
+                    .order_by(Message.id)
+                    .limit(500)
+                )
+            )
+
+
+def feedback_buttons(message_id: int) -> list[list[Button]]:
+    """有用 / 没解决 under an answer."""
+    return [[Button("有用", f"feedback:up:{message_id}"), Button("没解决", f"feedback:down:{message_id}")]]
+
+
+def suggestion_reply(d: Decision, question_id: int) -> Reply:
+    """您是不是想问: the candidates as buttons, and 都不是 to reach staff."""
+    # Actions stay short (Telegram allows 64 bytes): the question's stored suggestions hold the ids.
+    buttons = [[Button(s.title[:60], f"pick:{question_id}:{i}")] for i, s in enumerate(d.suggestions)]
+    buttons.append([Button("都不是，转人工", f"escalate:{question_id}")])
+    return Reply("您是不是想问：", buttons=buttons, kind="suggestions")

@@ -1,0 +1,120 @@
+"""The neutral vocabulary shared by the core and every channel adapter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["answered", "suggested", "escalated"]
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A candidate entry offered to the user or shown to staff."""
+
+    entry_id: str
+    title: str
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entry_id": self.entry_id, "title": self.title, "score": round(self.score, 4)}
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the question-answering service decided for one question, with its evidence."""
+
+    question: str
+    status: Status
+    score: float = 0.0
+    answer: str | None = None
+    entry_id: str | None = None
+    title: str | None = None
+    suggestions: list[Suggestion] = field(default_factory=list)
+    source: dict[str, Any] | None = None
+    citation: str = ""
+    notice: str = ""  # why there is no answer (empty, too long, ...) in words for the user
+    invalid: bool = False  # not a question at all (empty, too long, no text): no ticket is opened
+    aspect: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``policybot ask --json`` object (keys fixed by the command-line contract)."""
+        return {
+            "question": self.question,
+            "status": self.status,
+            "answer": self.answer,
+            "entry_id": self.entry_id,
+            "title": self.title,
+            "score": round(self.score, 4),
+            "suggestions": [s.to_json() for s in self.suggestions],
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    """Where to reach a user: the channel's name and its chat address."""
+
+    channel: str
+    chat_ref: str
+
+
+@dataclass(slots=True)
+class IncomingMessage:
+    """One message from a user, as every channel adapter hands it to the core."""
+
+    channel: str
+    chat_ref: str
+    user_ref: str
+    text: str = ""
+    display_name: str = ""
+    update_id: str | None = None  # channel's own id, for de-duplication
+    content_type: str = "text"  # text | photo | sticker | voice | document | location | ...
+
+    @property
+    def ref(self) -> ChannelRef:
+        return ChannelRef(self.channel, self.chat_ref)
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A choice offered under a reply; ``action`` is channel-neutral (``pick:<id>``, ``feedback:…``)."""
+
+    label: str
+    action: str
+
+
+@dataclass(slots=True)
+class Reply:
+    """A channel-neutral reply: plain text (adapters escape it), a source line, and buttons."""
+
+    text: str
+    source_line: str = ""
+    buttons: list[list[Button]] = field(default_factory=list)
+    kind: str = "info"  # answer | suggestions | escalated | staff_reply | info | error
+    ticket_id: int | None = None
+    message_id: int | None = None  # the stored outgoing message, for feedback
+    entry_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "source_line": self.source_line,
+            "buttons": [[{"label": b.label, "action": b.action} for b in row] for row in self.buttons],
+            "kind": self.kind,
+            "ticket_id": self.ticket_id,
+            "message_id": self.message_id,
+            "entry_id": self.entry_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        return cls(
+            text=data.get("text", ""),
+            source_line=data.get("source_line", ""),
+            buttons=[[Button(b["label"], b["action"]) for b in row] for row in data.get("buttons", [])],
+            kind=data.get("kind", "info"),
+            ticket_id=data.get("ticket_id"),
+            message_id=data.get("message_id"),
+            entry_id=data.get("entry_id"),
+        )

@@ -1,0 +1,87 @@
+"""The question-answering service: a Chinese question in, a ``Decision`` with its evidence out."""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+
+from bot.config import MatchingSettings
+from bot.decide import decide
+from bot.messages import Decision, Suggestion
+from knowledge.answers import answer_text, citation, source_of
+from knowledge.store import KnowledgeBase
+from knowledge.text import clean_display
+
+log = logging.getLogger("policybot.qa")
+
+EMPTY_NOTICE = "请输入您想咨询的问题，例如：“申请政府信息公开多久答复？”"
+TOO_LONG_NOTICE = "问题太长了（超过 {limit} 字），请精简后再问，或输入 /human 转人工。"
+NO_TEXT_NOTICE = "没有看到文字内容。请用文字描述您的问题。"
+ESCALATE_NOTICE = "这个问题知识库里没有可靠的答案，已转给工作人员。"
+
+
+class QAService:
+    """Normalize, retrieve, re-rank and decide; knows nothing of channels."""
+
+    def __init__(self, kb: KnowledgeBase, settings: MatchingSettings) -> None:
+        self.kb = kb
+        self.settings = settings
+
+    async def ask(self, question: str) -> Decision:
+        """Decide for one question. Never raises on any text."""
+        shown = clean_display(question)
+        if len(question) > self.settings.max_question_chars:
+            limit = self.settings.max_question_chars
+            return Decision(
+                shown[:200], "escalated", notice=TOO_LONG_NOTICE.format(limit=limit), invalid=True
+            )
+        if not shown:
+            return Decision(shown, "escalated", notice=EMPTY_NOTICE, invalid=True)
+        if not any(unicodedata.category(c)[0] in "LN" for c in shown):
+            return Decision(shown, "escalated", notice=NO_TEXT_NOTICE, invalid=True)
+        query, cands = self.kb.matcher.search(question, limit=10)
+        docs = self.kb.index.docs
+        verdict = decide(cands, docs, self.settings)
+        suggestions = [Suggestion(c.entry_id, docs[c.doc].title, c.score) for c in verdict.alternatives]
+        best = verdict.best
+        decision = Decision(shown, verdict.status, score=best.score if best else 0.0, aspect=query.aspect)  # type: ignore[arg-type]
+        if best is not None and verdict.status != "escalated":
+            decision.entry_id, decision.title = best.entry_id, docs[best.doc].title
+        if verdict.status == "answered" and best is not None:
+            entry = await self.kb.get(best.entry_id)
+            if entry is None:  # removed between search and read: treat as no answer
+                decision.status = "escalated"
+            else:
+                decision.answer = answer_text(entry, query.aspect)
+                decision.source = source_of(entry)
+                decision.citation = citation(entry)
+                decision.suggestions = suggestions[1:]
+        elif verdict.status == "suggested":
+            decision.suggestions = suggestions
+        else:
+            decision.notice = ESCALATE_NOTICE
+            decision.suggestions = []
+            decision.entry_id = decision.title = None
+        log.info(
+            "decided",
+            extra={"status": decision.status, "score": round(decision.score, 3), "entry": decision.entry_id},
+        )
+        return decision
+
+    async def explain(self, question: str, limit: int = 5) -> list[dict[str, object]]:
+        """Scored candidates with their features (staff console, tuning)."""
+        _, cands = self.kb.matcher.search(question, limit=limit)
+        docs = self.kb.index.docs
+        return [
+            {
+                "entry_id": c.entry_id,
+                "title": docs[c.doc].title,
+                "score": round(c.score, 4),
+                "coverage": round(c.coverage, 3),
+                "key_coverage": round(c.key_coverage, 3),
+                "phrase": round(c.phrase, 3),
+                "question_sim": round(c.question_sim, 3),
+                "bm25": round(c.bm25, 3),
+            }
+            for c in cands
+        ]

@@ -1,0 +1,16 @@
+"""Decisions and replies as plain text (terminal and ``ask``); channels style them their own way."""
+
+from __future__ import annotations
+
+from bot.messages import Decision
+
+
+def decision_text(d: Decision) -> str:
+    """A human-readable rendering of a decision."""
+    if d.status == "answered" and d.answer:
+        return f"{d.answer}\n{d.citation}".strip()
+    if d.status == "suggested":
+        lines = ["您是不是想问："]
+        lines += [f"  {i}. {s.title}" for i, s in enumerate(d.suggestions, 1)]
+        return "\n".join(lines)
+    return d.notice or "这个问题暂时无法回答，已记录并转人工处理。"

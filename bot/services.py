@@ -1,0 +1,63 @@
+"""The services every channel shares, built once from the settings (the composition root's half)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.qa import QAService
+from knowledge.db import create_engine, session_factory
+from knowledge.schema import ensure_schema
+from knowledge.segment import Lexicon
+from knowledge.store import KnowledgeBase, default_paths
+
+
+@dataclass
+class Services:
+    """Settings, database, knowledge base and the question-answering service."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    kb: KnowledgeBase
+    qa: QAService
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, *, build_index: bool = True, lexicon: Lexicon | None = None
+    ) -> Services:
+        """Open the database (migrating it), load the lexicon (unless given) and build the index."""
+        engine = create_engine(settings.database.url, echo=settings.database.echo)
+        m = settings.matching
+        try:
+            if lexicon is None:
+                # The schema check and the jieba dictionary load are independent: overlap them.
+                lex_task = asyncio.create_task(
+                    asyncio.to_thread(Lexicon.load, m.synonyms_file or None, m.user_dict_file or None)
+                )
+                await ensure_schema(engine)
+                lexicon = await lex_task
+            else:
+                await ensure_schema(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        sessions = session_factory(engine)
+        kb = KnowledgeBase(sessions, lexicon)
+        if build_index:
+            await kb.load_index()
+        return cls(settings, engine, sessions, kb, QAService(kb, settings.matching))
+
+    async def load_default_if_empty(self) -> bool:
+        """Load the shipped knowledge base into an empty database (``run`` and ``chat`` only)."""
+        if await self.kb.count() > 0:
+            return False
+        await self.kb.import_paths(default_paths())
+        return True
+
+    async def close(self) -> None:
+        """Release the database."""
+        await self.engine.dispose()

@@ -1,0 +1,186 @@
+"""The staff console's overview: how the bot and the staff are doing, computed with SQL.
+
+Questions are the users' messages that the bot decided on (answered, suggested or escalated); follow-up
+messages on an open ticket and invalid input (empty, too long) are not counted. Days are calendar days
+in the staff time zone (``[staff] timezone``).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.tickets import TicketService
+from knowledge.models import Feedback, Message, Ticket, utcnow
+
+QUESTION_STATUSES = ("answered", "suggested", "escalated")
+DAYS = 14
+TOP_UNANSWERED = 10
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount:
+    """Questions on one day, by what the bot did."""
+
+    day: str
+    answered: int = 0
+    suggested: int = 0
+    escalated: int = 0
+
+    @property
+    def questions(self) -> int:
+        return self.answered + self.suggested + self.escalated
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The numbers on the console's overview page."""
+
+    days: list[DayCount]
+    answered: int
+    suggested: int
+    escalated: int
+    tickets_opened: int
+    staff_answered: int
+    median_response_minutes: float | None
+    open_tickets: int
+    past_sla: int
+    sla_minutes: int
+    helpful: int
+    not_helpful: int
+    unanswered: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def questions(self) -> int:
+        return self.answered + self.suggested + self.escalated
+
+    def share(self, part: int, whole: int | None = None) -> float:
+        """``part`` as a fraction of ``whole`` (default: all questions); 0 when there is nothing."""
+        whole = self.questions if whole is None else whole
+        return part / whole if whole else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``/console/api/stats`` object."""
+        data = asdict(self)
+        data["days"] = [{**asdict(d), "questions": d.questions} for d in self.days]
+        data["unanswered"] = [{"question": q, "count": n} for q, n in self.unanswered]
+        data["questions"] = self.questions
+        data["shares"] = {
+            "answered": round(self.share(self.answered), 4),
+            "suggested": round(self.share(self.suggested), 4),
+            "escalated": round(self.share(self.escalated), 4),
+            "staff_answered": round(self.share(self.staff_answered, self.tickets_opened), 4),
+        }
+        return data
+
+
+def period_start(now: datetime, tz: ZoneInfo, days: int = DAYS) -> datetime:
+    """Local midnight ``days - 1`` days before ``now``, in UTC: the start of the overview period."""
+    local = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
+    return local.astimezone(UTC)
+
+
+def local_day(column: Any, dialect: str, tz: ZoneInfo, now: datetime) -> ColumnElement[Any]:
+    """A SQL expression for the calendar day (``YYYY-MM-DD``) of a UTC timestamp in the staff zone."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone(str(tz), column), "YYYY-MM-DD")
+    # SQLite stores naive UTC text; shift by the zone's current offset (Asia/Shanghai has no DST).
+    offset = int((now.astimezone(tz).utcoffset() or timedelta()).total_seconds() // 60)
+    return func.date(column, f"{offset:+d} minutes")
+
+
+async def overview(tickets: TicketService, now: datetime | None = None, days: int = DAYS) -> Overview:
+    """Compute the overview for the last ``days`` days (including today)."""
+    now = now or utcnow()
+    tz = ZoneInfo(tickets.staff.timezone)
+    start = period_start(now, tz, days)
+    async with tickets.sessions() as session:
+        dialect = (await session.connection()).dialect.name
+        per_day = await _questions_per_day(session, start, local_day(Message.created_at, dialect, tz, now))
+        opened, staff_answered, waits = await _ticket_numbers(session, start)
+        helpful, not_helpful = await _feedback(session, start)
+        unanswered = await _unanswered(session, start)
+    queue = await tickets.queue(now)
+    all_days = [(start.astimezone(tz) + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(days)]
+    day_rows = [DayCount(d, **per_day.get(d, {})) for d in all_days]
+    return Overview(
+        days=day_rows,
+        answered=sum(d.answered for d in day_rows),
+        suggested=sum(d.suggested for d in day_rows),
+        escalated=sum(d.escalated for d in day_rows),
+        tickets_opened=opened,
+        staff_answered=staff_answered,
+        median_response_minutes=round(statistics.median(waits), 1) if waits else None,
+        open_tickets=len(queue),
+        past_sla=sum(1 for q in queue if q.working_minutes > tickets.staff.sla_minutes),
+        sla_minutes=tickets.staff.sla_minutes,
+        helpful=helpful,
+        not_helpful=not_helpful,
+        unanswered=unanswered,
+    )
+
+
+def _questions() -> list[ColumnElement[bool]]:
+    return [Message.direction == "in", Message.author == "user", Message.status.in_(QUESTION_STATUSES)]
+
+
+async def _questions_per_day(
+    session: AsyncSession, start: datetime, day: ColumnElement[Any]
+) -> dict[str, dict[str, int]]:
+    rows = await session.execute(
+        select(day, Message.status, func.count())
+        .where(*_questions(), Message.created_at >= start)
+        .group_by(day, Message.status)
+    )
+    out: dict[str, dict[str, int]] = {}
+    for d, status, count in rows:
+        out.setdefault(str(d), {})[status] = int(count)
+    return out
+
+
+async def _ticket_numbers(session: AsyncSession, start: datetime) -> tuple[int, int, list[float]]:
+    """Tickets opened in the period, how many staff answered, and the minutes each answer took."""
+    opened = await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.created_at >= start))
+    rows = await session.execute(
+        select(Ticket.created_at, Ticket.answered_at).where(
+            Ticket.created_at >= start, Ticket.answered_at.is_not(None)
+        )
+    )
+    waits = [(_aware(done) - _aware(created)).total_seconds() / 60 for created, done in rows]
+    return int(opened or 0), len(waits), waits
+
+
+async def _feedback(session: AsyncSession, start: datetime) -> tuple[int, int]:
+    rows = dict(
+        (bool(h), int(n))
+        for h, n in await session.execute(
+            select(Feedback.helpful, func.count())
+            .where(Feedback.created_at >= start)
+            .group_by(Feedback.helpful)
+        )
+    )
+    return rows.get(True, 0), rows.get(False, 0)
+
+
+async def _unanswered(session: AsyncSession, start: datetime) -> list[tuple[str, int]]:
+    """The most frequent questions the bot did not answer outright (suggested or escalated)."""
+    count = func.count().label("n")
+    rows = await session.execute(
+        select(Message.text, count)
+        .where(*_questions(), Message.status != "answered", Message.created_at >= start)
+        .group_by(Message.text)
+        .order_by(count.desc(), Message.text)
+        .limit(TOP_UNANSWERED)
+    )
+    return [(text, int(n)) for text, n in rows]
+
+
+def _aware(dt: datetime) -> datetime:
+    # SQLite returns naive datetimes; they were stored in UTC.
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

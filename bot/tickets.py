@@ -1,0 +1,332 @@
+"""Human handoff: open, claim, reply, close, save as knowledge. Each step is one transaction, and every
+message it causes (a staff-chat post, the reply to the user) is an outbox row in that transaction."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import StaffSettings
+from bot.hours import WorkingHours
+from bot.messages import Button, ChannelRef, Reply
+from bot.outbox import enqueue
+from knowledge.importers.base import ParsedEntry
+from knowledge.models import Conversation, Message, Ticket, TicketPost, utcnow
+from knowledge.store import KnowledgeBase
+from knowledge.text import storable
+
+OPEN_STATES = ("open", "claimed")
+
+
+class TicketError(ValueError):
+    """A ticket action that cannot be done (unknown ticket, already closed, no answer yet...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """An open ticket as the staff queue shows it."""
+
+    ticket: Ticket
+    conversation: Conversation
+    waiting_minutes: float
+    working_minutes: float
+
+
+def staff_post(ticket: Ticket, conv: Conversation, header: str = "新工单") -> Reply:
+    """The staff-chat message for a ticket: number, question, who asked, candidates, actions."""
+    lines = [
+        f"【{header} #{ticket.id}】",
+        f"提问：{ticket.question}",
+        f"来自：{conv.display_name or '访客'}（{conv.channel}）",
+    ]
+    if ticket.candidates:
+        lines.append("机器人候选：")
+        lines += [
+            f"  {i}. {c['title']}（{c['score']:.2f}，{c['entry_id']}）"
+            for i, c in enumerate(ticket.candidates, 1)
+        ]
+    lines.append("回复本消息即答复用户。")
+    buttons = [
+        [
+            Button("认领", f"claim:{ticket.id}"),
+            Button("关闭", f"close:{ticket.id}"),
+            Button("存为知识", f"save:{ticket.id}"),
+        ]
+    ]
+    for i, c in enumerate(ticket.candidates[:3]):
+        buttons.append([Button(f"存为「{c['title'][:16]}」的问法", f"save:{ticket.id}:{i}")])
+    return Reply("\n".join(lines), buttons=buttons, kind="staff_post", ticket_id=ticket.id)
+
+
+class TicketService:
+    """Ticket lifecycle over the database; staff notifications go to ``staff_targets``."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        kb: KnowledgeBase,
+        staff: StaffSettings,
+        staff_targets: Sequence[ChannelRef] = (),
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sessions = sessions
+        self.kb = kb
+        self.staff = staff
+        self.hours = WorkingHours.parse(staff.working_hours, staff.timezone)
+        self.staff_targets = list(staff_targets)
+        self.wake = wake
+
+    # -- user side ------------------------------------------------------------------------------------
+    async def open(
+        self, session: AsyncSession, conv: Conversation, question: str, reason: str, candidates: list[dict]
+    ) -> Ticket:
+        """Open a ticket in the caller's transaction and queue its staff-chat posts."""
+        ticket = Ticket(
+            conversation_id=conv.id, question=question[:2000], reason=reason, candidates=candidates
+        )
+        session.add(ticket)
+        await session.flush()
+        for ref in self.staff_targets:
+            enqueue(session, ref, staff_post(ticket, conv), kind="staff_post", ticket_id=ticket.id)
+        return ticket
+
+    async def open_for(self, session: AsyncSession, conv: Conversation) -> Ticket | None:
+        """The conversation's open ticket, if any (newest)."""
+        return await session.scalar(
+            select(Ticket)
+            .where(Ticket.conversation_id == conv.id, Ticket.status.in_(OPEN_STATES))
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        )
+
+    async def add_user_message(
+        self, session: AsyncSession, ticket: Ticket, conv: Conversation, text: str
+    ) -> None:
+        """A further message from the user joins the ticket and is passed on to the staff thread."""
+        session.add(
+            Message(conversation_id=conv.id, direction="in", author="user", text=text, ticket_id=ticket.id)
+        )
+        posts = list(await session.scalars(select(TicketPost).where(TicketPost.ticket_id == ticket.id)))
+        note = Reply(f"【工单 #{ticket.id} 用户补充】\n{text}", kind="staff_followup", ticket_id=ticket.id)
+        targets = {(p.channel, p.chat_ref): p.message_ref for p in posts}
+        for ref in self.staff_targets:
+            reply_to = targets.get((ref.channel, ref.chat_ref))
+            enqueue(session, ref, note, kind="staff_followup", ticket_id=ticket.id, reply_to=reply_to)
+
+    async def cancel(self, conv: Conversation, ticket_id: int | None = None) -> Ticket | None:
+        """Withdraw the user's open ticket (the newest, or the one named)."""
+        async with self.sessions() as session, session.begin():
+            stmt = select(Ticket).where(Ticket.conversation_id == conv.id, Ticket.status.in_(OPEN_STATES))
+            if ticket_id is not None:
+                stmt = stmt.where(Ticket.id == ticket_id)
+            ticket = await session.scalar(stmt.order_by(Ticket.id.desc()).limit(1))
+            if ticket is None:
+                return None
+            ticket.status, ticket.closed_at = "cancelled", utcnow()
+            for ref in self.staff_targets:
+                enqueue(
+                    session, ref, Reply(f"工单 #{ticket.id} 已由用户撤回。", kind="info"), ticket_id=ticket.id
+                )
+        self.wake()
+        return ticket
+
+    async def of_conversation(self, conv: Conversation, only_open: bool = True) -> list[Ticket]:
+        """The conversation's tickets, newest first."""
+        async with self.sessions() as session:
+            stmt = select(Ticket).where(Ticket.conversation_id == conv.id)
+            if only_open:
+                stmt = stmt.where(Ticket.status.in_(OPEN_STATES))
+            return list(await session.scalars(stmt.order_by(Ticket.id.desc()).limit(20)))
+
+    def expected_reply(self, at: datetime | None = None) -> str:
+        """When the user can expect an answer, in words, inside or outside working hours."""
+        at = at or utcnow()
+        if self.hours.is_open(at):
+            return f"现在是工作时间，工作人员一般会在 {self.staff.sla_minutes} 分钟内答复。"
+        nxt = self.hours.next_open(at)
+        return f"现在是非工作时间，工作人员将在下一个工作时段（{nxt:%m月%d日 %H:%M} 起）尽快答复。"
+
+    # -- staff side -----------------------------------------------------------------------------------
+    async def get(self, ticket_id: int) -> tuple[Ticket, Conversation]:
+        async with self.sessions() as session:
+            return await self._load(session, ticket_id)
+
+    async def _load(self, session: AsyncSession, ticket_id: int) -> tuple[Ticket, Conversation]:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise TicketError(f"没有工单 #{ticket_id}")
+        conv = await session.get(Conversation, ticket.conversation_id)
+        assert conv is not None
+        return ticket, conv
+
+    async def by_post(self, channel: str, chat_ref: str, message_ref: str) -> int | None:
+        """The ticket a staff-chat message belongs to (replying to it answers the ticket)."""
+        async with self.sessions() as session:
+            post = await session.get(TicketPost, (channel, chat_ref, message_ref))
+            return post.ticket_id if post else None
+
+    async def add_post(self, channel: str, chat_ref: str, message_ref: str, ticket_id: int) -> None:
+        """Remember a staff-chat message as belonging to a ticket."""
+        async with self.sessions() as session, session.begin():
+            if await session.get(TicketPost, (channel, chat_ref, message_ref)) is None:
+                session.add(
+                    TicketPost(
+                        channel=channel, chat_ref=chat_ref, message_ref=message_ref, ticket_id=ticket_id
+                    )
+                )
+
+    async def claim(self, ticket_id: int, staff_name: str) -> Ticket:
+        async with self.sessions() as session, session.begin():
+            ticket, _ = await self._load(session, ticket_id)
+            if ticket.status not in OPEN_STATES:
+                raise TicketError(f"工单 #{ticket_id} 已{_STATUS_WORDS.get(ticket.status, ticket.status)}")
+            ticket.status, ticket.claimed_by = "claimed", staff_name
+        return ticket
+
+    async def reply(self, ticket_id: int, staff_name: str, text: str) -> Ticket:
+        """The staff answer: stored, sent to the user on their channel, ticket answered."""
+        text = storable(text).strip()
+        if not text:
+            raise TicketError("答复内容不能为空")
+        async with self.sessions() as session, session.begin():
+            ticket, conv = await self._load(session, ticket_id)
+            if ticket.status in ("closed", "cancelled"):
+                raise TicketError(f"工单 #{ticket_id} 已{_STATUS_WORDS[ticket.status]}，不能再答复")
+            now = utcnow()
+            ticket.status, ticket.answer, ticket.answered_by, ticket.answered_at = (
+                "answered",
+                text,
+                staff_name,
+                now,
+            )
+            ticket.claimed_by = ticket.claimed_by or staff_name
+            msg = Message(
+                conversation_id=conv.id,
+                direction="out",
+                author="staff",
+                text=text,
+                status="staff",
+                ticket_id=ticket.id,
+            )
+            session.add(msg)
+            await session.flush()
+            reply = Reply(
+                f"工作人员答复（工单 #{ticket.id}）：\n{text}",
+                kind="staff_reply",
+                ticket_id=ticket.id,
+                message_id=msg.id,
+            )
+            enqueue(session, ChannelRef(conv.channel, conv.chat_ref), reply, ticket_id=ticket.id)
+        self.wake()
+        return ticket
+
+    async def close(self, ticket_id: int, staff_name: str) -> Ticket:
+        async with self.sessions() as session, session.begin():
+            ticket, conv = await self._load(session, ticket_id)
+            if ticket.status in ("closed", "cancelled"):
+                raise TicketError(f"工单 #{ticket_id} 已{_STATUS_WORDS[ticket.status]}")
+            was_answered = ticket.status == "answered"
+            ticket.status, ticket.closed_at = "closed", utcnow()
+            ticket.claimed_by = ticket.claimed_by or staff_name
+            if not was_answered:
+                note = Reply(
+                    f"您的问题（工单 #{ticket.id}）已由工作人员关闭。如仍需帮助，请重新提问。", kind="info"
+                )
+                enqueue(session, ChannelRef(conv.channel, conv.chat_ref), note, ticket_id=ticket.id)
+        self.wake()
+        return ticket
+
+    async def save_as_knowledge(
+        self, ticket_id: int, staff_name: str, entry_id: str | None = None, candidate: int | None = None
+    ) -> str:
+        """Turn the question and staff answer into an FAQ entry, or add the question as an alternate
+        phrasing of an existing entry (``entry_id``, or the ticket's candidate number ``candidate``).
+        The index updates at once. Returns the entry id."""
+        ticket, _ = await self.get(ticket_id)
+        if candidate is not None:
+            if not 0 <= candidate < len(ticket.candidates):
+                raise TicketError(f"工单 #{ticket_id} 没有第 {candidate + 1} 个候选")
+            entry_id = ticket.candidates[candidate]["entry_id"]
+        if entry_id:
+            if not await self.kb.add_alternate(entry_id, ticket.question):
+                raise TicketError(f"没有知识条目 {entry_id}")
+            saved = entry_id
+        else:
+            if not ticket.answer:
+                raise TicketError(f"工单 #{ticket_id} 还没有工作人员答复，请先回复再存为知识")
+            saved = f"staff-{ticket.id}"
+            await self.kb.save_entry(
+                ParsedEntry(
+                    id=saved,
+                    kind="faq",
+                    question=ticket.question,
+                    answer=ticket.answer,
+                    category="工作人员答复",
+                    tags=["人工答复"],
+                    source={"title": "工作人员答复", "note": f"工单 #{ticket.id}，{staff_name}"},
+                    origin=f"ticket:{ticket.id}",
+                )
+            )
+        async with self.sessions() as session, session.begin():
+            row = await session.get(Ticket, ticket_id)
+            assert row is not None
+            row.saved_entry_id = saved
+        return saved
+
+    async def queue(self, now: datetime | None = None) -> list[QueueItem]:
+        """Open tickets from every channel, oldest first, with waiting times."""
+        now = now or utcnow()
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Ticket, Conversation)
+                    .join(Conversation, Conversation.id == Ticket.conversation_id)
+                    .where(Ticket.status.in_(OPEN_STATES))
+                    .order_by(Ticket.created_at, Ticket.id)
+                )
+            ).all()
+        return [
+            QueueItem(
+                t,
+                c,
+                (now - _aware(t.created_at)).total_seconds() / 60,
+                self.hours.working_minutes(_aware(t.created_at), now),
+            )
+            for t, c in rows
+        ]
+
+    async def overdue(self, now: datetime | None = None) -> list[QueueItem]:
+        """Open tickets past the SLA in working minutes and not reminded since they became overdue."""
+        now = now or utcnow()
+        return [
+            q
+            for q in await self.queue(now)
+            if q.working_minutes > self.staff.sla_minutes and q.ticket.reminded_at is None
+        ]
+
+    async def mark_reminded(self, ticket_ids: Sequence[int]) -> None:
+        async with self.sessions() as session, session.begin():
+            for tid in ticket_ids:
+                row = await session.get(Ticket, tid)
+                if row is not None:
+                    row.reminded_at = utcnow()
+
+
+_STATUS_WORDS = {"closed": "关闭", "cancelled": "撤回", "answered": "答复"}
+
+
+def _aware(dt: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC.
+    from datetime import UTC
+
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def esc(text: str) -> str:
+    """HTML-escape user or knowledge text (for channels that render HTML)."""
+    return html.escape(text, quote=False)

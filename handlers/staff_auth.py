@@ -1,0 +1,174 @@
+"""Staff console login: session cookies, the guard on every /console URL, CSRF, login and logout.
+
+The session cookie (``policybot_staff``) is HttpOnly, SameSite=Strict, limited to ``/console``, and
+Secure when the site is served over https (``[web] public_url`` or the request). Every state-changing
+request must carry the session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``) and, when
+the browser sends an ``Origin`` header, come from this site. The login form has its own double-submit
+token (cookie ``policybot_login`` plus a hidden field).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from aiohttp import web
+
+from bot.staff_accounts import StaffLogin, authenticate, close_session, open_session, session_for
+from handlers.staff_html import Markup, button, field_row, join, label, notice, page, redirect, tag, void
+from handlers.web_security import ApiError, Handler, check_rate, client_address, json_error
+from handlers.web_state import CORE, LOGIN_LIMITER, WEB_SETTINGS
+
+COOKIE = "policybot_staff"
+LOGIN_COOKIE = "policybot_login"
+LOGIN_PATH = "/console/login"
+STAFF = web.RequestKey("policybot_staff_login", StaffLogin)
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+routes = web.RouteTableDef()
+
+
+def staff(request: web.Request) -> StaffLogin:
+    """The logged-in staff member (set by the guard)."""
+    return request[STAFF]
+
+
+def _secret(request: web.Request) -> str:
+    return request.app[WEB_SETTINGS].session_secret
+
+
+def _secure(request: web.Request) -> bool:
+    return request.secure or request.app[WEB_SETTINGS].public_url.startswith("https://")
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path.startswith("/console/api/")
+
+
+def forbidden(request: web.Request, reason: str) -> web.StreamResponse:
+    """403: JSON under /console/api, otherwise a page with the login form."""
+    if _is_api(request):
+        return json_error(403, "forbidden", reason)
+    response = login_page(request, reason, status=403)
+    return response
+
+
+@web.middleware
+async def console_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Require a staff session on /console (except the login form) and CSRF on state changes."""
+    path = request.path
+    if not (path == "/console" or path.startswith("/console/")) or path == LOGIN_PATH:
+        return await handler(request)
+    login = await session_for(
+        request.app[CORE].services.sessions, request.cookies.get(COOKIE, ""), _secret(request)
+    )
+    if login is None:
+        return forbidden(request, "请先登录工作台（staff login required）")
+    if request.method not in SAFE_METHODS:
+        problem = await csrf_problem(request, login)
+        if problem:
+            return forbidden(request, problem)
+    request[STAFF] = login
+    return await handler(request)
+
+
+async def csrf_problem(request: web.Request, login: StaffLogin) -> str:
+    """Why a state-changing request fails the CSRF checks, or "" when it passes."""
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
+        return "请求来源不是本站（cross-site request refused）"
+    sent = request.headers.get("X-CSRF-Token", "")
+    if not sent and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        value = form.get("csrf", "")
+        sent = value if isinstance(value, str) else ""
+    if not sent or not hmac.compare_digest(sent.encode(), login.csrf_token.encode()):
+        return "页面已过期或缺少安全校验码，请刷新后重试（CSRF token missing or wrong）"
+    return ""
+
+
+def login_page(request: web.Request, error: str = "", status: int = 200, name: str = "") -> web.Response:
+    """The login form, with a fresh double-submit token in a cookie."""
+    token = secrets.token_urlsafe(24)
+    form = tag(
+        "form",
+        join(
+            [
+                void("input", type="hidden", name="csrf", value=token),
+                field_row(
+                    label("name", "账号"),
+                    void("input", id="name", name="name", value=name, required=True, autocomplete="username"),
+                ),
+                field_row(
+                    label("password", "密码"),
+                    void(
+                        "input",
+                        id="password",
+                        name="password",
+                        type="password",
+                        required=True,
+                        autocomplete="current-password",
+                    ),
+                ),
+                button("登录", class_="btn btn-primary"),
+            ]
+        ),
+        method="post",
+        action=LOGIN_PATH,
+        class_="login",
+    )
+    hint = tag("p", "账号由管理员用命令 policybot staff add 姓名 创建。", class_="hint")
+    content = join([notice(error, "error") if error else Markup(""), form, hint])
+    response = page("工作台登录", content, status=status)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        path=LOGIN_PATH,
+        httponly=True,
+        samesite="Strict",
+        secure=_secure(request),
+        max_age=3600,
+    )
+    return response
+
+
+@routes.get(LOGIN_PATH)
+async def login_form(request: web.Request) -> web.Response:
+    """GET /console/login."""
+    return login_page(request)
+
+
+@routes.post(LOGIN_PATH)
+async def login(request: web.Request) -> web.StreamResponse:
+    """POST /console/login: check the double-submit token and the password, start a session."""
+    try:
+        check_rate(request.app[LOGIN_LIMITER], client_address(request), "login attempts")
+    except ApiError as exc:
+        return login_page(request, exc.message, status=429)
+    form = await request.post()
+    sent, cookie = str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE, "")
+    if not sent or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
+        return login_page(request, "登录页面已过期，请重新输入（login form expired）", status=403)
+    name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+    sessions = request.app[CORE].services.sessions
+    account = await authenticate(sessions, name, password) if name and password else None
+    if account is None:
+        return login_page(request, "账号或密码不正确", status=401, name=name)
+    token, _ = await open_session(sessions, account, _secret(request))
+    response = redirect("/console")
+    response.set_cookie(
+        COOKIE, token, path="/console", httponly=True, samesite="Strict", secure=_secure(request)
+    )
+    response.del_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
+    return response
+
+
+@routes.post("/console/logout")
+async def logout(request: web.Request) -> web.StreamResponse:
+    """POST /console/logout (guarded: needs the session and its CSRF token)."""
+    await close_session(
+        request.app[CORE].services.sessions, request.cookies.get(COOKIE, ""), _secret(request)
+    )
+    response = redirect(LOGIN_PATH)
+    response.del_cookie(COOKIE, path="/console")
+    return response

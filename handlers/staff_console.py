@@ -1,0 +1,434 @@
+"""The staff console's pages: the ticket queue, one ticket (claim, reply, close, save as knowledge),
+the "try a question" box and the overview. Knowledge editing is in ``staff_knowledge``; login in
+``staff_auth``; the JSON API in ``staff_api``. Every page needs a staff session (see ``staff_auth``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.app import App
+from bot.staff_accounts import StaffLogin
+from bot.stats import overview as compute_overview
+from bot.tickets import TicketError
+from handlers.staff_auth import staff
+from handlers.staff_html import (
+    Markup,
+    button,
+    entry_href,
+    field_row,
+    join,
+    label,
+    link,
+    minutes_text,
+    notice,
+    page,
+    post_form,
+    pre,
+    redirect,
+    table,
+    tag,
+    url,
+    void,
+)
+from handlers.web_state import CORE
+from knowledge.models import Conversation, Message, Ticket
+
+MAX_REPLY_CHARS = 4000
+STATUS_WORDS = {
+    "open": "待处理",
+    "claimed": "处理中",
+    "answered": "已答复",
+    "closed": "已关闭",
+    "cancelled": "用户已撤回",
+}
+REASON_WORDS = {
+    "no_match": "机器人无可靠答案",
+    "user_request": "用户要求人工",
+    "not_helpful": "用户反馈没解决",
+}
+CHANNEL_WORDS = {"web": "网页", "telegram": "Telegram", "terminal": "终端"}
+AUTHOR_WORDS = {"user": "用户", "bot": "机器人", "staff": "工作人员"}
+DONE_WORDS = {
+    "claimed": "已认领。",
+    "replied": "答复已发送，用户会在提问的渠道收到。",
+    "closed": "工单已关闭。",
+    "saved": "已存入知识库，机器人立即可用。",
+}
+
+routes = web.RouteTableDef()
+
+
+def core(request: web.Request) -> App:
+    """The policybot core."""
+    return request.app[CORE]
+
+
+def local_time(dt: datetime | None, tz: str) -> str:
+    """A stored UTC time shown in the staff time zone."""
+    if dt is None:
+        return ""
+    aware = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return aware.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+# -- the queue ------------------------------------------------------------------------------------------
+@routes.get("/console")
+async def queue_page(request: web.Request) -> web.Response:
+    """Open tickets from every channel, oldest first, with waiting times and the SLA flag."""
+    app = core(request)
+    items = await app.tickets.queue()
+    sla = app.settings.staff.sla_minutes
+    rows = [
+        [
+            link(f"/console/tickets/{q.ticket.id}", f"#{q.ticket.id}"),
+            CHANNEL_WORDS.get(q.conversation.channel, q.conversation.channel),
+            tag("span", q.ticket.question[:120], class_="question"),
+            STATUS_WORDS.get(q.ticket.status, q.ticket.status)
+            + (f"（{q.ticket.claimed_by}）" if q.ticket.claimed_by else ""),
+            minutes_text(q.waiting_minutes),
+            tag(
+                "span",
+                minutes_text(q.working_minutes) + ("，已超时" if q.working_minutes > sla else ""),
+                class_="overdue" if q.working_minutes > sla else "",
+            ),
+        ]
+        for q in items
+    ]
+    intro = tag(
+        "p", f"共 {len(items)} 张待处理工单，按提问时间排序（最早的在前）。答复时限：{sla} 个工作分钟。"
+    )
+    body = (
+        table(["工单", "渠道", "问题", "状态", "已等待", "工作时间内等待"], rows, class_="queue")
+        if rows
+        else notice("目前没有待处理的工单。", "ok")
+    )
+    return page("工单队列", join([intro, body]), staff(request), "queue")
+
+
+# -- one ticket -----------------------------------------------------------------------------------------
+@routes.get(r"/console/tickets/{ticket_id:\d+}")
+async def ticket_page(request: web.Request) -> web.Response:
+    """A ticket: question, conversation, candidates, and the actions."""
+    done = request.query.get("done", "")
+    flash = notice(DONE_WORDS[done], "ok") if done in DONE_WORDS else Markup("")
+    return await render_ticket(request, int(request.match_info["ticket_id"]), flash)
+
+
+async def render_ticket(
+    request: web.Request, ticket_id: int, flash: Markup, status: int = 200
+) -> web.Response:
+    """The ticket page with a notice on top."""
+    app = core(request)
+    login = staff(request)
+    try:
+        ticket, conv = await app.tickets.get(ticket_id)
+    except TicketError as exc:
+        return page("没有这张工单", notice(str(exc), "error"), login, "queue", status=404)
+    history = await app.conversations.history(conv.channel, conv.chat_ref, conv.user_ref, 0)
+    tz = app.settings.staff.timezone
+    content = join(
+        [
+            flash,
+            ticket_facts(ticket, conv, tz),
+            tag("h2", "问题"),
+            pre(ticket.question),
+            ticket_actions(ticket, login),
+            candidates_block(ticket, login),
+            tag("h2", "对话记录"),
+            conversation_block(history, tz),
+        ]
+    )
+    return page(f"工单 #{ticket.id}", content, login, "queue", status=status)
+
+
+def ticket_facts(ticket: Ticket, conv: Conversation, tz: str) -> Markup:
+    """The ticket's state in a definition list."""
+    facts = [
+        ("状态", STATUS_WORDS.get(ticket.status, ticket.status)),
+        ("渠道", CHANNEL_WORDS.get(conv.channel, conv.channel)),
+        ("提问人", conv.display_name or "访客"),
+        ("转人工原因", REASON_WORDS.get(ticket.reason, ticket.reason)),
+        ("提问时间", local_time(ticket.created_at, tz)),
+        ("认领人", ticket.claimed_by or "—"),
+        ("答复人", ticket.answered_by or "—"),
+    ]
+    items = join(join([tag("dt", k), tag("dd", v)]) for k, v in facts)
+    saved = Markup("")
+    if ticket.saved_entry_id:
+        saved = tag(
+            "p", join(["已存为知识：", link(entry_href(ticket.saved_entry_id), ticket.saved_entry_id)])
+        )
+    return join([tag("dl", items, class_="facts"), saved])
+
+
+def ticket_actions(ticket: Ticket, login: StaffLogin) -> Markup:
+    """Claim, reply and close (while the ticket is not closed)."""
+    base = f"/console/tickets/{ticket.id}"
+    parts: list[Markup] = []
+    if ticket.answer:
+        parts += [tag("h2", "工作人员答复"), pre(ticket.answer)]
+    if ticket.status in ("closed", "cancelled"):
+        return join(parts)
+    if ticket.status == "open":
+        parts.append(post_form(f"{base}/claim", login, button("认领"), class_="inline"))
+    reply = join(
+        [
+            field_row(
+                label("reply-text", "答复用户" if not ticket.answer else "再次答复"),
+                tag(
+                    "textarea",
+                    "",
+                    id="reply-text",
+                    name="text",
+                    rows="6",
+                    required=True,
+                    maxlength=str(MAX_REPLY_CHARS),
+                ),
+                "答复会发到用户提问的渠道（网页、Telegram 或终端）。",
+            ),
+            button("发送答复", class_="btn btn-primary"),
+        ]
+    )
+    parts.append(post_form(f"{base}/reply", login, reply, class_="reply"))
+    parts.append(
+        post_form(f"{base}/close", login, button("关闭工单", class_="btn btn-danger"), class_="inline")
+    )
+    return tag("section", join(parts), class_="actions", aria_label="处理")
+
+
+def candidates_block(ticket: Ticket, login: StaffLogin) -> Markup:
+    """The bot's candidates and the save-as-knowledge buttons."""
+    base = f"/console/tickets/{ticket.id}/save"
+    parts: list[Markup] = [tag("h2", "存为知识")]
+    if ticket.answer:
+        parts.append(
+            post_form(
+                base,
+                login,
+                join(
+                    [
+                        void("input", type="hidden", name="mode", value="new"),
+                        button("把问题和答复存为新的常见问题"),
+                    ]
+                ),
+                class_="inline",
+            )
+        )
+    else:
+        parts.append(tag("p", "答复后可以把问题和答复存为新的常见问题。", class_="hint"))
+    rows = []
+    for i, c in enumerate(ticket.candidates or []):
+        save = post_form(
+            base,
+            login,
+            join(
+                [
+                    void("input", type="hidden", name="mode", value="alternate"),
+                    void("input", type="hidden", name="candidate", value=str(i)),
+                    button("存为它的另一种问法", class_="btn btn-small"),
+                ]
+            ),
+            class_="inline",
+        )
+        rows.append(
+            [
+                link(entry_href(str(c.get("entry_id", ""))), c.get("title", "")),
+                f"{float(c.get('score', 0)):.2f}",
+                save,
+            ]
+        )
+    if rows:
+        parts += [tag("h3", "机器人的候选"), table(["候选条目", "得分", ""], rows, class_="candidates")]
+    return tag("section", join(parts), class_="save")
+
+
+def conversation_block(history: list[Message], tz: str) -> Markup:
+    """The user's conversation, newest last."""
+    if not history:
+        return tag("p", "（没有记录）", class_="hint")
+    items = [
+        tag(
+            "li",
+            join(
+                [
+                    tag(
+                        "span",
+                        f"{AUTHOR_WORDS.get(m.author, m.author)} · {local_time(m.created_at, tz)}",
+                        class_="meta",
+                    ),
+                    pre(m.text),
+                ]
+            ),
+            class_=f"conv-{m.author}",
+        )
+        for m in history[-100:]
+    ]
+    return tag("ol", join(items), class_="conversation")
+
+
+async def _form_text(request: web.Request, name: str) -> str:
+    form = await request.post()
+    value = form.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+@routes.post(r"/console/tickets/{ticket_id:\d+}/{action:claim|reply|close}")
+async def ticket_action(request: web.Request) -> web.Response:
+    """Claim, reply to or close a ticket; then back to the ticket page."""
+    app, login = core(request), staff(request)
+    ticket_id, action = int(request.match_info["ticket_id"]), request.match_info["action"]
+    try:
+        if action == "claim":
+            await app.tickets.claim(ticket_id, login.name)
+            done = "claimed"
+        elif action == "reply":
+            text = await _form_text(request, "text")
+            if len(text) > MAX_REPLY_CHARS:
+                raise TicketError(f"答复太长（最多 {MAX_REPLY_CHARS} 字）")
+            await app.tickets.reply(ticket_id, login.name, text)
+            done = "replied"
+        else:
+            await app.tickets.close(ticket_id, login.name)
+            done = "closed"
+    except TicketError as exc:
+        return await render_ticket(request, ticket_id, notice(str(exc), "error"), status=409)
+    return redirect(f"/console/tickets/{ticket_id}?done={done}")
+
+
+@routes.post(r"/console/tickets/{ticket_id:\d+}/save")
+async def ticket_save(request: web.Request) -> web.Response:
+    """Save as knowledge: a new FAQ (question + answer) or an alternate phrasing of a candidate."""
+    app, login = core(request), staff(request)
+    ticket_id = int(request.match_info["ticket_id"])
+    form = await request.post()
+    mode, candidate = str(form.get("mode", "")), str(form.get("candidate", ""))
+    try:
+        if mode == "new":
+            await app.tickets.save_as_knowledge(ticket_id, login.name)
+        elif mode == "alternate" and candidate.isdigit():
+            await app.tickets.save_as_knowledge(ticket_id, login.name, candidate=int(candidate))
+        else:
+            raise TicketError("请选择保存方式")
+    except (TicketError, ValueError) as exc:
+        return await render_ticket(request, ticket_id, notice(str(exc), "error"), status=409)
+    return redirect(f"/console/tickets/{ticket_id}?done=saved")
+
+
+# -- try a question -------------------------------------------------------------------------------------
+@routes.get("/console/try")
+async def try_page(request: web.Request) -> web.Response:
+    """Ask the bot as a resident would, and see its decision and the candidates' features."""
+    app = core(request)
+    q = request.query.get("q", "").strip()[: app.settings.matching.max_question_chars]
+    form = tag(
+        "form",
+        join(
+            [
+                field_row(
+                    label("q", "问题"), void("input", id="q", name="q", value=q, required=True, class_="wide")
+                ),
+                button("试问", class_="btn btn-primary"),
+            ]
+        ),
+        method="get",
+        action="/console/try",
+        class_="try",
+    )
+    parts = [form]
+    if q:
+        decision = await app.services.qa.ask(q)
+        explain = await app.services.qa.explain(q, limit=8)
+        facts = [
+            (
+                "决定",
+                {"answered": "直接回答", "suggested": "给出候选", "escalated": "转人工"}.get(
+                    decision.status, decision.status
+                ),
+            ),
+            ("得分", f"{decision.score:.3f}"),
+            ("条目", decision.entry_id or "—"),
+        ]
+        parts.append(tag("dl", join(join([tag("dt", k), tag("dd", v)]) for k, v in facts), class_="facts"))
+        if decision.answer:
+            parts += [tag("h2", "回答"), pre(decision.answer), tag("p", decision.citation, class_="source")]
+        elif decision.notice:
+            parts.append(notice(decision.notice))
+        if decision.suggestions:
+            parts += [
+                tag("h2", "给用户的候选"),
+                tag("ol", join(tag("li", s.title) for s in decision.suggestions)),
+            ]
+        headers = ["条目", "得分", "覆盖", "关键词覆盖", "短语", "问句相似", "BM25"]
+        rows = [
+            [
+                link(entry_href(str(c["entry_id"])), c["title"]),
+                c["score"],
+                c["coverage"],
+                c["key_coverage"],
+                c["phrase"],
+                c["question_sim"],
+                c["bm25"],
+            ]
+            for c in explain
+        ]
+        parts += [
+            tag("h2", "候选及特征"),
+            table(headers, rows, class_="explain") if rows else tag("p", "（没有候选）"),
+        ]
+    return page("试问", join(parts), staff(request), "try")
+
+
+# -- overview -------------------------------------------------------------------------------------------
+@routes.get("/console/overview")
+async def overview_page(request: web.Request) -> web.Response:
+    """Questions per day, shares, staff response time, SLA and the most frequent unanswered questions."""
+    o = await compute_overview(core(request).tickets)
+    pct = lambda part, whole=None: f"{o.share(part, whole) * 100:.0f}%"  # noqa: E731
+    median = "—" if o.median_response_minutes is None else minutes_text(o.median_response_minutes)
+    cards = [
+        ("近 14 天提问", str(o.questions)),
+        ("机器人直接回答", f"{pct(o.answered)}（{o.answered}）"),
+        ("给出候选", f"{pct(o.suggested)}（{o.suggested}）"),
+        ("转人工", f"{pct(o.escalated)}（{o.escalated}）"),
+        (
+            "工作人员已答复",
+            f"{o.staff_answered} / {o.tickets_opened} 张工单（{pct(o.staff_answered, o.tickets_opened)}）",
+        ),
+        ("答复用时中位数", median),
+        ("待处理工单", f"{o.open_tickets} 张，超过时限 {o.past_sla} 张（时限 {o.sla_minutes} 个工作分钟）"),
+        ("用户反馈", f"有用 {o.helpful}，没解决 {o.not_helpful}"),
+    ]
+    card_html = tag(
+        "dl",
+        join(tag("div", join([tag("dt", k), tag("dd", v)]), class_="card") for k, v in cards),
+        class_="cards",
+    )
+    top = max([d.questions for d in o.days] + [1])
+    day_rows = [
+        [
+            d.day,
+            d.questions,
+            d.answered,
+            d.suggested,
+            d.escalated,
+            tag("meter", "", value=str(d.questions), min="0", max=str(top)),
+        ]
+        for d in o.days
+    ]
+    unanswered = [[link(url("/console/try", q=q), q[:200]), n] for q, n in o.unanswered]
+    content = join(
+        [
+            card_html,
+            tag("h2", "每日提问"),
+            table(["日期", "提问", "直接回答", "候选", "转人工", ""], day_rows, class_="days"),
+            tag("h2", "最常见的未直接回答问题"),
+            table(["问题", "次数"], unanswered, class_="unanswered")
+            if unanswered
+            else tag("p", "（暂无）", class_="hint"),
+        ]
+    )
+    return page("概览", content, staff(request), "overview")

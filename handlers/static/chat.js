@@ -1,0 +1,367 @@
+/* policybot web chat: the resident's page and the embeddable widget.
+ * Every piece of text from the server is inserted with textContent, never parsed as HTML. */
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "policybot.visitor";
+  var TOKEN_RE = /^[A-Za-z0-9_-]{16,128}$/;
+  var KIND_NAMES = { faq: "常见问题", guide: "办事指南", policy: "政策解读", clause: "政策条款" };
+  var EXAMPLES = ["商务局的电话是多少？", "开干洗店要去商务局备案吗？", "申请政府信息公开多久能答复？"];
+
+  var body = document.body;
+  var pollMs = Math.max(1, Number(body.dataset.pollSeconds) || 3) * 1000;
+  var maxChars = Number(body.dataset.maxChars) || 2000;
+  var token = loadToken();
+  var lastId = 0;
+  var known = false;
+  var syncing = null;
+  var pollTimer = null;
+
+  var log = document.getElementById("log");
+  var form = document.getElementById("ask-form");
+  var input = document.getElementById("question");
+  var sendButton = document.getElementById("send");
+  var formError = document.getElementById("form-error");
+  var offline = document.getElementById("offline");
+
+  function randomToken() {
+    var bytes = new Uint8Array(24);
+    window.crypto.getRandomValues(bytes);
+    var s = "";
+    for (var i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+    return window.btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function loadToken() {
+    try {
+      var saved = window.localStorage.getItem(TOKEN_KEY);
+      if (saved && TOKEN_RE.test(saved)) return saved;
+      var fresh = randomToken();
+      window.localStorage.setItem(TOKEN_KEY, fresh);
+      return fresh;
+    } catch (e) {
+      return randomToken(); // storage blocked: the conversation lasts as long as the page
+    }
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function api(method, path, data) {
+    var options = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (data) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(data);
+    }
+    return fetch(path, options).then(function (res) {
+      return res.json().catch(function () { return null; }).then(function (json) {
+        if (!res.ok) {
+          var err = new Error((json && json.message) || "服务暂时不可用（HTTP " + res.status + "）");
+          err.status = res.status;
+          throw err;
+        }
+        return json;
+      });
+    });
+  }
+
+  function showError(text) {
+    formError.textContent = text || "";
+    formError.hidden = !text;
+  }
+
+  function timeText(iso) {
+    var d = iso ? new Date(iso) : new Date();
+    if (isNaN(d.getTime())) return "";
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    return pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+
+  function scrollToEnd() {
+    log.scrollTop = log.scrollHeight;
+  }
+
+  /* One bubble: a stored message (from the conversation) or a reply shown only now. */
+  function bubble(item, stored) {
+    var author = item.author || "bot";
+    var kind = item.kind || "info";
+    var wrap = el("div", "msg msg-" + author + " kind-" + kind);
+    if (stored) wrap.dataset.id = String(item.id);
+    var who = author === "user" ? "我" : author === "staff" ? "工作人员" : "咨询助手";
+    var meta = el("p", "msg-meta");
+    meta.appendChild(el("span", "msg-who", who));
+    if (author === "staff") meta.appendChild(el("span", "badge badge-staff", "人工答复"));
+    if (item.ticket_id && (kind === "escalated" || author === "staff")) {
+      meta.appendChild(el("span", "badge", "工单 #" + item.ticket_id));
+    }
+    meta.appendChild(el("time", "msg-time", timeText(item.created_at)));
+    wrap.appendChild(meta);
+    wrap.appendChild(el("p", "msg-text", item.text));
+    if (item.source_line) wrap.appendChild(el("p", "msg-source", item.source_line));
+    var rows = item.buttons || [];
+    if (rows.length) {
+      var group = el("div", kind === "answer" ? "choices choices-feedback" : "choices");
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-label", kind === "answer" ? "这个回答有帮助吗" : "请选择");
+      if (kind === "suggestions") group.appendChild(el("p", "choices-hint", "请选择最接近的问题："));
+      rows.forEach(function (row) {
+        row.forEach(function (b) {
+          var btn = el("button", "choice", b.label);
+          btn.type = "button";
+          btn.dataset.action = b.action;
+          if (/^feedback:/.test(b.action)) btn.className = "choice choice-feedback";
+          if (/^escalate:/.test(b.action)) btn.className = "choice choice-human";
+          group.appendChild(btn);
+        });
+      });
+      wrap.appendChild(group);
+    }
+    log.appendChild(wrap);
+    scrollToEnd();
+    return wrap;
+  }
+
+  function welcome() {
+    if (log.querySelector(".msg-welcome")) return;
+    var wrap = el("div", "msg msg-bot msg-welcome");
+    var meta = el("p", "msg-meta");
+    meta.appendChild(el("span", "msg-who", "咨询助手"));
+    wrap.appendChild(meta);
+    wrap.appendChild(el("p", "msg-text",
+      "您好！我是鼓楼区商务局的政策咨询助手，可以解答商务政策、办事指南和政府信息公开等问题。请直接输入您的问题，也可以点下面的例子："));
+    var group = el("div", "choices");
+    EXAMPLES.forEach(function (q) {
+      var btn = el("button", "choice choice-example", q);
+      btn.type = "button";
+      btn.dataset.example = q;
+      group.appendChild(btn);
+    });
+    wrap.appendChild(group);
+    log.appendChild(wrap);
+  }
+
+  /* Fetch the messages after lastId. A sync asked for while one is running runs after it, so that
+   * what the caller just changed is always fetched. */
+  function sync() {
+    if (syncing) return syncing.then(sync);
+    var url = "/api/conversations/" + encodeURIComponent(token) + "?after=" + lastId;
+    syncing = api("GET", url).then(function (data) {
+      offline.hidden = true;
+      known = true;
+      data.messages.forEach(function (m) {
+        if (m.id > lastId) {
+          var node = bubble(m, true);
+          if (m.author === "staff" && lastId > 0) node.classList.add("msg-new");
+          lastId = m.id;
+        }
+      });
+    }).catch(function (err) {
+      if (err.status === 404) { offline.hidden = true; welcome(); return; }
+      offline.hidden = false;
+    }).then(function () { syncing = null; });
+    return syncing;
+  }
+
+  function schedulePoll() {
+    window.clearTimeout(pollTimer);
+    var wait = document.hidden ? pollMs * 5 : pollMs;
+    pollTimer = window.setTimeout(function () {
+      sync().then(schedulePoll);
+    }, wait);
+  }
+
+  /* Replies that are not stored in the conversation (thanks, status...) are shown once, after it. */
+  function showReplies(replies) {
+    replies.forEach(function (r) {
+      if (r && r.message_id === null) bubble(r, false);
+    });
+  }
+
+  function setBusy(busy) {
+    sendButton.disabled = busy;
+    form.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  function ask(question) {
+    showError("");
+    question = question.trim();
+    if (!question) { showError("请输入您的问题。"); input.focus(); return; }
+    if (question.length > maxChars) { showError("问题太长了（超过 " + maxChars + " 字），请精简后再问。"); return; }
+    setBusy(true);
+    var requestId = randomToken().slice(0, 16);
+    api("POST", "/api/ask", { token: token, question: question, request_id: requestId })
+      .then(function (data) {
+        input.value = "";
+        var welcomeNode = log.querySelector(".msg-welcome");
+        if (welcomeNode && !known) welcomeNode.remove();
+        return sync().then(function () { showReplies(data.replies); });
+      })
+      .catch(function (err) { showError(err.message); })
+      .then(function () { setBusy(false); input.focus(); });
+  }
+
+  function runAction(button) {
+    var action = button.dataset.action;
+    var group = button.parentNode;
+    var buttons = group.querySelectorAll("button");
+    Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+    button.classList.add("choice-chosen");
+    button.setAttribute("aria-pressed", "true");
+    showError("");
+    var parts = action.split(":");
+    var call = parts[0] === "feedback"
+      ? api("POST", "/api/feedback", { token: token, message_id: Number(parts[2]), helpful: parts[1] === "up" })
+      : api("POST", "/api/action", { token: token, action: action });
+    call.then(function (data) {
+      return sync().then(function () { showReplies([data.reply]); });
+    }).catch(function (err) {
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+      button.classList.remove("choice-chosen");
+      showError(err.message);
+    });
+  }
+
+  function simpleAction(action) {
+    showError("");
+    api("POST", "/api/action", { token: token, action: action })
+      .then(function (data) { return sync().then(function () { showReplies([data.reply]); }); })
+      .catch(function (err) { showError(err.message); });
+  }
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    ask(input.value);
+  });
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      ask(input.value);
+    }
+  });
+  log.addEventListener("click", function (ev) {
+    var target = ev.target.closest("button");
+    if (!target) return;
+    if (target.dataset.example) { ask(target.dataset.example); return; }
+    if (target.dataset.action) runAction(target);
+  });
+  document.getElementById("human").addEventListener("click", function () { simpleAction("human"); });
+  document.getElementById("my-tickets").addEventListener("click", function () { simpleAction("status"); });
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) sync().then(schedulePoll);
+  });
+
+  /* ---- the knowledge browser ---- */
+  var tabs = [document.getElementById("tab-chat"), document.getElementById("tab-browse")];
+  var categoriesLoaded = false;
+  var categoryList = document.getElementById("categories");
+  var entriesBox = document.getElementById("entries");
+  var entryList = document.getElementById("entry-list");
+  var entryView = document.getElementById("entry");
+
+  function selectTab(tab) {
+    tabs.forEach(function (t) {
+      var on = t === tab;
+      t.setAttribute("aria-selected", on ? "true" : "false");
+      t.tabIndex = on ? 0 : -1;
+      document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
+    });
+    if (tab.id === "tab-browse" && !categoriesLoaded) loadCategories();
+  }
+
+  tabs.forEach(function (tab, i) {
+    tab.addEventListener("click", function () { selectTab(tab); });
+    tab.addEventListener("keydown", function (ev) {
+      if (ev.key !== "ArrowRight" && ev.key !== "ArrowLeft") return;
+      var next = tabs[(i + (ev.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length];
+      next.focus();
+      selectTab(next);
+    });
+  });
+
+  function loadCategories() {
+    api("GET", "/api/categories").then(function (data) {
+      categoriesLoaded = true;
+      categoryList.textContent = "";
+      data.categories.forEach(function (c) {
+        var li = el("li");
+        var btn = el("button", "category");
+        btn.type = "button";
+        btn.appendChild(el("span", "category-name", c.name));
+        btn.appendChild(el("span", "category-count", c.count + " 条"));
+        btn.addEventListener("click", function () { loadEntries(c.name, btn); });
+        li.appendChild(btn);
+        categoryList.appendChild(li);
+      });
+    }).catch(function (err) { browseError(err.message); });
+  }
+
+  function loadEntries(category, button) {
+    Array.prototype.forEach.call(categoryList.querySelectorAll("button"), function (b) {
+      b.setAttribute("aria-current", b === button ? "true" : "false");
+    });
+    api("GET", "/api/entries?category=" + encodeURIComponent(category)).then(function (data) {
+      document.getElementById("entries-title").textContent = category;
+      entryList.textContent = "";
+      data.entries.forEach(function (e) {
+        var li = el("li");
+        var btn = el("button", "entry-link");
+        btn.type = "button";
+        btn.appendChild(el("span", "badge badge-" + e.kind, KIND_NAMES[e.kind] || e.kind));
+        btn.appendChild(el("span", "entry-link-title", e.title));
+        btn.addEventListener("click", function () { loadEntry(e.id); });
+        li.appendChild(btn);
+        entryList.appendChild(li);
+      });
+      entryView.hidden = true;
+      entriesBox.hidden = false;
+    }).catch(function (err) { browseError(err.message); });
+  }
+
+  function browseError(text) {
+    var box = document.getElementById("browse-error");
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  function loadEntry(id) {
+    api("GET", "/api/entries/" + encodeURIComponent(id)).then(function (e) {
+      entryView.textContent = "";
+      var back = el("button", "btn btn-link", "← 返回列表");
+      back.type = "button";
+      back.addEventListener("click", function () { entryView.hidden = true; entriesBox.hidden = false; });
+      entryView.appendChild(back);
+      entryView.appendChild(el("p", "badge badge-" + e.kind, KIND_NAMES[e.kind] || e.kind));
+      entryView.appendChild(el("h3", "entry-title", e.title));
+      if (e.expired) {
+        entryView.appendChild(el("p", "notice notice-warn", "该政策有效期至 " + e.valid_until + "，已过期，仅供参考。"));
+      }
+      if (e.kind === "faq" || (e.answer && !e.sections.length)) {
+        entryView.appendChild(el("p", "entry-text", e.answer));
+      }
+      e.sections.forEach(function (s) {
+        var section = el("section", "entry-section");
+        section.appendChild(el("h4", null, s.name));
+        section.appendChild(el("p", "entry-text", s.text));
+        entryView.appendChild(section);
+      });
+      entryView.appendChild(el("p", "msg-source", e.source_line));
+      var askBtn = el("button", "btn btn-secondary", "就此提问");
+      askBtn.type = "button";
+      askBtn.addEventListener("click", function () {
+        selectTab(tabs[0]);
+        input.value = e.title;
+        input.focus();
+      });
+      entryView.appendChild(askBtn);
+      entriesBox.hidden = true;
+      entryView.hidden = false;
+      entryView.focus();
+    }).catch(function (err) { browseError(err.message); });
+  }
+
+  sync().then(schedulePoll);
+})();

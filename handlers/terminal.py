@@ -1,0 +1,87 @@
+"""``policybot chat``: a terminal conversation with the bot (stdin/stdout), to try it by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+
+from bot.app import App
+from bot.config import Settings
+from bot.messages import IncomingMessage, Reply
+
+PROMPT = "您> "
+HELP = "输入问题后回车；输入数字选择候选；/human 转人工，/status 查看工单，/quit 退出。"
+
+
+class TerminalChannel:
+    """Prints replies that arrive later (a staff answer) to the terminal."""
+
+    name = "terminal"
+
+    async def send(self, chat_ref: str, reply: Reply, reply_to: str | None = None) -> str | None:
+        print(f"\n{render(reply)}\n{PROMPT}", end="", flush=True)
+        return None
+
+
+def render(reply: Reply) -> str:
+    """A reply as terminal text, with numbered choices."""
+    lines = [reply.text]
+    if reply.source_line:
+        lines.append(reply.source_line)
+    choices = [b for row in reply.buttons for b in row if b.action.startswith(("pick:", "escalate:"))]
+    lines += [f"  [{i}] {b.label}" for i, b in enumerate(choices, 1)]
+    return "\n".join(lines)
+
+
+async def run_terminal_chat(settings: Settings) -> int:
+    """Load the default knowledge base into an empty database, then talk until EOF or /quit."""
+    settings = settings.replace("web", enabled=False)
+    app = await App.create(settings)
+    try:
+        if await app.services.load_default_if_empty():
+            await app.services.kb.load_index()
+        app.registry.add(TerminalChannel())
+        app.outbox.start()
+        user = getpass.getuser()
+        print(f"policybot 政策咨询（{await app.services.kb.count()} 条知识）。{HELP}")
+        loop = asyncio.get_running_loop()
+        choices: list[str] = []
+        while True:
+            print(PROMPT, end="", flush=True)
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                print()
+                return 0
+            text = line.strip()
+            msg = IncomingMessage("terminal", "local", user, text, display_name=user)
+            if text in ("/quit", "/exit"):
+                return 0
+            if text.isdigit() and 1 <= int(text) <= len(choices):
+                reply = await _choose(app, msg, choices[int(text) - 1])
+                replies = [reply]
+            elif text == "/human":
+                replies = [await app.conversations.escalate(msg)]
+            elif text == "/status":
+                replies = [await app.conversations.status(msg)]
+            elif text == "/cancel":
+                replies = [await app.conversations.cancel(msg)]
+            else:
+                replies = await app.conversations.handle(msg)
+            for reply in replies:
+                print(render(reply))
+                choices = [
+                    b.action
+                    for row in reply.buttons
+                    for b in row
+                    if b.action.startswith(("pick:", "escalate:"))
+                ]
+    finally:
+        await app.close()
+
+
+async def _choose(app: App, msg: IncomingMessage, action: str) -> Reply:
+    parts = action.split(":")
+    if parts[0] == "pick":
+        return await app.conversations.pick(msg, int(parts[1]), int(parts[2]))
+    return await app.conversations.escalate(msg, int(parts[1]))

@@ -1,0 +1,219 @@
+"""The residents' JSON API (``/api/...``): ask, read the conversation, feedback, buttons, browse.
+
+A visitor is a random token (16-128 of ``A-Za-z0-9_-``) that the chat page keeps in localStorage; the
+conversation is ``IncomingMessage(channel="web", chat_ref=token, user_ref=token)``. Request and response
+examples are in docs/web.md.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from bot.app import App
+from bot.messages import IncomingMessage, Reply
+from handlers.web_security import ApiError, check_rate, client_address, field, ok, read_json
+from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, CORE, WEB_SETTINGS
+from knowledge.answers import citation, is_expired
+from knowledge.models import Entry, Message
+
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+NUMBER = re.compile(r"^[0-9]{1,12}$")
+DISPLAY_NAME = "网页访客"
+COMMANDS = {"/status": "status", "/cancel": "cancel", "/human": "human"}
+
+routes = web.RouteTableDef()
+
+
+def core(request: web.Request) -> App:
+    """The policybot core this web application serves."""
+    return request.app[CORE]
+
+
+def check_token(value: Any) -> str:
+    """A well-formed visitor token, or 400."""
+    if not isinstance(value, str) or not TOKEN.match(value):
+        raise ApiError(
+            400,
+            "bad_token",
+            "访客标识无效：需要 16-128 位字母、数字、_ 或 -（token must be 16-128 of A-Z a-z 0-9 _ -）",
+        )
+    return value
+
+
+def visitor(token: str, text: str = "", update_id: str | None = None) -> IncomingMessage:
+    """The web visitor's message as the core sees it."""
+    return IncomingMessage("web", token, token, text, display_name=DISPLAY_NAME, update_id=update_id)
+
+
+def limit(request: web.Request, token: str) -> None:
+    """Rate-limit a state-changing request by visitor token and by client address."""
+    check_rate(request.app[ASK_LIMITER], f"t:{token}", "questions")
+    check_rate(request.app[ADDRESS_LIMITER], f"a:{client_address(request)}", "requests from this address")
+
+
+async def body(request: web.Request) -> dict[str, Any]:
+    """The JSON body, within ``[web] max_body_bytes``."""
+    return await read_json(request, request.app[WEB_SETTINGS].max_body_bytes)
+
+
+@routes.post("/api/ask")
+async def ask(request: web.Request) -> web.Response:
+    """``{"token", "question"[, "request_id"]}`` -> ``{"replies": [Reply...]}``."""
+    data = await body(request)
+    token = check_token(field(data, "token", str))
+    question = field(data, "question", str)
+    request_id = field(data, "request_id", str, required=False)
+    max_chars = core(request).settings.matching.max_question_chars
+    if len(question) > max_chars:
+        raise ApiError(400, "question_too_long", f"问题太长了（超过 {max_chars} 字），请精简后再问。")
+    if request_id is not None and not 1 <= len(request_id) <= 64:
+        raise ApiError(400, "bad_request_id", "request_id 应为 1-64 个字符")
+    limit(request, token)
+    command = COMMANDS.get(question.strip().lower())
+    if command is not None:  # the bot's replies mention /status and /cancel: typed commands work too
+        return ok({"replies": [(await run_action(core(request), visitor(token), command)).to_json()]})
+    update_id = f"{token}:{request_id}" if request_id else None
+    replies = await core(request).conversations.handle(visitor(token, question, update_id))
+    return ok({"replies": [r.to_json() for r in replies]})
+
+
+@routes.get("/api/conversations/{token}")
+async def conversation(request: web.Request) -> web.Response:
+    """The stored messages after ``?after=<id>``; 404 for a token that has never asked anything."""
+    token = check_token(request.match_info["token"])
+    after_raw = request.query.get("after", "0")
+    if not NUMBER.match(after_raw):
+        raise ApiError(400, "bad_after", "after 应为非负整数（after must be a message id）")
+    after = int(after_raw)
+    rows = await core(request).conversations.history("web", token, token, after)
+    if not rows and after == 0:
+        raise ApiError(404, "unknown_token", "没有这个会话（no conversation for this token）")
+    messages = [message_json(m) for m in rows]
+    return ok({"messages": messages, "last_id": messages[-1]["id"] if messages else after})
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    """One stored message for the chat page and API clients."""
+    reply = (m.payload or {}).get("reply") or {}
+    if m.author == "user":
+        kind = "question"
+    elif m.author == "staff":
+        kind = "staff_reply"
+    else:
+        kind = reply.get("kind") or m.status or "info"
+    return {
+        "id": m.id,
+        "author": m.author,
+        "direction": m.direction,
+        "text": m.text,
+        "source_line": reply.get("source_line", ""),
+        "buttons": reply.get("buttons", []),
+        "kind": kind,
+        "ticket_id": m.ticket_id,
+        "entry_id": m.entry_id,
+        "created_at": _iso(m.created_at),
+    }
+
+
+def _iso(dt: datetime) -> str:
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+
+
+@routes.post("/api/feedback")
+async def feedback(request: web.Request) -> web.Response:
+    """``{"token", "message_id", "helpful"}`` -> ``{"reply"}``; 没解决 opens a ticket."""
+    data = await body(request)
+    token = check_token(field(data, "token", str))
+    message_id = field(data, "message_id", int)
+    helpful = field(data, "helpful", bool)
+    limit(request, token)
+    reply = await core(request).conversations.feedback(visitor(token), message_id, helpful)
+    if reply.kind == "error":
+        raise ApiError(404, "unknown_message", reply.text)
+    return ok({"reply": reply.to_json()})
+
+
+@routes.post("/api/action")
+async def action(request: web.Request) -> web.Response:
+    """``{"token", "action"}`` for a reply's button (pick, escalate, cancel, feedback) or ``status``."""
+    data = await body(request)
+    token = check_token(field(data, "token", str))
+    name = field(data, "action", str)
+    limit(request, token)
+    reply = await run_action(core(request), visitor(token), name)
+    return ok({"reply": reply.to_json()})
+
+
+async def run_action(app: App, msg: IncomingMessage, action: str) -> Reply:
+    """Dispatch a button action (the strings in ``Reply.buttons``) to the conversation core."""
+    parts = action.split(":")
+    nums = [int(p) for p in parts[1:] if NUMBER.match(p)]
+    conv = app.conversations
+    match parts:
+        case ["pick", _, _] if len(nums) == 2:
+            return await conv.pick(msg, nums[0], nums[1])
+        case ["escalate", _] if len(nums) == 1:
+            return await conv.escalate(msg, nums[0])
+        case ["escalate"] | ["human"]:
+            return await conv.escalate(msg)
+        case ["cancel", _] if len(nums) == 1:
+            return await conv.cancel(msg, nums[0])
+        case ["cancel"]:
+            return await conv.cancel(msg)
+        case ["status"]:
+            return await conv.status(msg)
+        case ["feedback", "up" | "down", _] if len(nums) == 1:
+            return await conv.feedback(msg, nums[0], parts[1] == "up")
+    raise ApiError(400, "unknown_action", f"未知操作（unknown action {action[:80]!r}）")
+
+
+@routes.get("/api/categories")
+async def categories(request: web.Request) -> web.Response:
+    """Published categories with their entry counts."""
+    cats = await core(request).services.kb.categories()
+    return ok({"categories": [{"name": name, "count": n} for name, n in cats]})
+
+
+@routes.get("/api/entries")
+async def entries(request: web.Request) -> web.Response:
+    """``?category=`` -> the published top-level entries of a category (FAQ, guides, policies)."""
+    category = request.query.get("category", "").strip()
+    if not category:
+        raise ApiError(400, "missing_category", "缺少参数 category（missing ?category=）")
+    rows = await core(request).services.kb.list(category=category[:100], status="published")
+    items = [
+        {"id": e.id, "kind": e.kind, "title": e.title or e.question} for e in rows if e.parent_id is None
+    ]
+    return ok({"category": category, "entries": items})
+
+
+@routes.get("/api/entries/{entry_id:.+}")
+async def entry(request: web.Request) -> web.Response:
+    """One published entry in full: FAQ answer, or a guide's / policy's sections, and its source."""
+    row = await core(request).services.kb.get(request.match_info["entry_id"])
+    if row is None or row.status != "published":
+        raise ApiError(404, "unknown_entry", "没有这条知识（no such published entry）")
+    return ok(entry_json(row))
+
+
+def entry_json(e: Entry) -> dict[str, Any]:
+    """A knowledge entry for reading (the chat page's knowledge browser)."""
+    return {
+        "id": e.id,
+        "kind": e.kind,
+        "title": e.title or e.question,
+        "question": e.question,
+        "answer": e.answer,
+        "sections": [{"name": name, "text": text} for name, text in e.sections],
+        "heading_path": list(e.heading_path),
+        "category": e.category,
+        "source": {k: v for k, v in (e.source or {}).items() if v},
+        "source_line": citation(e),
+        "valid_until": e.valid_until,
+        "expired": is_expired(e),
+        "illustrative": e.illustrative,
+    }

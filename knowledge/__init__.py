@@ -1,0 +1,1 @@
+"""Knowledge: storage, importers and the Chinese matcher shared by every channel."""

@@ -1,0 +1,94 @@
+"""Turn an entry into answer text and a citation line (channel-neutral plain text)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from knowledge.models import Entry
+
+GUIDE_OVERVIEW = ("事项名称", "办理条件", "申请材料")
+
+
+def answer_text(entry: Entry, aspect: str | None = None) -> str:
+    """The answer an entry gives; for a guide, the section the question asks about."""
+    if entry.kind == "guide":
+        return _guide_answer(entry, aspect)
+    if entry.kind == "clause":
+        heading = " > ".join(entry.heading_path)
+        office = f"\n（责任科室：{entry.office}）" if entry.office else ""
+        return f"【{heading}】\n{entry.answer}{office}"
+    if entry.kind == "policy":
+        return _policy_answer(entry)
+    return entry.answer
+
+
+def _guide_answer(entry: Entry, aspect: str | None) -> str:
+    sections = {name: text for name, text in entry.sections}
+    if aspect and aspect in sections:
+        others = [n for n in sections if n != aspect]
+        return f"【{entry.title}｜{aspect}】\n{sections[aspect]}\n\n本指南还包括：{'、'.join(others)}。可以接着问，例如“{entry.title}的{others[0]}”。"
+    parts = [f"【{entry.title}】"]
+    parts += [f"{name}：\n{sections[name]}" for name in GUIDE_OVERVIEW if name in sections]
+    rest = [n for n in sections if n not in GUIDE_OVERVIEW]
+    if rest:
+        parts.append(f"本指南还包括：{'、'.join(rest)}。可以接着问，例如“{entry.title}要多久”。")
+    return "\n\n".join(parts)
+
+
+def _policy_answer(entry: Entry) -> str:
+    if entry.answer:
+        return f"{entry.answer}"
+    sections = dict((n, t) for n, t in entry.sections)
+    parts = [f"【{entry.title}】"]
+    for name in ("摘要", "要点", "适用对象"):
+        if name in sections:
+            parts.append(f"{name}：\n{sections[name]}")
+    if len(parts) == 1:
+        parts += [f"{n}：\n{t}" for n, t in entry.sections[:2]]
+    return "\n\n".join(parts)
+
+
+def source_of(entry: Entry) -> dict[str, Any]:
+    """The provenance object of an answer (``source`` in ``ask --json``)."""
+    src = {k: v for k, v in (entry.source or {}).items() if v}
+    if entry.kind == "clause" and entry.heading_path:
+        src["clause"] = " > ".join(entry.heading_path)
+    if entry.office:
+        src["office"] = entry.office
+    if entry.valid_until:
+        src["valid_until"] = entry.valid_until
+    if entry.illustrative:
+        src["illustrative"] = True
+    return src
+
+
+def citation(entry: Entry, today: date | None = None) -> str:
+    """One line naming the source (title, number, date, clause) and warning when a policy expired."""
+    src = entry.source or {}
+    parts: list[str] = []
+    if src.get("title"):
+        parts.append(f"《{src['title']}》")
+    for key in ("number", "issuer", "date"):
+        if src.get(key):
+            parts.append(str(src[key]))
+    if entry.kind == "clause" and entry.heading_path:
+        parts.append("条款：" + " > ".join(entry.heading_path[-2:]))
+    line = "来源：" + "，".join(parts) if parts else "来源：本局知识库"
+    if src.get("url"):
+        line += f"（{src['url']}）"
+    if entry.illustrative:
+        line += "。部分内容为示例，请以官方最新公布为准"
+    if is_expired(entry, today):
+        line += f"。⚠ 该政策有效期至{entry.valid_until}，已过期，仅供参考，请以现行规定为准"
+    return line
+
+
+def is_expired(entry: Entry, today: date | None = None) -> bool:
+    """True when the entry has a valid-until date in the past."""
+    if not entry.valid_until:
+        return False
+    try:
+        return date.fromisoformat(entry.valid_until) < (today or date.today())
+    except ValueError:
+        return False

@@ -1,0 +1,136 @@
+"""FAQ files: ``.jsonl`` (one object a line) and ``.csv`` (a header row; alternates split on ``|``).
+
+Fields: ``id``, ``question``, ``answer``, ``alternates``, ``category``; optionally ``tags``, ``source``,
+``status``, ``illustrative``. A ``.jsonl`` line that carries ``kind`` is a full entry as written by
+``policybot kb export``, so an export imports back unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import fields
+from typing import Any
+
+from knowledge.importers.base import ImportFailure, ParsedEntry, check_entry
+
+_ENTRY_FIELDS = {f.name for f in fields(ParsedEntry)} - {"origin"}
+_FAQ_FIELDS = {
+    "id",
+    "question",
+    "answer",
+    "alternates",
+    "category",
+    "tags",
+    "source",
+    "status",
+    "illustrative",
+}
+
+
+def parse_jsonl(text: str, path: str) -> list[ParsedEntry]:
+    """Parse a JSON-lines FAQ (or export) file."""
+    out: list[ParsedEntry] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ImportFailure(path, lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from exc
+        if not isinstance(obj, dict):
+            raise ImportFailure(path, lineno, "each line must be a JSON object")
+        out.append(_from_record(obj, path, lineno))
+    return out
+
+
+def parse_csv(text: str, path: str) -> list[ParsedEntry]:
+    """Parse a CSV FAQ file with a header row."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # newline="": CR-only files and quoted line breaks
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise ImportFailure(path, 1, f"bad CSV: {exc}") from exc
+    if not fieldnames:
+        raise ImportFailure(
+            path, 1, "empty file: expected a header row id,question,answer,alternates,category"
+        )
+    header = [h.strip() for h in fieldnames]
+    missing = {"id", "question", "answer"} - set(header)
+    if missing:
+        raise ImportFailure(path, 1, f"missing column(s) {', '.join(sorted(missing))}")
+    unknown = set(header) - _FAQ_FIELDS
+    if unknown:
+        raise ImportFailure(path, 1, f"unknown column(s) {', '.join(sorted(unknown))}")
+    out: list[ParsedEntry] = []
+    try:
+        for row in reader:
+            lineno = reader.line_num
+            if None in row:
+                raise ImportFailure(path, lineno, "more values than columns")
+            rec: dict[str, Any] = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            for key in ("alternates", "tags"):
+                rec[key] = [a.strip() for a in rec.get(key, "").split("|") if a.strip()]
+            if "source" in rec:
+                rec["source"] = _csv_source(rec["source"], path, lineno)
+            if "illustrative" in rec:
+                rec["illustrative"] = rec["illustrative"].lower() in ("1", "true", "yes", "是")
+            if not rec.get("status"):
+                rec.pop("status", None)
+            out.append(_from_record(rec, path, lineno))
+    except csv.Error as exc:
+        raise ImportFailure(path, reader.line_num, f"bad CSV: {exc}") from exc
+    return out
+
+
+def _csv_source(value: str, path: str, lineno: int) -> dict[str, Any]:
+    if not value:
+        return {}
+    try:
+        src = json.loads(value)
+    except json.JSONDecodeError:
+        return {"title": value}
+    if not isinstance(src, dict):
+        raise ImportFailure(path, lineno, "source must be a JSON object or a plain title")
+    return src
+
+
+def _from_record(obj: dict[str, Any], path: str, lineno: int) -> ParsedEntry:
+    if "kind" in obj:  # a full entry, as exported
+        unknown = set(obj) - _ENTRY_FIELDS
+        if unknown:
+            raise ImportFailure(path, lineno, f"unknown field(s) {', '.join(sorted(unknown))}")
+        try:
+            entry = ParsedEntry(**obj)
+        except TypeError as exc:
+            raise ImportFailure(path, lineno, f"bad entry: {exc}") from exc
+        entry.origin = path
+        return check_entry(entry, path, lineno)
+    unknown = set(obj) - _FAQ_FIELDS
+    if unknown:
+        raise ImportFailure(path, lineno, f"unknown field(s) {', '.join(sorted(unknown))}")
+    if isinstance(obj.get("id"), int) and not isinstance(obj["id"], bool):
+        obj = {**obj, "id": str(obj["id"])}  # corpora often number their questions
+    if isinstance(obj.get("source"), str):
+        obj = {**obj, "source": {"title": obj["source"]} if obj["source"].strip() else {}}
+    for key in ("id", "question", "answer"):
+        if not isinstance(obj.get(key), str) or not obj[key].strip():
+            raise ImportFailure(path, lineno, f"missing or empty {key!r}")
+    alternates = obj.get("alternates", [])
+    if isinstance(alternates, str):
+        alternates = [a for a in alternates.split("|") if a.strip()]
+    entry = ParsedEntry(
+        id=obj["id"].strip(),
+        kind="faq",
+        question=obj["question"].strip(),
+        answer=obj["answer"].strip(),
+        alternates=alternates,
+        category=obj.get("category", "") or "",
+        tags=obj.get("tags", []) or [],
+        source=obj.get("source", {}) or {},
+        status=obj.get("status", "published"),
+        illustrative=obj.get("illustrative", False),
+        origin=path,
+    )
+    return check_entry(entry, path, lineno)

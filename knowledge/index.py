@@ -1,0 +1,281 @@
+"""In-memory inverted index with BM25F weights over two fields (key: questions and titles; body).
+
+Built once at start from the entries' cached tokens, then updated in place: a changed or removed entry
+is tombstoned, a new one goes into a small delta segment scored with the current statistics. When the
+delta grows past a tenth of the index it is folded in by a full rebuild.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from knowledge.models import Entry
+from knowledge.segment import Lexicon
+from knowledge.text import compact, normalize
+
+K1 = 1.2
+B = 0.75
+KEY_WEIGHT = 2.5  # a word in a question or title counts 2.5 times a word in the body
+BODY_WEIGHT = 1.0
+META_QUESTIONS = (
+    # Questions every document answers from its own facts; added to the key field of `policy` entries.
+    "文号是多少 发文字号 文件编号",
+    "全称 标题 名称 叫什么",
+    "发布机关 哪个单位发布 发文单位 印发",
+    "落款日期 发布日期 印发日期 什么时候发布",
+    "依据哪些文件 根据什么",
+)
+
+
+@dataclass(slots=True)
+class IndexedDoc:
+    """What the matcher needs of one entry besides its postings."""
+
+    entry_id: str
+    kind: str
+    title: str
+    parent_id: str | None
+    key_text: str  # compact normalized key text
+    body_text: str  # compact normalized body text
+    questions: tuple[tuple[str, ...], ...]  # canonical words of the question and each alternate
+    question_texts: tuple[str, ...]  # compact normalized question and alternates
+    has_number: bool
+    has_place: bool
+    answer_sig: str  # entries with the same answer are one answer for the margin rule
+
+
+def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
+    """(key text, body text, questions) of an entry, before normalization."""
+    heading = " ".join(entry.heading_path)
+    sections = " ".join(f"{name} {text}" for name, text in entry.sections)
+    questions = [q for q in [entry.question, *entry.alternates] if q]
+    src = entry.source or {}
+    if entry.kind == "faq":
+        key = " ".join([entry.title, *questions])
+        body = entry.answer
+    elif entry.kind == "clause":
+        key = heading
+        body = " ".join([entry.answer, sections, entry.office and f"责任科室 {entry.office}", entry.title])
+    elif entry.kind == "policy":
+        meta = [entry.title, src.get("number", ""), src.get("issuer", ""), *questions, *META_QUESTIONS]
+        key = " ".join([*meta, *entry.tags])
+        body = " ".join([entry.answer, sections, src.get("date", ""), entry.publish_date])
+    else:  # guide and anything newer
+        key = " ".join([entry.title, *questions, *entry.tags])
+        body = " ".join([entry.answer, sections])
+    return key, body, questions
+
+
+def tokenize_entry(entry: Entry, lex: Lexicon) -> dict[str, list[str]]:
+    """The cached index tokens of an entry (raw jieba tokens; synonyms are applied at build)."""
+    key, body, questions = entry_fields(entry)
+    return {
+        "key": lex.index_tokens(normalize(key)),
+        "body": lex.index_tokens(normalize(body)),
+        "q": [" ".join(lex.query_words(normalize(q))) for q in questions],
+    }
+
+
+@dataclass
+class _Segment:
+    """Postings of a set of docs: token -> (doc numbers, BM25F weights); key-field membership."""
+
+    postings: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    key_postings: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class Index:
+    """The searchable knowledge: BM25F postings plus per-doc data for re-ranking."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lex = lexicon
+        self.docs: list[IndexedDoc] = []
+        self.alive = np.zeros(0, dtype=bool)
+        self.by_id: dict[str, int] = {}
+        self._main = _Segment()
+        self._delta_post: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self._delta_key: dict[str, list[int]] = defaultdict(list)
+        self._delta_count = 0
+        self._df: Counter[str] = Counter()
+        self._avg_key = 1.0
+        self._avg_body = 1.0
+        self._n = 0
+        self.vocab_pinyin: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    # -- building -----------------------------------------------------------------------------------
+    def build(self, entries: Iterable[tuple[Entry, dict[str, list[str]]]]) -> None:
+        """Replace the whole index with these (entry, tokens) pairs (published entries only)."""
+        rows = [(e, t) for e, t in entries if e.status == "published"]
+        docs: list[IndexedDoc] = []
+        key_toks: list[list[str]] = []
+        body_toks: list[list[str]] = []
+        for entry, toks in rows:
+            docs.append(self._make_doc(entry, toks))
+            key_toks.append([self.lex.canonical(t) for t in toks.get("key", [])])
+            body_toks.append([self.lex.canonical(t) for t in toks.get("body", [])])
+        df: Counter[str] = Counter()
+        for k, b in zip(key_toks, body_toks, strict=True):
+            df.update(set(k) | set(b))
+        n = len(docs)
+        avg_k = max(1.0, sum(map(len, key_toks)) / max(n, 1))
+        avg_b = max(1.0, sum(map(len, body_toks)) / max(n, 1))
+        post_ids: dict[str, list[int]] = defaultdict(list)
+        post_w: dict[str, list[float]] = defaultdict(list)
+        key_ids: dict[str, list[int]] = defaultdict(list)
+        for i, (k, b) in enumerate(zip(key_toks, body_toks, strict=True)):
+            for tok, w in _bm25f(k, b, df, n, avg_k, avg_b).items():
+                post_ids[tok].append(i)
+                post_w[tok].append(w)
+            for tok in set(k):
+                key_ids[tok].append(i)
+        main = _Segment(
+            {
+                t: (np.asarray(ids, dtype=np.int32), np.asarray(post_w[t], dtype=np.float32))
+                for t, ids in post_ids.items()
+            },
+            {t: np.asarray(ids, dtype=np.int32) for t, ids in key_ids.items()},
+        )
+        pinyin = self._pinyin_map(df)
+        with self._lock:
+            self.docs = docs
+            self.alive = np.ones(n, dtype=bool)
+            self.by_id = {d.entry_id: i for i, d in enumerate(docs)}
+            self._main = main
+            self._delta_post = defaultdict(list)
+            self._delta_key = defaultdict(list)
+            self._delta_count = 0
+            self._df, self._n, self._avg_key, self._avg_body = df, n, avg_k, avg_b
+            self.vocab_pinyin = pinyin
+
+    def _make_doc(self, entry: Entry, toks: dict[str, list[str]]) -> IndexedDoc:
+        key, body, questions = entry_fields(entry)
+        qwords = tuple(tuple(self.lex.canonical(w) for w in q.split()) for q in toks.get("q", []))
+        body_c = compact(body)
+        return IndexedDoc(
+            entry_id=entry.id,
+            kind=entry.kind,
+            title=entry.title or entry.question,
+            parent_id=entry.parent_id,
+            key_text=compact(key),
+            body_text=body_c,
+            questions=qwords,
+            question_texts=tuple(compact(q) for q in questions),
+            has_number=_states_number(entry),
+            has_place=any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
+            answer_sig=compact(entry.answer)[:200] if entry.answer else entry.id,
+        )
+
+    def _pinyin_map(self, df: Counter[str]) -> dict[str, list[str]]:
+        """Toneless pinyin -> vocabulary words (2-4 Han characters), for homophone typos."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for word in df:
+            if 2 <= len(word) <= 4:
+                key = self.lex.pinyin_key(word)
+                if key:
+                    out[key].append(word)
+        return dict(out)
+
+    # -- updating in place --------------------------------------------------------------------------
+    def remove(self, entry_id: str) -> None:
+        """Drop an entry from search results at once (tombstone)."""
+        with self._lock:
+            i = self.by_id.pop(entry_id, None)
+            if i is not None:
+                self.alive[i] = False
+
+    def upsert(self, entry: Entry, toks: dict[str, list[str]]) -> bool:
+        """Add or replace one entry; return True when the caller should schedule a full rebuild."""
+        self.remove(entry.id)
+        if entry.status != "published":
+            return False
+        k = [self.lex.canonical(t) for t in toks.get("key", [])]
+        b = [self.lex.canonical(t) for t in toks.get("body", [])]
+        doc = self._make_doc(entry, toks)
+        with self._lock:
+            i = len(self.docs)
+            self.docs.append(doc)
+            self.alive = np.append(self.alive, True)
+            self.by_id[entry.id] = i
+            for tok in set(k) | set(b):
+                self._df[tok] += 0  # new words keep df from the last build (absent: treated as df=1)
+            for tok, w in _bm25f(k, b, self._df, max(self._n, 1), self._avg_key, self._avg_body).items():
+                self._delta_post[tok].append((i, w))
+            for tok in set(k):
+                self._delta_key[tok].append(i)
+            for tok in set(k) | set(b):
+                if 2 <= len(tok) <= 4 and (key := self.lex.pinyin_key(tok)):
+                    words = self.vocab_pinyin.setdefault(key, [])
+                    if tok not in words:
+                        words.append(tok)
+            self._delta_count += 1
+            return self._delta_count > max(200, self._n // 10)
+
+    # -- reading ------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.alive.sum())
+
+    def knows(self, token: str) -> bool:
+        """True when the token occurs in some indexed entry."""
+        return token in self._main.postings or token in self._delta_post
+
+    def postings(self, token: str) -> tuple[np.ndarray, np.ndarray]:
+        """Doc numbers and weights of a (canonical) token, main and delta segments together."""
+        ids, ws = self._main.postings.get(token, (_EMPTY_I, _EMPTY_F))
+        extra = self._delta_post.get(token)
+        if extra:
+            ids = np.concatenate([ids, np.fromiter((i for i, _ in extra), dtype=np.int32)])
+            ws = np.concatenate([ws, np.fromiter((w for _, w in extra), dtype=np.float32)])
+        return ids, ws
+
+    def key_postings(self, token: str) -> np.ndarray:
+        """Doc numbers whose key field holds the token."""
+        ids = self._main.key_postings.get(token, _EMPTY_I)
+        extra = self._delta_key.get(token)
+        if extra:
+            ids = np.concatenate([ids, np.asarray(extra, dtype=np.int32)])
+        return ids
+
+    def idf(self, token: str) -> float:
+        """BM25 idf of a token with the current statistics."""
+        df = self._df.get(token, 0)
+        return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
+
+
+_PLACE = re.compile(
+    r"[路街巷道]\s*\d+\s*号|地址|位于|\d+\s*(?:楼|层|室)|办公地点|办事大厅|政务服务中心|网站|网址|平台|系统"
+)
+_LIST_LABEL = re.compile(r"(^|\n)\s*(\d{1,2}[.．、]|[（(]\d{1,2}[)）])")
+
+
+def _states_number(entry: Entry) -> bool:
+    """True when the entry's answer states a number, date or time (list labels like "1." do not count)."""
+    texts = [entry.answer, *(t for _, t in entry.sections)]
+    return any(any(c.isdigit() for c in normalize(_LIST_LABEL.sub(" ", t))) for t in texts)
+
+
+_EMPTY_I = np.zeros(0, dtype=np.int32)
+_EMPTY_F = np.zeros(0, dtype=np.float32)
+
+
+def _bm25f(
+    key: list[str], body: list[str], df: Counter[str], n: int, avg_k: float, avg_b: float
+) -> dict[str, float]:
+    """BM25F weight of every token of one doc: field-weighted, length-normalized tf, then saturation."""
+    tf_k, tf_b = Counter(key), Counter(body)
+    norm_k = 1 - B + B * len(key) / avg_k
+    norm_b = 1 - B + B * len(body) / avg_b
+    out: dict[str, float] = {}
+    for tok in tf_k.keys() | tf_b.keys():
+        tf = KEY_WEIGHT * tf_k.get(tok, 0) / norm_k + BODY_WEIGHT * tf_b.get(tok, 0) / norm_b
+        d = df.get(tok, 1) or 1
+        idf = math.log(1 + (n - d + 0.5) / (d + 0.5))
+        out[tok] = idf * tf * (K1 + 1) / (tf + K1)
+    return out

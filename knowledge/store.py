@@ -1,0 +1,200 @@
+"""The knowledge base: entries in the database and the in-memory index kept in step with them.
+
+Every change (import, staff edit, save-as-knowledge, retire) goes through here, so the index is
+updated in place the moment the transaction commits, without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed, parse_paths
+from knowledge.importers.base import ParsedEntry, check_entry
+from knowledge.index import Index, tokenize_entry
+from knowledge.models import Entry, utcnow
+from knowledge.retrieve import Matcher
+from knowledge.segment import Lexicon
+
+DEFAULT_KB = Path(__file__).parent / "data"
+DEFAULT_KB_DIRS = ("documents", "guides", "policies", "faq")
+
+
+def default_paths() -> list[Path]:
+    """The shipped default knowledge base: the seed document, guides, policies and FAQ."""
+    return [DEFAULT_KB / d for d in DEFAULT_KB_DIRS if (DEFAULT_KB / d).exists()]
+
+
+class KnowledgeBase:
+    """Entries (database) + index (memory) + matcher."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], lexicon: Lexicon) -> None:
+        self.sessions = sessions
+        self.lex = lexicon
+        self.index = Index(lexicon)
+        self.matcher = Matcher(self.index)
+        self._rebuild_task: asyncio.Task[None] | None = None
+        # Changes applied while a build runs: the build's snapshot may predate them, so they are
+        # applied again to the new index once it is in place.
+        self._during_build: list[list[tuple[list[Entry], list[str]]]] = []
+
+    # -- index --------------------------------------------------------------------------------------
+    async def load_index(self) -> int:
+        """Build the index from every published entry; cache tokens of entries that lack them."""
+        changes: list[tuple[list[Entry], list[str]]] = []
+        self._during_build.append(changes)
+        try:
+            async with self.sessions() as session:
+                rows = list(await session.scalars(select(Entry).where(Entry.status == "published")))
+                stale = [r for r in rows if r.token_sig != self.lex.signature]
+                if stale:
+                    for r in stale:
+                        r.tokens, r.token_sig = tokenize_entry(r, self.lex), self.lex.signature
+                    await session.commit()
+            await asyncio.to_thread(self.index.build, [(r, r.tokens) for r in rows])
+        finally:
+            self._during_build.remove(changes)
+        for changed, removed in changes:
+            self._apply_to_index(changed, removed)
+        return len(rows)
+
+    def _apply_to_index(self, rows: Iterable[Entry], removed: Iterable[str] = ()) -> None:
+        rows, removed = list(rows), list(removed)
+        for changes in self._during_build:
+            changes.append((rows, removed))
+        for entry_id in removed:
+            self.index.remove(entry_id)
+        needs_rebuild = False
+        for row in rows:
+            needs_rebuild |= self.index.upsert(row, row.tokens)
+        if needs_rebuild and (self._rebuild_task is None or self._rebuild_task.done()):
+            self._rebuild_task = asyncio.get_running_loop().create_task(self.load_index_quietly())
+
+    async def load_index_quietly(self) -> None:
+        """A full rebuild in the background (folds the delta segment in)."""
+        await self.load_index()
+
+    # -- writing ------------------------------------------------------------------------------------
+    async def import_paths(self, paths: Sequence[str | Path]) -> ImportCounts:
+        """Parse all files (raising ImportFailure before any write), then write them in one transaction."""
+        entries = parse_paths(paths)
+        return await self.write_entries(entries)
+
+    async def write_entries(self, entries: Sequence[ParsedEntry]) -> ImportCounts:
+        """Upsert entries in one transaction and update the index in place."""
+        async with self.sessions() as session, session.begin():
+            counts = await apply_entries(session, entries)
+            changed = []
+            if counts.changed_ids:
+                changed = list(await session.scalars(select(Entry).where(Entry.id.in_(counts.changed_ids))))
+                for row in changed:
+                    row.tokens, row.token_sig = tokenize_entry(row, self.lex), self.lex.signature
+        self._apply_to_index(changed, counts.removed_ids)
+        return counts
+
+    async def save_entry(self, entry: ParsedEntry) -> ImportCounts:
+        """Validate and upsert one entry (staff edits, save-as-knowledge)."""
+        check_entry(entry, "entry", None)
+        return await self.write_entries([entry])
+
+    async def add_alternate(self, entry_id: str, question: str) -> bool:
+        """Add a phrasing to an existing entry's alternates; False if no such entry."""
+        async with self.sessions() as session, session.begin():
+            row = await session.get(Entry, entry_id)
+            if row is None:
+                return False
+            if question not in row.alternates and question != row.question:
+                row.alternates = [*row.alternates, question]
+                row.content_hash = entry_to_parsed(row).content_hash()
+                row.updated_at = utcnow()
+                row.tokens, row.token_sig = tokenize_entry(row, self.lex), self.lex.signature
+        self._apply_to_index([row])
+        return True
+
+    async def set_status(self, entry_id: str, status: str) -> bool:
+        """Publish, draft or retire (expire) an entry; the index follows at once."""
+        async with self.sessions() as session, session.begin():
+            row = await session.get(Entry, entry_id)
+            if row is None:
+                return False
+            row.status = status
+            row.updated_at = utcnow()
+            row.content_hash = entry_to_parsed(row).content_hash()
+            if row.token_sig != self.lex.signature:
+                row.tokens, row.token_sig = tokenize_entry(row, self.lex), self.lex.signature
+        self._apply_to_index([row])
+        return True
+
+    # -- reading ------------------------------------------------------------------------------------
+    async def get(self, entry_id: str) -> Entry | None:
+        """One entry by id."""
+        async with self.sessions() as session:
+            return await session.get(Entry, entry_id)
+
+    async def get_many(self, ids: Sequence[str]) -> dict[str, Entry]:
+        """Entries by id."""
+        if not ids:
+            return {}
+        async with self.sessions() as session:
+            rows = await session.scalars(select(Entry).where(Entry.id.in_(list(ids))))
+            return {r.id: r for r in rows}
+
+    async def list(
+        self,
+        kind: str | None = None,
+        category: str | None = None,
+        status: str | None = None,
+        limit: int = 1000,
+    ) -> list[Entry]:
+        """Entries ordered by kind, parent, position and id."""
+        stmt = select(Entry).order_by(Entry.kind, Entry.parent_id, Entry.position, Entry.id).limit(limit)
+        if kind:
+            stmt = stmt.where(Entry.kind == kind)
+        if category:
+            stmt = stmt.where(Entry.category == category)
+        if status:
+            stmt = stmt.where(Entry.status == status)
+        async with self.sessions() as session:
+            return list(await session.scalars(stmt))
+
+    async def count(self) -> int:
+        """Number of stored entries, any status."""
+        async with self.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(Entry)) or 0)
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts by kind, status and category."""
+        async with self.sessions() as session:
+            rows = (await session.execute(select(Entry.kind, Entry.status, Entry.category))).all()
+        return {
+            "total": len(rows),
+            "by_kind": dict(Counter(r[0] for r in rows)),
+            "by_status": dict(Counter(r[1] for r in rows)),
+            "by_category": dict(Counter(r[2] or "(none)" for r in rows)),
+            "indexed": len(self.index),
+        }
+
+    async def categories(self) -> list[tuple[str, int]]:
+        """Published categories with their entry counts (clauses and Q&A children not counted)."""
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Entry.category, func.count())
+                    .where(Entry.status == "published", Entry.parent_id.is_(None), Entry.category != "")
+                    .group_by(Entry.category)
+                    .order_by(Entry.category)
+                )
+            ).all()
+        return [(r[0], int(r[1])) for r in rows]
+
+    async def export_lines(self) -> list[str]:
+        """Every entry as one JSON line, in a form ``kb import`` reads back unchanged."""
+        rows = await self.list(limit=10_000_000)
+        return [json.dumps(entry_to_parsed(r).as_record(), ensure_ascii=False, sort_keys=True) for r in rows]

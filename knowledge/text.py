@@ -1,0 +1,134 @@
+"""Text normalization for matching: width, script, case, numerals, punctuation and emoji.
+
+The same function runs over the knowledge base and over every question, so both sides meet in one
+form: half-width, simplified, lower-case, Arabic numerals where a Chinese number counts something,
+and every run of punctuation, symbols or emoji turned into a single space.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import opencc
+
+_T2S = opencc.OpenCC("t2s")
+
+_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_UNITS = {"十": 10, "百": 100, "千": 1000}
+_NUM_CHARS = "零〇一二两三四五六七八九十百千万"
+# A Chinese number is rewritten only where it counts something (a unit follows, or 第 precedes it), so
+# that words such as 六稳, 一次性 or 统一 keep their characters.
+_COUNTED = re.compile(
+    rf"(?P<pre>第)?(?P<num>[{_NUM_CHARS}]+)"
+    r"(?P<unit>(?:个)?(?:工作日|小时|分钟|点|日|天|周|月|年|元|件|页|条|项|次|家|岁|人|万元|亿元|个)|%)?"
+)
+_STRAY_MARK = re.compile(r"(?<!\d)[.%]|\.(?!\d)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to simplified Chinese (offline, OpenCC t2s)."""
+    return _T2S.convert(text)
+
+
+def chinese_number(text: str) -> int | None:
+    """Value of a Chinese numeral up to 万 (``"十二"`` -> 12, ``"二十"`` -> 20); None if it is not one."""
+    if not text or any(c not in _NUM_CHARS for c in text):
+        return None
+    if "万" in text:
+        high, _, low = text.partition("万")
+        hv = chinese_number(high) if high else 1
+        lv = chinese_number(low) if low else 0
+        return None if hv is None or lv is None else hv * 10000 + lv
+    if len(text) > 1 and all(c in _DIGITS for c in text):
+        return int("".join(str(_DIGITS[c]) for c in text))  # read positionally: 二〇二〇 -> 2020
+    total, digit = 0, None
+    for ch in text:
+        if ch in _DIGITS:
+            if digit is not None and digit != 0 and _DIGITS[ch] != 0:
+                return None  # two digits in a row inside a unit numeral: not a number
+            digit = _DIGITS[ch]
+        else:
+            total += (digit if digit is not None else 1) * _UNITS[ch]
+            digit = None
+    return total + (digit or 0)
+
+
+def _replace_counted(m: re.Match[str]) -> str:
+    num, pre, unit = m.group("num"), m.group("pre") or "", m.group("unit") or ""
+    counts = bool(pre or unit)
+    # A single 一 before a unit is usually a word (一次性, 一年来); keep it unless 第 makes it ordinal.
+    if not counts or (num == "一" and not pre) or num in ("万",):
+        return m.group(0)
+    value = chinese_number(num)
+    return m.group(0) if value is None else f"{pre}{value}{unit}"
+
+
+@lru_cache(maxsize=4096)
+def normalize(text: str) -> str:
+    """The matching form of ``text`` (see the module docstring). Never raises on any string."""
+    text = _CONTROL.sub(" ", text)
+    text = unicodedata.normalize("NFKC", text)
+    text = to_simplified(text).lower()
+    text = _COUNTED.sub(_replace_counted, text)
+    out: list[str] = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat[0] in "LN" or ch in "%.":
+            out.append(ch)
+        else:
+            out.append(" ")
+    # A dot or a percent sign belongs to a number (3.5, 50%); elsewhere ("……" is NFKC "......") it is
+    # punctuation and must not become a word of the question.
+    text = _STRAY_MARK.sub(" ", "".join(out))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def compact(text: str) -> str:
+    """Normalized text with all spaces removed (for substring and fuzzy comparisons)."""
+    return normalize(text).replace(" ", "")
+
+
+def is_han(ch: str) -> bool:
+    """True for a CJK unified ideograph."""
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+
+
+def has_han(text: str) -> bool:
+    """True when the text contains at least one Chinese character."""
+    return any(is_han(c) for c in text)
+
+
+def clean_display(text: str, limit: int | None = None) -> str:
+    """Text safe to echo back: control characters removed, whitespace folded, optionally cut."""
+    text = re.sub(r"\s+", " ", _CONTROL.sub(" ", text)).strip()
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def storable(text: str) -> str:
+    """Text any database accepts: NUL characters dropped, lone surrogates replaced (they cannot be
+    encoded as UTF-8; PostgreSQL rejects the first, every driver the second)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text

@@ -1,0 +1,88 @@
+"""knowledge/segment.py: jieba over the trimmed dictionary, stop words, synonyms, weights and pinyin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.segment import DATA_DIR, Lexicon, cache_dir, read_synonyms
+from knowledge.text import normalize
+
+
+def test_domain_words_stay_whole(lexicon: Lexicon) -> None:
+    assert "政府信息公开" in lexicon.query_words(normalize("政府信息公开申请多久答复"))
+    assert "单用途预付卡" in lexicon.query_words(normalize("单用途预付卡备案"))
+    assert "商业特许经营" in lexicon.query_words(normalize("商业特许经营备案的材料"))
+
+
+def test_question_fillers_are_dropped(lexicon: Lexicon) -> None:
+    words = lexicon.query_words(normalize("请问我想问一下外商投资企业怎么备案呢？"))
+    assert words == ["外商投资", "企业", "备案"]
+    assert not {"请问", "怎么", "呢", "我"} & set(words)
+
+
+def test_index_tokens_include_sub_words(lexicon: Lexicon) -> None:
+    tokens = lexicon.index_tokens(normalize("外商投资企业备案"))
+    assert {"外商", "投资", "外商投资", "企业", "备案"} <= set(tokens)
+
+
+@pytest.mark.parametrize(
+    ("word", "canonical"),
+    [
+        ("外商投资", "外资"),
+        ("外国投资", "外资"),
+        ("外资", "外资"),
+        ("发文字号", "文号"),
+        ("加盟", "特许经营"),
+        ("单用途商业预付卡", "预付卡"),
+        ("报废汽车", "报废机动车"),
+        ("备案", "备案"),  # not in any group: itself
+    ],
+)
+def test_synonyms_map_to_the_first_word_of_their_group(lexicon: Lexicon, word: str, canonical: str) -> None:
+    assert lexicon.canonical(word) == canonical
+
+
+def test_informativeness_orders_words_sensibly(lexicon: Lexicon) -> None:
+    inf = lexicon.informativeness
+    assert inf("要求") == pytest.approx(0.15)  # a light word
+    assert inf("政府信息公开") == pytest.approx(0.9)  # a domain word
+    assert inf("的") < inf("备案") < inf("政府信息公开")
+    assert inf("a") < inf("abc")
+    for w in ["的", "备案", "外资", "鑫", "zzz额外", "办理", "12", "x"]:
+        assert 0.0 < inf(w) <= 1.0
+
+
+def test_pinyin_keys_are_toneless_and_han_only(lexicon: Lexicon) -> None:
+    assert lexicon.pinyin_key("备案") == "bei an"
+    assert lexicon.pinyin_key("备按") == lexicon.pinyin_key("备案")  # the homophone typo meets its word
+    assert lexicon.pinyin_key("绿色") == "lv se"
+    assert lexicon.pinyin_key("a备") is None
+
+
+def test_read_synonyms_skips_comments(tmp_path: Path) -> None:
+    f = tmp_path / "syn.txt"
+    f.write_text("# comment\n跨境电商 跨境电子商务 CBEC  # trailing\n\n单字\n", encoding="utf-8")
+    assert read_synonyms(f) == {"跨境电子商务": "跨境电商", "cbec": "跨境电商"}
+    shipped = read_synonyms(DATA_DIR / "synonyms.txt")
+    assert shipped["外商投资"] == "外资"
+
+
+def test_site_specific_synonyms_and_words(tmp_path: Path, lexicon: Lexicon) -> None:
+    syn = tmp_path / "syn.txt"
+    syn.write_text("跨境电商 跨境电子商务\n", encoding="utf-8")
+    words = tmp_path / "words.txt"
+    words.write_text("鼓楼软件园\n", encoding="utf-8")
+    lex = Lexicon.load(extra_synonyms=syn, extra_dict=words)
+    assert lex.canonical("跨境电子商务") == "跨境电商"
+    assert "鼓楼软件园" in lex.query_words(normalize("鼓楼软件园在哪"))
+    assert lex.signature != lexicon.signature  # cached tokens are redone for a different lexicon
+    # the shipped groups still apply
+    assert lex.canonical("外商投资") == "外资"
+
+
+def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLICYBOT_CACHE_DIR", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c"
+    assert (tmp_path / "c").is_dir()
