@@ -46,6 +46,8 @@ class MatchingSettings:
     answer_margin: float = 0.08
     sure_threshold: float = 0.85
     sure_margin: float = 0.02
+    own_question_sim: float = 0.7
+    own_question_gap: float = 0.15
     max_suggestions: int = 3
     max_question_chars: int = 2000
     synonyms_file: str = ""
@@ -201,7 +203,15 @@ def _coerce(where: str, hint: object, value: object) -> object:
 
 def _check_semantics(s: Settings) -> None:
     m = s.matching
-    for key in ("answer_threshold", "suggest_threshold", "answer_margin", "sure_threshold", "sure_margin"):
+    for key in (
+        "answer_threshold",
+        "suggest_threshold",
+        "answer_margin",
+        "sure_threshold",
+        "sure_margin",
+        "own_question_sim",
+        "own_question_gap",
+    ):
         v = getattr(m, key)
         if not 0.0 <= v <= 1.0:
             raise ConfigError(f"[matching] {key}: must be between 0 and 1, got {v}")

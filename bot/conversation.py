@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.messages import Button, Decision, IncomingMessage, Reply
+from bot.messages import Button, Decision, IncomingMessage, Reply, Suggestion
 from bot.outbox import enqueue
 from bot.qa import QAService
 from bot.tickets import TicketService
@@ -205,13 +205,10 @@ class Conversations:
         msg.payload = {"reply": reply.to_json()}
         return reply
 
-    async def _candidates(self, text: str) -> list:
+    async def _candidates(self, text: str) -> list[Suggestion]:
         """The bot's best guesses, for the staff post of an escalated question."""
         _, cands = self.kb.matcher.search(text, limit=3)
-        docs = self.kb.index.docs
-        from bot.messages import Suggestion
-
-        return [Suggestion(c.entry_id, docs[c.doc].title, c.score) for c in cands]
+        return [Suggestion(c.entry_id, c.info.title, c.score) for c in cands]
 
     def escalated_reply(self, ticket: Ticket) -> Reply:
         """What the user is told when a question goes to staff."""

@@ -40,13 +40,12 @@ class QAService:
         if not any(unicodedata.category(c)[0] in "LN" for c in shown):
             return Decision(shown, "escalated", notice=NO_TEXT_NOTICE, invalid=True)
         query, cands = self.kb.matcher.search(question, limit=10)
-        docs = self.kb.index.docs
-        verdict = decide(cands, docs, self.settings)
-        suggestions = [Suggestion(c.entry_id, docs[c.doc].title, c.score) for c in verdict.alternatives]
+        verdict = decide(cands, self.settings)
+        suggestions = [Suggestion(c.entry_id, c.info.title, c.score) for c in verdict.alternatives]
         best = verdict.best
         decision = Decision(shown, verdict.status, score=best.score if best else 0.0, aspect=query.aspect)  # type: ignore[arg-type]
         if best is not None and verdict.status != "escalated":
-            decision.entry_id, decision.title = best.entry_id, docs[best.doc].title
+            decision.entry_id, decision.title = best.entry_id, best.info.title
         if verdict.status == "answered" and best is not None:
             entry = await self.kb.get(best.entry_id)
             if entry is None:  # removed between search and read: treat as no answer
@@ -71,11 +70,10 @@ class QAService:
     async def explain(self, question: str, limit: int = 5) -> list[dict[str, object]]:
         """Scored candidates with their features (staff console, tuning)."""
         _, cands = self.kb.matcher.search(question, limit=limit)
-        docs = self.kb.index.docs
         return [
             {
                 "entry_id": c.entry_id,
-                "title": docs[c.doc].title,
+                "title": c.info.title,
                 "score": round(c.score, 4),
                 "coverage": round(c.coverage, 3),
                 "key_coverage": round(c.key_coverage, 3),

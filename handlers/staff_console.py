@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.app import App
 from bot.staff_accounts import StaffLogin
 from bot.stats import overview as compute_overview
 from bot.tickets import TicketError
@@ -34,7 +33,7 @@ from handlers.staff_html import (
     url,
     void,
 )
-from handlers.web_state import CORE
+from handlers.web_state import core
 from knowledge.models import Conversation, Message, Ticket
 
 MAX_REPLY_CHARS = 4000
@@ -60,11 +59,6 @@ DONE_WORDS = {
 }
 
 routes = web.RouteTableDef()
-
-
-def core(request: web.Request) -> App:
-    """The policybot core."""
-    return request.app[CORE]
 
 
 def local_time(dt: datetime | None, tz: str) -> str:

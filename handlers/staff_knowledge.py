@@ -11,7 +11,6 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from bot.app import App
 from bot.staff_accounts import StaffLogin
 from handlers.staff_auth import staff
 from handlers.staff_html import (
@@ -30,7 +29,7 @@ from handlers.staff_html import (
     tag,
     void,
 )
-from handlers.web_state import CORE
+from handlers.web_state import core
 from knowledge.answers import citation
 from knowledge.importers import ImportFailure, entry_to_parsed
 from knowledge.importers.base import GUIDE_SECTIONS, ParsedEntry, check_entry
@@ -48,11 +47,6 @@ DONE_WORDS = {
 }
 
 routes = web.RouteTableDef()
-
-
-def core(request: web.Request) -> App:
-    """The policybot core."""
-    return request.app[CORE]
 
 
 # -- list and search ------------------------------------------------------------------------------------

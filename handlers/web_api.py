@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.app import App
 from bot.messages import IncomingMessage, Reply
 from handlers.web_security import ApiError, check_rate, client_address, field, ok, read_json
-from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, CORE, WEB_SETTINGS
+from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, WEB_SETTINGS, core
 from knowledge.answers import citation, is_expired
 from knowledge.models import Entry, Message
 
@@ -26,11 +26,6 @@ DISPLAY_NAME = "网页访客"
 COMMANDS = {"/status": "status", "/cancel": "cancel", "/human": "human"}
 
 routes = web.RouteTableDef()
-
-
-def core(request: web.Request) -> App:
-    """The policybot core this web application serves."""
-    return request.app[CORE]
 
 
 def check_token(value: Any) -> str:

@@ -13,3 +13,8 @@ WEB_SETTINGS = web.AppKey("policybot_web_settings", WebSettings)
 ASK_LIMITER = web.AppKey("policybot_ask_limiter", RateLimiter)
 ADDRESS_LIMITER = web.AppKey("policybot_address_limiter", RateLimiter)
 LOGIN_LIMITER = web.AppKey("policybot_login_limiter", RateLimiter)
+
+
+def core(request: web.Request) -> App:
+    """The policybot core behind this request's application."""
+    return request.app[CORE]

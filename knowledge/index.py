@@ -110,6 +110,11 @@ class Index:
         self.vocab_pinyin: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
+    def reading(self) -> threading.Lock:
+        """Hold this while reading the index so that a build finishing in its thread cannot swap
+        the documents and postings half-way through a search."""
+        return self._lock
+
     # -- building -----------------------------------------------------------------------------------
     def build(self, entries: Iterable[tuple[Entry, dict[str, list[str]]]]) -> None:
         """Replace the whole index with these (entry, tokens) pairs (published entries only)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz
 
-from knowledge.index import Index
+from knowledge.index import Index, IndexedDoc
 from knowledge.text import compact, is_han, normalize
 
 CANDIDATES = 40
@@ -58,9 +58,11 @@ class Query:
 
 @dataclass(slots=True)
 class Candidate:
-    """One scored entry."""
+    """One scored entry, with what the index knew of it when it was scored (a rebuild may replace
+    the index's documents at any moment, so ``info`` rather than ``index.docs[doc]`` is read)."""
 
     doc: int
+    info: IndexedDoc
     entry_id: str
     score: float
     bm25: float
@@ -137,11 +139,15 @@ class Matcher:
     # -- retrieval ----------------------------------------------------------------------------------
     def search(self, question: str | Query, limit: int = 5) -> tuple[Query, list[Candidate]]:
         """Score the best entries for a question, best first."""
-        q = question if isinstance(question, Query) else self.analyse(question)
+        with self.index.reading():  # one consistent index: a background build may swap it
+            q = question if isinstance(question, Query) else self.analyse(question)
+            return q, self._search(q, limit)
+
+    def _search(self, q: Query, limit: int) -> list[Candidate]:
         idx = self.index
         n = len(idx.docs)
         if n == 0 or not q.tokens:
-            return q, []
+            return []
         scores = np.zeros(n, dtype=np.float32)
         for tok in set(q.tokens):
             ids, ws = idx.postings(tok)
@@ -152,10 +158,10 @@ class Matcher:
         top = np.argpartition(-scores, k - 1)[:k] if n > k else np.arange(n)
         top = top[scores[top] > 0]
         if not len(top):
-            return q, []
+            return []
         cands = self._rerank(q, top, scores)
         cands.sort(key=lambda c: (-c.score, -c.bm25))
-        return q, cands[:limit]
+        return cands[:limit]
 
     def _rerank(self, q: Query, top: np.ndarray, bm25: np.ndarray) -> list[Candidate]:
         idx = self.index
@@ -202,6 +208,7 @@ class Matcher:
             out.append(
                 Candidate(
                     int(d),
+                    doc,
                     doc.entry_id,
                     score,
                     float(bm25[d]),

@@ -385,17 +385,15 @@ async def test_many_changes_fold_into_a_rebuild(services: Services) -> None:
 # -- decide: pure thresholds -------------------------------------------------------------------------
 
 
-def _cand(i: int, score: float) -> Candidate:
-    return Candidate(i, f"e{i}", score, 1.0, 1.0, 1.0, 1.0, 0.0)
-
-
-def _docs(n: int):
+def _doc(i: int, parent: str | None = None, answer: str | None = None):
     from knowledge.index import IndexedDoc
 
-    return [
-        IndexedDoc(f"e{i}", "faq", f"t{i}", None, "", "", (), (), False, False, f"answer {i}")
-        for i in range(n)
-    ]
+    sig = answer or f"answer {i}"
+    return IndexedDoc(f"e{i}", "faq", f"t{i}", parent, "", "", (), (), False, False, sig)
+
+
+def _cand(i: int, score: float, parent: str | None = None, answer: str | None = None, qsim: float = 0.0):
+    return Candidate(i, _doc(i, parent, answer), f"e{i}", score, 1.0, 1.0, 1.0, 1.0, qsim)
 
 
 @pytest.mark.parametrize(
@@ -411,33 +409,48 @@ def _docs(n: int):
 )
 def test_decide(scores: list[float], status: str) -> None:
     cands = [_cand(i, s) for i, s in enumerate(scores)]
-    v = decide(cands, _docs(len(scores)), MatchingSettings())
+    v = decide(cands, MatchingSettings())
     assert v.status == status
     if status == "suggested":
         assert v.best is cands[0] and all(c.score >= 0.35 for c in v.alternatives)
 
 
 def test_decide_treats_same_answer_as_one() -> None:
-    docs = _docs(2)
-    docs[1].answer_sig = docs[0].answer_sig
-    v = decide([_cand(0, 0.7), _cand(1, 0.69)], docs, MatchingSettings())
+    v = decide([_cand(0, 0.7, answer="same"), _cand(1, 0.69, answer="same")], MatchingSettings())
     assert v.status == "answered"
 
 
 def test_decide_prefers_a_policys_own_question() -> None:
-    docs = _docs(2)
-    docs[1].parent_id = "e0"  # e1 is a Q&A pair of policy e0
-    v = decide([_cand(0, 0.95), _cand(1, 0.9)], docs, MatchingSettings())
+    # e1 is a Q&A pair of policy e0
+    v = decide([_cand(0, 0.95), _cand(1, 0.9, parent="e0")], MatchingSettings())
     assert v.status == "answered" and v.best is not None and v.best.entry_id == "e1"
 
 
 def test_decide_keeps_the_parent_when_its_child_is_too_weak_to_offer() -> None:
-    docs = _docs(3)
-    docs[1].parent_id = "e0"
-    v = decide([_cand(0, 0.40), _cand(2, 0.37), _cand(1, 0.30)], docs, MatchingSettings())
+    v = decide([_cand(0, 0.40), _cand(2, 0.37), _cand(1, 0.30, parent="e0")], MatchingSettings())
     assert v.status == "suggested"
     assert v.best is not None and v.best.entry_id == "e0"
     assert [c.entry_id for c in v.alternatives] == ["e0", "e2"]  # the best candidate is offered first
+
+
+@pytest.mark.parametrize(
+    ("best_qsim", "runner_qsim", "status"),
+    [
+        (0.9, 0.5, "answered"),  # asked as e0's own question, clearly more than as e1's
+        (0.9, 0.8, "suggested"),  # both questions alike: a close call stays a close call
+        (0.6, 0.0, "suggested"),  # not close enough to e0's own question
+    ],
+)
+def test_decide_tells_close_scores_apart_by_the_entries_own_questions(
+    best_qsim: float, runner_qsim: float, status: str
+) -> None:
+    v = decide([_cand(0, 0.70, qsim=best_qsim), _cand(1, 0.69, qsim=runner_qsim)], MatchingSettings())
+    assert v.status == status
+
+
+def test_own_question_rule_needs_the_answer_threshold() -> None:
+    v = decide([_cand(0, 0.50, qsim=1.0), _cand(1, 0.49, qsim=0.0)], MatchingSettings())
+    assert v.status == "suggested"
 
 
 # -- bad input: a status and a clear reply, never an exception -----------------------------------------
