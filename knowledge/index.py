@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import re
 import threading
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -73,22 +75,47 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
     return key, body, questions
 
 
-def tokenize_entry(entry: Entry, lex: Lexicon) -> dict[str, list[str]]:
-    """The cached index tokens of an entry (raw jieba tokens; synonyms are applied at build)."""
+def tokenize_entry(entry: Entry, lex: Lexicon) -> dict[str, Any]:
+    """What the index caches of an entry (in ``Entry.tokens``): its raw jieba tokens (synonyms are
+    applied at build), and its compact normalized texts, so that a build normalizes nothing."""
     key, body, questions = entry_fields(entry)
     return {
         "key": lex.index_tokens(normalize(key)),
         "body": lex.index_tokens(normalize(body)),
         "q": [" ".join(lex.query_words(normalize(q))) for q in questions],
+        **_texts_of(entry),
     }
 
 
 @dataclass
 class _Segment:
-    """Postings of a set of docs: token -> (doc numbers, BM25F weights); key-field membership."""
+    """Postings of a set of docs in compressed rows: token ``t`` (number ``vocab[t]``) holds the doc
+    numbers ``ids[start[v]:start[v + 1]]`` (ascending) with their BM25F weights; likewise the docs
+    whose key field holds it. One pair of arrays instead of two small arrays a word keeps a 100k
+    index small and quick to build."""
 
-    postings: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    key_postings: dict[str, np.ndarray] = field(default_factory=dict)
+    vocab: dict[str, int] = field(default_factory=dict)
+    start: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    key_start: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    key_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    df: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def postings(self, token: str) -> tuple[np.ndarray, np.ndarray]:
+        v = self.vocab.get(token)
+        if v is None:
+            return _EMPTY_I, _EMPTY_F
+        a, b = self.start[v], self.start[v + 1]
+        return self.ids[a:b], self.weights[a:b]
+
+    def key_postings(self, token: str) -> np.ndarray:
+        v = self.vocab.get(token)
+        return _EMPTY_I if v is None else self.key_ids[self.key_start[v] : self.key_start[v + 1]]
+
+    def doc_freq(self, token: str) -> int:
+        v = self.vocab.get(token)
+        return 0 if v is None else int(self.df[v])
 
 
 class Index:
@@ -103,7 +130,6 @@ class Index:
         self._delta_post: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self._delta_key: dict[str, list[int]] = defaultdict(list)
         self._delta_count = 0
-        self._df: Counter[str] = Counter()
         self._avg_key = 1.0
         self._avg_body = 1.0
         self._n = 0
@@ -116,72 +142,58 @@ class Index:
         return self._lock
 
     # -- building -----------------------------------------------------------------------------------
-    def build(self, entries: Iterable[tuple[Entry, dict[str, list[str]]]]) -> None:
+    def build(self, entries: Iterable[tuple[Entry, dict[str, Any]]]) -> None:
         """Replace the whole index with these (entry, tokens) pairs (published entries only)."""
-        rows = [(e, t) for e, t in entries if e.status == "published"]
         docs: list[IndexedDoc] = []
-        key_toks: list[list[str]] = []
-        body_toks: list[list[str]] = []
-        for entry, toks in rows:
+        vocab: dict[str, int] = {}
+        key_doc, key_tok, body_doc, body_tok = (array("i") for _ in range(4))
+        canonical = self.lex.canonical
+        for entry, toks in entries:
+            if entry.status != "published":
+                continue
+            i = len(docs)
             docs.append(self._make_doc(entry, toks))
-            key_toks.append([self.lex.canonical(t) for t in toks.get("key", [])])
-            body_toks.append([self.lex.canonical(t) for t in toks.get("body", [])])
-        df: Counter[str] = Counter()
-        for k, b in zip(key_toks, body_toks, strict=True):
-            df.update(set(k) | set(b))
-        n = len(docs)
-        avg_k = max(1.0, sum(map(len, key_toks)) / max(n, 1))
-        avg_b = max(1.0, sum(map(len, body_toks)) / max(n, 1))
-        post_ids: dict[str, list[int]] = defaultdict(list)
-        post_w: dict[str, list[float]] = defaultdict(list)
-        key_ids: dict[str, list[int]] = defaultdict(list)
-        for i, (k, b) in enumerate(zip(key_toks, body_toks, strict=True)):
-            for tok, w in _bm25f(k, b, df, n, avg_k, avg_b).items():
-                post_ids[tok].append(i)
-                post_w[tok].append(w)
-            for tok in set(k):
-                key_ids[tok].append(i)
-        main = _Segment(
-            {
-                t: (np.asarray(ids, dtype=np.int32), np.asarray(post_w[t], dtype=np.float32))
-                for t, ids in post_ids.items()
-            },
-            {t: np.asarray(ids, dtype=np.int32) for t, ids in key_ids.items()},
-        )
-        pinyin = self._pinyin_map(df)
+            k = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("key", [])]
+            b = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("body", [])]
+            key_tok.extend(k)
+            key_doc.extend([i] * len(k))
+            body_tok.extend(b)
+            body_doc.extend([i] * len(b))
+        main, avg_k, avg_b = _build_segment(vocab, len(docs), key_doc, key_tok, body_doc, body_tok)
+        pinyin = self._pinyin_map(vocab)
         with self._lock:
             self.docs = docs
-            self.alive = np.ones(n, dtype=bool)
+            self.alive = np.ones(len(docs), dtype=bool)
             self.by_id = {d.entry_id: i for i, d in enumerate(docs)}
             self._main = main
             self._delta_post = defaultdict(list)
             self._delta_key = defaultdict(list)
             self._delta_count = 0
-            self._df, self._n, self._avg_key, self._avg_body = df, n, avg_k, avg_b
+            self._n, self._avg_key, self._avg_body = len(docs), avg_k, avg_b
             self.vocab_pinyin = pinyin
 
-    def _make_doc(self, entry: Entry, toks: dict[str, list[str]]) -> IndexedDoc:
-        key, body, questions = entry_fields(entry)
+    def _make_doc(self, entry: Entry, toks: dict[str, Any]) -> IndexedDoc:
+        if "answer_sig" not in toks:  # cached by an older version: derive the texts now
+            toks = {**toks, **_texts_of(entry)}
         qwords = tuple(tuple(self.lex.canonical(w) for w in q.split()) for q in toks.get("q", []))
-        body_c = compact(body)
         return IndexedDoc(
             entry_id=entry.id,
             kind=entry.kind,
             title=entry.title or entry.question,
             parent_id=entry.parent_id,
-            key_text=compact(key),
-            body_text=body_c,
+            key_text=toks["key_text"],
+            body_text=toks["body_text"],
             questions=qwords,
-            question_texts=tuple(compact(q) for q in questions),
-            has_number=_states_number(entry),
+            question_texts=tuple(toks["q_texts"]),
+            has_number=bool(toks["has_number"]),
             has_place=any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
-            answer_sig=compact(entry.answer)[:200] if entry.answer else entry.id,
+            answer_sig=toks.get("answer_sig") or entry.id,
         )
 
-    def _pinyin_map(self, df: Counter[str]) -> dict[str, list[str]]:
+    def _pinyin_map(self, vocab: Iterable[str]) -> dict[str, list[str]]:
         """Toneless pinyin -> vocabulary words (2-4 Han characters), for homophone typos."""
         out: dict[str, list[str]] = defaultdict(list)
-        for word in df:
+        for word in vocab:
             if 2 <= len(word) <= 4:
                 key = self.lex.pinyin_key(word)
                 if key:
@@ -196,7 +208,7 @@ class Index:
             if i is not None:
                 self.alive[i] = False
 
-    def upsert(self, entry: Entry, toks: dict[str, list[str]]) -> bool:
+    def upsert(self, entry: Entry, toks: dict[str, Any]) -> bool:
         """Add or replace one entry; return True when the caller should schedule a full rebuild."""
         self.remove(entry.id)
         if entry.status != "published":
@@ -209,9 +221,9 @@ class Index:
             self.docs.append(doc)
             self.alive = np.append(self.alive, True)
             self.by_id[entry.id] = i
-            for tok in set(k) | set(b):
-                self._df[tok] += 0  # new words keep df from the last build (absent: treated as df=1)
-            for tok, w in _bm25f(k, b, self._df, max(self._n, 1), self._avg_key, self._avg_body).items():
+            # New words keep the statistics of the last build (absent: treated as df=1).
+            stats = (self._main.doc_freq, max(self._n, 1), self._avg_key, self._avg_body)
+            for tok, w in _bm25f(k, b, *stats).items():
                 self._delta_post[tok].append((i, w))
             for tok in set(k):
                 self._delta_key[tok].append(i)
@@ -229,11 +241,11 @@ class Index:
 
     def knows(self, token: str) -> bool:
         """True when the token occurs in some indexed entry."""
-        return token in self._main.postings or token in self._delta_post
+        return token in self._main.vocab or token in self._delta_post
 
     def postings(self, token: str) -> tuple[np.ndarray, np.ndarray]:
         """Doc numbers and weights of a (canonical) token, main and delta segments together."""
-        ids, ws = self._main.postings.get(token, (_EMPTY_I, _EMPTY_F))
+        ids, ws = self._main.postings(token)
         extra = self._delta_post.get(token)
         if extra:
             ids = np.concatenate([ids, np.fromiter((i for i, _ in extra), dtype=np.int32)])
@@ -242,7 +254,7 @@ class Index:
 
     def key_postings(self, token: str) -> np.ndarray:
         """Doc numbers whose key field holds the token."""
-        ids = self._main.key_postings.get(token, _EMPTY_I)
+        ids = self._main.key_postings(token)
         extra = self._delta_key.get(token)
         if extra:
             ids = np.concatenate([ids, np.asarray(extra, dtype=np.int32)])
@@ -250,7 +262,7 @@ class Index:
 
     def idf(self, token: str) -> float:
         """BM25 idf of a token with the current statistics."""
-        df = self._df.get(token, 0)
+        df = self._main.doc_freq(token)
         return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
 
 
@@ -258,6 +270,18 @@ _PLACE = re.compile(
     r"[路街巷道]\s*\d+\s*号|地址|位于|\d+\s*(?:楼|层|室)|办公地点|办事大厅|政务服务中心|网站|网址|平台|系统"
 )
 _LIST_LABEL = re.compile(r"(^|\n)\s*(\d{1,2}[.．、]|[（(]\d{1,2}[)）])")
+
+
+def _texts_of(entry: Entry) -> dict[str, Any]:
+    """The compact texts and number flag of an entry (what ``tokenize_entry`` caches besides tokens)."""
+    key, body, questions = entry_fields(entry)
+    return {
+        "key_text": compact(key),
+        "body_text": compact(body),
+        "q_texts": [compact(q) for q in questions],
+        "has_number": _states_number(entry),
+        "answer_sig": compact(entry.answer)[:200] if entry.answer else "",
+    }
 
 
 def _states_number(entry: Entry) -> bool:
@@ -271,16 +295,54 @@ _EMPTY_F = np.zeros(0, dtype=np.float32)
 
 
 def _bm25f(
-    key: list[str], body: list[str], df: Counter[str], n: int, avg_k: float, avg_b: float
+    key: list[str], body: list[str], doc_freq: Callable[[str], int], n: int, avg_k: float, avg_b: float
 ) -> dict[str, float]:
-    """BM25F weight of every token of one doc: field-weighted, length-normalized tf, then saturation."""
+    """BM25F weight of every token of one doc (the delta segment; ``_build_segment`` computes the
+    same for a whole build at once): field-weighted, length-normalized tf, then saturation."""
     tf_k, tf_b = Counter(key), Counter(body)
     norm_k = 1 - B + B * len(key) / avg_k
     norm_b = 1 - B + B * len(body) / avg_b
     out: dict[str, float] = {}
     for tok in tf_k.keys() | tf_b.keys():
         tf = KEY_WEIGHT * tf_k.get(tok, 0) / norm_k + BODY_WEIGHT * tf_b.get(tok, 0) / norm_b
-        d = df.get(tok, 1) or 1
+        d = doc_freq(tok) or 1
         idf = math.log(1 + (n - d + 0.5) / (d + 0.5))
         out[tok] = idf * tf * (K1 + 1) / (tf + K1)
     return out
+
+
+def _build_segment(
+    vocab: dict[str, int], n: int, key_doc: array, key_tok: array, body_doc: array, body_tok: array
+) -> tuple[_Segment, float, float]:
+    """The postings of a whole build, computed with array operations (see ``_bm25f``); also the
+    average key and body lengths."""
+    v = max(len(vocab), 1)
+    kd, kt = np.frombuffer(key_doc, dtype=np.int32), np.frombuffer(key_tok, dtype=np.int32)
+    bd, bt = np.frombuffer(body_doc, dtype=np.int32), np.frombuffer(body_tok, dtype=np.int32)
+    len_k = np.bincount(kd, minlength=n).astype(np.float64)
+    len_b = np.bincount(bd, minlength=n).astype(np.float64)
+    avg_k = max(1.0, float(len_k.mean()) if n else 1.0)
+    avg_b = max(1.0, float(len_b.mean()) if n else 1.0)
+    # (token, doc) pairs of either field, as one number sorted by token, then doc.
+    pairs_k = kt.astype(np.int64) * max(n, 1) + kd
+    pairs_b = bt.astype(np.int64) * max(n, 1) + bd
+    pairs, inverse = np.unique(np.concatenate([pairs_k, pairs_b]), return_inverse=True)
+    tf_k = np.bincount(inverse[: len(pairs_k)], minlength=len(pairs)).astype(np.float64)
+    tf_b = np.bincount(inverse[len(pairs_k) :], minlength=len(pairs)).astype(np.float64)
+    tok, doc = pairs // max(n, 1), (pairs % max(n, 1)).astype(np.int32)
+    df = np.bincount(tok, minlength=v)
+    norm_k = 1 - B + B * len_k[doc] / avg_k
+    norm_b = 1 - B + B * len_b[doc] / avg_b
+    tf = KEY_WEIGHT * tf_k / norm_k + BODY_WEIGHT * tf_b / norm_b
+    d = df[tok]
+    idf = np.log(1 + (n - d + 0.5) / (d + 0.5))
+    weights = (idf * tf * (K1 + 1) / (tf + K1)).astype(np.float32)
+    start = np.zeros(v + 1, dtype=np.int64)
+    np.cumsum(df, out=start[1:])
+    key_pairs = np.unique(pairs_k)
+    key_tok_of = key_pairs // max(n, 1)
+    key_start = np.zeros(v + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key_tok_of, minlength=v), out=key_start[1:])
+    key_ids = (key_pairs % max(n, 1)).astype(np.int32)
+    segment = _Segment(vocab, start, doc, weights, key_start, key_ids, df)
+    return segment, avg_k, avg_b

@@ -8,6 +8,7 @@ date which the entry does not contain is marked down.
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass, field
 
@@ -18,6 +19,9 @@ from knowledge.index import Index, IndexedDoc
 from knowledge.text import compact, is_han, normalize
 
 CANDIDATES = 40
+# The score's parts (``_combine``): coverage, literal phrasing, the entry's own question or title.
+COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
+FINE_WEIGHT = PHRASE_WEIGHT + OWN_WEIGHT  # what the costly features can add on top of coverage
 ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does not state
 _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
@@ -154,73 +158,74 @@ class Matcher:
             if len(ids):
                 scores[ids] += ws
         scores[~idx.alive] = 0.0
-        k = min(CANDIDATES, n)
-        top = np.argpartition(-scores, k - 1)[:k] if n > k else np.arange(n)
-        top = top[scores[top] > 0]
-        if not len(top):
+        found = np.flatnonzero(scores)
+        if not len(found):
             return []
-        cands = self._rerank(q, top, scores)
+        if len(found) > CANDIDATES:
+            found = found[np.argpartition(-scores[found], CANDIDATES - 1)[:CANDIDATES]]
+        cands = self._rerank(q, found, scores, limit)
         cands.sort(key=lambda c: (-c.score, -c.bm25))
         return cands[:limit]
 
-    def _rerank(self, q: Query, top: np.ndarray, bm25: np.ndarray) -> list[Candidate]:
-        idx = self.index
-        total_w = sum(q.weights) or 1.0
-        cover = np.zeros(len(top), dtype=np.float32)
-        key_cover = np.zeros(len(top), dtype=np.float32)
-        sorted_top = np.sort(top)
-        pos = {int(d): j for j, d in enumerate(top)}
-        texts = [idx.docs[int(d)] for d in top]
-        for w, v in zip(q.words, q.weights, strict=True):
-            hit = np.zeros(len(top), dtype=bool)
-            khit = np.zeros(len(top), dtype=bool)
-            ids, _ = idx.postings(w)
-            if len(ids):
-                for d in np.intersect1d(sorted_top, ids, assume_unique=False):
-                    hit[pos[int(d)]] = True
-            kids = idx.key_postings(w)
-            if len(kids):
-                for d in np.intersect1d(sorted_top, kids, assume_unique=False):
-                    khit[pos[int(d)]] = True
-            for j, doc in enumerate(texts):
-                if not hit[j]:
-                    c = _text_cover(w, doc.key_text, doc.body_text)
-                    cover[j] += v * c
-                else:
-                    cover[j] += v
-                if khit[j] or (len(w) > 1 and w in doc.key_text):
-                    key_cover[j] += v
-        cover /= total_w
-        key_cover /= total_w
+    def _rerank(self, q: Query, top: np.ndarray, bm25: np.ndarray, limit: int) -> list[Candidate]:
+        """Exact scores of the candidates that can still be among the best ``limit``.
+
+        Phrase and question similarity add at most ``FINE_WEIGHT`` to what coverage gives, so once
+        ``limit`` candidates are scored, one whose coverage alone cannot reach the lowest of them is
+        skipped: the same best ``limit`` as scoring all, for less of rapidfuzz's time."""
+        docs = [self.index.docs[int(d)] for d in top]
+        cover, key_cover = self._coverage(q, top, docs)
+        bound = COVER_WEIGHT * cover**1.5 + FINE_WEIGHT
+        kept: list[float] = []  # min-heap of the best ``limit`` scores so far
         out: list[Candidate] = []
-        for j, d in enumerate(top):
-            doc = texts[j]
-            phrase = _phrase(q.core, doc.key_text, doc.body_text)
-            qsim = self._question_sim(q, doc)
-            score = _combine(float(cover[j]), float(key_cover[j]), phrase, qsim)
-            # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
-            if q.asks_number and not doc.has_number:
-                score *= ANSWER_TYPE_PENALTY
-            if q.asks_place and not doc.has_place:
-                score *= ANSWER_TYPE_PENALTY
-            # Break ties between full matches by how closely the entry's own question was asked.
-            score = min(1.0, score) - 0.01 * (1.0 - qsim)
-            out.append(
-                Candidate(
-                    int(d),
-                    doc,
-                    doc.entry_id,
-                    score,
-                    float(bm25[d]),
-                    float(cover[j]),
-                    float(key_cover[j]),
-                    phrase,
-                    qsim,
-                )
+        for j in np.argsort(-bound, kind="stable"):
+            if len(kept) >= limit and bound[j] < kept[0]:
+                break
+            cand = self._score(
+                q, int(top[j]), docs[j], float(cover[j]), float(key_cover[j]), float(bm25[top[j]])
             )
+            out.append(cand)
+            if len(kept) < limit:
+                heapq.heappush(kept, cand.score)
+            elif cand.score > kept[0]:
+                heapq.heapreplace(kept, cand.score)
         return out
 
-    def _question_sim(self, q: Query, doc) -> float:
+    def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted share of the question's words each candidate holds (anywhere; in its key field)."""
+        idx = self.index
+        cover = np.zeros(len(top))
+        key_cover = np.zeros(len(top))
+        for w, v in zip(q.words, q.weights, strict=True):
+            hit = _members(idx.postings(w)[0], top)
+            khit = _members(idx.key_postings(w), top)
+            cover += v * hit
+            for j in np.flatnonzero(~hit):
+                cover[j] += v * _text_cover(w, docs[j].key_text, docs[j].body_text)
+            if len(w) > 1:
+                for j in np.flatnonzero(~khit):
+                    khit[j] = w in docs[j].key_text
+            key_cover += v * khit
+        total_w = sum(q.weights) or 1.0
+        return cover / total_w, key_cover / total_w
+
+    def _score(
+        self, q: Query, d: int, doc: IndexedDoc, cover: float, key_cover: float, bm25: float
+    ) -> Candidate:
+        """One candidate's score from its coverage, phrase and question similarity."""
+        phrase = _phrase(q.core, doc.key_text, doc.body_text)
+        qsim = self._question_sim(q, doc)
+        score = _combine(cover, key_cover, phrase, qsim)
+        # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
+        if q.asks_number and not doc.has_number:
+            score *= ANSWER_TYPE_PENALTY
+        if q.asks_place and not doc.has_place:
+            score *= ANSWER_TYPE_PENALTY
+        # Break ties between full matches by how closely the entry's own question was asked.
+        score = min(1.0, score) - 0.01 * (1.0 - qsim)
+        return Candidate(d, doc, doc.entry_id, score, bm25, cover, key_cover, phrase, qsim)
+
+    def _question_sim(self, q: Query, doc: IndexedDoc) -> float:
         """How close the question is to one of the entry's own questions (0 when it has none)."""
         best = 0.0
         qset = set(q.words)
@@ -232,6 +237,15 @@ class Matcher:
             ratio = fuzz.ratio(q.core, "".join(words)) / 100
             best = max(best, 0.6 * rev + 0.4 * ratio, fuzz.ratio(q.norm.replace(" ", ""), text) / 100)
         return best
+
+
+def _members(sorted_ids: np.ndarray, cands: np.ndarray) -> np.ndarray:
+    """Which of ``cands`` occur in a posting list (doc numbers ascending): a binary search each,
+    so a word held by half of a large knowledge base costs no more than a rare one."""
+    if not len(sorted_ids):
+        return np.zeros(len(cands), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, cands), len(sorted_ids) - 1)
+    return sorted_ids[pos] == cands
 
 
 def _text_cover(word: str, key_text: str, body_text: str) -> float:
@@ -255,7 +269,7 @@ def _phrase(core: str, key_text: str, body_text: str) -> float:
 def _combine(cover: float, key_cover: float, phrase: float, qsim: float) -> float:
     """One score in [0, 1]. Coverage dominates and full coverage is rewarded more than linearly; an
     entry's own question (FAQ) or its heading and title (clauses, guides) add the rest."""
-    return 0.65 * cover**1.5 + 0.20 * phrase + 0.15 * max(key_cover, qsim)
+    return COVER_WEIGHT * cover**1.5 + PHRASE_WEIGHT * phrase + OWN_WEIGHT * max(key_cover, qsim)
 
 
 def question_compact(text: str) -> str:

@@ -90,6 +90,7 @@ class Lexicon:
     log_total: float
     signature: str
     _pinyin: dict[int, str] | None = field(default=None, repr=False)
+    _informativeness: dict[str, float] = field(default_factory=dict, repr=False)
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -142,6 +143,13 @@ class Lexicon:
 
     def informativeness(self, word: str) -> float:
         """How much a word says, from its general frequency in jieba's dictionary, in [0.15, 1]."""
+        value = self._informativeness.get(word)
+        if value is None:
+            # The re-ranker asks for the same words over and over; the vocabulary is bounded.
+            value = self._informativeness[word] = self._informativeness_of(word)
+        return value
+
+    def _informativeness_of(self, word: str) -> float:
         if word in self.light_words:
             return 0.15
         if word in self.domain_words:
