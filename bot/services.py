@@ -59,5 +59,6 @@ class Services:
         return True
 
     async def close(self) -> None:
-        """Release the database."""
+        """Finish a background index rebuild, then release the database."""
+        await self.kb.wait_for_rebuild()
         await self.engine.dispose()

@@ -87,6 +87,39 @@ def tokenize_entry(entry: Entry, lex: Lexicon) -> dict[str, Any]:
     }
 
 
+class IndexBuilder:
+    """Collects entries for a full build, a batch at a time, keeping only what the index needs (the
+    entries themselves can be freed after each batch: a large knowledge base is never all in memory
+    as ORM objects at once)."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.docs: list[IndexedDoc] = []
+        self.vocab: dict[str, int] = {}
+        self._key_doc, self._key_tok, self._body_doc, self._body_tok = (array("i") for _ in range(4))
+
+    def add(self, entries: Iterable[tuple[Entry, dict[str, Any]]]) -> None:
+        """Take (entry, tokens) pairs; unpublished entries are skipped."""
+        canonical, vocab = self.index.lex.canonical, self.vocab
+        for entry, toks in entries:
+            if entry.status != "published":
+                continue
+            i = len(self.docs)
+            self.docs.append(self.index._make_doc(entry, toks))
+            k = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("key", [])]
+            b = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("body", [])]
+            self._key_tok.extend(k)
+            self._key_doc.extend([i] * len(k))
+            self._body_tok.extend(b)
+            self._body_doc.extend([i] * len(b))
+
+    def segment(self) -> tuple[_Segment, float, float]:
+        """The postings of everything added, and the average key and body lengths."""
+        return _build_segment(
+            self.vocab, len(self.docs), self._key_doc, self._key_tok, self._body_doc, self._body_tok
+        )
+
+
 @dataclass
 class _Segment:
     """Postings of a set of docs in compressed rows: token ``t`` (number ``vocab[t]``) holds the doc
@@ -144,23 +177,15 @@ class Index:
     # -- building -----------------------------------------------------------------------------------
     def build(self, entries: Iterable[tuple[Entry, dict[str, Any]]]) -> None:
         """Replace the whole index with these (entry, tokens) pairs (published entries only)."""
-        docs: list[IndexedDoc] = []
-        vocab: dict[str, int] = {}
-        key_doc, key_tok, body_doc, body_tok = (array("i") for _ in range(4))
-        canonical = self.lex.canonical
-        for entry, toks in entries:
-            if entry.status != "published":
-                continue
-            i = len(docs)
-            docs.append(self._make_doc(entry, toks))
-            k = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("key", [])]
-            b = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("body", [])]
-            key_tok.extend(k)
-            key_doc.extend([i] * len(k))
-            body_tok.extend(b)
-            body_doc.extend([i] * len(b))
-        main, avg_k, avg_b = _build_segment(vocab, len(docs), key_doc, key_tok, body_doc, body_tok)
-        pinyin = self._pinyin_map(vocab)
+        builder = IndexBuilder(self)
+        builder.add(entries)
+        self.install(builder)
+
+    def install(self, builder: IndexBuilder) -> None:
+        """Replace the whole index with what ``builder`` was given."""
+        main, avg_k, avg_b = builder.segment()
+        pinyin = self._pinyin_map(builder.vocab)
+        docs = builder.docs
         with self._lock:
             self.docs = docs
             self.alive = np.ones(len(docs), dtype=bool)

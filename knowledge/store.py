@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,13 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed, parse_paths
 from knowledge.importers.base import ParsedEntry, check_entry
-from knowledge.index import Index, tokenize_entry
+from knowledge.index import Index, IndexBuilder, tokenize_entry
 from knowledge.models import Entry, utcnow
 from knowledge.retrieve import Matcher
 from knowledge.segment import Lexicon
 
 DEFAULT_KB = Path(__file__).parent / "data"
 DEFAULT_KB_DIRS = ("documents", "guides", "policies", "faq")
+log = logging.getLogger("policybot.knowledge")
+
+LOAD_BATCH = 2000  # rows read (and tokenized) at a time while building the index
 
 
 def default_paths() -> list[Path]:
@@ -47,23 +51,38 @@ class KnowledgeBase:
 
     # -- index --------------------------------------------------------------------------------------
     async def load_index(self) -> int:
-        """Build the index from every published entry; cache tokens of entries that lack them."""
+        """Build the index from every published entry, a batch of rows at a time; first cache the
+        tokens of entries that lack them (or were tokenized with another lexicon)."""
         changes: list[tuple[list[Entry], list[str]]] = []
         self._during_build.append(changes)
         try:
+            await self._refresh_stale_tokens()
+            builder = IndexBuilder(self.index)
             async with self.sessions() as session:
-                rows = list(await session.scalars(select(Entry).where(Entry.status == "published")))
-                stale = [r for r in rows if r.token_sig != self.lex.signature]
-                if stale:
-                    for r in stale:
-                        r.tokens, r.token_sig = tokenize_entry(r, self.lex), self.lex.signature
-                    await session.commit()
-            await asyncio.to_thread(self.index.build, [(r, r.tokens) for r in rows])
+                published = select(Entry).where(Entry.status == "published").order_by(Entry.id)
+                rows = await session.stream_scalars(published.execution_options(yield_per=LOAD_BATCH))
+                # The session holds rows weakly: each batch is freed once the builder has it.
+                async for batch in rows.partitions():
+                    await asyncio.to_thread(builder.add, [(r, r.tokens) for r in batch])
+            await asyncio.to_thread(self.index.install, builder)
         finally:
             self._during_build.remove(changes)
         for changed, removed in changes:
             self._apply_to_index(changed, removed)
-        return len(rows)
+        return len(builder.docs)
+
+    async def _refresh_stale_tokens(self) -> None:
+        """Tokenize (and store) the published entries whose cached tokens are missing or stale."""
+        stale_rows = select(Entry.id).where(
+            Entry.status == "published", Entry.token_sig != self.lex.signature
+        )
+        async with self.sessions() as session:
+            stale = list(await session.scalars(stale_rows))
+        for i in range(0, len(stale), LOAD_BATCH):
+            async with self.sessions() as session, session.begin():
+                rows = await session.scalars(select(Entry).where(Entry.id.in_(stale[i : i + LOAD_BATCH])))
+                for r in rows:
+                    r.tokens, r.token_sig = tokenize_entry(r, self.lex), self.lex.signature
 
     def _apply_to_index(self, rows: Iterable[Entry], removed: Iterable[str] = ()) -> None:
         rows, removed = list(rows), list(removed)
@@ -77,9 +96,18 @@ class KnowledgeBase:
         if needs_rebuild and (self._rebuild_task is None or self._rebuild_task.done()):
             self._rebuild_task = asyncio.get_running_loop().create_task(self.load_index_quietly())
 
+    async def wait_for_rebuild(self) -> None:
+        """Wait for a background rebuild that is under way (before the database is closed)."""
+        if self._rebuild_task is not None and not self._rebuild_task.done():
+            await self._rebuild_task
+
     async def load_index_quietly(self) -> None:
-        """A full rebuild in the background (folds the delta segment in)."""
-        await self.load_index()
+        """A full rebuild in the background (folds the delta segment in). A failure is logged: the
+        index in place, delta included, still answers, and the next change tries again."""
+        try:
+            await self.load_index()
+        except Exception:
+            log.exception("background index rebuild failed")
 
     # -- writing ------------------------------------------------------------------------------------
     async def import_paths(self, paths: Sequence[str | Path]) -> ImportCounts:
