@@ -88,9 +88,10 @@ def _parse_range(text: str) -> tuple[time, time]:
     if not m:
         raise ValueError(f"cannot read time range {text!r}; expected HH:MM-HH:MM")
     h1, m1, h2, m2 = (int(g) for g in m.groups())
-    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2 != 0):
         raise ValueError(f"time out of range in {text!r}")
-    a, b = time(h1, m1), time(h2, m2)
+    # 24:00 ends a range at midnight, so that "00:00-24:00" is the whole day.
+    a, b = time(h1, m1), (time.max if h2 == 24 else time(h2, m2))
     if b <= a:
         raise ValueError(f"time range {text!r} ends before it starts")
     return a, b

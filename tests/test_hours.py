@@ -40,7 +40,7 @@ def test_parse() -> None:
         "weekdays",
         "Mon-Fri",
         "Mon-Fri 9-5",
-        "Mon-Fri 09:00-24:00",
+        "Mon-Fri 09:00-24:30",
         "Sun-Mon 09:00-10:00",
         "Xyz 09:00-10:00",
     ],
@@ -90,3 +90,9 @@ def test_next_open(hours: WorkingHours) -> None:
     assert hours.next_open(at(5, 10)) == at(7, 8, 30)
     nxt = hours.next_open(datetime(2024, 3, 8, 12, 0, tzinfo=UTC))  # Friday 20:00 Shanghai
     assert nxt == at(7, 8, 30)
+
+
+def test_24_00_ends_a_range_at_midnight() -> None:
+    hours = WorkingHours.parse("Mon-Sun 00:00-24:00", "Asia/Shanghai")
+    late = datetime(2026, 11, 24, 15, 59, 30, tzinfo=UTC)  # 23:59:30 in Shanghai
+    assert hours.is_open(late)

@@ -112,7 +112,7 @@ def telegram_settings(base: Settings, fake: FakeBotAPI, **telegram: Any) -> Sett
         chat_id=STAFF_CHAT,
         user_ids=[STAFF["id"]],
         sla_minutes=30,
-        working_hours="Mon-Sun 00:00-23:59",
+        working_hours="Mon-Sun 00:00-24:00",
     )
     return s.replace("web", enabled=False)
 
