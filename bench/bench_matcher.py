@@ -56,7 +56,7 @@ from rapidfuzz import fuzz, process  # noqa: E402
 
 from bot.config import MatchingSettings, Settings  # noqa: E402
 from bot.qa import QAService  # noqa: E402
-from knowledge.index import Index  # noqa: E402
+from knowledge.index import TOKENS_FORMAT, Index, token_signature  # noqa: E402
 from knowledge.models import Entry  # noqa: E402
 from knowledge.retrieve import Matcher  # noqa: E402
 from knowledge.segment import Lexicon  # noqa: E402
@@ -122,7 +122,7 @@ def load_entries(size: int, lex: Lexicon, opts: Options) -> tuple[list[Entry], l
     """Entries of a knowledge base of ``size`` (real + synthetic, tokens cached), the items, the key."""
     corpus = synth.load_corpus(size, lex, Path(opts.cache_dir), chunk=opts.chunk)
     items = corpus.take(size)
-    return [synth.to_entry(r, t, lex.signature) for r, t in items], items, corpus.key
+    return [synth.to_entry(r, t, token_signature(lex)) for r, t in items], items, corpus.key
 
 
 def build_index(lex: Lexicon, entries: Sequence[Entry]) -> tuple[Index, float]:
@@ -366,9 +366,14 @@ async def _create_db(path: Path, items: Sequence[synth.CorpusItem], signature: s
         await engine.dispose()
 
 
+def db_path(key: str, size: int, opts: Options) -> Path:
+    """Where the SQLite knowledge base of this corpus and size is cached (per token-cache layout)."""
+    return Path(opts.cache_dir) / f"kb-{key}-t{TOKENS_FORMAT}-{size}.db"
+
+
 def ensure_db(size: int, items: Sequence[synth.CorpusItem], key: str, signature: str, opts: Options) -> Path:
     """The cached SQLite database for this corpus and size (created once)."""
-    path = Path(opts.cache_dir) / f"kb-{key}-{size}.db"
+    path = db_path(key, size, opts)
     if not path.exists():
         tmp = path.with_suffix(".tmp.db")
         tmp.unlink(missing_ok=True)
@@ -396,7 +401,7 @@ def measure_sqlite(size: int, opts: Options) -> dict[str, Any]:
     lex = Lexicon.load()
     corpus = synth.load_corpus(size, lex, Path(opts.cache_dir), chunk=opts.chunk)
     items = corpus.take(size)
-    db = ensure_db(size, items, corpus.key, lex.signature, opts)
+    db = ensure_db(size, items, corpus.key, token_signature(lex), opts)
     texts = [q.text for q in synth.make_queries(items, opts.queries)]
     del corpus, items
     gc.collect()
@@ -426,7 +431,7 @@ def measure_serving_memory(size: int, opts: Options) -> dict[str, Any]:
     knowledge base made by the ``sqlite`` worker and builds its index (rows streamed in batches),
     as ``policybot run`` does. Its peak is the memory a deployment needs for this many entries."""
     key = synth.SynthParams().key(Lexicon.load().signature, synth.kb_digest())
-    db = Path(opts.cache_dir) / f"kb-{key}-{size}.db"
+    db = db_path(key, size, opts)
     if not db.exists():
         return {}
     return asyncio.run(_start_memory(db))

@@ -7,6 +7,7 @@ delta grows past a tenth of the index it is folded in by a full rebuild.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
@@ -75,6 +76,14 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
     return key, body, questions
 
 
+TOKENS_FORMAT = 2  # bump when tokenize_entry caches something new: every cache is then redone
+
+
+def token_signature(lex: Lexicon) -> str:
+    """What ``Entry.token_sig`` records: the lexicon the tokens were made with and the cache layout."""
+    return hashlib.sha256(f"{lex.signature}/{TOKENS_FORMAT}".encode()).hexdigest()[:16]
+
+
 def tokenize_entry(entry: Entry, lex: Lexicon) -> dict[str, Any]:
     """What the index caches of an entry (in ``Entry.tokens``): its raw jieba tokens (synonyms are
     applied at build), and its compact normalized texts, so that a build normalizes nothing."""
@@ -105,7 +114,7 @@ class IndexBuilder:
             if entry.status != "published":
                 continue
             i = len(self.docs)
-            self.docs.append(self.index._make_doc(entry, toks))
+            self.docs.append(make_doc(self.index.lex, entry, toks))
             k = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("key", [])]
             b = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("body", [])]
             self._key_tok.extend(k)
@@ -197,24 +206,6 @@ class Index:
             self._n, self._avg_key, self._avg_body = len(docs), avg_k, avg_b
             self.vocab_pinyin = pinyin
 
-    def _make_doc(self, entry: Entry, toks: dict[str, Any]) -> IndexedDoc:
-        if "answer_sig" not in toks:  # cached by an older version: derive the texts now
-            toks = {**toks, **_texts_of(entry)}
-        qwords = tuple(tuple(self.lex.canonical(w) for w in q.split()) for q in toks.get("q", []))
-        return IndexedDoc(
-            entry_id=entry.id,
-            kind=entry.kind,
-            title=entry.title or entry.question,
-            parent_id=entry.parent_id,
-            key_text=toks["key_text"],
-            body_text=toks["body_text"],
-            questions=qwords,
-            question_texts=tuple(toks["q_texts"]),
-            has_number=bool(toks["has_number"]),
-            has_place=any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
-            answer_sig=toks.get("answer_sig") or entry.id,
-        )
-
     def _pinyin_map(self, vocab: Iterable[str]) -> dict[str, list[str]]:
         """Toneless pinyin -> vocabulary words (2-4 Han characters), for homophone typos."""
         out: dict[str, list[str]] = defaultdict(list)
@@ -240,7 +231,7 @@ class Index:
             return False
         k = [self.lex.canonical(t) for t in toks.get("key", [])]
         b = [self.lex.canonical(t) for t in toks.get("body", [])]
-        doc = self._make_doc(entry, toks)
+        doc = make_doc(self.lex, entry, toks)
         with self._lock:
             i = len(self.docs)
             self.docs.append(doc)
@@ -297,6 +288,24 @@ _PLACE = re.compile(
 _LIST_LABEL = re.compile(r"(^|\n)\s*(\d{1,2}[.．、]|[（(]\d{1,2}[)）])")
 
 
+def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any]) -> IndexedDoc:
+    """What the re-ranker reads of an entry, from the entry and its cached ``tokenize_entry`` output."""
+    qwords = tuple(tuple(lex.canonical(w) for w in q.split()) for q in toks.get("q", []))
+    return IndexedDoc(
+        entry_id=entry.id,
+        kind=entry.kind,
+        title=entry.title or entry.question,
+        parent_id=entry.parent_id,
+        key_text=toks["key_text"],
+        body_text=toks["body_text"],
+        questions=qwords,
+        question_texts=tuple(toks["q_texts"]),
+        has_number=bool(toks["has_number"]),
+        has_place=any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
+        answer_sig=toks["answer_sig"] or entry.id,
+    )
+
+
 def _texts_of(entry: Entry) -> dict[str, Any]:
     """The compact texts and number flag of an entry (what ``tokenize_entry`` caches besides tokens)."""
     key, body, questions = entry_fields(entry)
@@ -341,7 +350,7 @@ def _build_segment(
 ) -> tuple[_Segment, float, float]:
     """The postings of a whole build, computed with array operations (see ``_bm25f``); also the
     average key and body lengths."""
-    v = max(len(vocab), 1)
+    v, stride = max(len(vocab), 1), max(n, 1)
     kd, kt = np.frombuffer(key_doc, dtype=np.int32), np.frombuffer(key_tok, dtype=np.int32)
     bd, bt = np.frombuffer(body_doc, dtype=np.int32), np.frombuffer(body_tok, dtype=np.int32)
     len_k = np.bincount(kd, minlength=n).astype(np.float64)
@@ -349,12 +358,12 @@ def _build_segment(
     avg_k = max(1.0, float(len_k.mean()) if n else 1.0)
     avg_b = max(1.0, float(len_b.mean()) if n else 1.0)
     # (token, doc) pairs of either field, as one number sorted by token, then doc.
-    pairs_k = kt.astype(np.int64) * max(n, 1) + kd
-    pairs_b = bt.astype(np.int64) * max(n, 1) + bd
+    pairs_k = kt.astype(np.int64) * stride + kd
+    pairs_b = bt.astype(np.int64) * stride + bd
     pairs, inverse = np.unique(np.concatenate([pairs_k, pairs_b]), return_inverse=True)
     tf_k = np.bincount(inverse[: len(pairs_k)], minlength=len(pairs)).astype(np.float64)
     tf_b = np.bincount(inverse[len(pairs_k) :], minlength=len(pairs)).astype(np.float64)
-    tok, doc = pairs // max(n, 1), (pairs % max(n, 1)).astype(np.int32)
+    tok, doc = pairs // stride, (pairs % stride).astype(np.int32)
     df = np.bincount(tok, minlength=v)
     norm_k = 1 - B + B * len_k[doc] / avg_k
     norm_b = 1 - B + B * len_b[doc] / avg_b
@@ -365,9 +374,9 @@ def _build_segment(
     start = np.zeros(v + 1, dtype=np.int64)
     np.cumsum(df, out=start[1:])
     key_pairs = np.unique(pairs_k)
-    key_tok_of = key_pairs // max(n, 1)
+    key_tok_of = key_pairs // stride
     key_start = np.zeros(v + 1, dtype=np.int64)
     np.cumsum(np.bincount(key_tok_of, minlength=v), out=key_start[1:])
-    key_ids = (key_pairs % max(n, 1)).astype(np.int32)
+    key_ids = (key_pairs % stride).astype(np.int32)
     segment = _Segment(vocab, start, doc, weights, key_start, key_ids, df)
     return segment, avg_k, avg_b

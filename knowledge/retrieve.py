@@ -63,9 +63,8 @@ class Query:
 @dataclass(slots=True)
 class Candidate:
     """One scored entry, with what the index knew of it when it was scored (a rebuild may replace
-    the index's documents at any moment, so ``info`` rather than ``index.docs[doc]`` is read)."""
+    the index's documents at any moment: read ``info``, never ``index.docs``)."""
 
-    doc: int
     info: IndexedDoc
     entry_id: str
     score: float
@@ -181,9 +180,7 @@ class Matcher:
         for j in np.argsort(-bound, kind="stable"):
             if len(kept) >= limit and bound[j] < kept[0]:
                 break
-            cand = self._score(
-                q, int(top[j]), docs[j], float(cover[j]), float(key_cover[j]), float(bm25[top[j]])
-            )
+            cand = self._score(q, docs[j], float(cover[j]), float(key_cover[j]), float(bm25[top[j]]))
             out.append(cand)
             if len(kept) < limit:
                 heapq.heappush(kept, cand.score)
@@ -209,9 +206,7 @@ class Matcher:
         total_w = sum(q.weights) or 1.0
         return cover / total_w, key_cover / total_w
 
-    def _score(
-        self, q: Query, d: int, doc: IndexedDoc, cover: float, key_cover: float, bm25: float
-    ) -> Candidate:
+    def _score(self, q: Query, doc: IndexedDoc, cover: float, key_cover: float, bm25: float) -> Candidate:
         """One candidate's score from its coverage, phrase and question similarity."""
         phrase = _phrase(q.core, doc.key_text, doc.body_text)
         qsim = self._question_sim(q, doc)
@@ -223,7 +218,7 @@ class Matcher:
             score *= ANSWER_TYPE_PENALTY
         # Break ties between full matches by how closely the entry's own question was asked.
         score = min(1.0, score) - 0.01 * (1.0 - qsim)
-        return Candidate(d, doc, doc.entry_id, score, bm25, cover, key_cover, phrase, qsim)
+        return Candidate(doc, doc.entry_id, score, bm25, cover, key_cover, phrase, qsim)
 
     def _question_sim(self, q: Query, doc: IndexedDoc) -> float:
         """How close the question is to one of the entry's own questions (0 when it has none)."""

@@ -26,6 +26,7 @@ jieba.setLogLevel(logging.WARNING)
 DATA_DIR = Path(__file__).parent / "data" / "lexicon"
 TRIMMED_WORDS = 80_000  # jieba words kept, by frequency (of 349k)
 _DOMAIN_FREQ = 200_000  # high enough that jieba keeps domain words whole
+INFORMATIVENESS_CACHE = 200_000  # words whose informativeness is remembered
 _FORMAT = "v2"  # bump when the trimmed dictionary's layout changes
 
 
@@ -145,7 +146,10 @@ class Lexicon:
         """How much a word says, from its general frequency in jieba's dictionary, in [0.15, 1]."""
         value = self._informativeness.get(word)
         if value is None:
-            # The re-ranker asks for the same words over and over; the vocabulary is bounded.
+            # The re-ranker asks for the same words over and over. Questions bring new words without
+            # end, so the cache is emptied when full rather than left to grow with the traffic.
+            if len(self._informativeness) >= INFORMATIVENESS_CACHE:
+                self._informativeness.clear()
             value = self._informativeness[word] = self._informativeness_of(word)
         return value
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed, parse_paths
 from knowledge.importers.base import ParsedEntry, check_entry
-from knowledge.index import Index, IndexBuilder, tokenize_entry
+from knowledge.index import Index, IndexBuilder, token_signature, tokenize_entry
 from knowledge.models import Entry, utcnow
 from knowledge.retrieve import Matcher
 from knowledge.segment import Lexicon
@@ -42,6 +42,7 @@ class KnowledgeBase:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], lexicon: Lexicon) -> None:
         self.sessions = sessions
         self.lex = lexicon
+        self.token_sig = token_signature(lexicon)
         self.index = Index(lexicon)
         self.matcher = Matcher(self.index)
         self._rebuild_task: asyncio.Task[None] | None = None
@@ -73,16 +74,14 @@ class KnowledgeBase:
 
     async def _refresh_stale_tokens(self) -> None:
         """Tokenize (and store) the published entries whose cached tokens are missing or stale."""
-        stale_rows = select(Entry.id).where(
-            Entry.status == "published", Entry.token_sig != self.lex.signature
-        )
+        stale_rows = select(Entry.id).where(Entry.status == "published", Entry.token_sig != self.token_sig)
         async with self.sessions() as session:
             stale = list(await session.scalars(stale_rows))
         for i in range(0, len(stale), LOAD_BATCH):
             async with self.sessions() as session, session.begin():
                 rows = await session.scalars(select(Entry).where(Entry.id.in_(stale[i : i + LOAD_BATCH])))
                 for r in rows:
-                    r.tokens, r.token_sig = tokenize_entry(r, self.lex), self.lex.signature
+                    self._tokenize(r)
 
     def _apply_to_index(self, rows: Iterable[Entry], removed: Iterable[str] = ()) -> None:
         rows, removed = list(rows), list(removed)
@@ -95,6 +94,10 @@ class KnowledgeBase:
             needs_rebuild |= self.index.upsert(row, row.tokens)
         if needs_rebuild and (self._rebuild_task is None or self._rebuild_task.done()):
             self._rebuild_task = asyncio.get_running_loop().create_task(self.load_index_quietly())
+
+    def _tokenize(self, row: Entry) -> None:
+        """Cache the index tokens of a row (written with the row)."""
+        row.tokens, row.token_sig = tokenize_entry(row, self.lex), self.token_sig
 
     async def wait_for_rebuild(self) -> None:
         """Wait for a background rebuild that is under way (before the database is closed)."""
@@ -123,7 +126,7 @@ class KnowledgeBase:
             if counts.changed_ids:
                 changed = list(await session.scalars(select(Entry).where(Entry.id.in_(counts.changed_ids))))
                 for row in changed:
-                    row.tokens, row.token_sig = tokenize_entry(row, self.lex), self.lex.signature
+                    self._tokenize(row)
         self._apply_to_index(changed, counts.removed_ids)
         return counts
 
@@ -142,7 +145,7 @@ class KnowledgeBase:
                 row.alternates = [*row.alternates, question]
                 row.content_hash = entry_to_parsed(row).content_hash()
                 row.updated_at = utcnow()
-                row.tokens, row.token_sig = tokenize_entry(row, self.lex), self.lex.signature
+                self._tokenize(row)
         self._apply_to_index([row])
         return True
 
@@ -155,8 +158,8 @@ class KnowledgeBase:
             row.status = status
             row.updated_at = utcnow()
             row.content_hash = entry_to_parsed(row).content_hash()
-            if row.token_sig != self.lex.signature:
-                row.tokens, row.token_sig = tokenize_entry(row, self.lex), self.lex.signature
+            if row.token_sig != self.token_sig:
+                self._tokenize(row)
         self._apply_to_index([row])
         return True
 

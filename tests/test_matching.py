@@ -392,7 +392,7 @@ def _doc(i: int, parent: str | None = None, answer: str | None = None):
 
 
 def _cand(i: int, score: float, parent: str | None = None, answer: str | None = None, qsim: float = 0.0):
-    return Candidate(i, _doc(i, parent, answer), f"e{i}", score, 1.0, 1.0, 1.0, 1.0, qsim)
+    return Candidate(_doc(i, parent, answer), f"e{i}", score, 1.0, 1.0, 1.0, 1.0, qsim)
 
 
 @pytest.mark.parametrize(
@@ -511,5 +511,23 @@ async def test_index_loads_in_batches(seeded: Services, monkeypatch: pytest.Monk
     count = await seeded.kb.load_index()
     assert count == len(before) == 18
     assert sorted(d.entry_id for d in seeded.kb.index.docs) == before
+    d = await seeded.qa.ask("这个方案的文号是多少？")
+    assert d.status == "answered" and "鼓商务〔2020〕123号" in (d.answer or "")
+
+
+async def test_tokens_cached_in_an_older_layout_are_redone(seeded: Services) -> None:
+    """A token cache written before the texts were cached (or by another lexicon) is redone at load."""
+    from sqlalchemy import select, update
+
+    from knowledge.models import Entry
+
+    async with seeded.kb.sessions() as session, session.begin():
+        await session.execute(
+            update(Entry).values(tokens={"key": [], "body": [], "q": []}, token_sig=seeded.kb.lex.signature)
+        )
+    assert await seeded.kb.load_index() == 18
+    async with seeded.kb.sessions() as session:
+        sigs = set(await session.scalars(select(Entry.token_sig)))
+    assert sigs == {seeded.kb.token_sig}
     d = await seeded.qa.ask("这个方案的文号是多少？")
     assert d.status == "answered" and "鼓商务〔2020〕123号" in (d.answer or "")
