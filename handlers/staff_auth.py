@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.staff_accounts import StaffLogin, authenticate, close_session, open_session, session_for
 from handlers.staff_html import Markup, button, field_row, join, label, notice, page, redirect, tag, void
 from handlers.web_security import ApiError, Handler, check_rate, client_address, json_error
-from handlers.web_state import CORE, LOGIN_LIMITER, WEB_SETTINGS
+from handlers.web_state import LOGIN_LIMITER, WEB_SETTINGS, core
 
 COOKIE = "policybot_staff"
 LOGIN_COOKIE = "policybot_login"
@@ -60,7 +60,7 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
     if not (path == "/console" or path.startswith("/console/")) or path == LOGIN_PATH:
         return await handler(request)
     login = await session_for(
-        request.app[CORE].services.sessions, request.cookies.get(COOKIE, ""), _secret(request)
+        core(request).services.sessions, request.cookies.get(COOKIE, ""), _secret(request)
     )
     if login is None:
         return forbidden(request, "请先登录工作台（staff login required）")
@@ -150,7 +150,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not sent or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
         return login_page(request, "登录页面已过期，请重新输入（login form expired）", status=403)
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
-    sessions = request.app[CORE].services.sessions
+    sessions = core(request).services.sessions
     account = await authenticate(sessions, name, password) if name and password else None
     if account is None:
         return login_page(request, "账号或密码不正确", status=401, name=name)
@@ -166,9 +166,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 @routes.post("/console/logout")
 async def logout(request: web.Request) -> web.StreamResponse:
     """POST /console/logout (guarded: needs the session and its CSRF token)."""
-    await close_session(
-        request.app[CORE].services.sessions, request.cookies.get(COOKIE, ""), _secret(request)
-    )
+    await close_session(core(request).services.sessions, request.cookies.get(COOKIE, ""), _secret(request))
     response = redirect(LOGIN_PATH)
     response.del_cookie(COOKIE, path="/console")
     return response

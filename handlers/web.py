@@ -18,7 +18,7 @@ from bot.config import WebSettings
 from handlers import staff_api, staff_auth, staff_console, staff_knowledge, web_api
 from handlers.web_channel import WebChannel
 from handlers.web_security import RateLimiter, json_errors, ok, security_headers
-from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, CORE, LOGIN_LIMITER, WEB_SETTINGS
+from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, CORE, LOGIN_LIMITER, WEB_SETTINGS, core
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -43,7 +43,7 @@ def html_response(text: str) -> web.Response:
 
 def chat_page(request: web.Request, mode: str) -> web.Response:
     """The chat page: full page (``page``) or the compact widget (``widget``)."""
-    app = request.app[CORE]
+    app = core(request)
     values = {
         "mode": mode,
         "poll_seconds": str(request.app[WEB_SETTINGS].poll_seconds),
@@ -93,7 +93,7 @@ async def embed(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and a little state: indexed entries and running channels."""
-    app = request.app[CORE]
+    app = core(request)
     return ok({"status": "ok", "indexed": len(app.services.kb.index), "channels": app.registry.names()})
 
 
