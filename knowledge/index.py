@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import sys
 import threading
 from array import array
 from collections import Counter, defaultdict
@@ -47,11 +48,12 @@ class IndexedDoc:
     parent_id: str | None
     key_text: str  # compact normalized key text
     body_text: str  # compact normalized body text
-    questions: tuple[tuple[str, ...], ...]  # canonical words of the question and each alternate
+    questions: tuple[tuple[str, ...], ...]  # distinct canonical words of the question and each alternate
+    question_weights: tuple[float, ...]  # the informativeness of each one's words, summed
     question_texts: tuple[str, ...]  # compact normalized question and alternates
     has_number: bool
     has_place: bool
-    answer_sig: str  # entries with the same answer are one answer for the margin rule
+    answer_sig: int  # entries with the same answer are one answer for the margin rule
 
 
 def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
@@ -147,13 +149,13 @@ class _Segment:
     def postings(self, token: str) -> tuple[np.ndarray, np.ndarray]:
         v = self.vocab.get(token)
         if v is None:
-            return _EMPTY_I, _EMPTY_F
+            return EMPTY_I, EMPTY_F
         a, b = self.start[v], self.start[v + 1]
         return self.ids[a:b], self.weights[a:b]
 
     def key_postings(self, token: str) -> np.ndarray:
         v = self.vocab.get(token)
-        return _EMPTY_I if v is None else self.key_ids[self.key_start[v] : self.key_start[v + 1]]
+        return EMPTY_I if v is None else self.key_ids[self.key_start[v] : self.key_start[v + 1]]
 
     def doc_freq(self, token: str) -> int:
         v = self.vocab.get(token)
@@ -289,20 +291,26 @@ _LIST_LABEL = re.compile(r"(^|\n)\s*(\d{1,2}[.．、]|[（(]\d{1,2}[)）])")
 
 
 def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any]) -> IndexedDoc:
-    """What the re-ranker reads of an entry, from the entry and its cached ``tokenize_entry`` output."""
-    qwords = tuple(tuple(lex.canonical(w) for w in q.split()) for q in toks.get("q", []))
+    """What the re-ranker reads of an entry, from the entry and its cached ``tokenize_entry`` output.
+
+    Words are interned (one string object per word, however many entries use it) and the answer
+    kept as a hash: a large knowledge base holds 100k of these."""
+    qwords = tuple(
+        tuple(dict.fromkeys(sys.intern(lex.canonical(w)) for w in q.split())) for q in toks.get("q", [])
+    )
     return IndexedDoc(
         entry_id=entry.id,
-        kind=entry.kind,
+        kind=sys.intern(entry.kind),
         title=entry.title or entry.question,
         parent_id=entry.parent_id,
         key_text=toks["key_text"],
         body_text=toks["body_text"],
         questions=qwords,
+        question_weights=tuple(sum(lex.informativeness(w) for w in words) for words in qwords),
         question_texts=tuple(toks["q_texts"]),
         has_number=bool(toks["has_number"]),
         has_place=any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
-        answer_sig=toks["answer_sig"] or entry.id,
+        answer_sig=hash(toks["answer_sig"] or entry.id),
     )
 
 
@@ -324,8 +332,8 @@ def _states_number(entry: Entry) -> bool:
     return any(any(c.isdigit() for c in normalize(_LIST_LABEL.sub(" ", t))) for t in texts)
 
 
-_EMPTY_I = np.zeros(0, dtype=np.int32)
-_EMPTY_F = np.zeros(0, dtype=np.float32)
+EMPTY_I = np.zeros(0, dtype=np.int32)
+EMPTY_F = np.zeros(0, dtype=np.float32)
 
 
 def _bm25f(

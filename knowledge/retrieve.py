@@ -8,20 +8,23 @@ date which the entry does not contain is marked down.
 
 from __future__ import annotations
 
-import heapq
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
+from knowledge.index import EMPTY_F as _EMPTY_F
+from knowledge.index import EMPTY_I as _EMPTY_I
 from knowledge.index import Index, IndexedDoc
 from knowledge.text import compact, is_han, normalize
 
 CANDIDATES = 40
+FLOOR_SAMPLE = 2_000  # docs of the rarest words ranked first to find a floor for the rest
 # The score's parts (``_combine``): coverage, literal phrasing, the entry's own question or title.
 COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
-FINE_WEIGHT = PHRASE_WEIGHT + OWN_WEIGHT  # what the costly features can add on top of coverage
+PHRASE_SPAN = 4000  # characters of a body aligned with the question
 ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does not state
 _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
@@ -86,12 +89,15 @@ class Matcher:
     def analyse(self, question: str) -> Query:
         """Normalize, correct homophone typos against the knowledge vocabulary, segment and weigh."""
         norm = normalize(question)
+        pieces = self.lex.cut(norm)
         corrections: dict[str, str] = {}
         if len(norm) <= 300:
-            norm, corrections = self._correct(norm)
-        words = [self.lex.canonical(w) for w in self.lex.query_words(norm)]
+            fixed, corrections = self._correct(pieces)
+            if corrections:
+                norm, pieces = fixed, self.lex.cut(fixed)
+        words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
         weights = [self.lex.informativeness(w) for w in words]
-        tokens = [self.lex.canonical(t) for t in self.lex.index_tokens(norm)]
+        tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
         aspect = next((name for name, rx in ASPECTS if rx.search(norm)), None)
         return Query(
             raw=question,
@@ -106,17 +112,17 @@ class Matcher:
             corrections=corrections,
         )
 
-    def _correct(self, norm: str) -> tuple[str, dict[str, str]]:
-        """Replace runs that jieba breaks into single characters (or an unknown word) by a same-pinyin
-        word of the knowledge base: 备按 -> 备案, 制渡 -> 制度."""
+    def _correct(self, pieces: list[str]) -> tuple[str, dict[str, str]]:
+        """Replace runs of the cut that jieba broke into single characters (or an unknown word) by a
+        same-pinyin word of the knowledge base: 备按 -> 备案, 制渡 -> 制度. Returns the corrected
+        text and the replacements (none: the text is left as it was)."""
         if not self.index.vocab_pinyin:
-            return norm, {}
-        pieces = self.lex.tokenizer.lcut(norm, HMM=True)
+            return "", {}
         out: list[str] = []
         fixes: dict[str, str] = {}
         i = 0
         while i < len(pieces):
-            fixed = False
+            step, piece = 1, pieces[i]
             for span in (3, 2, 1):
                 group = pieces[i : i + span]
                 text = "".join(group)
@@ -125,19 +131,14 @@ class Matcher:
                 broken = all(len(p) == 1 for p in group) if span > 1 else text not in self.lex.word_freq
                 if not broken or self.index.knows(self.lex.canonical(text)) or text in self.lex.word_freq:
                     continue
-                key = self.lex.pinyin_key(text)
-                options = self.index.vocab_pinyin.get(key or "", [])
+                options = self.index.vocab_pinyin.get(self.lex.pinyin_key(text) or "", [])
                 if options:
-                    best = min(options, key=self.index.idf)  # the most common same-sounding word
-                    fixes[text] = best
-                    out.append(best)
-                    i += span
-                    fixed = True
+                    piece = fixes[text] = min(options, key=self.index.idf)  # the most common such word
+                    step = span
                     break
-            if not fixed:
-                out.append(pieces[i])
-                i += 1
-        return ("".join(out), fixes) if fixes else (norm, {})
+            out.append(piece)
+            i += step
+        return "".join(out), fixes
 
     # -- retrieval ----------------------------------------------------------------------------------
     def search(self, question: str | Query, limit: int = 5) -> tuple[Query, list[Candidate]]:
@@ -147,124 +148,194 @@ class Matcher:
             return q, self._search(q, limit)
 
     def _search(self, q: Query, limit: int) -> list[Candidate]:
+        top, bm25 = self._retrieve(q)
+        if not len(top):
+            return []
+        return self._rerank(q, top, bm25, limit)
+
+    def _retrieve(self, q: Query) -> tuple[np.ndarray, np.ndarray]:
+        """The ``CANDIDATES`` live docs with the best BM25F scores, and their scores.
+
+        Every doc a word touches is scored (one pass of array additions), but only those that can
+        be among the best are ranked: the docs holding the rarest words are few, and the best
+        ``CANDIDATES`` of them give a floor that every doc of the true best reaches."""
         idx = self.index
-        n = len(idx.docs)
-        if n == 0 or not q.tokens:
-            return []
-        scores = np.zeros(n, dtype=np.float32)
-        for tok in set(q.tokens):
-            ids, ws = idx.postings(tok)
-            if len(ids):
-                scores[ids] += ws
+        terms = [idx.postings(tok) for tok in set(q.tokens)]
+        terms = sorted((t for t in terms if len(t[0])), key=lambda t: len(t[0]))
+        if not terms:
+            return _EMPTY_I, _EMPTY_F
+        scores = np.zeros(len(idx.docs), dtype=np.float32)
+        for ids, ws in terms:
+            np.add.at(scores, ids, ws)
         scores[~idx.alive] = 0.0
-        found = np.flatnonzero(scores)
-        if not len(found):
-            return []
-        if len(found) > CANDIDATES:
-            found = found[np.argpartition(-scores[found], CANDIDATES - 1)[:CANDIDATES]]
-        cands = self._rerank(q, found, scores, limit)
-        cands.sort(key=lambda c: (-c.score, -c.bm25))
-        return cands[:limit]
+        floor = _floor(scores, [ids for ids, _ in terms])
+        docs = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores)
+        best = _best(scores[docs], CANDIDATES)
+        return docs[best], scores[docs[best]]
 
     def _rerank(self, q: Query, top: np.ndarray, bm25: np.ndarray, limit: int) -> list[Candidate]:
-        """Exact scores of the candidates that can still be among the best ``limit``.
+        """The best ``limit`` candidates by their full score (``_combine``), best first.
 
-        Phrase and question similarity add at most ``FINE_WEIGHT`` to what coverage gives, so once
-        ``limit`` candidates are scored, one whose coverage alone cannot reach the lowest of them is
-        skipped: the same best ``limit`` as scoring all, for less of rapidfuzz's time."""
-        docs = [self.index.docs[int(d)] for d in top]
-        cover, key_cover = self._coverage(q, top, docs)
-        bound = COVER_WEIGHT * cover**1.5 + FINE_WEIGHT
-        kept: list[float] = []  # min-heap of the best ``limit`` scores so far
-        out: list[Candidate] = []
-        for j in np.argsort(-bound, kind="stable"):
-            if len(kept) >= limit and bound[j] < kept[0]:
-                break
-            cand = self._score(q, docs[j], float(cover[j]), float(key_cover[j]), float(bm25[top[j]]))
-            out.append(cand)
-            if len(kept) < limit:
-                heapq.heappush(kept, cand.score)
-            elif cand.score > kept[0]:
-                heapq.heapreplace(kept, cand.score)
-        return out
+        The literal phrasing (``_phrase``, the costliest feature on long texts) moves a score by at
+        most ``PHRASE_WEIGHT``; it is computed only for candidates that, phrased perfectly, could
+        still beat what the ``limit``-th best reaches phrased not at all."""
+        docs = [self.index.docs[d] for d in top.tolist()]
+        cover, key_cover = (np.asarray(f) for f in self._coverage(q, top, docs))
+        qsim = np.asarray(self._question_sims(q, docs))
+        factor = np.ones(len(docs))
+        # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
+        if q.asks_number:
+            factor[[j for j, d in enumerate(docs) if not d.has_number]] *= ANSWER_TYPE_PENALTY
+        if q.asks_place:
+            factor[[j for j, d in enumerate(docs) if not d.has_place]] *= ANSWER_TYPE_PENALTY
 
-    def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted share of the question's words each candidate holds (anywhere; in its key field)."""
+        def final(phrase: np.ndarray | float) -> np.ndarray:
+            # Ties between full matches are broken by how closely the entry's own question was asked.
+            score = _combine(cover, key_cover, phrase, qsim) * factor
+            return np.minimum(1.0, score) - 0.01 * (1.0 - qsim)
+
+        phrase = np.zeros(len(docs))
+        worth = np.arange(len(docs))
+        if len(docs) > limit:
+            low = final(0.0)
+            worth = np.flatnonzero(final(1.0) >= np.partition(low, len(low) - limit)[len(low) - limit])
+        phrase[worth] = _phrases(q.core, [docs[j] for j in worth.tolist()])
+        score = final(phrase)
+        best = np.lexsort((-bm25, -score))[:limit].tolist()
+        return [
+            Candidate(
+                docs[j],
+                docs[j].entry_id,
+                float(score[j]),
+                float(bm25[j]),
+                float(cover[j]),
+                float(key_cover[j]),
+                float(phrase[j]),
+                float(qsim[j]),
+            )
+            for j in best
+        ]
+
+    def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> tuple[list[float], list[float]]:
+        """Weighted share of the question's words each candidate holds (anywhere; in its key field).
+        A word the postings do not show for a doc still counts when the doc says it literally, and
+        half counts by the share of its character pairs the doc holds (another segmentation)."""
         idx = self.index
-        cover = np.zeros(len(top))
-        key_cover = np.zeros(len(top))
+        cover = [0.0] * len(docs)
+        key_cover = [0.0] * len(docs)
         for w, v in zip(q.words, q.weights, strict=True):
             hit = _members(idx.postings(w)[0], top)
             khit = _members(idx.key_postings(w), top)
-            cover += v * hit
-            for j in np.flatnonzero(~hit):
-                cover[j] += v * _text_cover(w, docs[j].key_text, docs[j].body_text)
-            if len(w) > 1:
-                for j in np.flatnonzero(~khit):
-                    khit[j] = w in docs[j].key_text
-            key_cover += v * khit
+            whole = len(w) > 1
+            grams = [w[i : i + 2] for i in range(len(w) - 1)]
+            for j, d in enumerate(docs):
+                if hit[j] or w in d.key_text or w in d.body_text:
+                    cover[j] += v
+                elif grams:
+                    found = sum(1 for g in grams if g in d.key_text or g in d.body_text)
+                    cover[j] += v * 0.5 * found / len(grams)
+                if khit[j] or (whole and w in d.key_text):
+                    key_cover[j] += v
         total_w = sum(q.weights) or 1.0
-        return cover / total_w, key_cover / total_w
+        return [c / total_w for c in cover], [k / total_w for k in key_cover]
 
-    def _score(self, q: Query, doc: IndexedDoc, cover: float, key_cover: float, bm25: float) -> Candidate:
-        """One candidate's score from its coverage, phrase and question similarity."""
-        phrase = _phrase(q.core, doc.key_text, doc.body_text)
-        qsim = self._question_sim(q, doc)
-        score = _combine(cover, key_cover, phrase, qsim)
-        # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
-        if q.asks_number and not doc.has_number:
-            score *= ANSWER_TYPE_PENALTY
-        if q.asks_place and not doc.has_place:
-            score *= ANSWER_TYPE_PENALTY
-        # Break ties between full matches by how closely the entry's own question was asked.
-        score = min(1.0, score) - 0.01 * (1.0 - qsim)
-        return Candidate(doc, doc.entry_id, score, bm25, cover, key_cover, phrase, qsim)
+    def _question_sims(self, q: Query, docs: list[IndexedDoc]) -> list[float]:
+        """How close the question is to one of each entry's own questions (0 when it has none): the
+        share (by weight) of that question's words the question says, and the wording's edit ratios."""
+        core, said = q.core, q.norm.replace(" ", "")
+        said_words = _substrings(core)  # every word of an entry's question that the question says
+        weigh = self.lex.informativeness
+        owner: list[int] = []
+        held_share: list[float] = []
+        joined: list[str] = []
+        texts: list[str] = []
+        for j, doc in enumerate(docs):
+            for words, total, text in zip(
+                doc.questions, doc.question_weights, doc.question_texts, strict=False
+            ):
+                if not words:
+                    continue
+                held = sum(map(weigh, said_words.intersection(words)))
+                owner.append(j)
+                held_share.append(held / (total or 1.0))
+                joined.append("".join(words))
+                texts.append(text)
+        sims = [0.0] * len(docs)
+        if not owner:
+            return sims
+        by_words = process.cdist([core], joined, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
+        by_text = process.cdist([said], texts, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
+        both = np.maximum(0.6 * np.asarray(held_share) + 0.4 * by_words, by_text)
+        for j, sim in zip(owner, both.tolist(), strict=True):
+            sims[j] = max(sims[j], sim)
+        return sims
 
-    def _question_sim(self, q: Query, doc: IndexedDoc) -> float:
-        """How close the question is to one of the entry's own questions (0 when it has none)."""
-        best = 0.0
-        qset = set(q.words)
-        for words, text in zip(doc.questions, doc.question_texts, strict=False):
-            if not words:
-                continue
-            ws = [self.lex.informativeness(w) for w in words]
-            rev = sum(v for w, v in zip(words, ws, strict=True) if w in qset or w in q.core) / (sum(ws) or 1)
-            ratio = fuzz.ratio(q.core, "".join(words)) / 100
-            best = max(best, 0.6 * rev + 0.4 * ratio, fuzz.ratio(q.norm.replace(" ", ""), text) / 100)
-        return best
+
+def _best(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` highest scores, highest first."""
+    if len(scores) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        return part[np.argsort(-scores[part], kind="stable")]
+    return np.argsort(-scores, kind="stable")
 
 
-def _members(sorted_ids: np.ndarray, cands: np.ndarray) -> np.ndarray:
+def _floor(scores: np.ndarray, postings: list[np.ndarray]) -> float:
+    """A score that at least ``CANDIDATES`` docs reach, so that every one of the best does: the
+    ``CANDIDATES``-th best among up to ``FLOOR_SAMPLE`` docs of the rarest words (posting lists
+    shortest first), whose scores are high. Any sample gives a true floor; zero when too few."""
+    held: list[np.ndarray] = []
+    size = 0
+    for ids in postings:
+        held.append(ids[: FLOOR_SAMPLE - size])
+        size += len(held[-1])
+        if size >= FLOOR_SAMPLE:
+            break
+    sample = scores[_union(held)]
+    sample = sample[sample > 0]
+    if len(sample) < CANDIDATES:
+        return 0.0
+    return float(np.partition(sample, len(sample) - CANDIDATES)[len(sample) - CANDIDATES])
+
+
+def _union(lists: list[np.ndarray]) -> np.ndarray:
+    """The doc numbers of several posting lists, ascending, each once."""
+    if len(lists) == 1:
+        return lists[0]
+    ids = np.sort(np.concatenate(lists))
+    return ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
+
+
+def _members(sorted_ids: np.ndarray, cands: np.ndarray) -> list[bool]:
     """Which of ``cands`` occur in a posting list (doc numbers ascending): a binary search each,
     so a word held by half of a large knowledge base costs no more than a rare one."""
     if not len(sorted_ids):
-        return np.zeros(len(cands), dtype=bool)
+        return [False] * len(cands)
     pos = np.minimum(np.searchsorted(sorted_ids, cands), len(sorted_ids) - 1)
-    return sorted_ids[pos] == cands
+    return (sorted_ids[pos] == cands).tolist()
 
 
-def _text_cover(word: str, key_text: str, body_text: str) -> float:
-    """Credit for a word the postings did not find: a literal occurrence, else shared bigrams."""
-    if word in key_text or word in body_text:
-        return 1.0
-    if len(word) < 2:
-        return 0.0
-    grams = [word[i : i + 2] for i in range(len(word) - 1)]
-    found = sum(1 for g in grams if g in key_text or g in body_text)
-    return 0.5 * found / len(grams)
+def _phrases(core: str, docs: list[IndexedDoc]) -> np.ndarray:
+    """How literally each entry says the question's words: best partial alignment, in [0, 1]."""
+    if not core or not docs:
+        return np.zeros(len(docs))
+    keys = process.cdist([core], [d.key_text for d in docs], scorer=fuzz.partial_ratio, dtype=np.float64)
+    bodies = [d.body_text[:PHRASE_SPAN] for d in docs]
+    return (
+        np.maximum(keys[0], process.cdist([core], bodies, scorer=fuzz.partial_ratio, dtype=np.float64)[0])
+        / 100
+    )
 
 
-def _phrase(core: str, key_text: str, body_text: str) -> float:
-    """How literally the entry says the question's words: best partial alignment, in [0, 1]."""
-    if not core:
-        return 0.0
-    return max(fuzz.partial_ratio(core, key_text), fuzz.partial_ratio(core, body_text[:4000])) / 100
+def _substrings(text: str, longest: int = 16) -> set[str]:
+    """Every substring of ``text`` up to ``longest`` characters: the words a text says, whatever
+    its segmentation (words longer than that are not looked for)."""
+    return {text[i : i + n] for i in range(len(text)) for n in range(1, min(longest, len(text) - i) + 1)}
 
 
-def _combine(cover: float, key_cover: float, phrase: float, qsim: float) -> float:
+def _combine(cover: Any, key_cover: Any, phrase: Any, qsim: Any) -> Any:
     """One score in [0, 1]. Coverage dominates and full coverage is rewarded more than linearly; an
     entry's own question (FAQ) or its heading and title (clauses, guides) add the rest."""
-    return COVER_WEIGHT * cover**1.5 + PHRASE_WEIGHT * phrase + OWN_WEIGHT * max(key_cover, qsim)
+    return COVER_WEIGHT * cover**1.5 + PHRASE_WEIGHT * phrase + OWN_WEIGHT * np.maximum(key_cover, qsim)
 
 
 def question_compact(text: str) -> str:

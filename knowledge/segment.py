@@ -91,7 +91,7 @@ class Lexicon:
     log_total: float
     signature: str
     _pinyin: dict[int, str] | None = field(default=None, repr=False)
-    _informativeness: dict[str, float] = field(default_factory=dict, repr=False)
+    weights: dict[str, float] = field(default_factory=dict, repr=False)  # informativeness, remembered
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -130,6 +130,10 @@ class Lexicon:
         """The synonym group's first word for ``token`` (or the token itself)."""
         return self.synonyms.get(token, token)
 
+    def cut(self, normalized: str) -> list[str]:
+        """jieba's precise cut (HMM on) of normalized text: the pieces the other views derive from."""
+        return self.tokenizer.lcut(normalized, HMM=True)
+
     def index_tokens(self, normalized: str) -> list[str]:
         """Tokens of knowledge text for the index: search-mode cut (words plus their sub-words)."""
         return [
@@ -138,19 +142,37 @@ class Lexicon:
             if t.strip() and t not in self.stopwords
         ]
 
+    def search_tokens(self, pieces: list[str]) -> list[str]:
+        """``index_tokens`` of a text already ``cut`` into ``pieces``: what jieba's ``cut_for_search``
+        adds to its cut (each piece's known 2- and 3-character sub-words), so that a question is cut
+        once instead of once per view."""
+        freq = self.tokenizer.FREQ
+        out: list[str] = []
+        for w in pieces:
+            if len(w) > 2:
+                out.extend(g for i in range(len(w) - 1) if freq.get(g := w[i : i + 2]))
+            if len(w) > 3:
+                out.extend(g for i in range(len(w) - 2) if freq.get(g := w[i : i + 3]))
+            out.append(w)
+        return [t for t in out if t.strip() and t not in self.stopwords]
+
+    def words(self, pieces: list[str]) -> list[str]:
+        """The words of a text already ``cut`` into ``pieces``, stop words dropped."""
+        return [t for t in pieces if t.strip() and t not in self.stopwords]
+
     def query_words(self, normalized: str) -> list[str]:
         """The words of a question, in order, stop words dropped (not canonicalized)."""
-        return [t for t in self.tokenizer.lcut(normalized, HMM=True) if t.strip() and t not in self.stopwords]
+        return self.words(self.cut(normalized))
 
     def informativeness(self, word: str) -> float:
         """How much a word says, from its general frequency in jieba's dictionary, in [0.15, 1]."""
-        value = self._informativeness.get(word)
+        value = self.weights.get(word)
         if value is None:
             # The re-ranker asks for the same words over and over. Questions bring new words without
             # end, so the cache is emptied when full rather than left to grow with the traffic.
-            if len(self._informativeness) >= INFORMATIVENESS_CACHE:
-                self._informativeness.clear()
-            value = self._informativeness[word] = self._informativeness_of(word)
+            if len(self.weights) >= INFORMATIVENESS_CACHE:
+                self.weights.clear()
+            value = self.weights[word] = self._informativeness_of(word)
         return value
 
     def _informativeness_of(self, word: str) -> float:

@@ -388,7 +388,7 @@ def _doc(i: int, parent: str | None = None, answer: str | None = None):
     from knowledge.index import IndexedDoc
 
     sig = answer or f"answer {i}"
-    return IndexedDoc(f"e{i}", "faq", f"t{i}", parent, "", "", (), (), False, False, sig)
+    return IndexedDoc(f"e{i}", "faq", f"t{i}", parent, "", "", (), (), (), False, False, hash(sig))
 
 
 def _cand(i: int, score: float, parent: str | None = None, answer: str | None = None, qsim: float = 0.0):

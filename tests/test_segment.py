@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from knowledge.segment import DATA_DIR, Lexicon, cache_dir, read_synonyms
 from knowledge.text import normalize
@@ -86,3 +88,16 @@ def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("POLICYBOT_CACHE_DIR", str(tmp_path / "c"))
     assert cache_dir() == tmp_path / "c"
     assert (tmp_path / "c").is_dir()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.text(
+        alphabet=st.sampled_from("外商投资企业备案政府信息公开申请单用途预付卡多久答复 12ab的了"), max_size=40
+    )
+)
+def test_search_tokens_of_a_cut_equal_jiebas_search_cut(lexicon: Lexicon, text: str) -> None:
+    # Questions are cut once and their search tokens derived from the pieces; the knowledge base
+    # uses jieba's cut_for_search. Both must give the same tokens, or questions would miss entries.
+    norm = normalize(text)
+    assert lexicon.search_tokens(lexicon.cut(norm)) == lexicon.index_tokens(norm)
