@@ -101,17 +101,21 @@ def tokenize_entry(entry: Entry, lex: Lexicon) -> dict[str, Any]:
 class IndexBuilder:
     """Collects entries for a full build, a batch at a time, keeping only what the index needs (the
     entries themselves can be freed after each batch: a large knowledge base is never all in memory
-    as ORM objects at once)."""
+    as ORM objects at once). Each batch is reduced at once to its distinct (word, doc) pairs with
+    their counts, so a build never holds every token of the knowledge base."""
 
     def __init__(self, index: Index) -> None:
         self.index = index
         self.docs: list[IndexedDoc] = []
         self.vocab: dict[str, int] = {}
-        self._key_doc, self._key_tok, self._body_doc, self._body_tok = (array("i") for _ in range(4))
+        self._batches: list[_Pairs] = []
+        self._len_k, self._len_b = array("i"), array("i")
 
     def add(self, entries: Iterable[tuple[Entry, dict[str, Any]]]) -> None:
-        """Take (entry, tokens) pairs; unpublished entries are skipped."""
+        """Take a batch of (entry, tokens) pairs; unpublished entries are skipped."""
         canonical, vocab = self.index.lex.canonical, self.vocab
+        first = len(self.docs)
+        key_doc, key_tok, body_doc, body_tok = (array("i") for _ in range(4))
         for entry, toks in entries:
             if entry.status != "published":
                 continue
@@ -119,15 +123,49 @@ class IndexBuilder:
             self.docs.append(make_doc(self.index.lex, entry, toks))
             k = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("key", [])]
             b = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("body", [])]
-            self._key_tok.extend(k)
-            self._key_doc.extend([i] * len(k))
-            self._body_tok.extend(b)
-            self._body_doc.extend([i] * len(b))
+            key_tok.extend(k)
+            key_doc.extend([i] * len(k))
+            body_tok.extend(b)
+            body_doc.extend([i] * len(b))
+            self._len_k.append(len(k))
+            self._len_b.append(len(b))
+        if len(self.docs) > first:
+            self._batches.append(_Pairs.of(first, len(self.docs), key_doc, key_tok, body_doc, body_tok))
 
     def segment(self) -> tuple[_Segment, float, float]:
         """The postings of everything added, and the average key and body lengths."""
-        return _build_segment(
-            self.vocab, len(self.docs), self._key_doc, self._key_tok, self._body_doc, self._body_tok
+        batches, self._batches = self._batches, []
+        return _build_segment(self.vocab, len(self.docs), batches, self._len_k, self._len_b)
+
+
+@dataclass
+class _Pairs:
+    """The distinct (token, doc) pairs of a batch of docs, by token then doc, with the token's
+    count in the doc's key and body fields."""
+
+    tok: np.ndarray  # int32
+    doc: np.ndarray  # int32
+    tf_k: np.ndarray  # uint16 (counts saturate long before: BM25 flattens them)
+    tf_b: np.ndarray  # uint16
+
+    @classmethod
+    def of(
+        cls, first: int, end: int, key_doc: array, key_tok: array, body_doc: array, body_tok: array
+    ) -> _Pairs:
+        """The pairs of docs ``first`` to ``end`` from their tokens (doc and token numbers)."""
+        stride = end - first
+        kd, kt = np.frombuffer(key_doc, dtype=np.int32), np.frombuffer(key_tok, dtype=np.int32)
+        bd, bt = np.frombuffer(body_doc, dtype=np.int32), np.frombuffer(body_tok, dtype=np.int32)
+        pairs_k = kt.astype(np.int64) * stride + (kd - first)
+        pairs_b = bt.astype(np.int64) * stride + (bd - first)
+        pairs, inverse = np.unique(np.concatenate([pairs_k, pairs_b]), return_inverse=True)
+        tf_k = np.bincount(inverse[: len(pairs_k)], minlength=len(pairs))
+        tf_b = np.bincount(inverse[len(pairs_k) :], minlength=len(pairs))
+        return cls(
+            (pairs // stride).astype(np.int32),
+            (pairs % stride + first).astype(np.int32),
+            np.minimum(tf_k, 65535).astype(np.uint16),
+            np.minimum(tf_b, 65535).astype(np.uint16),
         )
 
 
@@ -354,37 +392,51 @@ def _bm25f(
 
 
 def _build_segment(
-    vocab: dict[str, int], n: int, key_doc: array, key_tok: array, body_doc: array, body_tok: array
+    vocab: dict[str, int], n: int, batches: list[_Pairs], len_k: array, len_b: array
 ) -> tuple[_Segment, float, float]:
-    """The postings of a whole build, computed with array operations (see ``_bm25f``); also the
-    average key and body lengths."""
-    v, stride = max(len(vocab), 1), max(n, 1)
-    kd, kt = np.frombuffer(key_doc, dtype=np.int32), np.frombuffer(key_tok, dtype=np.int32)
-    bd, bt = np.frombuffer(body_doc, dtype=np.int32), np.frombuffer(body_tok, dtype=np.int32)
-    len_k = np.bincount(kd, minlength=n).astype(np.float64)
-    len_b = np.bincount(bd, minlength=n).astype(np.float64)
-    avg_k = max(1.0, float(len_k.mean()) if n else 1.0)
-    avg_b = max(1.0, float(len_b.mean()) if n else 1.0)
-    # (token, doc) pairs of either field, as one number sorted by token, then doc.
-    pairs_k = kt.astype(np.int64) * stride + kd
-    pairs_b = bt.astype(np.int64) * stride + bd
-    pairs, inverse = np.unique(np.concatenate([pairs_k, pairs_b]), return_inverse=True)
-    tf_k = np.bincount(inverse[: len(pairs_k)], minlength=len(pairs)).astype(np.float64)
-    tf_b = np.bincount(inverse[len(pairs_k) :], minlength=len(pairs)).astype(np.float64)
-    tok, doc = pairs // stride, (pairs % stride).astype(np.int32)
+    """The postings of a whole build from its batches' pairs, computed with array operations (see
+    ``_bm25f``); also the average key and body lengths. Batches hold ascending docs, so a stable
+    sort by token puts every posting list in doc order."""
+    if not batches:
+        return _Segment(vocab), 1.0, 1.0
+    v = max(len(vocab), 1)
+    lk, lb = np.frombuffer(len_k, dtype=np.int32), np.frombuffer(len_b, dtype=np.int32)
+    avg_k, avg_b = max(1.0, float(lk.mean())), max(1.0, float(lb.mean()))
+    # One field at a time, each batch's copy dropped once joined: the peak is about twice the pairs.
+    tok = _join(batches, "tok")
+    order = np.argsort(tok, kind="stable")
+    tok = tok[order]
+    doc = _join(batches, "doc")[order]
+    tf_k = _join(batches, "tf_k")[order]
+    tf_b = _join(batches, "tf_b")[order]
+    del order
     df = np.bincount(tok, minlength=v)
-    norm_k = 1 - B + B * len_k[doc] / avg_k
-    norm_b = 1 - B + B * len_b[doc] / avg_b
-    tf = KEY_WEIGHT * tf_k / norm_k + BODY_WEIGHT * tf_b / norm_b
-    d = df[tok]
-    idf = np.log(1 + (n - d + 0.5) / (d + 0.5))
-    weights = (idf * tf * (K1 + 1) / (tf + K1)).astype(np.float32)
+    weights = np.empty(len(tok), dtype=np.float32)
+    for a in range(0, len(tok), _WEIGHT_CHUNK):  # in chunks: float64 temporaries stay small
+        z = slice(a, a + _WEIGHT_CHUNK)
+        d, t = doc[z], tok[z]
+        norm_k = 1 - B + B * lk[d] / avg_k
+        norm_b = 1 - B + B * lb[d] / avg_b
+        tf = KEY_WEIGHT * tf_k[z] / norm_k + BODY_WEIGHT * tf_b[z] / norm_b
+        dft = df[t]
+        idf = np.log(1 + (n - dft + 0.5) / (dft + 0.5))
+        weights[z] = idf * tf * (K1 + 1) / (tf + K1)
     start = np.zeros(v + 1, dtype=np.int64)
     np.cumsum(df, out=start[1:])
-    key_pairs = np.unique(pairs_k)
-    key_tok_of = key_pairs // stride
+    in_key = tf_k > 0
+    key_ids = doc[in_key]
     key_start = np.zeros(v + 1, dtype=np.int64)
-    np.cumsum(np.bincount(key_tok_of, minlength=v), out=key_start[1:])
-    key_ids = (key_pairs % stride).astype(np.int32)
+    np.cumsum(np.bincount(tok[in_key], minlength=v), out=key_start[1:])
     segment = _Segment(vocab, start, doc, weights, key_start, key_ids, df)
     return segment, avg_k, avg_b
+
+
+_WEIGHT_CHUNK = 1 << 20
+
+
+def _join(batches: list[_Pairs], name: str) -> np.ndarray:
+    """One field of every batch, concatenated; the batches' own copies are dropped."""
+    parts = [getattr(b, name) for b in batches]
+    for b in batches:
+        setattr(b, name, parts[0][:0])
+    return np.concatenate(parts)

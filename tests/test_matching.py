@@ -11,6 +11,7 @@ import threading
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.config import MatchingSettings
@@ -531,3 +532,63 @@ async def test_tokens_cached_in_an_older_layout_are_redone(seeded: Services) -> 
     assert sigs == {seeded.kb.token_sig}
     d = await seeded.qa.ask("这个方案的文号是多少？")
     assert d.status == "answered" and "鼓商务〔2020〕123号" in (d.answer or "")
+
+
+async def test_postings_built_in_batches_are_the_per_doc_bm25f_weights(seeded: Services) -> None:
+    """A build reduces each batch of rows to distinct (word, doc) pairs; however the rows are cut
+    into batches, every posting weight is what ``_bm25f`` (the formula of the delta segment) gives."""
+    from sqlalchemy import select
+
+    from knowledge.index import Index, IndexBuilder, _bm25f
+    from knowledge.models import Entry
+
+    async with seeded.kb.sessions() as session:
+        rows = list(
+            await session.scalars(select(Entry).where(Entry.status == "published").order_by(Entry.id))
+        )
+    lex = seeded.kb.lex
+    one, batched = Index(lex), Index(lex)
+    one.build((r, r.tokens) for r in rows)
+    builder = IndexBuilder(batched)
+    for i in range(0, len(rows), 4):
+        builder.add((r, r.tokens) for r in rows[i : i + 4])
+    batched.install(builder)
+    main = one._main
+    for tok in main.vocab:
+        ids, ws = one.postings(tok)
+        ids2, ws2 = batched.postings(tok)
+        assert ids.tolist() == ids2.tolist() and ws.tolist() == ws2.tolist()
+        assert list(ids) == sorted(ids) and len(ids) == main.doc_freq(tok)
+    for i, r in enumerate(rows):
+        key = [lex.canonical(t) for t in r.tokens["key"]]
+        body = [lex.canonical(t) for t in r.tokens["body"]]
+        expect = _bm25f(key, body, main.doc_freq, len(rows), one._avg_key, one._avg_body)
+        for tok, w in expect.items():
+            ids, ws = one.postings(tok)
+            assert ws[list(ids).index(i)] == pytest.approx(w, rel=1e-5)
+        for tok in set(key):
+            assert i in one.key_postings(tok)
+
+
+@pytest.mark.parametrize(
+    "question", ["这个方案的文号是多少？", "政务公开 工作 要点 责任 科室", "信息公开", "政府 的 了"]
+)
+async def test_candidates_are_the_best_bm25_of_all_docs(
+    seeded: Services, monkeypatch: pytest.MonkeyPatch, question: str
+) -> None:
+    """Candidates come from docs above a floor found among the rarest words' docs: the same ones as
+    ranking every doc any word touches (few candidates here, so the floor decides)."""
+    import knowledge.retrieve
+
+    monkeypatch.setattr(knowledge.retrieve, "CANDIDATES", 3)
+    monkeypatch.setattr(knowledge.retrieve, "FLOOR_SAMPLE", 4)
+    m = seeded.kb.matcher
+    q = m.analyse(question)
+    top, scores = m._retrieve(q)
+    every = np.zeros(len(seeded.kb.index.docs))
+    for tok in set(q.tokens):
+        ids, ws = seeded.kb.index.postings(tok)
+        every[ids] += ws
+    expect = np.sort(every[every > 0])[::-1][:3]
+    assert scores.tolist() == pytest.approx(expect.tolist(), rel=1e-5)
+    assert every[top].tolist() == pytest.approx(scores.tolist(), rel=1e-5)
