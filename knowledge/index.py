@@ -16,6 +16,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from knowledge.text import compact, normalize
 
 K1 = 1.2
 B = 0.75
+BUILD_BATCH = 2000  # entries reduced to (word, doc) pairs at a time
 KEY_WEIGHT = 2.5  # a word in a question or title counts 2.5 times a word in the body
 BODY_WEIGHT = 1.0
 META_QUESTIONS = (
@@ -110,19 +112,23 @@ class IndexBuilder:
         self.vocab: dict[str, int] = {}
         self._batches: list[_Pairs] = []
         self._len_k, self._len_b = array("i"), array("i")
+        canonical, vocab = index.lex.canonical, self.vocab
+        # Raw token -> number of its canonical form in the vocabulary, each worked out once.
+        self._number = Memo(lambda t: vocab.setdefault(canonical(t), len(vocab)))
+        self._words = Words(index.lex)
 
     def add(self, entries: Iterable[tuple[Entry, dict[str, Any]]]) -> None:
         """Take a batch of (entry, tokens) pairs; unpublished entries are skipped."""
-        canonical, vocab = self.index.lex.canonical, self.vocab
+        number = self._number
         first = len(self.docs)
         key_doc, key_tok, body_doc, body_tok = (array("i") for _ in range(4))
         for entry, toks in entries:
             if entry.status != "published":
                 continue
             i = len(self.docs)
-            self.docs.append(make_doc(self.index.lex, entry, toks))
-            k = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("key", [])]
-            b = [vocab.setdefault(canonical(t), len(vocab)) for t in toks.get("body", [])]
+            self.docs.append(make_doc(self.index.lex, entry, toks, self._words))
+            k = list(map(number.__getitem__, toks.get("key", [])))
+            b = list(map(number.__getitem__, toks.get("body", [])))
             key_tok.extend(k)
             key_doc.extend([i] * len(k))
             body_tok.extend(b)
@@ -227,7 +233,9 @@ class Index:
     def build(self, entries: Iterable[tuple[Entry, dict[str, Any]]]) -> None:
         """Replace the whole index with these (entry, tokens) pairs (published entries only)."""
         builder = IndexBuilder(self)
-        builder.add(entries)
+        rest = iter(entries)
+        while batch := list(islice(rest, BUILD_BATCH)):
+            builder.add(batch)
         self.install(builder)
 
     def install(self, builder: IndexBuilder) -> None:
@@ -328,14 +336,33 @@ _PLACE = re.compile(
 _LIST_LABEL = re.compile(r"(^|\n)\s*(\d{1,2}[.．、]|[（(]\d{1,2}[)）])")
 
 
-def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any]) -> IndexedDoc:
-    """What the re-ranker reads of an entry, from the entry and its cached ``tokenize_entry`` output.
+class Memo(dict[str, Any]):
+    """A dict that works out a missing value once, with ``make``."""
 
-    Words are interned (one string object per word, however many entries use it) and the answer
-    kept as a hash: a large knowledge base holds 100k of these."""
-    qwords = tuple(
-        tuple(dict.fromkeys(sys.intern(lex.canonical(w)) for w in q.split())) for q in toks.get("q", [])
-    )
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self.make(key)
+        return value
+
+
+class Words:
+    """Canonical words, interned (one string object per word, however many entries use it), and
+    their informativeness: worked out once per word through a build."""
+
+    def __init__(self, lex: Lexicon) -> None:
+        self.canonical = Memo(lambda w: sys.intern(lex.canonical(w)))
+        self.weight = Memo(lex.informativeness)
+
+
+def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | None = None) -> IndexedDoc:
+    """What the re-ranker reads of an entry, from the entry and its cached ``tokenize_entry`` output
+    (the answer is kept as a hash: a large knowledge base holds 100k of these)."""
+    words = words or Words(lex)
+    canonical, weight = words.canonical.__getitem__, words.weight.__getitem__
+    qwords = tuple(tuple(dict.fromkeys(map(canonical, q.split()))) for q in toks.get("q", []))
     return IndexedDoc(
         entry_id=entry.id,
         kind=sys.intern(entry.kind),
@@ -344,7 +371,7 @@ def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any]) -> IndexedDoc:
         key_text=toks["key_text"],
         body_text=toks["body_text"],
         questions=qwords,
-        question_weights=tuple(sum(lex.informativeness(w) for w in words) for words in qwords),
+        question_weights=tuple(sum(map(weight, q)) for q in qwords),
         question_texts=tuple(toks["q_texts"]),
         has_number=bool(toks["has_number"]),
         has_place=any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
