@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from knowledge.index import EMPTY_F as _EMPTY_F
 from knowledge.index import EMPTY_I as _EMPTY_I
-from knowledge.index import Index, IndexedDoc
+from knowledge.index import Index, IndexedDoc, Memo
 from knowledge.text import compact, is_han, normalize
 
 CANDIDATES = 40
@@ -84,6 +83,7 @@ class Matcher:
     def __init__(self, index: Index) -> None:
         self.index = index
         self.lex = index.lex
+        self._weight = Memo(self.lex.informativeness)  # of the words of entries' own questions
 
     # -- analysis -----------------------------------------------------------------------------------
     def analyse(self, question: str) -> Query:
@@ -176,12 +176,12 @@ class Matcher:
     def _rerank(self, q: Query, top: np.ndarray, bm25: np.ndarray, limit: int) -> list[Candidate]:
         """The best ``limit`` candidates by their full score (``_combine``), best first.
 
-        The literal phrasing (``_phrase``, the costliest feature on long texts) moves a score by at
+        The literal phrasing (``_phrases``, the costliest feature on long texts) moves a score by at
         most ``PHRASE_WEIGHT``; it is computed only for candidates that, phrased perfectly, could
         still beat what the ``limit``-th best reaches phrased not at all."""
         docs = [self.index.docs[d] for d in top.tolist()]
         cover, key_cover = (np.asarray(f) for f in self._coverage(q, top, docs))
-        qsim = np.asarray(self._question_sims(q, docs))
+        qsim = self._question_sims(q, docs)
         factor = np.ones(len(docs))
         # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
         if q.asks_number:
@@ -239,35 +239,31 @@ class Matcher:
         total_w = sum(q.weights) or 1.0
         return [c / total_w for c in cover], [k / total_w for k in key_cover]
 
-    def _question_sims(self, q: Query, docs: list[IndexedDoc]) -> list[float]:
+    def _question_sims(self, q: Query, docs: list[IndexedDoc]) -> np.ndarray:
         """How close the question is to one of each entry's own questions (0 when it has none): the
         share (by weight) of that question's words the question says, and the wording's edit ratios."""
         core, said = q.core, q.norm.replace(" ", "")
         said_words = _substrings(core)  # every word of an entry's question that the question says
-        weigh = self.lex.informativeness
-        owner: list[int] = []
-        held_share: list[float] = []
-        joined: list[str] = []
-        texts: list[str] = []
-        for j, doc in enumerate(docs):
+        weight = self._weight.__getitem__
+        rows = [
+            (j, words, total, text)
+            for j, doc in enumerate(docs)
             for words, total, text in zip(
                 doc.questions, doc.question_weights, doc.question_texts, strict=False
-            ):
-                if not words:
-                    continue
-                held = sum(map(weigh, said_words.intersection(words)))
-                owner.append(j)
-                held_share.append(held / (total or 1.0))
-                joined.append("".join(words))
-                texts.append(text)
-        sims = [0.0] * len(docs)
-        if not owner:
+            )
+            if words
+        ]
+        sims = np.zeros(len(docs))
+        if not rows:
             return sims
+        held = [
+            sum(map(weight, said_words.intersection(words))) / (total or 1.0) for _, words, total, _ in rows
+        ]
+        joined = ["".join(words) for _, words, _, _ in rows]
         by_words = process.cdist([core], joined, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
-        by_text = process.cdist([said], texts, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
-        both = np.maximum(0.6 * np.asarray(held_share) + 0.4 * by_words, by_text)
-        for j, sim in zip(owner, both.tolist(), strict=True):
-            sims[j] = max(sims[j], sim)
+        by_text = process.cdist([said], [r[3] for r in rows], scorer=fuzz.ratio, dtype=np.float64)[0] / 100
+        both = np.maximum(0.6 * np.asarray(held) + 0.4 * by_words, by_text)
+        np.maximum.at(sims, [r[0] for r in rows], both)
         return sims
 
 
@@ -332,7 +328,9 @@ def _substrings(text: str, longest: int = 16) -> set[str]:
     return {text[i : i + n] for i in range(len(text)) for n in range(1, min(longest, len(text) - i) + 1)}
 
 
-def _combine(cover: Any, key_cover: Any, phrase: Any, qsim: Any) -> Any:
+def _combine(
+    cover: np.ndarray, key_cover: np.ndarray, phrase: np.ndarray | float, qsim: np.ndarray
+) -> np.ndarray:
     """One score in [0, 1]. Coverage dominates and full coverage is rewarded more than linearly; an
     entry's own question (FAQ) or its heading and title (clauses, guides) add the rest."""
     return COVER_WEIGHT * cover**1.5 + PHRASE_WEIGHT * phrase + OWN_WEIGHT * np.maximum(key_cover, qsim)
