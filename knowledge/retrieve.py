@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from knowledge.index import EMPTY_F as _EMPTY_F
-from knowledge.index import EMPTY_I as _EMPTY_I
-from knowledge.index import Index, IndexedDoc, Memo
+from knowledge.index import EMPTY_F, EMPTY_I, Index, IndexedDoc, Memo
 from knowledge.text import compact, is_han, normalize
 
 CANDIDATES = 40
@@ -163,7 +161,7 @@ class Matcher:
         terms = [idx.postings(tok) for tok in set(q.tokens)]
         terms = sorted((t for t in terms if len(t[0])), key=lambda t: len(t[0]))
         if not terms:
-            return _EMPTY_I, _EMPTY_F
+            return EMPTY_I, EMPTY_F
         scores = np.zeros(len(idx.docs), dtype=np.float32)
         for ids, ws in terms:
             np.add.at(scores, ids, ws)
