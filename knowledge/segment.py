@@ -91,7 +91,7 @@ class Lexicon:
     log_total: float
     signature: str
     _pinyin: dict[int, str] | None = field(default=None, repr=False)
-    weights: dict[str, float] = field(default_factory=dict, repr=False)  # informativeness, remembered
+    _informativeness: dict[str, float] = field(default_factory=dict, repr=False)
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -166,13 +166,13 @@ class Lexicon:
 
     def informativeness(self, word: str) -> float:
         """How much a word says, from its general frequency in jieba's dictionary, in [0.15, 1]."""
-        value = self.weights.get(word)
+        value = self._informativeness.get(word)
         if value is None:
             # The re-ranker asks for the same words over and over. Questions bring new words without
             # end, so the cache is emptied when full rather than left to grow with the traffic.
-            if len(self.weights) >= INFORMATIVENESS_CACHE:
-                self.weights.clear()
-            value = self.weights[word] = self._informativeness_of(word)
+            if len(self._informativeness) >= INFORMATIVENESS_CACHE:
+                self._informativeness.clear()
+            value = self._informativeness[word] = self._informativeness_of(word)
         return value
 
     def _informativeness_of(self, word: str) -> float:
