@@ -17,7 +17,7 @@ from rapidfuzz import fuzz, process
 from knowledge.index import EMPTY_F, EMPTY_I, Index, IndexedDoc, Memo
 from knowledge.text import compact, is_han, normalize
 
-CANDIDATES = 40
+CANDIDATES = 32  # re-ranked per question: as good as 40 on every set measured, and cheaper (BENCHMARKS.md)
 FLOOR_SAMPLE = 2_000  # docs of the rarest words ranked first to find a floor for the rest
 # The score's parts (``_combine``): coverage, literal phrasing, the entry's own question or title.
 COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
@@ -82,6 +82,8 @@ class Matcher:
         self.index = index
         self.lex = index.lex
         self._weight = Memo(self.lex.informativeness)  # of the words of entries' own questions
+        # Words that stand for others (synonyms): a doc may hold them without saying them.
+        self._grouped = frozenset(v for k, v in self.lex.synonyms.items() if k != v)
 
     # -- analysis -----------------------------------------------------------------------------------
     def analyse(self, question: str) -> Query:
@@ -118,9 +120,14 @@ class Matcher:
             return "", {}
         out: list[str] = []
         fixes: dict[str, str] = {}
+        known = self.lex.word_freq
         i = 0
         while i < len(pieces):
             step, piece = 1, pieces[i]
+            if len(piece) > 1 and piece in known:  # a known word, not a broken run: nothing to fix
+                out.append(piece)
+                i += 1
+                continue
             for span in (3, 2, 1):
                 group = pieces[i : i + span]
                 text = "".join(group)
@@ -158,15 +165,22 @@ class Matcher:
         be among the best are ranked: the docs holding the rarest words are few, and the best
         ``CANDIDATES`` of them give a floor that every doc of the true best reaches."""
         idx = self.index
-        terms = [idx.postings(tok) for tok in set(q.tokens)]
-        terms = sorted((t for t in terms if len(t[0])), key=lambda t: len(t[0]))
+        terms = [(tok, idx.postings(tok)) for tok in set(q.tokens)]
+        terms = sorted((t for t in terms if len(t[1][0])), key=lambda t: len(t[1][0]))
         if not terms:
             return EMPTY_I, EMPTY_F
         scores = np.zeros(len(idx.docs), dtype=np.float32)
-        for ids, ws in terms:
-            np.add.at(scores, ids, ws)
-        scores[~idx.alive] = 0.0
-        floor = _floor(scores, [ids for ids, _ in terms])
+        for tok, (ids, ws) in terms:
+            dense = idx.dense_weights(tok)
+            if dense is None:
+                np.add.at(scores, ids, ws)
+                continue
+            scores[: len(dense)] += dense  # a common word: the same sums, one array addition
+            late = np.searchsorted(ids, len(dense))  # docs added since the build
+            if late < len(ids):
+                np.add.at(scores, ids[late:], ws[late:])
+        scores[idx.dead] = 0.0
+        floor = _floor(scores, [ids for _, (ids, _) in terms])
         docs = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores)
         best = _best(scores[docs], CANDIDATES)
         return docs[best], scores[docs[best]]
@@ -216,24 +230,38 @@ class Matcher:
 
     def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> tuple[list[float], list[float]]:
         """Weighted share of the question's words each candidate holds (anywhere; in its key field).
-        A word the postings do not show for a doc still counts when the doc says it literally, and
-        half counts by the share of its character pairs the doc holds (another segmentation)."""
+        A word counts when the doc says it literally or, for a word with synonyms, when the postings
+        show it (the doc says a synonym); half counts by the share of its character pairs the doc
+        holds (another segmentation). A word without synonyms that the postings show for a doc is
+        in its text, so only words with synonyms (and one-character words, for the key field,
+        where a literal match inside a longer word would not do) are looked up in the postings.
+        (Plain lists: for a few dozen candidates they are quicker than arrays.)"""
         idx = self.index
+        keys = [d.key_text for d in docs]
+        texts = [f"{d.key_text}\n{d.body_text}" for d in docs]  # (compact texts hold no newline)
         cover = [0.0] * len(docs)
         key_cover = [0.0] * len(docs)
         for w, v in zip(q.words, q.weights, strict=True):
-            hit = _members(idx.postings(w)[0], top)
-            khit = _members(idx.key_postings(w), top)
-            whole = len(w) > 1
-            grams = [w[i : i + 2] for i in range(len(w) - 1)]
-            for j, d in enumerate(docs):
-                if hit[j] or w in d.key_text or w in d.body_text:
-                    cover[j] += v
-                elif grams:
-                    found = sum(1 for g in grams if g in d.key_text or g in d.body_text)
-                    cover[j] += v * 0.5 * found / len(grams)
-                if khit[j] or (whole and w in d.key_text):
-                    key_cover[j] += v
+            grouped = w in self._grouped
+            said = [w in t for t in texts]
+            if grouped:
+                said = [s or h for s, h in zip(said, _members(idx.postings(w)[0], top), strict=True)]
+            if len(w) == 1:
+                in_key = _members(idx.key_postings(w), top)
+            else:
+                in_key = [w in k for k in keys]
+                if grouped:
+                    in_key = [s or h for s, h in zip(in_key, _members(idx.key_postings(w), top), strict=True)]
+            cover = [c + v if s else c for c, s in zip(cover, said, strict=True)]
+            key_cover = [c + v if s else c for c, s in zip(key_cover, in_key, strict=True)]
+            missed = [j for j, s in enumerate(said) if not s] if len(w) > 1 else []
+            if missed:  # partly said: the share of its character pairs, at half weight
+                grams = [w[i : i + 2] for i in range(len(w) - 1)]
+                found = [0] * len(missed)
+                for g in grams:
+                    found = [n + (g in texts[j]) for n, j in zip(found, missed, strict=True)]
+                for j, n in zip(missed, found, strict=True):
+                    cover[j] += v * 0.5 * n / len(grams)
         total_w = sum(q.weights) or 1.0
         return [c / total_w for c in cover], [k / total_w for k in key_cover]
 
@@ -243,25 +271,25 @@ class Matcher:
         core, said = q.core, q.norm.replace(" ", "")
         said_words = _substrings(core)  # every word of an entry's question that the question says
         weight = self._weight.__getitem__
-        rows = [
-            (j, words, total, text)
-            for j, doc in enumerate(docs)
-            for words, total, text in zip(
-                doc.questions, doc.question_weights, doc.question_texts, strict=False
-            )
-            if words
-        ]
+        # Every question of every candidate, flattened; ``owner`` maps each back to its candidate.
+        owner = [j for j, doc in enumerate(docs) for _ in doc.questions]
+        words = [w for doc in docs for w in doc.questions]
         sims = np.zeros(len(docs))
-        if not rows:
+        if not owner:
             return sims
+        totals = [t for doc in docs for t in doc.question_weights]
+        texts = [t for doc in docs for t in doc.question_texts]
         held = [
-            sum(map(weight, said_words.intersection(words))) / (total or 1.0) for _, words, total, _ in rows
+            sum(map(weight, said_words.intersection(ws))) / (t or 1.0)
+            for ws, t in zip(words, totals, strict=True)
         ]
-        joined = ["".join(words) for _, words, _, _ in rows]
+        joined = ["".join(ws) for ws in words]
         by_words = process.cdist([core], joined, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
-        by_text = process.cdist([said], [r[3] for r in rows], scorer=fuzz.ratio, dtype=np.float64)[0] / 100
+        by_text = process.cdist([said], texts, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
         both = np.maximum(0.6 * np.asarray(held) + 0.4 * by_words, by_text)
-        np.maximum.at(sims, [r[0] for r in rows], both)
+        if not all(words):  # a question of stop words only says nothing
+            both[[i for i, ws in enumerate(words) if not ws]] = 0.0
+        np.maximum.at(sims, owner, both)
         return sims
 
 

@@ -570,6 +570,59 @@ async def test_postings_built_in_batches_are_the_per_doc_bm25f_weights(seeded: S
             assert i in one.key_postings(tok)
 
 
+async def test_common_words_keep_dense_weights_equal_to_their_postings(seeded: Services) -> None:
+    """A word in DENSE_SHARE of the docs or more also has its weights as one array over the docs:
+    the same numbers as its postings, zero elsewhere; rarer words have none."""
+    from knowledge.index import DENSE_SHARE
+
+    await seeded.kb.load_index()  # a full build (the import added its entries to the delta)
+    index = seeded.kb.index
+    n = len(index.docs)
+    dense_words = 0
+    for tok in index._main.vocab:
+        ids, ws = index.postings(tok)
+        dense = index.dense_weights(tok)
+        if len(ids) < DENSE_SHARE * n:
+            assert dense is None, tok
+            continue
+        dense_words += 1
+        assert dense is not None and dense.dtype == ws.dtype and len(dense) == n
+        assert dense[ids].tolist() == ws.tolist()
+        assert np.count_nonzero(dense) == np.count_nonzero(ws)
+    assert dense_words > 0  # the seed document has common words: the test covers both kinds
+
+
+async def test_candidates_stay_exact_with_dense_words_new_docs_and_removed_ones(
+    seeded: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docs added since the build (only in postings) and removed ones (tombstones) are scored right
+    next to the common words' dense weights: the candidates are the best of every doc's full sum."""
+    import knowledge.retrieve
+
+    kb = seeded.kb
+    await kb.load_index()  # a full build (the import added its entries to the delta)
+    question = "政务公开工作要点责任科室信息公开"
+    await kb.save_entry(
+        ParsedEntry(id="t-new", kind="faq", question=question, answer="政务公开工作由办公室负责。")
+    )
+    removed = next(c.entry_id for c in kb.matcher.search(question)[1] if c.entry_id != "t-new")
+    await kb.set_status(removed, "expired")
+    index = kb.index
+    assert any(index.dense_weights(t) is not None for t in set(kb.matcher.analyse(question).tokens))
+    monkeypatch.setattr(knowledge.retrieve, "CANDIDATES", 5)
+    q = kb.matcher.analyse(question)
+    top, scores = kb.matcher._retrieve(q)
+    every = np.zeros(len(index.docs), dtype=np.float32)
+    for tok in set(q.tokens):
+        ids, ws = index.postings(tok)
+        np.add.at(every, ids, ws)
+    every[~index.alive] = 0
+    expect = np.sort(every[every > 0])[::-1][:5]
+    assert scores.tolist() == pytest.approx(expect.tolist(), rel=1e-6)  # (words added in another order)
+    assert index.by_id["t-new"] in top.tolist()
+    assert index.by_id.get(removed) is None and not index.alive[index.dead].any()
+
+
 @pytest.mark.parametrize(
     "question", ["这个方案的文号是多少？", "政务公开 工作 要点 责任 科室", "信息公开", "政府 的 了"]
 )
