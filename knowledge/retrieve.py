@@ -161,9 +161,10 @@ class Matcher:
     def _retrieve(self, q: Query) -> tuple[np.ndarray, np.ndarray]:
         """The ``CANDIDATES`` live docs with the best BM25F scores, and their scores.
 
-        Every doc a word touches is scored (one pass of array additions), but only those that can
-        be among the best are ranked: the docs holding the rarest words are few, and the best
-        ``CANDIDATES`` of them give a floor that every doc of the true best reaches."""
+        Every doc a word touches is scored (one pass of array additions; a common word adds its
+        dense weights, ``Index.dense_weights``, in one), but only those that can be among the best
+        are ranked: the docs holding the rarest words are few, and the best ``CANDIDATES`` of them
+        give a floor that every doc of the true best reaches."""
         idx = self.index
         terms = [(tok, idx.postings(tok)) for tok in set(q.tokens)]
         terms = sorted((t for t in terms if len(t[1][0])), key=lambda t: len(t[1][0]))
