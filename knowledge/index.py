@@ -227,6 +227,8 @@ class Index:
         self._delta_post: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self._delta_key: dict[str, list[int]] = defaultdict(list)
         self._delta_count = 0
+        self._questions = QuestionTable.of([])
+        self._delta_questions: dict[str, list[int]] = defaultdict(list)
         self._avg_key = 1.0
         self._avg_body = 1.0
         self._n = 0
@@ -252,6 +254,7 @@ class Index:
         main, avg_k, avg_b = builder.segment()
         pinyin = self._pinyin_map(builder.vocab)
         docs = builder.docs
+        questions = QuestionTable.of(docs)
         with self._lock:
             self.docs = docs
             self.alive = np.ones(len(docs), dtype=bool)
@@ -261,6 +264,8 @@ class Index:
             self._delta_post = defaultdict(list)
             self._delta_key = defaultdict(list)
             self._delta_count = 0
+            self._questions = questions
+            self._delta_questions = defaultdict(list)
             self._n, self._avg_key, self._avg_body = len(docs), avg_k, avg_b
             self.vocab_pinyin = pinyin
 
@@ -302,6 +307,8 @@ class Index:
                 self._delta_post[tok].append((i, w))
             for tok in set(k):
                 self._delta_key[tok].append(i)
+            for text in doc.question_texts:
+                self._delta_questions[text].append(i)
             for tok in set(k) | set(b):
                 if 2 <= len(tok) <= 4 and (key := self.lex.pinyin_key(tok)):
                     words = self.vocab_pinyin.setdefault(key, [])
@@ -341,6 +348,11 @@ class Index:
             ids = np.concatenate([ids, np.asarray(extra, dtype=np.int32)])
         return ids
 
+    def asked_as(self, text: str) -> list[int]:
+        """The live docs one of whose own questions (or alternates) is exactly ``text`` (compact)."""
+        found = [*self._questions.find(text), *self._delta_questions.get(text, ())]
+        return [d for d in found if self.alive[d] and text in self.docs[d].question_texts]
+
     def idf(self, token: str) -> float:
         """BM25 idf of a token with the current statistics."""
         df = self._main.doc_freq(token)
@@ -351,6 +363,31 @@ _PLACE = re.compile(
     r"[路街巷道]\s*\d+\s*号|地址|位于|\d+\s*(?:楼|层|室)|办公地点|办事大厅|政务服务中心|网站|网址|平台|系统"
 )
 _LIST_LABEL = re.compile(r"(^|\n)\s*(\d{1,2}[.．、]|[（(]\d{1,2}[)）])")
+
+
+@dataclass
+class QuestionTable:
+    """The docs of a build by the hash of each of their own questions: an exact question finds its
+    entry even where the words it shares with many others would leave it out of the candidates.
+    Hashes, not texts, to stay small (12 bytes a question); ``Index.asked_as`` checks the text."""
+
+    hashes: np.ndarray  # int64, ascending
+    docs: np.ndarray  # int32, the doc number of each hash
+
+    @classmethod
+    def of(cls, docs: list[IndexedDoc]) -> QuestionTable:
+        """The table of these docs' questions (doc numbers are positions in the list)."""
+        hashes = np.fromiter((hash(t) for d in docs for t in d.question_texts), dtype=np.int64)
+        owners = np.fromiter((i for i, d in enumerate(docs) for _ in d.question_texts), dtype=np.int32)
+        order = np.argsort(hashes, kind="stable")
+        return cls(hashes[order], owners[order])
+
+    def find(self, text: str) -> list[int]:
+        """Doc numbers with a question of this hash (the text itself is not checked)."""
+        h = hash(text)
+        a = np.searchsorted(self.hashes, h, side="left")
+        b = np.searchsorted(self.hashes, h, side="right")
+        return self.docs[a:b].tolist()
 
 
 class Memo(dict[str, Any]):

@@ -183,8 +183,13 @@ class Matcher:
         scores[idx.dead] = 0.0
         floor = _floor(scores, [ids for _, (ids, _) in terms])
         docs = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores)
-        best = _best(scores[docs], CANDIDATES)
-        return docs[best], scores[docs[best]]
+        top = docs[_best(scores[docs], CANDIDATES)]
+        # An entry asked by one of its own questions, word for word, is a candidate whatever its rank.
+        held = set(top.tolist())
+        exact = [d for d in idx.asked_as(compact(q.raw)) if d not in held]
+        if exact:
+            top = np.concatenate([top, np.asarray(exact, dtype=top.dtype)])
+        return top, scores[top]
 
     def _rerank(self, q: Query, top: np.ndarray, bm25: np.ndarray, limit: int) -> list[Candidate]:
         """The best ``limit`` candidates by their full score (``_combine``), best first.

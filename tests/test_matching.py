@@ -645,3 +645,41 @@ async def test_candidates_are_the_best_bm25_of_all_docs(
     expect = np.sort(every[every > 0])[::-1][:3]
     assert scores.tolist() == pytest.approx(expect.tolist(), rel=1e-5)
     assert every[top].tolist() == pytest.approx(scores.tolist(), rel=1e-5)
+
+
+@pytest.mark.parametrize("rebuilt", [False, True])
+async def test_an_exact_own_question_is_a_candidate_whatever_its_rank(
+    seeded: Services, monkeypatch: pytest.MonkeyPatch, rebuilt: bool
+) -> None:
+    """Asked word for word as one of an entry's questions (here an alternate), the entry joins the
+    candidates even when BM25 ranks others first; from the delta and from a full build alike, and
+    not once it is withdrawn."""
+    import knowledge.retrieve
+
+    kb = seeded.kb
+    asked = "跨境电商出口海外仓怎么备案？"
+    await kb.save_entry(
+        ParsedEntry(
+            id="t-exact", kind="faq", question="海外仓备案的办理方式", alternates=[asked], answer="在线提交。"
+        )
+    )
+    await kb.save_entry(
+        ParsedEntry(
+            id="t-louder",
+            kind="faq",
+            question="跨境电商出口海外仓备案 跨境电商出口海外仓备案",
+            alternates=["跨境电商出口海外仓怎么备案的流程"],
+            answer="跨境电商出口海外仓备案流程。",
+        )
+    )
+    if rebuilt:
+        await kb.load_index()
+    monkeypatch.setattr(knowledge.retrieve, "CANDIDATES", 1)
+    m = kb.matcher
+    top, _ = m._retrieve(m.analyse(asked))
+    ids = [kb.index.docs[d].entry_id for d in top.tolist()]
+    assert ids == ["t-louder", "t-exact"]  # BM25's best, then the exact question's entry
+    assert "t-exact" in [c.entry_id for c in m.search(asked)[1]]
+    await kb.set_status("t-exact", "expired")
+    top, _ = m._retrieve(m.analyse(asked))
+    assert [kb.index.docs[d].entry_id for d in top.tolist()] == ["t-louder"]
