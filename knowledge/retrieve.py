@@ -343,15 +343,13 @@ def _members(sorted_ids: np.ndarray, cands: np.ndarray) -> list[bool]:
 
 
 def _phrases(core: str, docs: list[IndexedDoc]) -> np.ndarray:
-    """How literally each entry says the question's words: best partial alignment, in [0, 1]."""
+    """How literally each entry says the question's words: best partial alignment with its key text
+    or its body, in [0, 1] (both lists in one ``cdist`` call)."""
     if not core or not docs:
         return np.zeros(len(docs))
-    keys = process.cdist([core], [d.key_text for d in docs], scorer=fuzz.partial_ratio, dtype=np.float64)
-    bodies = [d.body_text[:PHRASE_SPAN] for d in docs]
-    return (
-        np.maximum(keys[0], process.cdist([core], bodies, scorer=fuzz.partial_ratio, dtype=np.float64)[0])
-        / 100
-    )
+    texts = [d.key_text for d in docs] + [d.body_text[:PHRASE_SPAN] for d in docs]
+    scores = process.cdist([core], texts, scorer=fuzz.partial_ratio, dtype=np.float64)[0]
+    return np.maximum(scores[: len(docs)], scores[len(docs) :]) / 100
 
 
 def _substrings(text: str, longest: int = 16) -> set[str]:
