@@ -509,7 +509,7 @@ def _build_segment(
     key_start = np.zeros(v + 1, dtype=np.int64)
     np.cumsum(np.bincount(tok[in_key], minlength=v), out=key_start[1:])
     del tok, tf_k, tf_b, in_key
-    dense = {}
+    dense: dict[int, np.ndarray] = {}
     for t in np.flatnonzero(df >= max(1.0, DENSE_SHARE * n)).tolist():
         dense[t] = np.zeros(n, dtype=np.float32)
         dense[t][doc[start[t] : start[t + 1]]] = weights[start[t] : start[t + 1]]
