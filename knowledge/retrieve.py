@@ -133,8 +133,8 @@ class Matcher:
                 text = "".join(group)
                 if len(group) < span or not 2 <= len(text) <= 4 or not all(is_han(c) for c in text):
                     continue
-                broken = all(len(p) == 1 for p in group) if span > 1 else text not in self.lex.word_freq
-                if not broken or self.index.knows(self.lex.canonical(text)) or text in self.lex.word_freq:
+                broken = all(len(p) == 1 for p in group) if span > 1 else text not in known
+                if not broken or self.index.knows(self.lex.canonical(text)) or text in known:
                     continue
                 options = self.index.vocab_pinyin.get(self.lex.pinyin_key(text) or "", [])
                 if options:
@@ -159,7 +159,8 @@ class Matcher:
         return self._rerank(q, top, bm25, limit)
 
     def _retrieve(self, q: Query) -> tuple[np.ndarray, np.ndarray]:
-        """The ``CANDIDATES`` live docs with the best BM25F scores, and their scores.
+        """The ``CANDIDATES`` live docs with the best BM25F scores, then any other live doc asked
+        word for word by one of its own questions (``Index.asked_as``), and their BM25F scores.
 
         Every doc a word touches is scored (one pass of array additions; a common word adds its
         dense weights, ``Index.dense_weights``, in one), but only those that can be among the best
