@@ -44,6 +44,11 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+# A question word as ``_coverage`` checks it: the word, its weight, which candidates its postings
+# show and hold in their key field (None: not looked up), its character pairs, half a pair's weight.
+_WordPlan = tuple[str, float, list[bool] | None, list[bool] | None, list[str], float]
+
+
 @dataclass(slots=True)
 class Query:
     """A question analysed once: normalized, segmented, corrected, weighted."""
@@ -238,45 +243,47 @@ class Matcher:
     def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> tuple[list[float], list[float]]:
         """Weighted share of the question's words each candidate holds (anywhere; in its key field).
         A word counts when the doc says it literally or, for a word with synonyms, when the postings
-        show it (the doc says a synonym); half counts by the share of its character pairs the doc
-        holds (another segmentation). A word without synonyms that the postings show for a doc is
-        in its text, so only words with synonyms (and one-character words, for the key field,
-        where a literal match inside a longer word would not do) are looked up in the postings.
-        (Plain lists: for a few dozen candidates they are quicker than arrays.)"""
-        idx = self.index
-        keys = [d.key_text for d in docs]
-        texts = [f"{d.key_text}\n{d.body_text}" for d in docs]  # (compact texts hold no newline)
-        cover = [0.0] * len(docs)
-        key_cover = [0.0] * len(docs)
-        for w, v in zip(q.words, q.weights, strict=True):
-            grouped = w in self._grouped
-            said = [w in t for t in texts]
-            if grouped:
-                said = [s or h for s, h in zip(said, _members(idx.postings(w)[0], top), strict=True)]
-            if len(w) == 1:
-                in_key = _members(idx.key_postings(w), top)
-            else:
-                in_key = [w in k for k in keys]
-                if grouped:
-                    in_key = [s or h for s, h in zip(in_key, _members(idx.key_postings(w), top), strict=True)]
-            cover = [c + v if s else c for c, s in zip(cover, said, strict=True)]
-            key_cover = [c + v if s else c for c, s in zip(key_cover, in_key, strict=True)]
-            missed = [j for j, s in enumerate(said) if not s] if len(w) > 1 else []
-            if missed:  # partly said: the share of its character pairs, at half weight
-                grams = [w[i : i + 2] for i in range(len(w) - 1)]
-                found = [0] * len(missed)
-                for g in grams:
-                    found = [n + (g in texts[j]) for n, j in zip(found, missed, strict=True)]
-                for j, n in zip(missed, found, strict=True):
-                    cover[j] += v * 0.5 * n / len(grams)
+        show it (the doc says a synonym); a word of three characters or more that is not said counts
+        half by the share of its character pairs the doc holds (another segmentation). A word
+        without synonyms that the postings show for a doc is in its text, so only words with
+        synonyms (and one-character words, for the key field, where a literal match inside a longer
+        word would not do) are looked up in the postings. (Plain loops: for a few dozen candidates
+        they are quicker than arrays.)"""
+        plan = [self._word_plan(w, v, top) for w, v in zip(q.words, q.weights, strict=True)]
+        cover: list[float] = []
+        key_cover: list[float] = []
+        for j, doc in enumerate(docs):
+            key = doc.key_text
+            text = f"{key}\n{doc.body_text}"  # (compact texts hold no newline)
+            c = k = 0.0
+            for w, v, held, in_key, grams, half in plan:
+                if w in text or (held is not None and held[j]):
+                    c += v
+                elif grams:  # partly said: the share of its character pairs, at half weight
+                    c += half * sum([g in text for g in grams])
+                # One character inside a longer word of the key is not that word: postings only.
+                if (in_key is not None and in_key[j]) or (len(w) > 1 and w in key):
+                    k += v
+            cover.append(c)
+            key_cover.append(k)
         total_w = sum(q.weights) or 1.0
         return [c / total_w for c in cover], [k / total_w for k in key_cover]
+
+    def _word_plan(self, w: str, v: float, top: np.ndarray) -> _WordPlan:
+        """What ``_coverage`` needs of one question word: which candidates its postings show (words
+        with synonyms) and hold in their key field (those and one-character words), and its
+        character pairs (two-character words have none but themselves: not said, none are held)."""
+        grouped = w in self._grouped
+        held = _members(self.index.postings(w)[0], top) if grouped else None
+        in_key = _members(self.index.key_postings(w), top) if grouped or len(w) == 1 else None
+        grams = [w[i : i + 2] for i in range(len(w) - 1)] if len(w) > 2 else []
+        return w, v, held, in_key, grams, v * 0.5 / len(grams) if grams else 0.0
 
     def _question_sims(self, q: Query, docs: list[IndexedDoc]) -> np.ndarray:
         """How close the question is to one of each entry's own questions (0 when it has none): the
         share (by weight) of that question's words the question says, and the wording's edit ratios."""
         core, said = q.core, q.norm.replace(" ", "")
-        said_words = _substrings(core)  # every word of an entry's question that the question says
+        says = core.__contains__  # a word of an entry's question that the question says
         weight = self._weight.__getitem__
         # Every question of every candidate, flattened; ``owner`` maps each back to its candidate.
         owner = [j for j, doc in enumerate(docs) for _ in doc.questions]
@@ -286,10 +293,7 @@ class Matcher:
             return sims
         totals = [t for doc in docs for t in doc.question_weights]
         texts = [t for doc in docs for t in doc.question_texts]
-        held = [
-            sum(map(weight, said_words.intersection(ws))) / (t or 1.0)
-            for ws, t in zip(words, totals, strict=True)
-        ]
+        held = [sum(map(weight, filter(says, ws))) / (t or 1.0) for ws, t in zip(words, totals, strict=True)]
         joined = ["".join(ws) for ws in words]
         by_words = process.cdist([core], joined, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
         by_text = process.cdist([said], texts, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
@@ -351,12 +355,6 @@ def _phrases(core: str, docs: list[IndexedDoc]) -> np.ndarray:
     texts = [d.key_text for d in docs] + [d.body_text[:PHRASE_SPAN] for d in docs]
     scores = process.cdist([core], texts, scorer=fuzz.partial_ratio, dtype=np.float64)[0]
     return np.maximum(scores[: len(docs)], scores[len(docs) :]) / 100
-
-
-def _substrings(text: str, longest: int = 16) -> set[str]:
-    """Every substring of ``text`` up to ``longest`` characters: the words a text says, whatever
-    its segmentation (words longer than that are not looked for)."""
-    return {text[i : i + n] for i in range(len(text)) for n in range(1, min(longest, len(text) - i) + 1)}
 
 
 def _combine(
