@@ -6,8 +6,9 @@ PostgreSQL (.ci/run does this for its second pass); each test then starts from a
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,17 @@ PG_URL = os.environ.get("POLICYBOT_TEST_DATABASE_URL", "")
 def seed_path() -> Path:
     """The seed document (the shared copy if present, else the one shipped in the knowledge base)."""
     return SEED if SEED.exists() else SEED_COPY
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Tests that run the command line in-process let it install its stderr handler (bound to that
+    test's captured stream): put the root logger back, so later tests never log to a closed file."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
