@@ -59,6 +59,7 @@ class IndexedDoc:
     has_number: bool
     has_place: bool
     answer_sig: int  # entries with the same answer are one answer for the margin rule
+    aspects: frozenset[str] = frozenset()  # a guide's section names (it answers each of them)
 
 
 def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
@@ -411,6 +412,17 @@ class Words:
         self.weight = Memo(lex.informativeness)
 
 
+_ASPECT_SETS: dict[frozenset[str], frozenset[str]] = {}  # one object per set of section names
+
+
+def _aspects(entry: Entry) -> frozenset[str]:
+    """The section names of a guide (shared between guides with the same ones); none for others."""
+    if entry.kind != "guide" or not entry.sections:
+        return frozenset()
+    names = frozenset(name for name, _ in entry.sections)
+    return _ASPECT_SETS.setdefault(names, names)
+
+
 def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | None = None) -> IndexedDoc:
     """What the re-ranker reads of an entry, from the entry and its cached ``tokenize_entry`` output
     (the answer is kept as a hash: a large knowledge base holds 100k of these)."""
@@ -430,6 +442,7 @@ def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | No
         has_number=bool(toks["has_number"]),
         has_place=any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
         answer_sig=hash(toks["answer_sig"] or entry.id),
+        aspects=_aspects(entry),
     )
 
 

@@ -23,6 +23,7 @@ FLOOR_SAMPLE = 2_000  # docs of the rarest words ranked first to find a floor fo
 COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
 PHRASE_SPAN = 4000  # characters of a body aligned with the question
 ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does not state
+ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
 )
@@ -47,6 +48,8 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 # A question word as ``_coverage`` checks it: the word, its weight, which candidates its postings
 # show and hold in their key field (None: not looked up), its character pairs, half a pair's weight.
 _WordPlan = tuple[str, float, list[bool] | None, list[bool] | None, list[str], float]
+
+ASPECT_RX = dict(ASPECTS)
 
 
 @dataclass(slots=True)
@@ -212,6 +215,13 @@ class Matcher:
             factor[[j for j, d in enumerate(docs) if not d.has_number]] *= ANSWER_TYPE_PENALTY
         if q.asks_place:
             factor[[j for j, d in enumerate(docs) if not d.has_place]] *= ANSWER_TYPE_PENALTY
+        # Asked for a guide's section (materials, fees...) while a guide with it is a candidate: an
+        # entry that neither has that section nor asks about it in its own question or title
+        # mentions it only in passing.
+        if q.aspect and any(q.aspect in d.aspects for d in docs):
+            asks = ASPECT_RX[q.aspect]
+            off = [j for j, d in enumerate(docs) if q.aspect not in d.aspects and not asks.search(d.key_text)]
+            factor[off] *= ASPECT_PENALTY
 
         def final(phrase: np.ndarray | float) -> np.ndarray:
             # Ties between full matches are broken by how closely the entry's own question was asked.

@@ -176,6 +176,7 @@ async def test_homophone_typo_in_the_seed(seeded: Services) -> None:
         ("外商投资信息报告收费吗", "收费标准"),
         ("拍卖经营许可要多久", "办理时限"),
         ("典当行设立需要什么条件", "办理条件"),
+        ("单用途预付卡备案要什么材料", "申请材料"),
     ],
 )
 async def test_guides_answer_the_section_asked_about(
@@ -195,6 +196,22 @@ async def test_guides_answer_the_section_asked_about(
     others = [n for n in sections if n != aspect]
     assert f"本指南还包括：{'、'.join(others)}" in answer
     assert all(sections[n] not in answer for n in others if len(sections[n]) > 20)
+
+
+async def test_an_entry_mentioning_a_section_in_passing_does_not_beat_the_guide(default_kb: Services) -> None:
+    """Asked for the materials of prepaid-card filing, the guides that list them come first; the FAQ
+    on large issuers, whose answer mentions extra materials in passing, does not (ASPECT_PENALTY)."""
+    _, cands = default_kb.kb.matcher.search("办单用途预付卡备案要带什么材料？", limit=5)
+    assert {c.entry_id for c in cands[:2]} == {
+        "guide-prepaid-card-filing",
+        "guide-prepaid-card-large-issuer-filing",
+    }
+    faq = next(c for c in cands if c.entry_id == "faq-circ-006")
+    assert faq.coverage >= cands[0].coverage  # it says every word: only the rule puts it behind
+    d = await default_kb.qa.ask("办单用途预付卡备案要带什么材料？")
+    assert (
+        d.status in {"answered", "suggested"} and d.entry_id and d.entry_id.startswith("guide-prepaid-card")
+    )
 
 
 async def test_a_guide_without_aspect_gives_the_overview(default_kb: Services) -> None:

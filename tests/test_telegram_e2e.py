@@ -42,7 +42,7 @@ BOB = user(1002, "陈女士")
 STAFF = user(777, "李科员")
 STRANGER = user(888, "路人甲")
 ANSWERED = "政府信息公开申请表要填哪些内容"  # answered by the default knowledge base
-SUGGESTED = "商业特许经营备案需要什么材料"  # 您是不是想问
+SUGGESTED = "特许经营备案"  # 您是不是想问 (three franchise entries)
 UNKNOWN = "新开的奶茶店能领消费券补贴吗"  # escalated to staff
 SECRET = "s3cret_-Token"
 
