@@ -43,13 +43,12 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("办理流程", re.compile(r"流程|步骤|程序|怎么办理|如何办理|怎么办|手续|怎么申请|如何申请")),
     ("设定依据", re.compile(r"依据|根据什么|哪个文件|法规")),
 )
+ASPECT_RX = dict(ASPECTS)  # section name -> its pattern (does an entry's own question ask for it?)
 
 
 # A question word as ``_coverage`` checks it: the word, its weight, which candidates its postings
 # show and hold in their key field (None: not looked up), its character pairs, half a pair's weight.
 _WordPlan = tuple[str, float, list[bool] | None, list[bool] | None, list[str], float]
-
-ASPECT_RX = dict(ASPECTS)
 
 
 @dataclass(slots=True)
