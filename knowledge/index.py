@@ -412,15 +412,11 @@ class Words:
         self.weight = Memo(lex.informativeness)
 
 
-_ASPECT_SETS: dict[frozenset[str], frozenset[str]] = {}  # one object per set of section names
-
-
 def _aspects(entry: Entry) -> frozenset[str]:
-    """The section names of a guide (shared between guides with the same ones); none for others."""
-    if entry.kind != "guide" or not entry.sections:
+    """The section names of a guide; none for other kinds (the empty frozenset is one shared object)."""
+    if entry.kind != "guide":
         return frozenset()
-    names = frozenset(name for name, _ in entry.sections)
-    return _ASPECT_SETS.setdefault(names, names)
+    return frozenset(name for name, _ in entry.sections)
 
 
 def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | None = None) -> IndexedDoc:
