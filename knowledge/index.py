@@ -59,7 +59,7 @@ class IndexedDoc:
     has_number: bool
     has_place: bool
     answer_sig: int  # entries with the same answer are one answer for the margin rule
-    aspects: frozenset[str] = frozenset()  # a guide's section names (it answers each of them)
+    aspects: tuple[str, ...] = ()  # a guide's section names (it answers each of them)
 
 
 def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
@@ -412,11 +412,12 @@ class Words:
         self.weight = Memo(lex.informativeness)
 
 
-def _aspects(entry: Entry) -> frozenset[str]:
-    """The section names of a guide; none for other kinds (the empty frozenset is one shared object)."""
+def _aspects(entry: Entry) -> tuple[str, ...]:
+    """The section names of a guide; none for other kinds. A tuple, not a frozenset: the empty tuple
+    is one shared object, while every ``frozenset()`` is a new 216-byte one (21 MB at 100k docs)."""
     if entry.kind != "guide":
-        return frozenset()
-    return frozenset(name for name, _ in entry.sections)
+        return ()
+    return tuple(dict.fromkeys(name for name, _ in entry.sections))
 
 
 def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | None = None) -> IndexedDoc:
