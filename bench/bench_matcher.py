@@ -224,6 +224,7 @@ async def time_in_turns(
     return (a_wall, a_cpu), (b_wall, b_cpu)
 
 
+# -- sanity -------------------------------------------------------------------------------------------
 def _rate(flags: Sequence[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
