@@ -3,7 +3,10 @@ sane. Timings are never asserted: this only guards the benchmark code against ro
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +40,36 @@ def test_every_measurement_is_present(bench_run: tuple[str, dict[str, Any]]) -> 
     assert 0 < row["real"] <= SIZE
     assert row["build_s"] > 0
     assert row["rss_peak_mb"] > 0
-    for name in ("ask", "baseline", "ask_sqlite"):
-        assert row[name]["n"] == row["queries"] == 40
+    samples = {"ask": 40 * bench_matcher.TURNS_PER_ROUND, "baseline": 40, "ask_sqlite": 40}
+    for name, n in samples.items():
+        assert row[name]["n"] == n and row["queries"] == 40
         assert 0 < row[name]["p50"] <= row[name]["p99"] <= row[name]["max"]
     assert row["start_s"] > 0
     assert sum(row["statuses"].values()) == row["queries"]
     for title in ("Latency", "Build and memory", "Sanity", f"| {SIZE} "):
         assert title in report
+
+
+def test_ask_and_baseline_are_timed_in_turns() -> None:
+    """Each turn is a full ask pass, then the next slice of the baseline's questions: the baseline
+    answers every question ``rounds`` times, ask ten times as often, and the two alternate."""
+    calls: list[tuple[str, str]] = []
+
+    async def ask(q: str) -> None:
+        calls.append(("ask", q))
+
+    def base(q: str) -> None:
+        calls.append(("base", q))
+
+    queries = [f"q{i}" for i in range(30)]
+    (a_wall, a_cpu), (b_wall, _) = asyncio.run(bench_matcher.time_in_turns(ask, base, queries, 2))
+    turns = 2 * bench_matcher.TURNS_PER_ROUND
+    assert len(a_wall) == len(a_cpu) == 30 * turns and len(b_wall) == 30 * 2
+    timed = calls[30 + 20 :]  # after the untimed pass of ask and 20 baseline questions
+    assert Counter(q for who, q in timed if who == "base") == {q: 2 for q in queries}
+    assert Counter(q for who, q in timed if who == "ask") == {q: turns for q in queries}
+    # ask pass, baseline slice, ask pass...: every turn switches twice but the last
+    assert sum(a[0] != b[0] for a, b in itertools.pairwise(timed)) == 2 * turns - 1
 
 
 def test_matcher_and_baseline_agree_on_exact_questions(bench_run: tuple[str, dict[str, Any]]) -> None:
