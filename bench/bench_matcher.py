@@ -197,7 +197,8 @@ async def time_in_turns(
     thirty-second one fell in different phases. Each turn is one matcher pass over every question,
     then the baseline on the next tenth of them: after ``rounds`` × 10 turns the baseline has
     answered every question ``rounds`` times and the matcher ``rounds`` × 10 times, both spread
-    over the same span. Measured like ``time_async``; one untimed pass of each first."""
+    over the same span. Measured like ``time_async``, after one untimed pass of ask and 20
+    baseline questions."""
     for q in queries:
         await ask(q)
     for q in queries[:20]:
