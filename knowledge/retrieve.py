@@ -131,7 +131,8 @@ class Matcher:
         i = 0
         while i < len(pieces):
             step, piece = 1, pieces[i]
-            if len(piece) > 1 and piece in known:  # a known word, not a broken run: nothing to fix
+            # A known word is not a broken run, and no run starts with a space, digit or letter.
+            if (len(piece) > 1 and piece in known) or not is_han(piece[0]):
                 out.append(piece)
                 i += 1
                 continue
@@ -295,13 +296,19 @@ class Matcher:
         says = core.__contains__  # a word of an entry's question that the question says
         weight = self._weight.__getitem__
         # Every question of every candidate, flattened; ``owner`` maps each back to its candidate.
-        owner = [j for j, doc in enumerate(docs) for _ in doc.questions]
-        words = [w for doc in docs for w in doc.questions]
+        owner: list[int] = []
+        words: list[tuple[str, ...]] = []
+        totals: list[float] = []
+        texts: list[str] = []
+        for j, doc in enumerate(docs):
+            if doc.questions:
+                owner += [j] * len(doc.questions)
+                words += doc.questions
+                totals += doc.question_weights
+                texts += doc.question_texts
         sims = np.zeros(len(docs))
         if not owner:
             return sims
-        totals = [t for doc in docs for t in doc.question_weights]
-        texts = [t for doc in docs for t in doc.question_texts]
         held = [sum(map(weight, filter(says, ws))) / (t or 1.0) for ws, t in zip(words, totals, strict=True)]
         joined = ["".join(ws) for ws in words]
         by_words = process.cdist([core], joined, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
