@@ -38,7 +38,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -167,21 +168,37 @@ class Baseline:
 Timings = tuple[list[float], list[float]]  # wall-clock and CPU seconds per call
 
 
+class Clock:
+    """Wall and CPU seconds of each call timed with ``timed``; the normalize() cache is cleared
+    before each. CPU time (all threads of the process) shows what a busy machine adds to wall time."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        normalize.cache_clear()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        yield
+        self.wall.append(time.perf_counter() - start)
+        self.cpu.append(time.process_time() - start_cpu)
+
+    @property
+    def timings(self) -> Timings:
+        return self.wall, self.cpu
+
+
 async def time_async(call: Callable[[str], Awaitable[Any]], queries: Sequence[str], rounds: int) -> Timings:
-    """Wall and CPU seconds per call, after one warm-up pass; the normalize() cache is cleared before
-    each call. CPU time (all threads of the process) shows what a busy machine adds to wall time."""
+    """Wall and CPU seconds per call (``Clock``), after one warm-up pass."""
     for q in queries:
         await call(q)
-    wall: list[float] = []
-    cpu: list[float] = []
+    clock = Clock()
     for _ in range(rounds):
         for q in queries:
-            normalize.cache_clear()
-            start, start_cpu = time.perf_counter(), time.process_time()
-            await call(q)
-            wall.append(time.perf_counter() - start)
-            cpu.append(time.process_time() - start_cpu)
-    return wall, cpu
+            with clock.timed():
+                await call(q)
+    return clock.timings
 
 
 TURNS_PER_ROUND = 10  # baseline slices per round of ``time_in_turns``
@@ -197,32 +214,23 @@ async def time_in_turns(
     thirty-second one fell in different phases. Each turn is one matcher pass over every question,
     then the baseline on the next tenth of them: after ``rounds`` × 10 turns the baseline has
     answered every question ``rounds`` times and the matcher ``rounds`` × 10 times, both spread
-    over the same span. Measured like ``time_async``, after one untimed pass of ask and 20
+    over the same span. Timed with a ``Clock`` each, after one untimed pass of ask and 20
     baseline questions."""
     for q in queries:
         await ask(q)
     for q in queries[:20]:
         base(q)
-    a_wall: list[float] = []
-    a_cpu: list[float] = []
-    b_wall: list[float] = []
-    b_cpu: list[float] = []
+    asked, based = Clock(), Clock()
     step = -(-len(queries) // TURNS_PER_ROUND)
     for turn in range(rounds * TURNS_PER_ROUND):
         for q in queries:
-            normalize.cache_clear()
-            start, start_cpu = time.perf_counter(), time.process_time()
-            await ask(q)
-            a_wall.append(time.perf_counter() - start)
-            a_cpu.append(time.process_time() - start_cpu)
+            with asked.timed():
+                await ask(q)
         first = turn % TURNS_PER_ROUND * step
         for q in queries[first : first + step]:
-            normalize.cache_clear()
-            start, start_cpu = time.perf_counter(), time.process_time()
-            base(q)
-            b_wall.append(time.perf_counter() - start)
-            b_cpu.append(time.process_time() - start_cpu)
-    return (a_wall, a_cpu), (b_wall, b_cpu)
+            with based.timed():
+                base(q)
+    return asked.timings, based.timings
 
 
 # -- sanity -------------------------------------------------------------------------------------------
