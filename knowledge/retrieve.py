@@ -191,7 +191,7 @@ class Matcher:
                 np.add.at(scores, ids[late:], ws[late:])
         scores[idx.dead] = 0.0
         floor = _floor(scores, [ids for _, (ids, _) in terms])
-        docs = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores)
+        docs = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores > 0)
         top = docs[_best(scores[docs], CANDIDATES)]
         # An entry asked by one of its own questions, word for word, is a candidate whatever its rank.
         held = set(top.tolist())
