@@ -121,8 +121,10 @@ class Matcher:
 
     def _correct(self, pieces: list[str]) -> tuple[str, dict[str, str]]:
         """Replace runs of the cut that jieba broke into single characters (or an unknown word) by a
-        same-pinyin word of the knowledge base: 备按 -> 备案, 制渡 -> 制度. Returns the corrected
-        text and the replacements (none: the text is left as it was)."""
+        same-pinyin word of the knowledge base: 备按 -> 备案, 制渡 -> 制度. Only a dictionary word
+        far likelier than the run will do (``Lexicon.likelier_whole``): 里有 is two common words,
+        not a typo of 理由. Returns the corrected text and the replacements (none: the text is left
+        as it was)."""
         if not self.index.vocab_pinyin:
             return "", {}
         out: list[str] = []
@@ -145,6 +147,7 @@ class Matcher:
                 if not broken or self.index.knows(self.lex.canonical(text)) or text in known:
                     continue
                 options = self.index.vocab_pinyin.get(self.lex.pinyin_key(text) or "", [])
+                options = [w for w in options if self.lex.likelier_whole(w, text)]
                 if options:
                     piece = fixes[text] = min(options, key=self.index.idf)  # the most common such word
                     step = span

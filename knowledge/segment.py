@@ -27,6 +27,7 @@ DATA_DIR = Path(__file__).parent / "data" / "lexicon"
 TRIMMED_WORDS = 80_000  # jieba words kept, by frequency (of 349k)
 _DOMAIN_FREQ = 200_000  # high enough that jieba keeps domain words whole
 INFORMATIVENESS_CACHE = 200_000  # words whose informativeness is remembered
+TYPO_ODDS = 100  # odds against a homophone typo: one word in a hundred (``Lexicon.likelier_whole``)
 _FORMAT = "v2"  # bump when the trimmed dictionary's layout changes
 
 
@@ -163,6 +164,23 @@ class Lexicon:
     def query_words(self, normalized: str) -> list[str]:
         """The words of a question, in order, stop words dropped (not canonicalized)."""
         return self.words(self.cut(normalized))
+
+    def likelier_whole(self, word: str, text: str) -> bool:
+        """True when ``text`` is better read as a typo of ``word``: by jieba's dictionary, the word
+        is likelier than the text's characters one after the other (the comparison jieba's own cut
+        makes) by more than the odds against a typo (``TYPO_ODDS``). A typo's characters are each
+        plausible but together far less likely than the word they garble (备按, 制渡), while two
+        common words side by side (里有, 会受) are no typo of a rarer one (理由, 回收). A word
+        outside the dictionary (one that jieba's HMM found in some text) is never the likelier."""
+        freq, total = self.tokenizer.FREQ, self.tokenizer.total
+        whole = freq.get(word, 0)
+        if not whole:
+            return False
+        apart = [freq.get(c, 0) for c in text]
+        if 0 in apart:
+            return True
+        gain = math.log(whole) - sum(map(math.log, apart)) + (len(apart) - 1) * math.log(total)
+        return gain > math.log(TYPO_ODDS)
 
     def informativeness(self, word: str) -> float:
         """How much a word says, from its general frequency in jieba's dictionary, in [0.15, 1]."""

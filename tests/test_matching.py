@@ -166,6 +166,25 @@ async def test_homophone_typo_in_the_seed(seeded: Services) -> None:
     assert q.corrections.get("制渡") == "制度"
 
 
+@pytest.mark.parametrize(
+    ("question", "garbled"),
+    [
+        ("特许经营备案名单里有多少个奶茶品牌", "里有"),  # not 理由
+        ("机器人答不了，能找人工吗", "能找"),  # not 能招
+        ("用有问题，打哪个电话", "用有"),  # not 拥有
+    ],
+)
+async def test_common_words_side_by_side_are_not_taken_for_a_typo(
+    default_kb: Services, question: str, garbled: str
+) -> None:
+    """Two common words that jieba cuts apart, and that sound like a word of the knowledge base,
+    are left as they are: the word is not likelier than the two by the odds against a typo."""
+    m = default_kb.kb.matcher
+    assert garbled in "".join(m.lex.cut(question))
+    assert m.index.vocab_pinyin.get(m.lex.pinyin_key(garbled) or "")  # a same-sound word is there
+    assert m.analyse(question).corrections == {}
+
+
 # -- guides answer the aspect asked about --------------------------------------------------------------
 
 

@@ -63,6 +63,17 @@ def test_pinyin_keys_are_toneless_and_han_only(lexicon: Lexicon) -> None:
     assert lexicon.pinyin_key("a备") is None
 
 
+def test_a_typo_must_be_far_less_likely_than_the_word_it_garbles(lexicon: Lexicon) -> None:
+    """``likelier_whole``: jieba's word frequencies decide whether a run of characters is a typo."""
+    assert lexicon.likelier_whole("备案", "备按")  # 备 and 按 together: rare; 备案: common
+    assert lexicon.likelier_whole("制度", "制渡")
+    assert not lexicon.likelier_whole("理由", "里有")  # 里 and 有 are common on their own
+    assert not lexicon.likelier_whole("回收", "会受")
+    assert not lexicon.likelier_whole("业要", "也要")  # not a dictionary word at all
+    # A character the dictionary does not know cannot be read as it is.
+    assert lexicon.likelier_whole("备案", "备\u4dff")
+
+
 def test_read_synonyms_skips_comments(tmp_path: Path) -> None:
     f = tmp_path / "syn.txt"
     f.write_text("# comment\n跨境电商 跨境电子商务 CBEC  # trailing\n\n单字\n", encoding="utf-8")
