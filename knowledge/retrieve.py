@@ -19,7 +19,7 @@ from knowledge.text import compact, is_han, normalize
 
 CANDIDATES = 24  # re-ranked per question: as good as 32 and 40 on the dev sets, and cheaper (BENCHMARKS.md)
 FLOOR_SAMPLE = 2_000  # docs of the rarest words ranked first to find a floor for the rest
-# The score's parts (``_combine``): coverage, literal phrasing, the entry's own question or title.
+# The score's parts (``_score_parts``): coverage, literal phrasing, the entry's own question or title.
 COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
 PHRASE_SPAN = 4000  # characters of a body aligned with the question
 ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does not state
@@ -206,7 +206,7 @@ class Matcher:
         return top, scores[top]
 
     def _rerank(self, q: Query, top: np.ndarray, bm25: np.ndarray, limit: int) -> list[Candidate]:
-        """The best ``limit`` candidates by their full score (``_combine``), best first.
+        """The best ``limit`` candidates by their full score (``_score_parts``), best first.
 
         The literal phrasing (``_phrases``, the costliest feature on long texts) moves a score by at
         most ``PHRASE_WEIGHT``; it is computed only for candidates that, phrased perfectly, could
@@ -228,10 +228,11 @@ class Matcher:
             off = [j for j, d in enumerate(docs) if q.aspect not in d.aspects and not asks.search(d.key_text)]
             factor[off] *= ASPECT_PENALTY
 
+        covered, own = _score_parts(cover, key_cover, qsim)
+        tie = 0.01 * (1.0 - qsim)  # ties between full matches: how closely its own question was asked
+
         def final(phrase: np.ndarray | float) -> np.ndarray:
-            # Ties between full matches are broken by how closely the entry's own question was asked.
-            score = _combine(cover, key_cover, phrase, qsim) * factor
-            return np.minimum(1.0, score) - 0.01 * (1.0 - qsim)
+            return np.minimum(1.0, (covered + PHRASE_WEIGHT * phrase + own) * factor) - tie
 
         phrase = np.zeros(len(docs))
         worth = np.arange(len(docs))
@@ -268,16 +269,16 @@ class Matcher:
         cover: list[float] = []
         key_cover: list[float] = []
         for j, doc in enumerate(docs):
-            key = doc.key_text
-            text = f"{key}\n{doc.body_text}"  # (compact texts hold no newline)
+            key, body = doc.key_text, doc.body_text  # (a word holds no space: never across the two)
             c = k = 0.0
             for w, v, held, in_key, grams, half in plan:
-                if w in text or (held is not None and held[j]):
+                said_in_key = w in key
+                if said_in_key or w in body or (held is not None and held[j]):
                     c += v
                 elif grams:  # partly said: the share of its character pairs, at half weight
-                    c += half * sum([g in text for g in grams])
+                    c += half * sum([g in key or g in body for g in grams])
                 # One character inside a longer word of the key is not that word: postings only.
-                if (in_key is not None and in_key[j]) or (len(w) > 1 and w in key):
+                if (in_key is not None and in_key[j]) or (len(w) > 1 and said_in_key):
                     k += v
             cover.append(c)
             key_cover.append(k)
@@ -381,12 +382,12 @@ def _phrases(core: str, docs: list[IndexedDoc]) -> np.ndarray:
     return np.maximum(scores[: len(docs)], scores[len(docs) :]) / 100
 
 
-def _combine(
-    cover: np.ndarray, key_cover: np.ndarray, phrase: np.ndarray | float, qsim: np.ndarray
-) -> np.ndarray:
-    """One score in [0, 1]. Coverage dominates and full coverage is rewarded more than linearly; an
-    entry's own question (FAQ) or its heading and title (clauses, guides) add the rest."""
-    return COVER_WEIGHT * cover**1.5 + PHRASE_WEIGHT * phrase + OWN_WEIGHT * np.maximum(key_cover, qsim)
+def _score_parts(cover: np.ndarray, key_cover: np.ndarray, qsim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two terms of a score that do not depend on the phrasing; the score in [0, 1] adds
+    ``PHRASE_WEIGHT * phrase`` between them (``_rerank``). Coverage dominates and full coverage is
+    rewarded more than linearly; an entry's own question (FAQ) or its heading and title (clauses,
+    guides) add the rest."""
+    return COVER_WEIGHT * cover**1.5, OWN_WEIGHT * np.maximum(key_cover, qsim)
 
 
 def question_compact(text: str) -> str:

@@ -93,6 +93,7 @@ class Lexicon:
     signature: str
     _pinyin: dict[int, str] | None = field(default=None, repr=False)
     _informativeness: dict[str, float] = field(default_factory=dict, repr=False)
+    _pinyin_keys: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -215,6 +216,14 @@ class Lexicon:
     # -- pinyin -------------------------------------------------------------------------------------
     def pinyin_key(self, word: str) -> str | None:
         """Toneless pinyin of a Han word by its first reading (``备案`` -> ``bei an``); None if not Han."""
+        known = self._pinyin_keys
+        if word not in known:
+            if len(known) >= INFORMATIVENESS_CACHE:  # the typo search asks for the same pairs often
+                known.clear()
+            known[word] = self._pinyin_key_of(word)
+        return known[word]
+
+    def _pinyin_key_of(self, word: str) -> str | None:
         if self._pinyin is None:
             self._pinyin = _load_pinyin_table()
         out: list[str] = []
