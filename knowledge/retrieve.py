@@ -186,7 +186,8 @@ class Matcher:
         for tok, (ids, ws) in terms:
             dense = idx.dense_weights(tok)
             if dense is None:
-                np.add.at(scores, ids, ws)
+                # (numpy's add.at reads int64 positions quicker than it converts int32 ones itself)
+                np.add.at(scores, ids.astype(np.intp), ws)
                 continue
             scores[: len(dense)] += dense  # a common word: the same sums, one array addition
             # Docs added since the build are only in the postings. (Searched with a number of the
