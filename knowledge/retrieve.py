@@ -31,6 +31,8 @@ _ASKS_NUMBER = re.compile(
 # A question asking where to go or where something is, which an entry answers only if it names a place.
 _ASKS_PLACE = re.compile(r"(在|去|到)哪(里|儿)?$|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方")
 
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")  # Han characters only (``is_han``)
+
 # Guide aspects: words in a question -> the guide section that answers it.
 ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("申请材料", re.compile(r"材料|资料|带什么|带啥|准备什么|提交什么|交什么|证件|要件|复印件")),
@@ -141,10 +143,13 @@ class Matcher:
             for span in (3, 2, 1):
                 group = pieces[i : i + span]
                 text = "".join(group)
-                if len(group) < span or not 2 <= len(text) <= 4 or not all(is_han(c) for c in text):
+                if len(group) < span or not 2 <= len(text) <= 4:
                     continue
-                broken = all(len(p) == 1 for p in group) if span > 1 else text not in known
-                if not broken or self.index.knows(self.lex.canonical(text)) or text in known:
+                # Broken: single characters (as many as pieces), or one word jieba does not know.
+                broken = len(text) == span if span > 1 else text not in known
+                if not broken or not _HAN_RUN.fullmatch(text) or text in known:
+                    continue
+                if self.index.knows(self.lex.canonical(text)):
                     continue
                 options = self.index.vocab_pinyin.get(self.lex.pinyin_key(text) or "", [])
                 options = [w for w in options if self.lex.likelier_whole(w, text)]
@@ -243,19 +248,9 @@ class Matcher:
         phrase[worth] = _phrases(q.core, [docs[j] for j in worth.tolist()])
         score = final(phrase)
         best = np.lexsort((-bm25, -score))[:limit].tolist()
-        return [
-            Candidate(
-                docs[j],
-                docs[j].entry_id,
-                float(score[j]),
-                float(bm25[j]),
-                float(cover[j]),
-                float(key_cover[j]),
-                float(phrase[j]),
-                float(qsim[j]),
-            )
-            for j in best
-        ]
+        columns = (score, bm25, cover, key_cover, phrase, qsim)  # Candidate's fields, in order
+        rows = list(zip(*(c.tolist() for c in columns), strict=True))
+        return [Candidate(docs[j], docs[j].entry_id, *rows[j]) for j in best]
 
     def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> tuple[list[float], list[float]]:
         """Weighted share of the question's words each candidate holds (anywhere; in its key field).
