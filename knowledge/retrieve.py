@@ -15,7 +15,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from knowledge.index import EMPTY_F, EMPTY_I, Index, IndexedDoc, Memo
-from knowledge.text import compact, is_han, normalize
+from knowledge.text import HAN_ONLY, compact, is_han, normalize
 
 CANDIDATES = 24  # re-ranked per question: as good as 32 and 40 on the dev sets, and cheaper (BENCHMARKS.md)
 FLOOR_SAMPLE = 2_000  # docs of the rarest words ranked first to find a floor for the rest
@@ -30,8 +30,6 @@ _ASKS_NUMBER = re.compile(
 
 # A question asking where to go or where something is, which an entry answers only if it names a place.
 _ASKS_PLACE = re.compile(r"(在|去|到)哪(里|儿)?$|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方")
-
-_HAN_RUN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")  # Han characters only (``is_han``)
 
 # Guide aspects: words in a question -> the guide section that answers it.
 ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -147,7 +145,7 @@ class Matcher:
                     continue
                 # Broken: single characters (as many as pieces), or one word jieba does not know.
                 broken = len(text) == span if span > 1 else text not in known
-                if not broken or not _HAN_RUN.fullmatch(text) or text in known:
+                if not broken or not HAN_ONLY.fullmatch(text) or text in known:
                     continue
                 if self.index.knows(self.lex.canonical(text)):
                     continue

@@ -27,6 +27,7 @@ DATA_DIR = Path(__file__).parent / "data" / "lexicon"
 TRIMMED_WORDS = 80_000  # jieba words kept, by frequency (of 349k)
 _DOMAIN_FREQ = 200_000  # high enough that jieba keeps domain words whole
 INFORMATIVENESS_CACHE = 200_000  # words whose informativeness is remembered
+PINYIN_CACHE = 200_000  # texts whose pinyin key is remembered (the typo search asks for the same pairs)
 TYPO_ODDS = 100  # odds against a homophone typo: one word in a hundred (``Lexicon.likelier_whole``)
 _FORMAT = "v2"  # bump when the trimmed dictionary's layout changes
 
@@ -218,7 +219,7 @@ class Lexicon:
         """Toneless pinyin of a Han word by its first reading (``备案`` -> ``bei an``); None if not Han."""
         known = self._pinyin_keys
         if word not in known:
-            if len(known) >= INFORMATIVENESS_CACHE:  # the typo search asks for the same pairs often
+            if len(known) >= PINYIN_CACHE:  # emptied when full: questions bring new runs without end
                 known.clear()
             known[word] = self._pinyin_key_of(word)
         return known[word]

@@ -109,6 +109,9 @@ def is_han(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
 
 
+HAN_ONLY = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")  # ``fullmatch``: every character ``is_han``
+
+
 def has_han(text: str) -> bool:
     """True when the text contains at least one Chinese character."""
     return any(is_han(c) for c in text)

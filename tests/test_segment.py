@@ -70,8 +70,8 @@ def test_a_typo_must_be_far_less_likely_than_the_word_it_garbles(lexicon: Lexico
     assert not lexicon.likelier_whole("理由", "里有")  # 里 and 有 are common on their own
     assert not lexicon.likelier_whole("回收", "会受")
     assert not lexicon.likelier_whole("业要", "也要")  # not a dictionary word at all
-    # A character the dictionary does not know cannot be read as it is.
-    assert lexicon.likelier_whole("备案", "备\u4dff")
+    # A character the dictionary does not know (㐀, U+3400) cannot be read as it is.
+    assert lexicon.likelier_whole("备案", "备\u3400")
 
 
 def test_read_synonyms_skips_comments(tmp_path: Path) -> None:
