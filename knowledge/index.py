@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from knowledge.models import Entry
-from knowledge.segment import Lexicon
+from knowledge.segment import Lexicon, Memo
 from knowledge.text import compact, normalize
 
 K1 = 1.2
@@ -389,18 +389,6 @@ class QuestionTable:
         a = np.searchsorted(self.hashes, h, side="left")
         b = np.searchsorted(self.hashes, h, side="right")
         return self.docs[a:b].tolist()
-
-
-class Memo(dict[str, Any]):
-    """A dict that works out a missing value once, with ``make``."""
-
-    def __init__(self, make: Callable[[str], Any]) -> None:
-        super().__init__()
-        self.make = make
-
-    def __missing__(self, key: str) -> Any:
-        value = self[key] = self.make(key)
-        return value
 
 
 class Words:

@@ -14,8 +14,10 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jieba
 
@@ -27,7 +29,7 @@ DATA_DIR = Path(__file__).parent / "data" / "lexicon"
 TRIMMED_WORDS = 80_000  # jieba words kept, by frequency (of 349k)
 _DOMAIN_FREQ = 200_000  # high enough that jieba keeps domain words whole
 INFORMATIVENESS_CACHE = 200_000  # words whose informativeness is remembered
-PINYIN_CACHE = 200_000  # texts whose pinyin key is remembered (the typo search asks for the same pairs)
+PINYIN_CACHE = 200_000  # texts whose pinyin key is remembered
 TYPO_ODDS = 100  # odds against a homophone typo: one word in a hundred (``Lexicon.likelier_whole``)
 _FORMAT = "v2"  # bump when the trimmed dictionary's layout changes
 
@@ -77,6 +79,22 @@ def _load_pinyin_table() -> dict[int, str]:
     return module.pinyin_dict
 
 
+class Memo(dict[str, Any]):
+    """A dict that works out a missing value once, with ``make``; emptied when it holds ``limit``
+    keys (None: never)."""
+
+    def __init__(self, make: Callable[[str], Any], limit: int | None = None) -> None:
+        super().__init__()
+        self.make = make
+        self.limit = limit
+
+    def __missing__(self, key: str) -> Any:
+        if self.limit is not None and len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.make(key)
+        return value
+
+
 _TONES = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ", "aaaaeeeeiiiioooouuuuvvvvvnnnm")
 
 
@@ -93,8 +111,14 @@ class Lexicon:
     log_total: float
     signature: str
     _pinyin: dict[int, str] | None = field(default=None, repr=False)
-    _informativeness: dict[str, float] = field(default_factory=dict, repr=False)
-    _pinyin_keys: dict[str, str | None] = field(default_factory=dict, repr=False)
+    # The re-ranker and the typo search ask for the same words and runs over and over; questions
+    # bring new ones without end, so each cache is emptied when full rather than left to grow.
+    _informativeness: Memo = field(init=False, repr=False)
+    _pinyin_keys: Memo = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._informativeness = Memo(self._informativeness_of, limit=INFORMATIVENESS_CACHE)
+        self._pinyin_keys = Memo(self._pinyin_key_of, limit=PINYIN_CACHE)
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -186,14 +210,7 @@ class Lexicon:
 
     def informativeness(self, word: str) -> float:
         """How much a word says, from its general frequency in jieba's dictionary, in [0.15, 1]."""
-        value = self._informativeness.get(word)
-        if value is None:
-            # The re-ranker asks for the same words over and over. Questions bring new words without
-            # end, so the cache is emptied when full rather than left to grow with the traffic.
-            if len(self._informativeness) >= INFORMATIVENESS_CACHE:
-                self._informativeness.clear()
-            value = self._informativeness[word] = self._informativeness_of(word)
-        return value
+        return self._informativeness[word]
 
     def _informativeness_of(self, word: str) -> float:
         if word in self.light_words:
@@ -217,12 +234,7 @@ class Lexicon:
     # -- pinyin -------------------------------------------------------------------------------------
     def pinyin_key(self, word: str) -> str | None:
         """Toneless pinyin of a Han word by its first reading (``备案`` -> ``bei an``); None if not Han."""
-        known = self._pinyin_keys
-        if word not in known:
-            if len(known) >= PINYIN_CACHE:  # emptied when full: questions bring new runs without end
-                known.clear()
-            known[word] = self._pinyin_key_of(word)
-        return known[word]
+        return self._pinyin_keys[word]
 
     def _pinyin_key_of(self, word: str) -> str | None:
         if self._pinyin is None:
