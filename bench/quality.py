@@ -1,6 +1,6 @@
-"""Answer quality on question sets: the dev sets of ../shared/eval and tests/data/faq_eval.jsonl.
+"""Answer quality on question sets: the dev sets of ../shared/eval and our own sets in tests/data.
 
-    python bench/quality.py                      # seed document + dev seed/out-of-scope sets
+    python bench/quality.py                      # seed document + dev sets + tests/data/seed_*.jsonl
     python bench/quality.py --faq                # default knowledge base + tests/data/faq_eval.jsonl
     python bench/quality.py --verbose            # one line per question with the features
 
@@ -28,6 +28,8 @@ from knowledge.store import default_paths  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 SEED = ROOT.parent / "shared" / "seeds" / "000_4e919aa08e42b693.txt"
+SHIPPED_SEED = ROOT / "knowledge" / "data" / "documents" / "gulou-commerce-2020-123.txt"  # the same text
+DATA = ROOT / "tests" / "data"
 
 
 def _load(path: Path) -> list[dict]:
@@ -41,36 +43,64 @@ async def _services(paths: list[Path], tmp: str) -> Services:
     return services
 
 
+def _squash(text: str | None) -> str:
+    return re.sub(r"\s+", "", text or "")
+
+
+async def _seed_rate(s: Services, rows: list[dict], verbose: bool) -> tuple[float, float]:
+    """Shares of questions answered with the right clause, and answered with a wrong one."""
+    good = wrong = 0
+    for q in rows:
+        d = await s.qa.ask(q["question"])
+        ok = d.status == "answered" and any(_squash(e) in _squash(d.answer) for e in q["expect_any"])
+        good += ok
+        wrong += d.status == "answered" and not ok
+        if verbose:
+            feats = (await s.qa.explain(q["question"], 2)) or [{}]
+            second = feats[1] if len(feats) > 1 else ""
+            print(
+                f"{'OK ' if ok else 'BAD'} {q['id']} {d.status:9} {d.score:.3f} {q['question']} -> {d.title} {feats[0]} | 2nd {second}"
+            )
+    return good / len(rows), wrong / len(rows)
+
+
+async def _false_rate(s: Services, rows: list[dict], verbose: bool) -> float:
+    """Share of out-of-scope questions answered."""
+    false = 0
+    for q in rows:
+        d = await s.qa.ask(q["question"])
+        false += d.status == "answered"
+        if verbose:
+            feats = (await s.qa.explain(q["question"], 1)) or [{}]
+            print(
+                f"{'BAD' if d.status == 'answered' else 'OK '} {q['id']} {d.status:9} {d.score:.3f} {q['question']} -> {d.title} {feats[0]}"
+            )
+    return false / len(rows)
+
+
 async def seed_quality(verbose: bool) -> dict[str, float]:
-    """Dev seed questions and out-of-scope questions against the seed document alone."""
+    """The seed document alone: the dev sets of ../shared/eval (when present) and our own sets,
+    tests/data/seed_eval.jsonl and seed_out_of_scope.jsonl, by batch (see tests/data/README.md)."""
+    out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        s = await _services([SEED], tmp)
+        s = await _services([SEED if SEED.exists() else SHIPPED_SEED], tmp)
         try:
-            good = 0
-            seed = _load(EVAL / "dev_seed_questions.jsonl")
-            for q in seed:
-                d = await s.qa.ask(q["question"])
-                text = re.sub(r"\s+", "", d.answer or "")
-                ok = d.status == "answered" and any(re.sub(r"\s+", "", e) in text for e in q["expect_any"])
-                good += ok
-                if verbose:
-                    feats = (await s.qa.explain(q["question"], 2)) or [{}]
-                    print(
-                        f"{'OK ' if ok else 'BAD'} {q['id']} {d.status:9} {d.score:.3f} {q['question']} -> {d.title} {feats[0]} | 2nd {feats[1] if len(feats) > 1 else ''}"
-                    )
-            oos = _load(EVAL / "dev_out_of_scope.jsonl")
-            false = 0
-            for q in oos:
-                d = await s.qa.ask(q["question"])
-                false += d.status == "answered"
-                if verbose:
-                    feats = (await s.qa.explain(q["question"], 1)) or [{}]
-                    print(
-                        f"{'BAD' if d.status == 'answered' else 'OK '} {q['id']} {d.status:9} {d.score:.3f} {q['question']} -> {d.title} {feats[0]}"
-                    )
+            if (EVAL / "dev_seed_questions.jsonl").exists():
+                out["seed_correct"], _ = await _seed_rate(
+                    s, _load(EVAL / "dev_seed_questions.jsonl"), verbose
+                )
+                out["oos_false_answer"] = await _false_rate(
+                    s, _load(EVAL / "dev_out_of_scope.jsonl"), verbose
+                )
+            own, own_oos = _load(DATA / "seed_eval.jsonl"), _load(DATA / "seed_out_of_scope.jsonl")
+            for batch in sorted({r["batch"] for r in own}):
+                rows = [r for r in own if r["batch"] == batch]
+                correct, wrong = await _seed_rate(s, rows, verbose)
+                out[f"own_seed_{batch}_correct"], out[f"own_seed_{batch}_wrong"] = correct, wrong
+            out["own_oos_false_answer"] = await _false_rate(s, own_oos, verbose)
         finally:
             await s.close()
-    return {"seed_correct": good / len(seed), "oos_false_answer": false / len(oos)}
+    return out
 
 
 async def faq_quality(path: Path, verbose: bool) -> dict[str, float]:
@@ -119,11 +149,7 @@ def main() -> None:
     ap.add_argument("--verbose", "-v", action="store_true")
     args = ap.parse_args()
     if args.faq:
-        print(
-            json.dumps(
-                asyncio.run(faq_quality(ROOT / "tests" / "data" / "faq_eval.jsonl", args.verbose)), indent=2
-            )
-        )
+        print(json.dumps(asyncio.run(faq_quality(DATA / "faq_eval.jsonl", args.verbose)), indent=2))
     else:
         print(json.dumps(asyncio.run(seed_quality(args.verbose)), indent=2))
 

@@ -38,8 +38,16 @@ CHILD_SLACK = 0.15  # a policy's own Q&A this close to the policy is the more sp
 
 
 def most_specific(best: Candidate, cands: list[Candidate]) -> Candidate:
-    """The best candidate, or its own Q&A child when that scores nearly as well."""
-    children = [c for c in cands if c.info.parent_id == best.entry_id and c.score >= best.score - CHILD_SLACK]
+    """The best candidate, or its own Q&A child when that scores nearly as well. A document's clauses
+    are its parts, not answers to questions about it: asked for its date or number, the document
+    itself answers, so a clause never replaces it."""
+    children = [
+        c
+        for c in cands
+        if c.info.parent_id == best.entry_id
+        and c.info.kind != "clause"
+        and c.score >= best.score - CHILD_SLACK
+    ]
     return max(children, key=lambda c: c.score) if children else best
 
 

@@ -53,6 +53,11 @@ class IndexedDoc:
     parent_id: str | None
     key_text: str  # compact normalized key text
     body_text: str  # compact normalized body text
+    # What a clause shares with its sibling clauses ("" for other kinds): the beginning of its key
+    # text that its parents' headings make up, and its document's title. A word said only there
+    # does not tell the siblings apart.
+    shared_key: str
+    document: str
     questions: tuple[tuple[str, ...], ...]  # distinct canonical words of the question and each alternate
     question_weights: tuple[float, ...]  # the informativeness of each one's words, summed
     question_texts: tuple[str, ...]  # compact normalized question and alternates
@@ -421,6 +426,8 @@ def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | No
         parent_id=entry.parent_id,
         key_text=toks["key_text"],
         body_text=toks["body_text"],
+        shared_key=_shared_key(entry, toks["key_text"]),
+        document=_document_title(entry),
         questions=qwords,
         question_weights=tuple(sum(map(weight, q)) for q in qwords),
         question_texts=tuple(toks["q_texts"]),
@@ -429,6 +436,20 @@ def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | No
         answer_sig=hash(toks["answer_sig"] or entry.id),
         aspects=_aspects(entry),
     )
+
+
+def _shared_key(entry: Entry, key_text: str) -> str:
+    """The start of a clause's key text that its parents' headings make up (see ``IndexedDoc``)."""
+    if entry.kind != "clause" or len(entry.heading_path) < 2:
+        return ""
+    shared = compact(" ".join(entry.heading_path[:-1]))
+    return shared if key_text.startswith(shared) else ""
+
+
+def _document_title(entry: Entry) -> str:
+    """The compact title of the document a clause belongs to ("" for other kinds)."""
+    title = (entry.source or {}).get("title", "") if entry.kind == "clause" else ""
+    return sys.intern(compact(title)) if title else ""
 
 
 def _texts_of(entry: Entry) -> dict[str, Any]:

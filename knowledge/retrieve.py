@@ -24,6 +24,7 @@ FLOOR_SAMPLE = 2_000  # docs of the rarest words ranked first to find a floor fo
 COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
 PHRASE_SPAN = 4000  # characters of a body aligned with the question
 ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does not state
+SHARED_HEADING = 0.5  # a clause's word said only where its siblings say it too (``_coverage``)
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
@@ -63,7 +64,7 @@ class Query:
     weights: list[float]
     tokens: list[str]  # canonical search tokens for BM25
     asks_number: bool
-    asks_place: bool
+    asks_place: str  # the words that ask where ("" when it does not)
     aspect: str | None
     corrections: dict[str, str] = field(default_factory=dict)
 
@@ -115,7 +116,7 @@ class Matcher:
             weights=weights,
             tokens=tokens,
             asks_number=bool(_ASKS_NUMBER.search(norm)),
-            asks_place=bool(_ASKS_PLACE.search(norm)),
+            asks_place=place.group() if (place := _ASKS_PLACE.search(norm)) else "",
             aspect=aspect,
             corrections=corrections,
         )
@@ -223,8 +224,14 @@ class Matcher:
         # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
         if q.asks_number:
             factor[[j for j, d in enumerate(docs) if not d.has_number]] *= ANSWER_TYPE_PENALTY
-        if q.asks_place:
-            factor[[j for j, d in enumerate(docs) if not d.has_place]] *= ANSWER_TYPE_PENALTY
+        if q.asks_place:  # (unless the entry says the asking words itself: the question quotes it)
+            where = q.asks_place
+            off = [
+                j
+                for j, d in enumerate(docs)
+                if not d.has_place and where not in d.body_text and where not in d.key_text
+            ]
+            factor[off] *= ANSWER_TYPE_PENALTY
         # Asked for a guide's section (materials, fees...) while a guide with it is a candidate: an
         # entry that neither has that section nor asks about it in its own question or title
         # mentions it only in passing.
@@ -266,8 +273,10 @@ class Matcher:
     def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> tuple[list[float], list[float]]:
         """Weighted share of the question's words each candidate holds (anywhere; in its key field).
         A word counts when the doc says it literally or, for a word with synonyms, when the postings
-        show it (the doc says a synonym); a word of three characters or more that is not said counts
-        half by the share of its character pairs the doc holds (another segmentation). A word
+        show it (the doc says a synonym), by ``SHARED_HEADING`` only when a clause says it only in its
+        parents' headings or its document's title (which tell sibling clauses apart not at all); a word of three characters or
+        more that is not said counts half by the share of its character pairs the doc holds (another
+        segmentation). A word
         without synonyms that the postings show for a doc is in its text, so only words with
         synonyms (and one-character words, for the key field, where a literal match inside a longer
         word would not do) are looked up in the postings. (Plain loops: for a few dozen candidates
@@ -277,11 +286,16 @@ class Matcher:
         key_cover: list[float] = []
         for j, doc in enumerate(docs):
             key, body = doc.key_text, doc.body_text  # (a word holds no space: never across the two)
+            shared, document = doc.shared_key, doc.document  # a clause's ("" for other kinds)
+            own = key[len(shared) :]
             c = k = 0.0
             for w, v, held, in_key, grams, half in plan:
                 said_in_key = w in key
                 if said_in_key or w in body or (held is not None and held[j]):
-                    c += v
+                    # Said only in headings the clause shares with its siblings: it counts part.
+                    c += v if not shared or not said_in_key or w in own or w in body else SHARED_HEADING * v
+                elif document and w in document:  # said only in its document's title: likewise
+                    c += SHARED_HEADING * v
                 elif grams:  # partly said: the share of its character pairs, at half weight
                     c += half * sum([g in key or g in body for g in grams])
                 # One character inside a longer word of the key is not that word: postings only.

@@ -30,6 +30,7 @@ TRIMMED_WORDS = 80_000  # jieba words kept, by frequency (of 349k)
 _DOMAIN_FREQ = 200_000  # high enough that jieba keeps domain words whole
 INFORMATIVENESS_CACHE = 200_000  # words whose informativeness is remembered
 PINYIN_CACHE = 200_000  # texts whose pinyin key is remembered
+LIGHT_WEIGHT = 0.15  # informativeness of a light word (light_words.txt): a fraction of a content word
 TYPO_ODDS = 100  # odds against a homophone typo: one word in a hundred (``Lexicon.likelier_whole``)
 _FORMAT = "v2"  # bump when the trimmed dictionary's layout changes
 
@@ -209,18 +210,21 @@ class Lexicon:
         return gain > math.log(TYPO_ODDS)
 
     def informativeness(self, word: str) -> float:
-        """How much a word says, from its general frequency in jieba's dictionary, in [0.15, 1]."""
+        """How much a word says, from its general frequency in jieba's dictionary, in (0, 1]."""
         return self._informativeness[word]
 
     def _informativeness_of(self, word: str) -> float:
         if word in self.light_words:
-            return 0.15
+            return LIGHT_WEIGHT
         if word in self.domain_words:
             return 0.9
         if not any(is_han(c) for c in word):
             return 0.9 if len(word) > 1 else 0.4
         freq = self.word_freq.get(word)
         if freq is None:
+            if len(word) > 1 and all(c in self.stopwords or c in self.light_words for c in word):
+                # jieba's HMM joined function characters (多久|内要|转发): glue, not a term.
+                return LIGHT_WEIGHT
             # Unknown to the dictionary: a name, a term or a typo; long ones say a lot.
             base = 0.85 if len(word) > 1 else 0.3
         else:
