@@ -42,9 +42,10 @@ class DatabaseSettings:
 @dataclass(frozen=True, slots=True)
 class MatchingSettings:
     answer_threshold: float = 0.58
+    unasked_answer_threshold: float = 0.62
     suggest_threshold: float = 0.35
     answer_margin: float = 0.08
-    sure_threshold: float = 0.85
+    sure_threshold: float = 0.80
     sure_margin: float = 0.02
     own_question_sim: float = 0.7
     own_question_gap: float = 0.15
@@ -205,6 +206,7 @@ def _check_semantics(s: Settings) -> None:
     m = s.matching
     for key in (
         "answer_threshold",
+        "unasked_answer_threshold",
         "suggest_threshold",
         "answer_margin",
         "sure_threshold",
@@ -215,8 +217,10 @@ def _check_semantics(s: Settings) -> None:
         v = getattr(m, key)
         if not 0.0 <= v <= 1.0:
             raise ConfigError(f"[matching] {key}: must be between 0 and 1, got {v}")
-    if m.suggest_threshold > m.answer_threshold:
-        raise ConfigError("[matching] suggest_threshold: must not exceed answer_threshold")
+    if m.suggest_threshold > min(m.answer_threshold, m.unasked_answer_threshold):
+        raise ConfigError(
+            "[matching] suggest_threshold: must not exceed answer_threshold or unasked_answer_threshold"
+        )
     if not 1 <= m.max_suggestions <= 10:
         raise ConfigError("[matching] max_suggestions: must be between 1 and 10")
     if m.max_question_chars < 1:

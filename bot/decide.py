@@ -65,8 +65,8 @@ def asked_as_own_question(best: Candidate, runner_up: Candidate | None, m: Match
 
 def decide(cands: list[Candidate], m: MatchingSettings) -> Verdict:
     """``answered`` when the best score and its margin over the runner-up clear the thresholds (a
-    smaller margin will do above ``sure_threshold``); ``suggested`` when it is close; ``escalated``
-    otherwise."""
+    smaller margin will do above ``sure_threshold``; an entry without questions of its own needs
+    ``unasked_answer_threshold``); ``suggested`` when it is close; ``escalated`` otherwise."""
     top = distinct(cands, max(m.max_suggestions, 2))
     if not top or top[0].score < m.suggest_threshold:
         return Verdict("escalated", top[0] if top else None, top)
@@ -81,6 +81,8 @@ def decide(cands: list[Candidate], m: MatchingSettings) -> Verdict:
         or (best.score >= m.sure_threshold and margin >= m.sure_margin)
         or asked_as_own_question(best, runner_up, m)
     )
-    if best.score >= m.answer_threshold and confident:
+    # Without questions of its own an entry's score rests on coverage alone: it must reach more.
+    threshold = m.answer_threshold if best.info.questions else m.unasked_answer_threshold
+    if best.score >= threshold and confident:
         return Verdict("answered", best, top)
     return Verdict("suggested", best, [c for c in top if c.score >= m.suggest_threshold][: m.max_suggestions])

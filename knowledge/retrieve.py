@@ -30,6 +30,53 @@ _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
 )
 
+# "How many X" asks for a number of X: an entry answers it only if it states a number of X, or of a
+# unit that counts the same thing (the asked unit -> the units that answer it).
+_COUNT_UNITS = {
+    "钱": "元",
+    "元": "元",
+    "块": "元",
+    "天": "天|日|工作日",
+    "日": "日|天|工作日",
+    "工作日": "工作日|日|天",
+    "小时": "小时|时",
+    "分钟": "分钟|分",
+    "年": "年",
+    "月": "月",
+    "个月": "个月|月",
+    "周": "周|星期|天|日",
+    "星期": "周|星期|天|日",
+    "人": "人|名|位",
+    "名": "名|人|位",
+    "位": "位|名|人",
+    "项": "项|条|件|个|类|种",
+    "条": "条|项|件|个",
+    "件": "件|项|条|个|份",
+    "篇": "篇|件|条|个",
+    "份": "份|件|个",
+    "种": "种|类|个",
+    "类": "类|种|个",
+    "字": "字",
+    "岁": "岁",
+    "次": "次|遍",
+    "家": "家|个|户",
+    "户": "户|家",
+    "页": "页",
+    "点": "点|时|:",
+    "多久": "天|日|工作日|小时|分钟|周|星期|月|年",  # how long: a number of any unit of time
+}
+_ASKS_COUNT = re.compile(
+    r"(?:多少|几)个?(" + "|".join(sorted(_COUNT_UNITS, key=len, reverse=True)) + ")|多久|多长时间|多长"
+)
+_STATES_COUNT = {  # a number (digits or Chinese numerals: 一名) before one of the units
+    unit: re.compile(r"[0-9一二两三四五六七八九十百千万](?:个|多|余)?(?:" + units + ")")
+    for unit, units in _COUNT_UNITS.items()
+}
+# "How much does it cost" is answered by "free" as well as by a price.
+_STATES_COUNT |= {
+    unit: re.compile(_STATES_COUNT[unit].pattern + "|免费|不收|无需缴费") for unit in ("钱", "元", "块")
+}
+
 # A question asking where to go or where something is, which an entry answers only if it names a place.
 _ASKS_PLACE = re.compile(r"(在|去|到)哪(里|儿)?$|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方")
 
@@ -64,6 +111,7 @@ class Query:
     weights: list[float]
     tokens: list[str]  # canonical search tokens for BM25
     asks_number: bool
+    count_of: str  # the unit it asks a number of ("多少字": 字; "" when none)
     asks_place: str  # the words that ask where ("" when it does not)
     aspect: str | None
     corrections: dict[str, str] = field(default_factory=dict)
@@ -108,6 +156,7 @@ class Matcher:
         weights = [self.lex.informativeness(w) for w in words]
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
         aspect = next((name for name, rx in ASPECTS if rx.search(norm)), None)
+        count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(norm)) else ""
         return Query(
             raw=question,
             norm=norm,
@@ -115,7 +164,8 @@ class Matcher:
             words=words,
             weights=weights,
             tokens=tokens,
-            asks_number=bool(_ASKS_NUMBER.search(norm)),
+            asks_number=bool(count or _ASKS_NUMBER.search(norm)),
+            count_of=count,
             asks_place=place.group() if (place := _ASKS_PLACE.search(norm)) else "",
             aspect=aspect,
             corrections=corrections,
@@ -223,7 +273,13 @@ class Matcher:
         factor = np.ones(len(docs))
         # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
         if q.asks_number:
-            factor[[j for j, d in enumerate(docs) if not d.has_number]] *= ANSWER_TYPE_PENALTY
+            states = _STATES_COUNT.get(q.count_of)  # a number of the unit asked (一名 too), when one is
+            off = [
+                j
+                for j, d in enumerate(docs)
+                if not (states.search(d.body_text) or states.search(d.key_text) if states else d.has_number)
+            ]
+            factor[off] *= ANSWER_TYPE_PENALTY
         if q.asks_place:  # (unless the entry says the asking words itself: the question quotes it)
             where = q.asks_place
             off = [
