@@ -80,7 +80,7 @@ def test_own_seed_sets_quote_the_seed_document() -> None:
 
 async def test_own_seed_questions(seeded: Services) -> None:
     """Our own questions on the seed document (tests/data/README.md): floors under the figures
-    measured (87.5% right, 1.25% wrong over 240), so that a change that loses answers shows."""
+    measured (88.3% right, 1% wrong over 300), so that a change that loses answers shows."""
     rows = _load(SEED_EVAL)
     right = wrong = 0
     for r in rows:
@@ -88,11 +88,11 @@ async def test_own_seed_questions(seeded: Services) -> None:
         ok = d.status == "answered" and any(_squash(e) in _squash(d.answer) for e in r["expect_any"])
         right += ok
         wrong += d.status == "answered" and not ok
-    assert right / len(rows) >= 0.8 and wrong / len(rows) <= 0.03, (right, wrong)
+    assert right / len(rows) >= 0.85 and wrong / len(rows) <= 0.02, (right, wrong)
 
 
 async def test_own_seed_out_of_scope(seeded: Services) -> None:
-    """At most 5% answered (measured: 2 of 125), as for the dev set."""
+    """At most 5% answered (measured: 2 of 155), as for the dev set."""
     rows = _load(SEED_OOS)
     answered = [r["question"] for r in rows if (await seeded.qa.ask(r["question"])).status == "answered"]
     assert len(answered) / len(rows) <= 0.05, answered
