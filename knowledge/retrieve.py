@@ -329,14 +329,14 @@ class Matcher:
     def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> tuple[list[float], list[float]]:
         """Weighted share of the question's words each candidate holds (anywhere; in its key field).
         A word counts when the doc says it literally or, for a word with synonyms, when the postings
-        show it (the doc says a synonym), by ``SHARED_HEADING`` only when a clause says it only in its
-        parents' headings or its document's title (which tell sibling clauses apart not at all); a word of three characters or
-        more that is not said counts half by the share of its character pairs the doc holds (another
-        segmentation). A word
-        without synonyms that the postings show for a doc is in its text, so only words with
-        synonyms (and one-character words, for the key field, where a literal match inside a longer
-        word would not do) are looked up in the postings. (Plain loops: for a few dozen candidates
-        they are quicker than arrays.)"""
+        show it (the doc says a synonym); by ``SHARED_HEADING`` only when a clause says it only in
+        its parents' headings or its document's title (which tell sibling clauses apart not at all).
+        A word of three characters or more that is not said counts half by the share of its
+        character pairs the doc holds (another segmentation). A word without synonyms that the
+        postings show for a doc is in its text, so only words with synonyms (and one-character
+        words, for the key field, where a literal match inside a longer word would not do) are
+        looked up in the postings. (Plain loops: for a few dozen candidates they are quicker than
+        arrays.)"""
         plan = [self._word_plan(w, v, top) for w, v in zip(q.words, q.weights, strict=True)]
         cover: list[float] = []
         key_cover: list[float] = []

@@ -559,20 +559,20 @@ def _doc(i: int, parent: str | None = None, answer: str | None = None, kind: str
     sig = answer or f"answer {i}"
     questions = ((f"q{i}",),) if asked else ()
     return IndexedDoc(
-        f"e{i}",
-        kind,
-        f"t{i}",
-        parent,
-        "",
-        "",
-        "",
-        "",
-        questions,
-        (1.0,) * len(questions),
-        (),
-        False,
-        False,
-        hash(sig),
+        entry_id=f"e{i}",
+        kind=kind,
+        title=f"t{i}",
+        parent_id=parent,
+        key_text="",
+        body_text="",
+        shared_key="",
+        document="",
+        questions=questions,
+        question_weights=(1.0,) * len(questions),
+        question_texts=tuple(f"q{i}" for _ in questions),
+        has_number=False,
+        has_place=False,
+        answer_sig=hash(sig),
     )
 
 
