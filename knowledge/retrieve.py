@@ -24,7 +24,7 @@ FLOOR_SAMPLE = 2_000  # docs of the rarest words ranked first to find a floor fo
 COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
 PHRASE_SPAN = 4000  # characters of a body aligned with the question
 ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does not state
-SHARED_HEADING = 0.5  # a clause's word said only where its siblings say it too (``_coverage``)
+SHARED_HEADING = 0.5  # a clause's word said only where its siblings say it too (``_told_apart``)
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
@@ -330,14 +330,15 @@ class Matcher:
         """Weighted share of the question's words each candidate holds (anywhere; in its key field).
         A word counts when the doc says it literally or, for a word with synonyms, when the postings
         show it (the doc says a synonym); by ``SHARED_HEADING`` only when a clause says it only in
-        its parents' headings or its document's title (which tell sibling clauses apart not at all).
-        A word of three characters or more that is not said counts half by the share of its
+        its parents' headings or its document's title while a candidate sharing them says it in its
+        own heading or text (``_told_apart``): there, the word tells the siblings apart. A word of three characters or more that is not said counts half by the share of its
         character pairs the doc holds (another segmentation). A word without synonyms that the
         postings show for a doc is in its text, so only words with synonyms (and one-character
         words, for the key field, where a literal match inside a longer word would not do) are
         looked up in the postings. (Plain loops: for a few dozen candidates they are quicker than
         arrays.)"""
         plan = [self._word_plan(w, v, top) for w, v in zip(q.words, q.weights, strict=True)]
+        apart = _told_apart(q.words, docs)
         cover: list[float] = []
         key_cover: list[float] = []
         for j, doc in enumerate(docs):
@@ -348,10 +349,13 @@ class Matcher:
             for w, v, held, in_key, grams, half in plan:
                 said_in_key = w in key
                 if said_in_key or w in body or (held is not None and held[j]):
-                    # Said only in headings the clause shares with its siblings: it counts part.
-                    c += v if not shared or not said_in_key or w in own or w in body else SHARED_HEADING * v
+                    # Said only in a heading the clause shares with a sibling that says it itself.
+                    if shared and said_in_key and w not in own and w not in body and (w, shared) in apart:
+                        c += SHARED_HEADING * v
+                    else:
+                        c += v
                 elif document and w in document:  # said only in its document's title: likewise
-                    c += SHARED_HEADING * v
+                    c += SHARED_HEADING * v if (w, document) in apart else v
                 elif grams:  # partly said: the share of its character pairs, at half weight
                     c += half * sum([g in key or g in body for g in grams])
                 # One character inside a longer word of the key is not that word: postings only.
@@ -435,6 +439,20 @@ def _union(lists: list[np.ndarray]) -> np.ndarray:
         return lists[0]
     ids = np.sort(np.concatenate(lists))
     return ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
+
+
+def _told_apart(words: list[str], docs: list[IndexedDoc]) -> set[tuple[str, str]]:
+    """(word, shared heading) and (word, document title) pairs for which a candidate clause says the
+    word in its own heading or text: siblings that say it only in what they share are the weaker
+    for it. Words in a heading or title that no candidate says itself count fully for every one."""
+    apart: set[tuple[str, str]] = set()
+    for doc in docs:
+        if doc.shared_key or doc.document:
+            own, body = doc.key_text[len(doc.shared_key) :], doc.body_text
+            for w in words:
+                if w in own or w in body:
+                    apart.update((w, shared) for shared in (doc.shared_key, doc.document) if shared)
+    return apart
 
 
 def _members(sorted_ids: np.ndarray, cands: np.ndarray) -> list[bool]:
