@@ -1,8 +1,10 @@
 """FAQ files: ``.jsonl`` (one object a line) and ``.csv`` (a header row; alternates split on ``|``).
 
 Fields: ``id``, ``question``, ``answer``, ``alternates``, ``category``; optionally ``tags``, ``source``,
-``status``, ``illustrative``. A ``.jsonl`` line that carries ``kind`` is a full entry as written by
-``policybot kb export``, so an export imports back unchanged.
+``status``, ``illustrative``. Other fields (a corpus's own ``url``, ``label``...) are ignored, with a
+warning that names them, so that a typo such as ``alternate`` shows. A ``.jsonl`` line that carries
+``kind`` is a full entry as written by ``policybot kb export``, so an export imports back unchanged
+(strictly: an unknown field there is an error).
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+from collections import Counter
 from dataclasses import fields
 from typing import Any
 
 from knowledge.importers.base import ImportFailure, ParsedEntry, check_entry
+
+log = logging.getLogger("policybot.import")
 
 _ENTRY_FIELDS = {f.name for f in fields(ParsedEntry)} - {"origin"}
 _FAQ_FIELDS = {
@@ -32,6 +38,7 @@ _FAQ_FIELDS = {
 def parse_jsonl(text: str, path: str) -> list[ParsedEntry]:
     """Parse a JSON-lines FAQ (or export) file."""
     out: list[ParsedEntry] = []
+    ignored: Counter[str] = Counter()
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -41,8 +48,21 @@ def parse_jsonl(text: str, path: str) -> list[ParsedEntry]:
             raise ImportFailure(path, lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from exc
         if not isinstance(obj, dict):
             raise ImportFailure(path, lineno, "each line must be a JSON object")
+        if "kind" not in obj and (extra := obj.keys() - _FAQ_FIELDS):
+            ignored.update(extra)
+            obj = {k: v for k, v in obj.items() if k in _FAQ_FIELDS}
         out.append(_from_record(obj, path, lineno))
+    _warn_ignored(path, ignored)
     return out
+
+
+def _warn_ignored(path: str, ignored: Counter[str]) -> None:
+    """Name the fields a file carried that a FAQ entry has no place for (each with its line count)."""
+    if ignored:
+        names = ", ".join(f"{name} ({n} line{'s' if n > 1 else ''})" for name, n in sorted(ignored.items()))
+        log.warning(
+            f"{path}: ignored unknown field(s) {names}", extra={"file": path, "fields": sorted(ignored)}
+        )
 
 
 def parse_csv(text: str, path: str) -> list[ParsedEntry]:
@@ -61,15 +81,17 @@ def parse_csv(text: str, path: str) -> list[ParsedEntry]:
     if missing:
         raise ImportFailure(path, 1, f"missing column(s) {', '.join(sorted(missing))}")
     unknown = set(header) - _FAQ_FIELDS
-    if unknown:
-        raise ImportFailure(path, 1, f"unknown column(s) {', '.join(sorted(unknown))}")
     out: list[ParsedEntry] = []
     try:
         for row in reader:
             lineno = reader.line_num
             if None in row:
                 raise ImportFailure(path, lineno, "more values than columns")
-            rec: dict[str, Any] = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            rec: dict[str, Any] = {
+                k.strip(): (v or "").strip()
+                for k, v in row.items()
+                if k is not None and k.strip() not in unknown
+            }
             for key in ("alternates", "tags"):
                 rec[key] = [a.strip() for a in rec.get(key, "").split("|") if a.strip()]
             if "source" in rec:
@@ -81,6 +103,7 @@ def parse_csv(text: str, path: str) -> list[ParsedEntry]:
             out.append(_from_record(rec, path, lineno))
     except csv.Error as exc:
         raise ImportFailure(path, reader.line_num, f"bad CSV: {exc}") from exc
+    _warn_ignored(path, Counter(dict.fromkeys(unknown, len(out))))
     return out
 
 
@@ -107,9 +130,6 @@ def _from_record(obj: dict[str, Any], path: str, lineno: int) -> ParsedEntry:
             raise ImportFailure(path, lineno, f"bad entry: {exc}") from exc
         entry.origin = path
         return check_entry(entry, path, lineno)
-    unknown = set(obj) - _FAQ_FIELDS
-    if unknown:
-        raise ImportFailure(path, lineno, f"unknown field(s) {', '.join(sorted(unknown))}")
     if isinstance(obj.get("id"), int) and not isinstance(obj["id"], bool):
         obj = {**obj, "id": str(obj["id"])}  # corpora often number their questions
     if isinstance(obj.get("source"), str):
