@@ -412,16 +412,20 @@ def test_markdown_policy_with_questions(tmp_path: Path) -> None:
             '{"id": "u-1", "question": "问题？", "answer": "答案。", "url": "http://x", "label": 3}\n',
         ),
         ("corpus.csv", "id,question,answer,url,label\nu-1,问题？,答案。,http://x,3\n"),
+        (
+            "numbered.jsonl",
+            '{"id": 7, "question": "问题？", "answer": "答案。", "category": 2, "url": "", "label": 3}\n',
+        ),
     ],
 )
 def test_a_corpus_s_own_fields_are_ignored_and_named(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, name: str, text: str
 ) -> None:
-    """A third-party FAQ corpus may carry fields of its own: the entries import, and a warning
-    names what was left out (a typo such as ``alternate`` would show there)."""
+    """A third-party FAQ corpus may carry fields of its own (and number its ids and categories): the
+    entries import, and a warning names what was left out (a typo such as ``alternate`` would show)."""
     with caplog.at_level("WARNING", logger="policybot.import"):
         [e] = parse_file(write(tmp_path, name, text))
-    assert (e.id, e.question, e.answer) == ("u-1", "问题？", "答案。")
+    assert (e.question, e.answer) == ("问题？", "答案。") and (e.id, e.category) in (("u-1", ""), ("7", "2"))
     assert "ignored unknown field(s) label (1 line), url (1 line)" in caplog.text
 
 

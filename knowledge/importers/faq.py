@@ -130,8 +130,9 @@ def _from_record(obj: dict[str, Any], path: str, lineno: int) -> ParsedEntry:
             raise ImportFailure(path, lineno, f"bad entry: {exc}") from exc
         entry.origin = path
         return check_entry(entry, path, lineno)
-    if isinstance(obj.get("id"), int) and not isinstance(obj["id"], bool):
-        obj = {**obj, "id": str(obj["id"])}  # corpora often number their questions
+    for key in ("id", "category"):  # corpora often number their questions and categories
+        if isinstance(obj.get(key), int) and not isinstance(obj[key], bool):
+            obj = {**obj, key: str(obj[key])}
     if isinstance(obj.get("source"), str):
         obj = {**obj, "source": {"title": obj["source"]} if obj["source"].strip() else {}}
     for key in ("id", "question", "answer"):
