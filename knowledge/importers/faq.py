@@ -61,7 +61,7 @@ def _warn_ignored(path: str, ignored: Counter[str]) -> None:
     if ignored:
         names = ", ".join(f"{name} ({n} line{'s' if n > 1 else ''})" for name, n in sorted(ignored.items()))
         log.warning(
-            f"{path}: ignored unknown field(s) {names}", extra={"file": path, "fields": sorted(ignored)}
+            "%s: ignored unknown field(s) %s", path, names, extra={"file": path, "fields": dict(ignored)}
         )
 
 
