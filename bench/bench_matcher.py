@@ -466,7 +466,7 @@ def measure_serving_memory(size: int, opts: Options) -> dict[str, Any]:
     """Resident memory of the real start path alone: a fresh process that only opens the SQLite
     knowledge base made by the ``sqlite`` worker and builds its index (rows streamed in batches),
     as ``policybot run`` does. Its peak is the memory a deployment needs for this many entries."""
-    key = synth.SynthParams().key(Lexicon.load().signature, synth.kb_digest())
+    key = synth.SynthParams().key(token_signature(Lexicon.load()), synth.kb_digest())
     db = db_path(key, size, opts)
     if not db.exists():
         return {}

@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from knowledge.importers import ImportFailure, ParsedEntry, expand_paths, parse_file  # noqa: E402
-from knowledge.index import entry_fields, tokenize_entry  # noqa: E402
+from knowledge.index import entry_fields, token_signature, tokenize_entry  # noqa: E402
 from knowledge.models import Entry  # noqa: E402
 from knowledge.segment import DATA_DIR, Lexicon, read_synonyms  # noqa: E402
 from knowledge.store import default_paths  # noqa: E402
@@ -108,9 +108,10 @@ class SynthParams:
     a_max: int = 120
     max_alternates: int = 2
 
-    def key(self, lexicon_sig: str, kb_digest: str) -> str:
-        """Cache key of the corpus these parameters make from this knowledge base and lexicon."""
-        raw = json.dumps([GENERATOR_VERSION, dataclasses.asdict(self), lexicon_sig, kb_digest])
+    def key(self, token_sig: str, kb_digest: str) -> str:
+        """Cache key of the corpus these parameters make from this knowledge base, tokenized with this
+        lexicon and token-cache layout (``token_signature``)."""
+        raw = json.dumps([GENERATOR_VERSION, dataclasses.asdict(self), token_sig, kb_digest])
         return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
@@ -363,7 +364,7 @@ def load_corpus(
     generation is prefix-stable, so only the missing files are tokenized."""
     params = params or SynthParams()
     parsed = real_entries()
-    key = params.key(lex.signature, kb_digest())
+    key = params.key(token_signature(lex), kb_digest())
     folder = cache_dir / f"corpus-{key}-c{chunk}"
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "real.pkl").exists():

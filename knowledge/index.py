@@ -89,7 +89,7 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
     return key, body, questions
 
 
-TOKENS_FORMAT = 2  # bump when tokenize_entry caches something new: every cache is then redone
+TOKENS_FORMAT = 3  # bump when tokenize_entry caches something new: every cache is then redone
 
 
 def token_signature(lex: Lexicon) -> str:
@@ -426,8 +426,8 @@ def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | No
         parent_id=entry.parent_id,
         key_text=toks["key_text"],
         body_text=toks["body_text"],
-        shared_key=_shared_key(entry, toks["key_text"]),
-        document=_document_title(entry),
+        shared_key=toks["shared_key"],
+        document=sys.intern(toks["document"]),
         questions=qwords,
         question_weights=tuple(sum(map(weight, q)) for q in qwords),
         question_texts=tuple(toks["q_texts"]),
@@ -449,15 +449,18 @@ def _shared_key(entry: Entry, key_text: str) -> str:
 def _document_title(entry: Entry) -> str:
     """The compact title of the document a clause belongs to ("" for other kinds)."""
     title = (entry.source or {}).get("title", "") if entry.kind == "clause" else ""
-    return sys.intern(compact(title)) if title else ""
+    return compact(title) if title else ""
 
 
 def _texts_of(entry: Entry) -> dict[str, Any]:
     """The compact texts and number flag of an entry (what ``tokenize_entry`` caches besides tokens)."""
     key, body, questions = entry_fields(entry)
+    key_text = compact(key)
     return {
-        "key_text": compact(key),
+        "key_text": key_text,
         "body_text": compact(body),
+        "shared_key": _shared_key(entry, key_text),
+        "document": _document_title(entry),
         "q_texts": [compact(q) for q in questions],
         "has_number": _states_number(entry),
         "answer_sig": compact(entry.answer)[:200] if entry.answer else "",
