@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from knowledge.importers.base import KINDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("paths", nargs="*", metavar="PATH")
     imp.add_argument("--default", action="store_true", help="import the shipped default knowledge base")
     lst = kb.add_parser("list", help="list entries")
-    lst.add_argument("--kind", choices=["faq", "guide", "policy", "clause"])
+    lst.add_argument("--kind", choices=list(KINDS))
     lst.add_argument("--category")
     lst.add_argument("--status", choices=["published", "draft", "expired"])
     show = kb.add_parser("show", help="show one entry")

@@ -9,6 +9,8 @@ from bot.config import MatchingSettings
 from bot.decide import decide
 from bot.messages import Decision, Suggestion
 from knowledge.answers import answer_text, citation, source_of
+from knowledge.models import Entry
+from knowledge.smalltalk import find_small_talk
 from knowledge.store import KnowledgeBase
 from knowledge.text import clean_display
 
@@ -39,6 +41,8 @@ class QAService:
             return Decision(shown, "escalated", notice=EMPTY_NOTICE, invalid=True)
         if not any(unicodedata.category(c)[0] in "LN" for c in shown):
             return Decision(shown, "escalated", notice=NO_TEXT_NOTICE, invalid=True)
+        if (small := find_small_talk(self.kb.index, question)) and (entry := await self.kb.get(small)):
+            return self._small_talk(shown, entry)
         query, cands = self.kb.matcher.search(question, limit=10)
         verdict = decide(cands, self.settings)
         suggestions = [Suggestion(c.entry_id, c.info.title, c.score) for c in verdict.alternatives]
@@ -51,6 +55,7 @@ class QAService:
             if entry is None:  # removed between search and read: treat as no answer
                 decision.status = "escalated"
             else:
+                decision.kind = entry.kind
                 decision.answer = answer_text(entry, query.aspect)
                 decision.source = source_of(entry)
                 decision.citation = citation(entry)
@@ -66,6 +71,20 @@ class QAService:
             extra={"status": decision.status, "score": round(decision.score, 3), "entry": decision.entry_id},
         )
         return decision
+
+    def _small_talk(self, shown: str, entry: Entry) -> Decision:
+        """A greeting, thanks, goodbye...: answered by its entry as said, whatever the thresholds."""
+        log.info("decided", extra={"status": "answered", "kind": "smalltalk", "entry": entry.id})
+        return Decision(
+            shown,
+            "answered",
+            score=1.0,
+            answer=answer_text(entry),
+            entry_id=entry.id,
+            title=entry.title or entry.question,
+            source=source_of(entry),
+            kind=entry.kind,
+        )
 
     async def explain(self, question: str, limit: int = 5) -> list[dict[str, object]]:
         """Scored candidates with their features (staff console, tuning)."""

@@ -32,10 +32,13 @@ from handlers.staff_html import (
 from handlers.web_state import core
 from knowledge.answers import citation
 from knowledge.importers import ImportFailure, entry_to_parsed
-from knowledge.importers.base import GUIDE_SECTIONS, ParsedEntry, check_entry
+from knowledge.importers.base import GUIDE_SECTIONS, REFERRAL_SECTIONS, ParsedEntry, check_entry
 from knowledge.models import Entry
 
-KIND_WORDS = {"faq": "常见问题", "guide": "办事指南", "policy": "政策解读", "clause": "政策条款"}
+KIND_WORDS = {
+    "faq": "常见问题", "guide": "办事指南", "policy": "政策解读", "clause": "政策条款",
+    "smalltalk": "寒暄闲聊", "referral": "他部门事项",
+}  # fmt: skip
 STATUS_WORDS = {"published": "已发布", "draft": "草稿", "expired": "已停用"}
 EXTRA_SECTIONS = 2  # empty section rows offered for adding sections to a guide or policy
 LIST_LIMIT = 500
@@ -200,7 +203,7 @@ def edit_fields(entry: ParsedEntry) -> Markup:
     category = field_row(
         label("category", "分类"), void("input", id="category", name="category", value=entry.category)
     )
-    if entry.kind == "faq":
+    if entry.kind in ("faq", "smalltalk"):
         return join(
             [
                 field_row(
@@ -258,7 +261,8 @@ def edit_fields(entry: ParsedEntry) -> Markup:
         )
         for i, (name, text) in enumerate(rows)
     )
-    names = tag("datalist", join(tag("option", "", value=n) for n in GUIDE_SECTIONS), id="section-names")
+    section_names = REFERRAL_SECTIONS if entry.kind == "referral" else GUIDE_SECTIONS
+    names = tag("datalist", join(tag("option", "", value=n) for n in section_names), id="section-names")
     answer = (
         field_row(
             label("answer", "摘要答案（可空）"),
@@ -275,9 +279,33 @@ def edit_fields(entry: ParsedEntry) -> Markup:
             ),
             category,
             answer,
+            _phrasings(entry) if entry.kind == "referral" else Markup(""),
             tag("p", "清空小节名称和内容即删除该小节。", class_="hint"),
             sections,
             names,
+        ]
+    )
+
+
+def _phrasings(entry: ParsedEntry) -> Markup:
+    """A referral's question and other phrasings (how residents ask about the matter)."""
+    return join(
+        [
+            field_row(
+                label("question", "问题"),
+                void(
+                    "input",
+                    id="question",
+                    name="question",
+                    value=entry.question,
+                    required=True,
+                    class_="wide",
+                ),
+            ),
+            field_row(
+                label("alternates", "其他问法（每行一个）"),
+                tag("textarea", "\n".join(entry.alternates), id="alternates", name="alternates", rows="5"),
+            ),
         ]
     )
 
@@ -290,10 +318,10 @@ def apply_form(entry: ParsedEntry, form: MultiDictProxy[Any]) -> ParsedEntry:
         return value.strip() if isinstance(value, str) else ""
 
     entry.category = text("category")[:100] if "category" in form else entry.category
-    if entry.kind == "faq":
-        entry.question, entry.answer = text("question"), text("answer")
+    if entry.kind in ("faq", "smalltalk", "referral"):
+        entry.question = text("question")
         entry.alternates = [line.strip() for line in text("alternates").splitlines() if line.strip()]
-    elif entry.kind == "clause":
+    if entry.kind in ("faq", "smalltalk", "clause"):
         entry.answer = text("answer")
     else:
         entry.title = text("title")

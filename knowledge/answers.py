@@ -20,7 +20,28 @@ def answer_text(entry: Entry, aspect: str | None = None) -> str:
         return f"【{heading}】\n{entry.answer}{office}"
     if entry.kind == "policy":
         return _policy_answer(entry)
+    if entry.kind == "referral":
+        return referral_answer(entry)
     return entry.answer
+
+
+REFERRAL_FALLBACK = "如不确定由哪个部门负责，可拨打12345政务服务便民热线。"
+
+
+def referral_answer(entry: Entry) -> str:
+    """Another body's matter: who handles it and how to reach them, never advice in their remit."""
+    sections = {name: text for name, text in entry.sections}
+    parts = [
+        f"【{entry.title}】",
+        f"这类事项不在商务局的职责范围内，请联系：{sections.get('主管部门', '')}",
+        f"联系方式：{sections.get('联系方式', '')}",
+    ]
+    if sections.get("说明"):
+        parts.append(sections["说明"])
+    if "12345" not in sections.get("联系方式", ""):
+        parts.append(REFERRAL_FALLBACK)
+    parts.append("商务领域的政策和办事问题，欢迎继续问我。")
+    return "\n".join(parts)
 
 
 def _guide_answer(entry: Entry, aspect: str | None) -> str:
@@ -64,7 +85,10 @@ def source_of(entry: Entry) -> dict[str, Any]:
 
 
 def citation(entry: Entry, today: date | None = None) -> str:
-    """One line naming the source (title, number, date, clause) and warning when a policy expired."""
+    """One line naming the source (title, number, date, clause) and warning when a policy expired;
+    none for small talk (its own words, not a source's)."""
+    if entry.kind == "smalltalk":
+        return ""
     src = entry.source or {}
     parts: list[str] = []
     if src.get("title"):
@@ -79,6 +103,8 @@ def citation(entry: Entry, today: date | None = None) -> str:
         line += f"（{src['url']}）"
     if entry.illustrative:
         line += "。部分内容为示例，请以官方最新公布为准"
+    elif entry.kind == "referral":
+        line += "。号码和渠道以官方最新公布为准"
     if is_expired(entry, today):
         line += f"。⚠ 该政策有效期至{entry.valid_until}，已过期，仅供参考，请以现行规定为准"
     return line

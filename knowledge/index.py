@@ -83,6 +83,13 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
         meta = [entry.title, src.get("number", ""), src.get("issuer", ""), *questions, *META_QUESTIONS]
         key = " ".join([*meta, *entry.tags])
         body = " ".join([entry.answer, sections, src.get("date", ""), entry.publish_date])
+    elif entry.kind == "smalltalk":
+        # Found by its whole wording only (knowledge/smalltalk.py): its words (你好, 谢谢, 垃圾, 笨)
+        # must not draw real questions, nor be offered as "您是不是想问".
+        key, body = "", ""
+    elif entry.kind == "referral":
+        key = " ".join([entry.title, *questions, *entry.tags])
+        body = " ".join(text for _, text in entry.sections)
     else:  # guide and anything newer
         key = " ".join([entry.title, *questions, *entry.tags])
         body = " ".join([entry.answer, sections])
@@ -432,7 +439,9 @@ def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | No
         question_weights=tuple(sum(map(weight, q)) for q in qwords),
         question_texts=tuple(toks["q_texts"]),
         has_number=bool(toks["has_number"]),
-        has_place=any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
+        # (a referral's answer is where to go: the body responsible)
+        has_place=entry.kind == "referral"
+        or any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
         answer_sig=hash(toks["answer_sig"] or entry.id),
         aspects=_aspects(entry),
     )

@@ -25,14 +25,15 @@ from knowledge.retrieve import Matcher
 from knowledge.segment import Lexicon
 
 DEFAULT_KB = Path(__file__).parent / "data"
-DEFAULT_KB_DIRS = ("documents", "guides", "policies", "faq")
+DEFAULT_KB_DIRS = ("documents", "guides", "policies", "faq", "desk")
 log = logging.getLogger("policybot.knowledge")
 
 LOAD_BATCH = 2000  # rows read (and tokenized) at a time while building the index
 
 
 def default_paths() -> list[Path]:
-    """The shipped default knowledge base: the seed document, guides, policies and FAQ."""
+    """The shipped default knowledge base: the seed document, guides, policies, FAQ, and the front
+    desk's small talk and referrals to other bodies."""
     return [DEFAULT_KB / d for d in DEFAULT_KB_DIRS if (DEFAULT_KB / d).exists()]
 
 

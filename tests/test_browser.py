@@ -26,7 +26,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STAFF, PASSWORD = "wang", "correct-horse-9"
 ANSWERED = "商务局电话"
 SUGGESTED = "备案"
-ESCALATED = "今天天气怎么样"
+ESCALATED = "会议室周末能借用吗"
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
 if not Path(CHROMIUM).exists():
@@ -144,13 +144,13 @@ async def test_escalation_staff_reply_reaches_the_page_without_reload(site: Site
     await staff.get_by_role("link", name=f"#{ticket_id}").click()
     await staff.get_by_role("button", name="认领").click()
     await expect(staff.locator(".notice-ok")).to_contain_text("已认领")
-    await staff.fill("#reply-text", "今天福州多云，气温 18 到 24 度。天气问题请关注气象部门发布。")
+    await staff.fill("#reply-text", "会议室不对外出借，请见谅。")
     await staff.get_by_role("button", name="发送答复").click()
     await expect(staff.locator(".notice-ok")).to_contain_text("答复已发送")
     await shot(staff, "console-ticket.png", full_page=True)
 
     reply = visitor.locator(".msg-staff")
-    await expect(reply).to_contain_text("气温 18 到 24 度", timeout=8_000)  # by polling, no reload
+    await expect(reply).to_contain_text("会议室不对外出借", timeout=8_000)  # by polling, no reload
     await expect(reply.locator(".badge-staff")).to_have_text("人工答复")
     await shot(visitor, "chat-staff-reply.png")
 

@@ -25,7 +25,7 @@ from tests.conftest import seed_path
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).parent / "data" / "bad"
 DOC = "doc-7a78d0a404"
-KEYS = {"question", "status", "answer", "entry_id", "title", "score", "suggestions", "source"}
+KEYS = {"question", "status", "answer", "entry_id", "title", "score", "suggestions", "source", "kind"}
 
 FAQ = "\n".join(
     json.dumps(r, ensure_ascii=False)
@@ -223,8 +223,26 @@ async def test_ask_and_import_never_load_the_default_kb(
     out = ok(policybot(*db, "kb", "import", "--default", cwd=tmp_path))
     expected = len(parse_paths(default_paths()))
     assert f"added {expected}, updated 0, unchanged 0" in out
-    row = json.loads(ok(policybot(*db, "ask", "--json", "鼓楼区商务局的电话是多少？", cwd=tmp_path)))
-    assert row["status"] == "answered" and row["entry_id"] == "faq-bureau-002"
+    asked = ["鼓楼区商务局的电话是多少？", "房产证丢了怎么补办", "你好", "商务局食堂周末卖不卖早餐"]
+    phone, referral, greeting, unknown = map(
+        json.loads, ok(policybot(*db, "ask", "--json", *asked, cwd=tmp_path)).splitlines()
+    )
+    assert phone["status"] == "answered" and phone["entry_id"] == "faq-bureau-002"
+    assert phone["kind"] == "faq"
+    # Another body's matter is answered (by its referral), small talk too; no reliable answer stays
+    # "escalated" although ``ask`` opens no ticket.
+    assert (referral["status"], referral["kind"], referral["entry_id"]) == (
+        "answered",
+        "referral",
+        "ref-realestate",
+    )
+    assert "不动产登记" in referral["answer"]
+    assert (greeting["status"], greeting["kind"], greeting["entry_id"]) == (
+        "answered",
+        "smalltalk",
+        "smalltalk-hello",
+    )
+    assert unknown["status"] == "escalated" and unknown["kind"] is None
 
 
 @pytest.mark.skipif(bool(os.environ.get("POLICYBOT_TEST_DATABASE_URL")), reason="checks the SQLite default")

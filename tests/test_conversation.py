@@ -28,7 +28,7 @@ DOC = "doc-7a78d0a404"
 STAFF_CHAT = "-1001"
 NUMBER_Q = "这个方案的文号是多少？"
 VAGUE_Q = "信息公开"  # several clauses fit: suggested
-OFF_Q = "明天会下雨吗"  # nothing fits: escalated
+OFF_Q = "会议室周末能借用吗"  # nothing fits: escalated
 SH = ZoneInfo("Asia/Shanghai")
 
 

@@ -117,7 +117,8 @@ async def test_default_kb_faq_eval(default_kb: Services) -> None:
         listed += ok or d.entry_id == r["expect_id"] or r["expect_id"] in [s.entry_id for s in d.suggestions]
     for r in outscope:
         d = await default_kb.qa.ask(r["question"])
-        false += d.status == "answered"
+        # another body's matter answered by its referral (or small talk by its reply) is right
+        false += d.status == "answered" and d.kind not in ("referral", "smalltalk")
     assert len(inscope) >= 90 and len(outscope) >= 25
     assert correct / len(inscope) >= 0.44
     assert listed / len(inscope) >= 0.81

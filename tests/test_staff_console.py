@@ -30,7 +30,7 @@ from knowledge.models import StaffAccount, StaffSession, utcnow
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 NAME, PASSWORD = "li.ming", "s3cret-passw0rd"
-ESCALATED = "今天天气怎么样"
+ESCALATED = "会议室周末能借用吗"
 XSS = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 
 
@@ -246,9 +246,9 @@ async def test_console_security_headers(client: TestClient) -> None:
 # -- the queue and tickets ------------------------------------------------------------------------------
 async def test_queue_has_every_channel_oldest_first(client: TestClient, app: App) -> None:
     ids = [
-        await escalate(app, "web", "visitor-token-0001", "网页上的问题：天气如何"),
-        await escalate(app, "telegram", "12345", "电报上的问题：明天下雨吗"),
-        await escalate(app, "terminal", "local", "终端里的问题：周末天气"),
+        await escalate(app, "web", "visitor-token-0001", "网页上的问题：会议室能借吗"),
+        await escalate(app, "telegram", "12345", "电报上的问题：会议室能借吗"),
+        await escalate(app, "terminal", "local", "终端里的问题：会议室能借吗"),
     ]
     await login(client)
     page = await (await client.get("/console")).text()
@@ -264,7 +264,7 @@ async def test_queue_has_every_channel_oldest_first(client: TestClient, app: App
 async def test_claim_reply_close_and_the_user_gets_the_reply(client: TestClient, app: App) -> None:
     telegram = RecordingChannel("telegram")
     app.registry.add(telegram)
-    ticket = await escalate(app, "telegram", "777", "请问明天天气")
+    ticket = await escalate(app, "telegram", "777", "请问明天会议室能借吗")
     csrf = await login(client)
     assert (
         (await post(client, f"/console/tickets/{ticket}/claim", csrf))

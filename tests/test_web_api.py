@@ -24,7 +24,7 @@ TOKEN = "visitor-token-0001"
 OTHER = "visitor-token-0002"
 ANSWERED = "商务局电话"
 SUGGESTED = "备案"
-ESCALATED = "今天天气怎么样"
+ESCALATED = "会议室周末能借用吗"
 
 
 async def make_client(app: App, **web_values: object) -> TestClient:

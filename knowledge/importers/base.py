@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-KINDS = ("faq", "guide", "policy", "clause")
+KINDS = ("faq", "guide", "policy", "clause", "smalltalk", "referral")
 STATUSES = ("published", "draft", "expired")
 GUIDE_SECTIONS = (
     "事项名称",
@@ -22,6 +23,9 @@ GUIDE_SECTIONS = (
     "咨询电话",
     "在线办理",
 )
+# A referral's sections: the body responsible and how to reach it are required, a note is optional.
+REFERRAL_SECTIONS = ("主管部门", "联系方式", "说明")
+REFERRAL_REQUIRED = REFERRAL_SECTIONS[:2]
 SOURCE_KEYS = ("title", "number", "date", "issuer", "url", "note")
 _ID = re.compile(r"^[^\s/\\?#<>\"'][^\s\\?<>\"']{0,199}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -146,5 +150,24 @@ def check_entry(e: ParsedEntry, path: str, line: int | None) -> ParsedEntry:
         fail(f"a {e.kind} needs a title")
     if e.kind == "clause" and not (e.answer.strip() or e.sections):
         fail("a clause needs its text")
+    if e.kind == "smalltalk" and (not e.question.strip() or not e.answer.strip()):
+        fail("a smalltalk entry needs a non-empty question and answer")
+    if e.kind == "referral":
+        _check_referral(e, fail)
     e.alternates = [a.strip() for a in e.alternates if a.strip()]
     return e
+
+
+def _check_referral(e: ParsedEntry, fail: Callable[[str], None]) -> None:
+    """A referral names the matter (title, question), the body responsible and how to reach it."""
+    if not e.title.strip() or not e.question.strip():
+        fail("a referral needs a title (the matter) and a question")
+    names = [n for n, _ in e.sections]
+    missing = [s for s in REFERRAL_REQUIRED if s not in names]
+    if missing:
+        fail(f"a referral lacks section(s): {', '.join(missing)}")
+    unknown = [n for n in names if n not in REFERRAL_SECTIONS]
+    if unknown:
+        fail(f"unknown referral section(s) {', '.join(unknown)} (known: {', '.join(REFERRAL_SECTIONS)})")
+    if any(not t.strip() for _, t in e.sections):
+        fail("a referral section is empty")

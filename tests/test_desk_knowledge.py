@@ -1,0 +1,259 @@
+"""The front desk's knowledge: small talk found by its whole wording however short, referrals to other
+bodies matched like any entry, both shipped as knowledge files and checked on import
+(knowledge/smalltalk.py, knowledge/answers.py, knowledge/data/desk/)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.app import App
+from bot.services import Services
+from knowledge.answers import citation
+from knowledge.importers import ImportFailure, parse_file
+from knowledge.smalltalk import phrasings
+from knowledge.store import DEFAULT_KB
+from tests.test_staff_console import client, login, post  # noqa: F401 (the client fixture)
+
+DESK = DEFAULT_KB / "desk"
+
+
+def _rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DESK / name).read_text(encoding="utf-8").splitlines() if line]
+
+
+# -- small talk -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "entry_id"),
+    [
+        ("你好", "smalltalk-hello"),
+        ("您好！", "smalltalk-hello"),
+        ("你好呀~", "smalltalk-hello"),
+        ("你好你好", "smalltalk-hello"),
+        ("Hello", "smalltalk-hello"),
+        ("在吗？", "smalltalk-hello"),
+        ("  你好😀 ", "smalltalk-hello"),
+        ("謝謝", "smalltalk-thanks"),
+        ("谢谢谢谢", "smalltalk-thanks"),
+        ("谢谢啦！", "smalltalk-thanks"),
+        ("好的，谢谢", "smalltalk-thanks"),
+        ("再见", "smalltalk-bye"),
+        ("拜拜～", "smalltalk-bye"),
+        ("你是谁", "smalltalk-about"),
+        ("你是機器人嗎", "smalltalk-about"),
+        ("你能做什么？", "smalltalk-about"),
+        ("嗯嗯", "smalltalk-ok"),
+        ("你真笨啊", "smalltalk-abuse"),
+    ],
+)
+async def test_small_talk_is_answered_by_its_entry(default_kb: Services, text: str, entry_id: str) -> None:
+    d = await default_kb.qa.ask(text)
+    assert (d.status, d.kind, d.entry_id) == ("answered", "smalltalk", entry_id)
+    assert d.answer and d.citation == ""  # its own words: no source line under a greeting
+
+
+@pytest.mark.parametrize(
+    ("text", "entry_id"),
+    [
+        ("你好，请问预付卡备案需要什么材料", "guide-prepaid-card-filing"),
+        ("谢谢，再问一下商务局的电话是多少？", "faq-bureau-002"),
+    ],
+)
+async def test_a_greeting_around_a_question_does_not_hide_it(
+    default_kb: Services, text: str, entry_id: str
+) -> None:
+    d = await default_kb.qa.ask(text)
+    assert d.kind != "smalltalk" and d.entry_id == entry_id
+
+
+@pytest.mark.parametrize("text", ["垃圾分类", "垃圾", "笨重货物运输", "你好像没有回答我的备案问题"])
+async def test_small_talk_words_never_draw_real_questions(default_kb: Services, text: str) -> None:
+    """Small talk is found by its whole wording only: never answered or offered for other texts."""
+    d = await default_kb.qa.ask(text)
+    assert d.kind != "smalltalk"
+    assert not any(s.entry_id.startswith("smalltalk-") for s in d.suggestions)
+    assert not (d.entry_id or "").startswith("smalltalk-")
+
+
+def test_phrasings_forgive_trimmings_only() -> None:
+    assert phrasings("你好呀！") == ["你好呀", "你好"]
+    assert "谢谢" in phrasings("谢谢谢谢")
+    assert phrasings("") == [] and phrasings("。。。") == []
+    assert phrasings("你" * 31) == []  # a long message is a question
+
+
+async def test_small_talk_edits_reach_the_bot_at_once(default_kb: Services) -> None:
+    from knowledge.importers import entry_to_parsed
+
+    row = await default_kb.kb.get("smalltalk-thanks")
+    assert row is not None
+    edited = entry_to_parsed(row)
+    edited.alternates.append("感恩")
+    edited.answer = "不客气，随时为您服务。"
+    await default_kb.kb.save_entry(edited)
+    d = await default_kb.qa.ask("感恩！")
+    assert (d.entry_id, d.answer) == ("smalltalk-thanks", "不客气，随时为您服务。")
+    await default_kb.kb.set_status("smalltalk-thanks", "expired")
+    assert (await default_kb.qa.ask("谢谢")).kind != "smalltalk"
+
+
+# -- referrals --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "entry_id", "says"),
+    [
+        ("社保断缴三个月怎么补缴", "ref-hrss", "12333"),
+        ("房产证丢了怎么补办", "ref-realestate", "不动产登记"),
+        ("明天福州会下雨吗", "ref-weather", "12121"),
+        ("公积金贷款怎么申请", "ref-housing-fund", "12329"),
+        ("医保异地就医怎么备案", "ref-medical", "12393"),
+        ("个人所得税怎么申报", "ref-tax", "12366"),
+        ("买到过期食品去哪投诉", "ref-samr", "12315"),
+        ("身份证丢了怎么补办", "ref-police", "派出所"),
+        ("出了交通事故怎么办", "ref-traffic", "122"),
+        ("孩子转学怎么办理", "ref-education", "教育局"),
+        ("小区噪音扰民找谁投诉", "ref-12345", "12345"),
+    ],
+)
+async def test_other_bodies_matters_get_their_referral(
+    default_kb: Services, text: str, entry_id: str, says: str
+) -> None:
+    d = await default_kb.qa.ask(text)
+    assert (d.status, d.kind, d.entry_id) == ("answered", "referral", entry_id), d
+    assert says in (d.answer or "")
+    assert "不在商务局的职责范围内" in (d.answer or "")
+    assert "12345" in (d.answer or "")  # the fallback for anything unclear
+    assert "以官方最新公布为准" in d.citation
+
+
+async def test_the_bureaus_own_matters_are_not_referred(default_kb: Services) -> None:
+    for text, entry_id in [
+        ("外资企业年报什么时候报？", "faq-trade-004"),
+        ("预付卡商家跑路了怎么投诉", "faq-cons-001"),
+        ("商务局电话", "faq-bureau-002"),
+    ]:
+        d = await default_kb.qa.ask(text)
+        assert (d.status, d.entry_id) == ("answered", entry_id)
+        assert d.kind == "faq"
+
+
+def test_shipped_referrals_are_sourced_and_dated() -> None:
+    rows = _rows("referrals.jsonl")
+    numbers = " ".join(t for r in rows for _, t in r["sections"])
+    for number in ("12345", "12333", "12393", "12329", "12366", "12315", "122", "12121"):
+        assert number in numbers
+    for r in rows:
+        sections = dict(r["sections"])
+        assert sections["主管部门"] and sections["联系方式"]
+        assert r["source"].get("title") and "以官方最新公布为准" in r["source"]["note"]
+        assert "2026-12" in r["source"]["note"]  # when the facts were gathered
+    assert {"ref-police", "ref-realestate", "ref-education"} <= {r["id"] for r in rows}
+
+
+def test_every_shipped_small_talk_category_is_there() -> None:
+    cats = {r["category"] for r in _rows("smalltalk.jsonl")}
+    assert {"问候", "感谢", "告别", "介绍", "不文明用语"} <= cats
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (
+            {"id": "r1", "kind": "referral", "title": "社保", "question": "社保怎么交"},
+            "lacks section(s): 主管部门",
+        ),
+        (
+            {
+                "id": "r2",
+                "kind": "referral",
+                "title": "社保",
+                "question": "社保怎么交",
+                "sections": [["主管部门", "人社局"], ["电话", "12333"]],
+            },
+            "lacks section(s): 联系方式",
+        ),
+        (
+            {
+                "id": "r3",
+                "kind": "referral",
+                "title": "社保",
+                "question": "社保怎么交",
+                "sections": [["主管部门", "人社局"], ["联系方式", "12333"], ["备注", "x"]],
+            },
+            "unknown referral section(s) 备注",
+        ),
+        (
+            {
+                "id": "r4",
+                "kind": "referral",
+                "question": "q",
+                "sections": [["主管部门", "a"], ["联系方式", "b"]],
+            },
+            "needs a title",
+        ),
+        (
+            {"id": "s1", "kind": "smalltalk", "question": "你好", "answer": " "},
+            "non-empty question and answer",
+        ),
+        ({"id": "s2", "kind": "chitchat", "question": "你好", "answer": "您好"}, "unknown kind 'chitchat'"),
+    ],
+)
+async def test_bad_desk_entries_are_refused_before_anything_is_written(
+    services: Services, tmp_path: Path, record: dict, reason: str
+) -> None:
+    good = {"id": "ok-1", "kind": "smalltalk", "question": "早安", "answer": "早上好！"}
+    path = tmp_path / "desk.jsonl"
+    path.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in (good, record)) + "\n", encoding="utf-8"
+    )
+    with pytest.raises(ImportFailure, match=re.escape(reason)):
+        parse_file(path)
+    with pytest.raises(ImportFailure):
+        await services.kb.import_paths([path])
+    assert await services.kb.count() == 0
+
+
+async def test_referral_citation_names_its_source(default_kb: Services) -> None:
+    row = await default_kb.kb.get("ref-12345")
+    assert row is not None
+    line = citation(row)
+    assert "国办发〔2020〕53号" in line and "以官方最新公布为准" in line
+
+
+# -- the staff console edits them like the rest ------------------------------------------------------------
+async def test_console_edits_a_referral_and_a_small_talk_entry(client: TestClient, app: App) -> None:  # noqa: F811
+    csrf = await login(client)
+    page = await (await client.get("/console/knowledge/e/ref-hrss")).text()
+    assert "他部门事项" in page and "主管部门" in page and 'name="alternates"' in page
+    row = await app.services.kb.get("ref-hrss")
+    assert row is not None
+    names = [n for n, _ in row.sections]
+    texts = [t for _, t in row.sections]
+    texts[1] = "12333（测试号码）"
+    form = [("csrf", csrf), ("title", row.title), ("question", row.question), ("category", row.category)]
+    form += [("alternates", "\n".join([*row.alternates, "退休金领取资格认证"]))]
+    form += [("section_name", n) for n in names] + [("section_text", t) for t in texts]
+    resp = await client.post("/console/knowledge/e/ref-hrss", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    d = await app.services.qa.ask("退休金领取资格认证")
+    assert d.entry_id == "ref-hrss" and "12333（测试号码）" in (d.answer or "")
+
+    bad = [*form[: -len(names) * 2], ("section_name", "主管部门"), ("section_text", "人社局")]
+    resp = await client.post("/console/knowledge/e/ref-hrss", data=bad, allow_redirects=False)
+    assert resp.status == 400 and "lacks section(s): 联系方式" in await resp.text()
+
+    resp = await post(
+        client,
+        "/console/knowledge/e/smalltalk-bye",
+        csrf,
+        question="再见",
+        alternates="回头见",
+        answer="再会！",
+        category="告别",
+    )
+    assert resp.status == 303
+    d = await app.services.qa.ask("回头见")
+    assert (d.entry_id, d.answer) == ("smalltalk-bye", "再会！")
