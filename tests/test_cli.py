@@ -223,7 +223,7 @@ async def test_ask_and_import_never_load_the_default_kb(
     out = ok(policybot(*db, "kb", "import", "--default", cwd=tmp_path))
     expected = len(parse_paths(default_paths()))
     assert f"added {expected}, updated 0, unchanged 0" in out
-    asked = ["鼓楼区商务局的电话是多少？", "房产证丢了怎么补办", "你好", "商务局食堂周末卖不卖早餐"]
+    asked = ["鼓楼区商务局的电话是多少？", "房产证丢了怎么补办", "你好", "会议室周末能借用吗"]
     phone, referral, greeting, unknown = map(
         json.loads, ok(policybot(*db, "ask", "--json", *asked, cwd=tmp_path)).splitlines()
     )
