@@ -46,9 +46,9 @@ class Run:
 
 
 def policybot_cmd() -> list[str]:
-    """The ``policybot`` console script next to this interpreter, else ``python -m bot``."""
+    """The ``policybot`` console script next to this interpreter, else ``python -m policybot``."""
     script = Path(sys.executable).parent / "policybot"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "policybot"]
 
 
 def create_db(db_url: str, env: dict[str, str]) -> float:

@@ -1,11 +1,12 @@
-"""The composition root: services, tickets, conversations, outbox and the channels of one process."""
+"""The core object of one process: services, tickets, conversations, outbox and the channel registry.
+
+It imports no channel adapter; ``policybot.run`` (the composition root) starts the channels with it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import signal
 from dataclasses import dataclass, field
 
 from bot.channels import ChannelRegistry
@@ -66,37 +67,3 @@ class App:
         self.stoppers.clear()
         await self.outbox.stop()
         await self.services.close()
-
-
-async def run_forever(settings: Settings) -> int:
-    """``policybot run``: web chat and console always, Telegram when a token is set; until a signal."""
-    app = await App.create(settings)
-    try:
-        if await app.services.load_default_if_empty():
-            log.info("loaded the default knowledge base", extra={"entries": await app.services.kb.count()})
-        await app.services.kb.load_index()
-        # Telegram first: in webhook mode it adds its route to app.extra_routes for the web server.
-        if settings.telegram.token:
-            from handlers.telegram import start_telegram
-
-            await start_telegram(app)
-            print(f"policybot: Telegram channel running ({settings.telegram.mode})", flush=True)
-        if settings.web.enabled:
-            from handlers.web import start_web
-
-            url = await start_web(app)
-            print(f"policybot: web chat at {url}  (staff console: {url}console)", flush=True)
-        app.outbox.start()
-        await _wait_for_signal()
-    finally:
-        await app.close()
-    return 0
-
-
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()

@@ -140,11 +140,11 @@ def settings_from_dict(raw: dict[str, object], env: typing.Mapping[str, str] | N
     """Validate a parsed TOML document (plus env overrides) into ``Settings``."""
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     for var, (section, key) in ENV_OVERRIDES.items():
-        value = (env or {}).get(var)
-        if value:
+        override = (env or {}).get(var)
+        if override:
             raw.setdefault(section, {})
             if isinstance(raw[section], dict):
-                raw[section][key] = value  # type: ignore[index]
+                raw[section][key] = override  # type: ignore[index]
     sections: dict[str, object] = {}
     for name, value in raw.items():
         if name not in _SECTION_TYPES:

@@ -1,9 +1,18 @@
 """The conversation core: one normalized incoming message in, the replies out.
 
-Every adapter (Telegram, web chat, terminal) calls ``Conversations``; it de-duplicates updates, logs
-every question with its decision, answers, suggests or escalates, and lets further messages join an
-open ticket. Replies are returned to the adapter and, for channels that deliver asynchronously
-(``via_outbox=True``), also written to the outbox in the same transaction so that none is lost.
+Every adapter (Telegram, web chat, terminal) calls ``Conversations`` and nothing else of the core's
+state. The channel API is three calls, all taking the neutral ``IncomingMessage``:
+
+- ``handle(msg)``: a message from the user (a question, a typed ``/command``, or non-text content);
+- ``act(msg, action)``: a button press; ``action`` is the string the core put in ``Reply.buttons``
+  (parsed by ``bot.protocol.parse_action``; a malformed or unknown one raises ``ActionError``; one about
+  something that is not, or no longer, this user's gets a reply of kind ``error``);
+- ``command(msg, name, args)``: ``start``, ``help``, ``human``, ``status`` or ``cancel`` (others get the
+  help text).
+
+Each de-duplicates ``msg.update_id``, records what it stores (questions, bot replies), and returns the
+replies for the adapter to render; with ``via_outbox=True`` the replies are also queued in the outbox in
+the same transaction, so none is lost (``send`` queues other replies, e.g. a flood notice).
 """
 
 from __future__ import annotations
@@ -16,12 +25,25 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.messages import Button, Decision, IncomingMessage, Reply, Suggestion
+from bot.messages import Button, ChannelRef, Decision, IncomingMessage, Reply, Suggestion
 from bot.outbox import enqueue
+from bot.protocol import (
+    Action,
+    CommandName,
+    cancel_action,
+    category_action,
+    entry_action,
+    escalate_action,
+    feedback_action,
+    parse_action,
+    parse_command,
+    pick_action,
+    ticket_arg,
+)
 from bot.qa import QAService
 from bot.tickets import TicketService
 from knowledge.answers import answer_text, citation
-from knowledge.models import Conversation, Feedback, Message, ProcessedUpdate, Ticket
+from knowledge.models import Conversation, Feedback, Message, ProcessedUpdate, Ticket, TicketReason
 from knowledge.store import KnowledgeBase
 from knowledge.text import storable
 
@@ -35,6 +57,31 @@ CONTENT_WORDS = {
 }  # fmt: skip
 HELPFUL_THANKS = "感谢您的反馈！"
 NO_TICKET = "您目前没有待处理的问题。"
+GONE = "这条内容已不存在，请重新提问。"
+GREETING = (
+    "您好！我是鼓楼区商务局的政策咨询机器人。\n"
+    "我可以回答这些方面的问题（共 {count} 条）：{names}。\n\n"
+    "请直接用一句话描述您的问题，例如：“申请政府信息公开多久答复？”\n"
+    "我答不上来的问题会转给工作人员。点下面的分类可以看看常见问题。"
+)
+HELP = (
+    "使用方法：直接发送您的问题（文字）。\n"
+    "/human 转人工（可跟上问题，例如 /human 我想咨询……）\n"
+    "/status 查看您的问题处理进度\n"
+    "/cancel 撤回正在等待的人工问题\n"
+    "/start 查看我能回答哪些方面的问题\n"
+    "在群里提问时，请 @我 或回复我的消息。"
+)
+UNKNOWN_COMMAND = "没有这个命令。" + HELP
+CATEGORY_LIMIT = 8
+MAX_HUMAN_TEXT = 2000
+TICKET_WORDS = {
+    "open": "等待处理",
+    "claimed": "处理中",
+    "answered": "已答复",
+    "closed": "已关闭",
+    "cancelled": "已撤回",
+}
 
 
 class Conversations:
@@ -58,6 +105,9 @@ class Conversations:
     async def handle(self, msg: IncomingMessage, *, via_outbox: bool = False) -> list[Reply]:
         """Reply to one message; an update seen before gets no reply at all (``[]``)."""
         msg = dataclasses.replace(msg, text=storable(msg.text), display_name=storable(msg.display_name))
+        typed = parse_command(msg.text) if msg.content_type == "text" else None
+        if typed is not None:
+            return await self.command(msg, typed[0], typed[1], via_outbox=via_outbox)
         decision = None
         if msg.content_type == "text":
             # Matching needs no database: do it before the transaction to keep that short.
@@ -158,8 +208,9 @@ class Conversations:
         if d.invalid:
             # Empty, too long or no text at all: say so, open no ticket.
             return [await self._bot_reply(session, conv, Reply(d.notice, kind="error"))]
+        # The staff's best guesses come from the search that decided (no second search).
         ticket = await self.tickets.open(
-            session, conv, text.strip(), "no_match", [s.to_json() for s in await self._candidates(text)]
+            session, conv, text.strip(), "no_match", [s.to_json() for s in d.candidates]
         )
         question.ticket_id = ticket.id
         return [await self._bot_reply(session, conv, self.escalated_reply(ticket))]
@@ -229,21 +280,129 @@ class Conversations:
         await self.tickets.add_user_message(session, ticket, conv, f"[用户发送了{what}]")
         return Reply(NOT_TEXT_FORWARDED.format(what=what, ticket=ticket.id), kind="info", ticket_id=ticket.id)
 
+    # -- the channel API: buttons, commands, deliveries ----------------------------------------------------
+    async def act(
+        self, msg: IncomingMessage, action: str | Action, *, via_outbox: bool = False
+    ) -> list[Reply]:
+        """A button press. Raises ``ActionError`` for a malformed or unknown action (nothing is recorded);
+        a redelivered update gets ``[]``. A feedback ``up`` is answered with an ``ack``."""
+        parsed = action if isinstance(action, Action) else parse_action(action)
+        if not await self.first_time(msg):
+            return []
+        replies = await self._act(msg, parsed)
+        if via_outbox:
+            await self.send(msg.ref, replies)
+        return replies
+
+    async def _act(self, msg: IncomingMessage, a: Action) -> list[Reply]:
+        match a.kind:
+            case "pick":
+                return [await self.pick(msg, a.ids[0], a.ids[1])]
+            case "feedback":
+                reply = await self.feedback(msg, a.ids[0], a.helpful)
+                if a.helpful and reply.kind == "info":
+                    reply.kind = "ack"
+                return [reply]
+            case "escalate" | "human":
+                return [await self.escalate(msg, a.id)]
+            case "cancel":
+                return [await self.cancel(msg, a.id)]
+            case "status":
+                return [await self.status(msg)]
+            case "cat":
+                return [await self.category(a.arg)]
+            case "entry":
+                return [await self.show(msg, a.arg)]
+
+    async def command(
+        self, msg: IncomingMessage, name: str, args: str = "", *, via_outbox: bool = False
+    ) -> list[Reply]:
+        """``/start``, ``/help``, ``/human [question]``, ``/status``, ``/cancel [ticket]``; any other name
+        gets the help text. A redelivered update gets ``[]``."""
+        if not await self.first_time(msg):
+            return []
+        replies = [await self._command(msg, name, args)]
+        if via_outbox:
+            await self.send(msg.ref, replies)
+        return replies
+
+    async def _command(self, msg: IncomingMessage, name: str, args: str) -> Reply:
+        known: dict[str, CommandName] = {"start": "start", "help": "help", "human": "human",
+                                         "status": "status", "cancel": "cancel"}  # fmt: skip
+        match known.get(name):
+            case "start":
+                return await self.greeting()
+            case "help":
+                return Reply(HELP)
+            case "human":
+                return await self.escalate(msg, text=args[:MAX_HUMAN_TEXT])
+            case "status":
+                return await self.status(msg)
+            case "cancel":
+                return await self.cancel(msg, ticket_arg(args))
+            case None:
+                return Reply(UNKNOWN_COMMAND)
+
+    async def send(self, ref: ChannelRef, replies: list[Reply]) -> None:
+        """Queue replies for delivery through the outbox (a failed send is retried) and wake it."""
+        if not replies:
+            return
+        async with self.sessions() as session, session.begin():
+            for reply in replies:
+                enqueue(session, ref, reply, ticket_id=reply.ticket_id)
+        self.wake()
+
+    async def record_reply(self, ref: ChannelRef, reply: Reply) -> int | None:
+        """Store a reply that arrives later (a notice from staff's side) in the conversation at ``ref``, for
+        channels that show the stored history (the web chat); None when there is no such conversation."""
+        async with self.sessions() as session, session.begin():
+            conv = await session.scalar(
+                select(Conversation).where(
+                    Conversation.channel == ref.channel, Conversation.chat_ref == ref.chat_ref
+                )
+            )
+            if conv is None:
+                return None
+            stored = await self._bot_reply(session, conv, dataclasses.replace(reply))
+            return stored.message_id
+
+    async def greeting(self) -> Reply:
+        """The /start text with one button per knowledge category."""
+        cats = await self.kb.categories()
+        names = "、".join(name for name, _ in cats) or "（知识库暂时为空）"
+        buttons = [Button(f"{name}（{n}）", category_action(name)) for name, n in cats]
+        rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+        return Reply(GREETING.format(count=sum(n for _, n in cats), names=names), buttons=rows)
+
+    async def category(self, name: str) -> Reply:
+        """A few entries of one category as buttons (pressing one shows its answer)."""
+        entries = [e for e in await self.kb.entries(category=name, status="published") if e.parent_id is None]
+        if not entries:
+            return Reply(f"「{name}」下暂时没有内容，请直接输入您的问题。")
+        shown = entries[:CATEGORY_LIMIT]
+        buttons = [[Button((e.title or e.question)[:40], entry_action(e.id))] for e in shown]
+        more = f"，这里列出 {len(shown)} 条" if len(entries) > len(shown) else ""
+        return Reply(
+            f"「{name}」共 {len(entries)} 条{more}。点按查看答案，或直接输入您的问题。", buttons=buttons
+        )
+
     # -- buttons and commands -----------------------------------------------------------------------
     async def pick(self, msg: IncomingMessage, question_id: int, index: int) -> Reply:
-        """The user chose suggestion ``index`` of question ``question_id`` (``pick:<q>:<i>``)."""
-        async with self.sessions() as session:
+        """The user chose suggestion ``index`` of their question ``question_id`` (``pick:<q>:<i>``)."""
+        async with self.sessions() as session, session.begin():
+            conv = await self.conversation(session, msg)
             question = await session.get(Message, question_id)
-        suggestions = (question.payload or {}).get("suggestions", []) if question is not None else []
+            mine = question is not None and question.conversation_id == conv.id
+        suggestions = (question.payload or {}).get("suggestions", []) if mine and question else []
         if not 0 <= index < len(suggestions):
-            return Reply("这条内容已不存在，请重新提问。", kind="error")
+            return Reply(GONE, kind="error")
         return await self.show(msg, suggestions[index]["entry_id"], question_id)
 
     async def show(self, msg: IncomingMessage, entry_id: str, question_id: int | None = None) -> Reply:
         """Show one entry's answer (a picked suggestion, or an entry chosen from a category list)."""
         entry = await self.kb.get(entry_id)
         if entry is None or entry.status != "published":
-            return Reply("这条内容已不存在，请重新提问。", kind="error")
+            return Reply(GONE, kind="error")
         aspect = None
         async with self.sessions() as session, session.begin():
             conv = await self.conversation(session, msg)
@@ -298,7 +457,9 @@ class Conversations:
         self.wake()
         return reply
 
-    async def _escalate(self, session: AsyncSession, conv: Conversation, question: str, reason: str) -> Reply:
+    async def _escalate(
+        self, session: AsyncSession, conv: Conversation, question: str, reason: TicketReason
+    ) -> Reply:
         cands = [s.to_json() for s in await self._candidates(question)] if question else []
         ticket = await self.tickets.open(session, conv, question, reason, cands)
         self.wake()
@@ -328,18 +489,11 @@ class Conversations:
         tickets = await self.tickets.of_conversation(conv, only_open=False)
         if not tickets:
             return Reply(NO_TICKET, kind="info")
-        words = {
-            "open": "等待处理",
-            "claimed": "处理中",
-            "answered": "已答复",
-            "closed": "已关闭",
-            "cancelled": "已撤回",
-        }
         lines = ["您的问题："]
         for t in tickets[:10]:
-            lines.append(f"#{t.id} {words.get(t.status, t.status)}：{t.question[:40]}")
+            lines.append(f"#{t.id} {TICKET_WORDS.get(t.status, t.status)}：{t.question[:40]}")
         buttons = [
-            [Button(f"撤回 #{t.id}", f"cancel:{t.id}")] for t in tickets if t.status in ("open", "claimed")
+            [Button(f"撤回 #{t.id}", cancel_action(t.id))] for t in tickets if t.status in ("open", "claimed")
         ]
         return Reply("\n".join(lines), buttons=buttons, kind="info")
 
@@ -376,12 +530,17 @@ class Conversations:
 
 def feedback_buttons(message_id: int) -> list[list[Button]]:
     """有用 / 没解决 under an answer."""
-    return [[Button("有用", f"feedback:up:{message_id}"), Button("没解决", f"feedback:down:{message_id}")]]
+    return [
+        [
+            Button("有用", feedback_action(message_id, True)),
+            Button("没解决", feedback_action(message_id, False)),
+        ]
+    ]
 
 
 def suggestion_reply(d: Decision, question_id: int) -> Reply:
     """您是不是想问: the candidates as buttons, and 都不是 to reach staff."""
     # Actions stay short (Telegram allows 64 bytes): the question's stored suggestions hold the ids.
-    buttons = [[Button(s.title[:60], f"pick:{question_id}:{i}")] for i, s in enumerate(d.suggestions)]
-    buttons.append([Button("都不是，转人工", f"escalate:{question_id}")])
+    buttons = [[Button(s.title[:60], pick_action(question_id, i))] for i, s in enumerate(d.suggestions)]
+    buttons.append([Button("都不是，转人工", escalate_action(question_id))])
     return Reply("您是不是想问：", buttons=buttons, kind="suggestions")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
+
+from knowledge.models import ReplyKind
 
 Status = Literal["answered", "suggested", "escalated"]
+REPLY_KINDS: frozenset[str] = frozenset(get_args(ReplyKind))
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,7 @@ class Decision:
     entry_id: str | None = None
     title: str | None = None
     suggestions: list[Suggestion] = field(default_factory=list)
+    candidates: list[Suggestion] = field(default_factory=list)  # the search's best three, for staff
     source: dict[str, Any] | None = None
     citation: str = ""
     notice: str = ""  # why there is no answer (empty, too long, ...) in words for the user
@@ -93,7 +97,8 @@ class Reply:
     text: str
     source_line: str = ""
     buttons: list[list[Button]] = field(default_factory=list)
-    kind: str = "info"  # answer | suggestions | escalated | staff_reply | info | error
+    # ack: a short acknowledgement of a button press (Telegram shows it as a popup, not a message)
+    kind: ReplyKind = "info"
     ticket_id: int | None = None
     message_id: int | None = None  # the stored outgoing message, for feedback
     entry_id: str | None = None
@@ -115,8 +120,13 @@ class Reply:
             text=data.get("text", ""),
             source_line=data.get("source_line", ""),
             buttons=[[Button(b["label"], b["action"]) for b in row] for row in data.get("buttons", [])],
-            kind=data.get("kind", "info"),
+            kind=reply_kind(data.get("kind")),
             ticket_id=data.get("ticket_id"),
             message_id=data.get("message_id"),
             entry_id=data.get("entry_id"),
         )
+
+
+def reply_kind(value: object) -> ReplyKind:
+    """A stored reply's kind; an unknown one (written by an older version) reads as ``info``."""
+    return cast(ReplyKind, value) if isinstance(value, str) and value in REPLY_KINDS else "info"

@@ -13,13 +13,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels import ChannelRegistry, DeliveryError
 from bot.messages import ChannelRef, Reply
-from knowledge.models import OutboxItem, TicketPost, utcnow
+from knowledge.models import OutboxItem, OutboxKind, TicketPost, utcnow
 
 log = logging.getLogger("policybot.outbox")
 
@@ -35,7 +36,7 @@ def enqueue(
     ref: ChannelRef,
     reply: Reply,
     *,
-    kind: str = "reply",
+    kind: OutboxKind = "reply",
     ticket_id: int | None = None,
     reply_to: str | None = None,
 ) -> OutboxItem:
@@ -125,7 +126,7 @@ class OutboxWorker:
                 )
                 .values(status="sending", next_attempt_at=now + LEASE, attempts=OutboxItem.attempts + 1)
             )
-            if result.rowcount != 1:
+            if cast("CursorResult[Any]", result).rowcount != 1:  # an UPDATE's result has a rowcount
                 return None  # another worker has it
             return await session.get(OutboxItem, item_id)
 

@@ -48,6 +48,7 @@ class QAService:
         suggestions = [Suggestion(c.entry_id, c.info.title, c.score) for c in verdict.alternatives]
         best = verdict.best
         decision = Decision(shown, verdict.status, score=best.score if best else 0.0, aspect=query.aspect)  # type: ignore[arg-type]
+        decision.candidates = [Suggestion(c.entry_id, c.info.title, c.score) for c in cands[:3]]
         if best is not None and verdict.status != "escalated":
             decision.entry_id, decision.title = best.entry_id, best.info.title
         if verdict.status == "answered" and best is not None:

@@ -152,7 +152,9 @@ async def _ticket_numbers(session: AsyncSession, start: datetime) -> tuple[int, 
             Ticket.created_at >= start, Ticket.answered_at.is_not(None)
         )
     )
-    waits = [(_aware(done) - _aware(created)).total_seconds() / 60 for created, done in rows]
+    waits = [
+        (_aware(done) - _aware(created)).total_seconds() / 60 for created, done in rows if done is not None
+    ]
     return int(opened or 0), len(waits), waits
 
 

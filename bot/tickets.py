@@ -16,7 +16,7 @@ from bot.hours import WorkingHours
 from bot.messages import Button, ChannelRef, Reply
 from bot.outbox import enqueue
 from knowledge.importers.base import ParsedEntry
-from knowledge.models import Conversation, Message, Ticket, TicketPost, utcnow
+from knowledge.models import Conversation, Message, Ticket, TicketPost, TicketReason, utcnow
 from knowledge.store import KnowledgeBase
 from knowledge.text import storable
 
@@ -83,7 +83,12 @@ class TicketService:
 
     # -- user side ------------------------------------------------------------------------------------
     async def open(
-        self, session: AsyncSession, conv: Conversation, question: str, reason: str, candidates: list[dict]
+        self,
+        session: AsyncSession,
+        conv: Conversation,
+        question: str,
+        reason: TicketReason,
+        candidates: list[dict],
     ) -> Ticket:
         """Open a ticket in the caller's transaction and queue its staff-chat posts."""
         ticket = Ticket(

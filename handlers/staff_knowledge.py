@@ -80,7 +80,7 @@ async def knowledge_page(request: web.Request) -> web.Response:
             table(["条目", "类型", "得分"], rows) if rows else tag("p", "（没有匹配）"),
         ]
     else:
-        rows_all = await app.services.kb.list(
+        rows_all = await app.services.kb.entries(
             kind or None, category or None, status or None, limit=LIST_LIMIT
         )
         rows = [
@@ -358,7 +358,7 @@ async def entry_save(request: web.Request) -> web.Response:
     children: list[ParsedEntry] = []
     if row.kind in ("guide", "policy"):
         # Writing a guide or policy removes children missing from the write: write them unchanged.
-        children = [entry_to_parsed(c) for c in await kb.list(limit=10_000_000) if c.parent_id == row.id]
+        children = [entry_to_parsed(c) for c in await kb.entries(limit=10_000_000) if c.parent_id == row.id]
     await kb.write_entries([edited, *children])
     return redirect(entry_href(entry_id) + "?done=saved")
 

@@ -1,8 +1,6 @@
-"""The ``telegram`` channel as the outbox sees it: render a neutral ``Reply`` as Telegram HTML and send it.
+"""The ``telegram`` channel as the outbox sees it: send a neutral ``Reply`` rendered by ``telegram_render``.
 
-Every piece of user or knowledge text is escaped; the source line is set in italics; buttons become an
-inline keyboard (``callback_data`` is the button's action). Texts longer than one Telegram message are
-split on paragraph, then line, then character boundaries, with the keyboard under the last part. Bot API
+Texts longer than one Telegram message go out in parts, with the keyboard under the last part. Bot API
 failures become ``DeliveryError``s the outbox understands: 429 carries ``retry_after``, timeouts and
 server errors are retried with backoff, a blocked bot or a vanished chat is permanent.
 """
@@ -10,24 +8,21 @@ server errors are retried with backoff, a blocked bot or a vanished chat is perm
 from __future__ import annotations
 
 import datetime as dtm
-import html
 import logging
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.channels import DeliveryError
 from bot.logs import pseudonym
-from bot.messages import Button, Reply
+from bot.messages import Reply
 from bot.tickets import TicketService
+from handlers.telegram_render import keyboard, render_parts
 
 log = logging.getLogger("policybot.telegram")
 
 CHANNEL = "telegram"
-MAX_MESSAGE = 4096  # Telegram's limit, in UTF-16 code units after entity parsing
-PART_BUDGET = 4000  # what one part may use, measured on the escaped HTML (a safe upper bound)
-MAX_CALLBACK_DATA = 64  # bytes
 THREAD_KINDS = ("staff_post", "staff_followup")  # messages whose every part answers a ticket when replied to
 PERMANENT_BAD_REQUESTS = ("chat not found", "user is deactivated", "bot was kicked", "not enough rights",
                           "have no rights", "peer_id_invalid", "group chat was deactivated")  # fmt: skip
@@ -86,89 +81,6 @@ class TelegramChannel:
             return
         for message_id in earlier_parts:
             await self.tickets.add_post(CHANNEL, chat_ref, message_id, reply.ticket_id)
-
-
-# -- rendering ------------------------------------------------------------------------------------------
-def esc(text: str) -> str:
-    """Escape user or knowledge text for Telegram's HTML parse mode."""
-    return html.escape(text, quote=False)
-
-
-def render_parts(reply: Reply, budget: int = PART_BUDGET) -> list[str]:
-    """The reply as one or more HTML message texts, each within Telegram's limit."""
-    parts = [esc(chunk) for chunk in split_text(reply.text.strip() or "…", budget)]
-    line = reply.source_line.strip()[:500]
-    if line:
-        source = f"<i>{esc(line)}</i>"
-        if _units(parts[-1]) + 2 + _units(source) <= budget:
-            parts[-1] = f"{parts[-1]}\n\n{source}"
-        else:
-            parts.append(source)
-    return parts
-
-
-def split_text(text: str, budget: int = PART_BUDGET) -> list[str]:
-    """Split plain text so each piece's escaped HTML fits ``budget``: paragraphs, then lines, then characters."""
-    if _escaped_units(text) <= budget:
-        return [text]
-    for sep in ("\n\n", "\n"):
-        if sep in text:
-            return _pack(text.split(sep), sep, budget)
-    return _hard_cut(text, budget)
-
-
-def _pack(pieces: list[str], sep: str, budget: int) -> list[str]:
-    out: list[str] = []
-    current = ""
-    for piece in pieces:
-        for sub in split_text(piece, budget):
-            candidate = f"{current}{sep}{sub}" if current else sub
-            if _escaped_units(candidate) <= budget:
-                current = candidate
-                continue
-            if current.strip():
-                out.append(current.strip("\n"))
-            current = sub
-    if current.strip():
-        out.append(current.strip("\n"))
-    return out
-
-
-def _hard_cut(text: str, budget: int) -> list[str]:
-    out: list[str] = []
-    current: list[str] = []
-    used = 0
-    for ch in text:
-        size = _escaped_units(ch)
-        if used + size > budget:
-            out.append("".join(current))
-            current, used = [], 0
-        current.append(ch)
-        used += size
-    if current:
-        out.append("".join(current))
-    return out
-
-
-def _units(text: str) -> int:
-    """Length as Telegram counts it (UTF-16 code units)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _escaped_units(text: str) -> int:
-    return _units(esc(text))
-
-
-def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
-    """Buttons as an inline keyboard; an action too long for ``callback_data`` is left out (and logged)."""
-    keys = []
-    for row in rows:
-        keep = [b for b in row if 1 <= len(b.action.encode()) <= MAX_CALLBACK_DATA]
-        if len(keep) < len(row):
-            log.warning("button action too long for Telegram, dropped", extra={"row": len(keys)})
-        if keep:
-            keys.append([InlineKeyboardButton(b.label, callback_data=b.action) for b in keep])
-    return InlineKeyboardMarkup(keys) if keys else None
 
 
 # -- errors ---------------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ class StaffHandlers:
         application.add_handler(MessageHandler(chat, self.ignore))
         application.add_handler(CallbackQueryHandler(self.on_button, pattern=STAFF_BUTTONS))
 
-    def schedule(self, job_queue: JobQueue) -> None:  # type: ignore[type-arg]
+    def schedule(self, job_queue: JobQueue) -> None:
         """The SLA reminder: every minute, post the overdue tickets once."""
         job_queue.run_repeating(self._remind_job, interval=REMINDER_INTERVAL, first=REMINDER_INTERVAL,
                                 name="policybot-sla-reminder")  # fmt: skip

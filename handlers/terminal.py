@@ -12,6 +12,7 @@ from bot.messages import IncomingMessage, Reply
 
 PROMPT = "您> "
 HELP = "输入问题后回车；输入数字选择候选；/human 转人工，/status 查看工单，/quit 退出。"
+CHOICES = ("pick:", "escalate:")  # the buttons shown as numbered choices
 
 
 class TerminalChannel:
@@ -29,9 +30,14 @@ def render(reply: Reply) -> str:
     lines = [reply.text]
     if reply.source_line:
         lines.append(reply.source_line)
-    choices = [b for row in reply.buttons for b in row if b.action.startswith(("pick:", "escalate:"))]
+    choices = [b for row in reply.buttons for b in row if b.action.startswith(CHOICES)]
     lines += [f"  [{i}] {b.label}" for i, b in enumerate(choices, 1)]
     return "\n".join(lines)
+
+
+def numbered(reply: Reply) -> list[str]:
+    """The actions of a reply's choices, in the order ``render`` numbers them."""
+    return [b.action for row in reply.buttons for b in row if b.action.startswith(CHOICES)]
 
 
 async def run_terminal_chat(settings: Settings) -> int:
@@ -54,34 +60,15 @@ async def run_terminal_chat(settings: Settings) -> int:
                 print()
                 return 0
             text = line.strip()
-            msg = IncomingMessage("terminal", "local", user, text, display_name=user)
             if text in ("/quit", "/exit"):
                 return 0
+            msg = IncomingMessage("terminal", "local", user, text, display_name=user)
             if text.isdigit() and 1 <= int(text) <= len(choices):
-                reply = await _choose(app, msg, choices[int(text) - 1])
-                replies = [reply]
-            elif text == "/human":
-                replies = [await app.conversations.escalate(msg)]
-            elif text == "/status":
-                replies = [await app.conversations.status(msg)]
-            elif text == "/cancel":
-                replies = [await app.conversations.cancel(msg)]
+                replies = await app.conversations.act(msg, choices[int(text) - 1])
             else:
-                replies = await app.conversations.handle(msg)
+                replies = await app.conversations.handle(msg)  # questions and /commands
             for reply in replies:
                 print(render(reply))
-                choices = [
-                    b.action
-                    for row in reply.buttons
-                    for b in row
-                    if b.action.startswith(("pick:", "escalate:"))
-                ]
+                choices = numbered(reply)
     finally:
         await app.close()
-
-
-async def _choose(app: App, msg: IncomingMessage, action: str) -> Reply:
-    parts = action.split(":")
-    if parts[0] == "pick":
-        return await app.conversations.pick(msg, int(parts[1]), int(parts[2]))
-    return await app.conversations.escalate(msg, int(parts[1]))

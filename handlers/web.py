@@ -152,7 +152,7 @@ async def start_web(app: App) -> str:
     except BaseException:
         await runner.cleanup()
         raise
-    app.registry.add(WebChannel(app.services.sessions))
+    app.registry.add(WebChannel(app.conversations))
 
     async def stop() -> None:
         app.registry.remove("web")

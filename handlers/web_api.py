@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.app import App
-from bot.messages import IncomingMessage, Reply
+from bot.messages import IncomingMessage
+from bot.protocol import ActionError, feedback_action
 from handlers.web_security import ApiError, check_rate, client_address, field, ok, read_json
 from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, WEB_SETTINGS, core
 from knowledge.answers import citation, is_expired
@@ -23,7 +23,6 @@ from knowledge.models import Entry, Message
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 NUMBER = re.compile(r"^[0-9]{1,12}$")
 DISPLAY_NAME = "网页访客"
-COMMANDS = {"/status": "status", "/cancel": "cancel", "/human": "human"}
 
 routes = web.RouteTableDef()
 
@@ -68,9 +67,7 @@ async def ask(request: web.Request) -> web.Response:
     if request_id is not None and not 1 <= len(request_id) <= 64:
         raise ApiError(400, "bad_request_id", "request_id 应为 1-64 个字符")
     limit(request, token)
-    command = COMMANDS.get(question.strip().lower())
-    if command is not None:  # the bot's replies mention /status and /cancel: typed commands work too
-        return ok({"replies": [(await run_action(core(request), visitor(token), command)).to_json()]})
+    # Typed commands (the bot's replies mention /status and /cancel) are the core's to recognize.
     update_id = f"{token}:{request_id}" if request_id else None
     replies = await core(request).conversations.handle(visitor(token, question, update_id))
     return ok({"replies": [r.to_json() for r in replies]})
@@ -126,7 +123,10 @@ async def feedback(request: web.Request) -> web.Response:
     message_id = field(data, "message_id", int)
     helpful = field(data, "helpful", bool)
     limit(request, token)
-    reply = await core(request).conversations.feedback(visitor(token), message_id, helpful)
+    try:
+        [reply] = await core(request).conversations.act(visitor(token), feedback_action(message_id, helpful))
+    except ActionError:  # not a message id at all (negative, too long)
+        raise ApiError(404, "unknown_message", "找不到这条回答。") from None
     if reply.kind == "error":
         raise ApiError(404, "unknown_message", reply.text)
     return ok({"reply": reply.to_json()})
@@ -134,36 +134,16 @@ async def feedback(request: web.Request) -> web.Response:
 
 @routes.post("/api/action")
 async def action(request: web.Request) -> web.Response:
-    """``{"token", "action"}`` for a reply's button (pick, escalate, cancel, feedback) or ``status``."""
+    """``{"token", "action"}`` for a reply's button (pick, escalate, cancel, feedback...) or ``status``."""
     data = await body(request)
     token = check_token(field(data, "token", str))
     name = field(data, "action", str)
     limit(request, token)
-    reply = await run_action(core(request), visitor(token), name)
-    return ok({"reply": reply.to_json()})
-
-
-async def run_action(app: App, msg: IncomingMessage, action: str) -> Reply:
-    """Dispatch a button action (the strings in ``Reply.buttons``) to the conversation core."""
-    parts = action.split(":")
-    nums = [int(p) for p in parts[1:] if NUMBER.match(p)]
-    conv = app.conversations
-    match parts:
-        case ["pick", _, _] if len(nums) == 2:
-            return await conv.pick(msg, nums[0], nums[1])
-        case ["escalate", _] if len(nums) == 1:
-            return await conv.escalate(msg, nums[0])
-        case ["escalate"] | ["human"]:
-            return await conv.escalate(msg)
-        case ["cancel", _] if len(nums) == 1:
-            return await conv.cancel(msg, nums[0])
-        case ["cancel"]:
-            return await conv.cancel(msg)
-        case ["status"]:
-            return await conv.status(msg)
-        case ["feedback", "up" | "down", _] if len(nums) == 1:
-            return await conv.feedback(msg, nums[0], parts[1] == "up")
-    raise ApiError(400, "unknown_action", f"未知操作（unknown action {action[:80]!r}）")
+    try:
+        replies = await core(request).conversations.act(visitor(token), name)
+    except ActionError as exc:
+        raise ApiError(400, "unknown_action", str(exc)) from None
+    return ok({"reply": replies[0].to_json()})
 
 
 @routes.get("/api/categories")
@@ -179,7 +159,7 @@ async def entries(request: web.Request) -> web.Response:
     category = request.query.get("category", "").strip()
     if not category:
         raise ApiError(400, "missing_category", "缺少参数 category（missing ?category=）")
-    rows = await core(request).services.kb.list(category=category[:100], status="published")
+    rows = await core(request).services.kb.entries(category=category[:100], status="published")
     items = [
         {"id": e.id, "kind": e.kind, "title": e.title or e.question} for e in rows if e.parent_id is None
     ]

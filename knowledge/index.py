@@ -541,9 +541,9 @@ def _build_segment(
     np.cumsum(np.bincount(tok[in_key], minlength=v), out=key_start[1:])
     del tok, tf_k, tf_b, in_key
     dense: dict[int, np.ndarray] = {}
-    for t in np.flatnonzero(df >= max(1.0, DENSE_SHARE * n)).tolist():
-        dense[t] = np.zeros(n, dtype=np.float32)
-        dense[t][doc[start[t] : start[t + 1]]] = weights[start[t] : start[t + 1]]
+    for term in np.flatnonzero(df >= max(1.0, DENSE_SHARE * n)).tolist():
+        dense[term] = np.zeros(n, dtype=np.float32)
+        dense[term][doc[start[term] : start[term + 1]]] = weights[start[term] : start[term + 1]]
     segment = _Segment(vocab, start, doc, weights, key_start, key_ids, df, dense)
     return segment, avg_k, avg_b
 

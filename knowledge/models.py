@@ -6,7 +6,7 @@ Everything that must survive a restart or be shared by a second worker lives her
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,17 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# The values of the status and kind columns (stored as short strings; typed here for the checker).
+ReplyKind = Literal["answer", "suggestions", "escalated", "staff_reply", "staff_post", "staff_followup",
+                    "info", "error", "reminder", "ack"]  # fmt: skip
+MessageStatus = ReplyKind | Literal["", "answered", "suggested", "invalid", "staff"]
+Direction = Literal["in", "out"]
+Author = Literal["user", "bot", "staff"]
+TicketStatus = Literal["open", "claimed", "answered", "closed", "cancelled"]
+TicketReason = Literal["", "no_match", "user_request", "not_helpful"]
+OutboxKind = Literal["reply", "staff_post", "staff_followup", "reminder"]
+OutboxStatus = Literal["pending", "sending", "sent", "failed"]
 
 
 def utcnow() -> datetime:
@@ -91,10 +102,10 @@ class Message(Base):
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
-    direction: Mapped[str] = mapped_column(String(8))  # "in" | "out"
-    author: Mapped[str] = mapped_column(String(16))  # "user" | "bot" | "staff"
+    direction: Mapped[Direction] = mapped_column(String(8))
+    author: Mapped[Author] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="")  # answered | suggested | escalated | ...
+    status: Mapped[MessageStatus] = mapped_column(String(16), default="")
     entry_id: Mapped[str | None] = mapped_column(String(200), default=None)
     score: Mapped[float | None] = mapped_column(Float, default=None)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), default=None)
@@ -123,8 +134,8 @@ class Ticket(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
     question: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open|claimed|answered|closed|cancelled
-    reason: Mapped[str] = mapped_column(String(32), default="")  # no_match | user_request | not_helpful
+    status: Mapped[TicketStatus] = mapped_column(String(16), default="open")
+    reason: Mapped[TicketReason] = mapped_column(String(32), default="")
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     claimed_by: Mapped[str] = mapped_column(String(200), default="")
     answered_by: Mapped[str] = mapped_column(String(200), default="")
@@ -174,10 +185,10 @@ class OutboxItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(String(32))
     chat_ref: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(32), default="reply")  # reply | staff_post | reminder
+    kind: Mapped[OutboxKind] = mapped_column(String(32), default="reply")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), default=None)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    status: Mapped[OutboxStatus] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -178,7 +178,7 @@ class KnowledgeBase:
             rows = await session.scalars(select(Entry).where(Entry.id.in_(list(ids))))
             return {r.id: r for r in rows}
 
-    async def list(
+    async def entries(
         self,
         kind: str | None = None,
         category: str | None = None,
@@ -228,5 +228,5 @@ class KnowledgeBase:
 
     async def export_lines(self) -> list[str]:
         """Every entry as one JSON line, in a form ``kb import`` reads back unchanged."""
-        rows = await self.list(limit=10_000_000)
+        rows = await self.entries(limit=10_000_000)
         return [json.dumps(entry_to_parsed(r).as_record(), ensure_ascii=False, sort_keys=True) for r in rows]

@@ -45,7 +45,7 @@ def _env() -> dict[str, str]:
 
 def policybot(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [sys.executable, "-m", "policybot", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -64,7 +64,7 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
 async def _count(url: str, lexicon: Lexicon) -> tuple[int, set[str]]:
     s = await Services.start(Settings().replace("database", url=url), build_index=False, lexicon=lexicon)
     try:
-        return await s.kb.count(), {e.id for e in await s.kb.list(limit=100_000)}
+        return await s.kb.count(), {e.id for e in await s.kb.entries(limit=100_000)}
     finally:
         await s.close()
 
@@ -160,7 +160,7 @@ def _stream_questions(db_url: str, tmp_path: Path) -> None:
     """Write one question, read its answer, then write the next (a blocking conversation with the
     process, so kept out of the event loop)."""
     with subprocess.Popen(
-        [sys.executable, "-m", "bot", "--db", db_url, "ask", "--json", "-"],
+        [sys.executable, "-m", "policybot", "--db", db_url, "ask", "--json", "-"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

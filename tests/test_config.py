@@ -201,7 +201,7 @@ def test_cli_stops_on_a_bad_config_with_the_key(tmp_path: Path) -> None:
     bad.write_text("[telegram]\nmode = 'poll'\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYBOT_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "--config", str(bad), "ask", "x"],
+        [sys.executable, "-m", "policybot", "--config", str(bad), "ask", "x"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -18,7 +18,6 @@ from bot.conversation import NO_TICKET, NOT_TEXT
 from bot.messages import IncomingMessage, Reply
 from bot.qa import EMPTY_NOTICE
 from bot.tickets import TicketError
-from handlers.terminal import _choose
 from knowledge.models import Entry, Feedback, Message, OutboxItem, Ticket
 from knowledge.segment import Lexicon
 from tests.conftest import seed_path
@@ -133,11 +132,11 @@ async def test_suggested_then_pick(desk: Desk) -> None:
     assert entry.answer in picked.text
     assert picked.source_line.startswith("来源：")
     assert picked.buttons  # feedback under it
-    # the terminal resolves its numbered choices through the same buttons
-    via_terminal = await _choose(desk.app, msg(), actions[1])
+    # a channel resolves a button (the terminal's numbered choices) through the core's act()
+    [via_terminal] = await desk.app.conversations.act(msg(), actions[1])
     assert via_terminal.kind == "answer" and via_terminal.entry_id == chosen
     # 都不是 hands the question to staff
-    escalated = await _choose(desk.app, msg(), actions[-1])
+    [escalated] = await desk.app.conversations.act(msg(), actions[-1])
     assert escalated.kind == "escalated"
     ticket = await desk.ticket(escalated.ticket_id or 0)
     assert ticket.question == VAGUE_Q and ticket.reason == "user_request"

@@ -376,7 +376,7 @@ async def test_edit_faq_reaches_the_bot_at_once(client: TestClient, app: App) ->
 
 async def test_edit_guide_sections_keeps_children(client: TestClient, app: App) -> None:
     kb = app.services.kb
-    everything = await kb.list(limit=10_000)
+    everything = await kb.entries(limit=10_000)
     parent = next(
         e for e in everything if e.kind == "policy" and any(c.parent_id == e.id for c in everything)
     )
@@ -579,7 +579,7 @@ async def test_accounts(app: App) -> None:
 def test_cli_staff_add(
     db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from policybot.cli import main
 
     monkeypatch.setenv("POLICYBOT_STAFF_PASSWORD", "cli-password")
     assert main(["--db", db_url, "staff", "add", "cli_user"]) == 0

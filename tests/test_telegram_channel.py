@@ -16,8 +16,10 @@ from bot.app import App
 from bot.channels import DeliveryError
 from bot.messages import Button, ChannelRef, IncomingMessage, Reply
 from bot.outbox import enqueue
-from handlers.telegram import FloodGuard, addressed_text, content_kind, file_url, strip_mention
-from handlers.telegram_channel import TelegramChannel, keyboard, render_parts, retry_seconds, split_text
+from handlers.telegram_bot import file_url
+from handlers.telegram_channel import TelegramChannel, retry_seconds
+from handlers.telegram_input import FloodGuard, addressed_text, content_kind, strip_mention
+from handlers.telegram_render import keyboard, render_parts, split_text
 from handlers.telegram_webhook import secret_ok, webhook_path
 from knowledge.models import OutboxItem, TicketPost
 from tests.fakes.bot_api import (

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from bot.app import App
 from bot.config import Settings
-from handlers.telegram import TelegramRuntime, launch_telegram
+from handlers.telegram_bot import TelegramRuntime, launch_telegram
 from knowledge.models import OutboxItem, ProcessedUpdate, Ticket, utcnow
 from knowledge.segment import Lexicon
 from tests.fakes.bot_api import (

@@ -438,7 +438,7 @@ async def test_entry_detail(client: TestClient, app: App) -> None:
     assert faq["kind"] == "faq" and "0591" in faq["answer"] and faq["source_line"].startswith("来源：")
     guide = await (await client.get("/api/entries/guide-laundry-filing")).json()
     assert guide["kind"] == "guide" and guide["sections"][0]["name"] == "事项名称"
-    clause_id = next(e.id for e in await app.services.kb.list(kind="clause", limit=1))
+    clause_id = next(e.id for e in await app.services.kb.entries(kind="clause", limit=1))
     resp = await client.get("/api/entries/" + clause_id.replace("/", "%2F").replace("#", "%23"))
     assert resp.status == 200 and (await resp.json())["id"] == clause_id
     await expect_error(await client.get("/api/entries/no-such-entry"), 404, "unknown_entry")
@@ -448,7 +448,7 @@ async def test_entry_detail(client: TestClient, app: App) -> None:
 
 # -- the web channel and start_web ----------------------------------------------------------------------
 async def test_web_channel_stores_notices_and_skips_staff_replies(client: TestClient, app: App) -> None:
-    app.registry.add(WebChannel(app.services.sessions))
+    app.registry.add(WebChannel(app.conversations))
     (reply,) = (await ask(client, ESCALATED))["replies"]
     last = (await history(client))[-1]["id"]
     await app.tickets.close(reply["ticket_id"], "alice")

@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
-        from bot.app import run_forever
+        from policybot.run import run_forever
 
         return await run_forever(settings)
     if args.command == "chat":
@@ -172,7 +172,7 @@ async def _kb(args: argparse.Namespace, settings: Settings) -> int:
             counts = await kb.import_paths(paths)
             print(f"imported: {counts}")
         elif args.kb_command == "list":
-            for e in await kb.list(args.kind, args.category, args.status, limit=1_000_000):
+            for e in await kb.entries(args.kind, args.category, args.status, limit=1_000_000):
                 print(f"{e.id}\t{e.kind}\t{e.status}\t{e.category}\t{e.title or e.question}")
         elif args.kb_command == "show":
             entry = await kb.get(args.id)

@@ -1,0 +1,118 @@
+"""The conversation protocol: button actions and typed commands, created and parsed here only.
+
+An action is the string a channel carries back when a user presses a button (Telegram's callback data,
+the web chat's ``/api/action``, a number typed in the terminal). Every action the core offers is made by
+the builders below, and ``parse_action`` is the only parser of them; a malformed or unknown action raises
+``ActionError``. Commands (``/human``, ``/status``...) are parsed by ``parse_command``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+ActionKind = Literal["pick", "feedback", "escalate", "human", "cancel", "status", "cat", "entry"]
+CommandName = Literal["start", "help", "human", "status", "cancel"]
+
+COMMAND_NAMES: tuple[CommandName, ...] = ("start", "help", "human", "status", "cancel")
+NUMBER = re.compile(r"^[0-9]{1,12}$")
+MAX_ACTION = 256
+TICKET_ARG = re.compile(r"^#?([0-9]{1,12})$")
+
+
+class ActionError(ValueError):
+    """A malformed or unknown action: the button is not one the core made (or it has been tampered with)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"未知操作（unknown action {action[:80]!r}）")
+        self.action = action
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A parsed action. ``ids`` are the numbers it carries; ``arg`` its text (a category, an entry id)."""
+
+    kind: ActionKind
+    ids: tuple[int, ...] = ()
+    arg: str = ""
+    helpful: bool = False  # feedback only: up (True) or down
+
+    @property
+    def id(self) -> int | None:
+        """The first number (question, message or ticket), or None."""
+        return self.ids[0] if self.ids else None
+
+
+# -- builders -------------------------------------------------------------------------------------------
+def pick_action(question_id: int, index: int) -> str:
+    """Choose suggestion ``index`` of stored question ``question_id``."""
+    return f"pick:{question_id}:{index}"
+
+
+def feedback_action(message_id: int, helpful: bool) -> str:
+    """有用 / 没解决 on the stored answer ``message_id``."""
+    return f"feedback:{'up' if helpful else 'down'}:{message_id}"
+
+
+def escalate_action(question_id: int | None = None) -> str:
+    """都不是，转人工 (for a stored question, or the last one)."""
+    return "escalate" if question_id is None else f"escalate:{question_id}"
+
+
+def cancel_action(ticket_id: int | None = None) -> str:
+    """Withdraw ticket ``ticket_id`` (or the newest open one)."""
+    return "cancel" if ticket_id is None else f"cancel:{ticket_id}"
+
+
+def category_action(name: str) -> str:
+    """List the entries of a knowledge category."""
+    return f"cat:{name}"
+
+
+def entry_action(entry_id: str) -> str:
+    """Show one entry's answer."""
+    return f"entry:{entry_id}"
+
+
+# -- parsing --------------------------------------------------------------------------------------------
+def parse_action(action: str) -> Action:
+    """The action a button carries, or ``ActionError`` for anything the builders above do not make."""
+    if not isinstance(action, str) or not 0 < len(action) <= MAX_ACTION:
+        raise ActionError(str(action))
+    kind, _, rest = action.partition(":")
+    parts = rest.split(":") if rest else []
+    nums = [int(p) for p in parts if NUMBER.match(p)]
+    numeric = len(nums) == len(parts)
+    match kind:
+        case "pick" if numeric and len(nums) == 2:
+            return Action("pick", (nums[0], nums[1]))
+        case "feedback" if len(parts) == 2 and parts[0] in ("up", "down") and NUMBER.match(parts[1]):
+            return Action("feedback", (int(parts[1]),), helpful=parts[0] == "up")
+        case "escalate" | "cancel" if numeric and len(nums) <= 1:
+            return Action(kind, tuple(nums))
+        case "human" | "status" if not parts:
+            return Action(kind)
+        case "cat" | "entry" if rest.strip():
+            return Action(kind, arg=rest)
+    raise ActionError(action)
+
+
+def parse_command(text: str) -> tuple[CommandName, str] | None:
+    """``/name[@bot] args`` -> ``(name, args)`` for a known command, else None (it is a question)."""
+    stripped = text.strip()
+    if not stripped.startswith("/"):
+        return None
+    head, _, args = stripped.partition(" ")
+    name = head[1:].split("@", 1)[0].lower()
+    for known in COMMAND_NAMES:
+        if name == known:
+            return known, args.strip()
+    return None
+
+
+def ticket_arg(args: str) -> int | None:
+    """The ticket number of ``/cancel 12`` or ``/cancel #12``; None when absent or not a number."""
+    first = args.split()[0] if args.split() else ""
+    match = TICKET_ARG.match(first)
+    return int(match.group(1)) if match else None

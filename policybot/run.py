@@ -1,0 +1,51 @@
+"""``policybot run``: build the core, start every configured channel, and serve until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from bot.app import App
+from bot.config import Settings
+from handlers.telegram_bot import start_telegram
+from handlers.web import start_web
+
+log = logging.getLogger("policybot.run")
+
+
+async def run_forever(settings: Settings) -> int:
+    """Web chat and console always, Telegram when a token is set; until SIGINT or SIGTERM."""
+    app = await App.create(settings)
+    try:
+        if await app.services.load_default_if_empty():
+            log.info("loaded the default knowledge base", extra={"entries": await app.services.kb.count()})
+        await app.services.kb.load_index()
+        await start_channels(app)
+        app.outbox.start()
+        await _wait_for_signal()
+    finally:
+        await app.close()
+    return 0
+
+
+async def start_channels(app: App) -> None:
+    """Start the configured channels; print where they listen."""
+    settings = app.settings
+    # Telegram first: in webhook mode it adds its route to app.extra_routes for the web server.
+    if settings.telegram.token:
+        await start_telegram(app)
+        print(f"policybot: Telegram channel running ({settings.telegram.mode})", flush=True)
+    if settings.web.enabled:
+        url = await start_web(app)
+        print(f"policybot: web chat at {url}  (staff console: {url}console)", flush=True)
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

@@ -1,0 +1,126 @@
+"""The core channel API: actions made and parsed in one place (bot/protocol.py), ``Conversations.act``
+and ``Conversations.command`` as every adapter calls them, on a real database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.config import Settings
+from bot.protocol import (
+    Action,
+    ActionError,
+    cancel_action,
+    category_action,
+    entry_action,
+    escalate_action,
+    feedback_action,
+    parse_action,
+    parse_command,
+    pick_action,
+    ticket_arg,
+)
+from knowledge.models import Message, OutboxItem, ProcessedUpdate, Ticket
+from knowledge.segment import Lexicon
+from tests.test_conversation import NUMBER_Q, OFF_Q, VAGUE_Q, Desk, msg, open_desk
+
+BAD = ["", "pick", "pick:1", "pick:x:y", "pick:1:2:3", "pick:-1:0", "feedback:sideways:1", "feedback:up",
+       "feedback:up:x", "escalate:a", "escalate:1:2", "cancel:abc", "status:1", "human:2", "cat:", "entry:",
+       "explode", "x" * 300, "pick:1234567890123:0"]  # fmt: skip
+
+
+@pytest.fixture
+async def desk(settings: Settings, lexicon: Lexicon) -> AsyncIterator[Desk]:
+    d = await open_desk(settings, lexicon)
+    try:
+        yield d
+    finally:
+        await d.app.close()
+
+
+def test_every_builder_parses_back() -> None:
+    assert parse_action(pick_action(3, 2)) == Action("pick", (3, 2))
+    assert parse_action(feedback_action(7, True)) == Action("feedback", (7,), helpful=True)
+    assert parse_action(feedback_action(7, False)) == Action("feedback", (7,), helpful=False)
+    assert parse_action(escalate_action(4)) == Action("escalate", (4,))
+    assert parse_action(escalate_action()) == Action("escalate")
+    assert parse_action(cancel_action(9)).id == 9 and parse_action(cancel_action()).id is None
+    assert parse_action(category_action("机构信息")) == Action("cat", arg="机构信息")
+    assert parse_action(entry_action("faq:a-1")) == Action("entry", arg="faq:a-1")
+    assert parse_action("human") == Action("human") and parse_action("status") == Action("status")
+
+
+@pytest.mark.parametrize("action", BAD)
+def test_bad_actions_raise_one_error(action: str) -> None:
+    with pytest.raises(ActionError, match="未知操作"):
+        parse_action(action)
+
+
+def test_commands() -> None:
+    assert parse_command("/status") == ("status", "")
+    assert parse_command("  /HUMAN 我想咨询 外资 ") == ("human", "我想咨询 外资")
+    assert parse_command("/cancel@gulou_bot #12") == ("cancel", "#12")
+    assert parse_command("/weather") is None and parse_command("status") is None
+    assert ticket_arg("#12") == 12 and ticket_arg("12 x") == 12
+    assert ticket_arg("") is None and ticket_arg("abc") is None
+
+
+async def count(desk: Desk, model) -> int:
+    async with desk.app.services.sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_a_bad_action_changes_nothing(desk: Desk) -> None:
+    before = [await count(desk, m) for m in (Message, Ticket, OutboxItem, ProcessedUpdate)]
+    for action in BAD:
+        with pytest.raises(ActionError):
+            await desk.app.conversations.act(msg(update_id=f"u-{len(action)}"), action)
+    assert [await count(desk, m) for m in (Message, Ticket, OutboxItem, ProcessedUpdate)] == before
+
+
+async def test_a_foreign_action_gets_an_error_reply(desk: Desk) -> None:
+    (suggested,) = await desk.say(VAGUE_Q, user="u1")
+    pick = suggested.buttons[0][0].action
+    (answer,) = await desk.say(NUMBER_Q, user="u1")
+    ticket = (await desk.say(OFF_Q, user="u1"))[0].ticket_id
+    other = msg(user="u2")
+    for action in (pick, feedback_action(answer.message_id or 0, False), cancel_action(ticket)):
+        (reply,) = await desk.app.conversations.act(other, action)
+        assert reply.kind in ("error", "info") and reply.entry_id is None
+    assert (await desk.ticket(ticket or 0)).status == "open"  # u2 could not withdraw u1's ticket
+    (mine,) = await desk.app.conversations.act(msg(user="u1"), pick)
+    assert mine.kind == "answer"
+
+
+async def test_act_and_command_deduplicate_and_queue(desk: Desk) -> None:
+    (answer,) = await desk.say(NUMBER_Q)
+    up = feedback_action(answer.message_id or 0, True)
+    (thanks,) = await desk.app.conversations.act(msg(update_id="b1"), up, via_outbox=True)
+    assert thanks.kind == "ack"
+    assert await desk.app.conversations.act(msg(update_id="b1"), up, via_outbox=True) == []
+    (status,) = await desk.app.conversations.command(msg(update_id="c1"), "status", via_outbox=True)
+    assert await desk.app.conversations.command(msg(update_id="c1"), "status", via_outbox=True) == []
+    assert await count(desk, OutboxItem) == 2  # one each, the repeats queued nothing
+    assert await desk.deliver() == 2
+    assert [r.text for _, r, _ in desk.users.sent] == [thanks.text, status.text]
+
+
+async def test_commands_through_handle_and_command(desk: Desk) -> None:
+    (help_reply,) = await desk.say("/help")
+    assert "/human" in help_reply.text
+    (unknown,) = await desk.app.conversations.command(msg(), "weather")
+    assert unknown.text.startswith("没有这个命令")
+    (start,) = await desk.say("/start")
+    actions = [b.action for row in start.buttons for b in row]
+    assert actions and all(a.startswith("cat:") for a in actions)
+    (listing,) = await desk.app.conversations.act(msg(), actions[0])
+    entry = listing.buttons[0][0].action
+    (shown,) = await desk.app.conversations.act(msg(), entry)
+    assert shown.kind == "answer" and shown.source_line
+    (ticket,) = await desk.say("/human 我想咨询外资企业登记")
+    assert ticket.kind == "escalated"
+    assert (await desk.ticket(ticket.ticket_id or 0)).question == "我想咨询外资企业登记"
+    (cancelled,) = await desk.say(f"/cancel #{ticket.ticket_id}")
+    assert (await desk.ticket(ticket.ticket_id or 0)).status == "cancelled" and "撤回" in cancelled.text
