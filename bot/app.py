@@ -9,9 +9,11 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
+from bot.alerts import StaffAlerts
 from bot.channels import ChannelRegistry
 from bot.config import Settings
 from bot.conversation import Conversations
+from bot.credentials import CredentialStore
 from bot.messages import ChannelRef
 from bot.outbox import OutboxWorker
 from bot.services import Services
@@ -28,6 +30,11 @@ def staff_targets(settings: Settings) -> list[ChannelRef]:
     return []
 
 
+def alert_targets(settings: Settings) -> list[ChannelRef]:
+    """Where staff alerts go (new and overdue tickets, the daily summary): the WeCom group robot."""
+    return [ChannelRef("wecom", "staff")] if settings.wecom.webhook_url else []
+
+
 @dataclass
 class App:
     """Everything a channel adapter needs, built once per process."""
@@ -37,6 +44,8 @@ class App:
     outbox: OutboxWorker
     tickets: TicketService
     conversations: Conversations
+    credentials: CredentialStore  # channel API tokens shared by workers (WeChat's access token)
+    alerts: StaffAlerts  # overdue tickets and the daily summary for alert targets (started by a channel)
     stoppers: list = field(default_factory=list)  # async callables that stop the started channels
     # aiohttp RouteDefs other channels ask the web server to serve (the Telegram webhook).
     extra_routes: list = field(default_factory=list)
@@ -53,11 +62,14 @@ class App:
         services = await Services.start(settings, lexicon=lexicon)
         registry = ChannelRegistry()
         outbox = OutboxWorker(services.sessions, registry, poll=outbox_poll)
+        alerting = alert_targets(settings)
         tickets = TicketService(
-            services.sessions, services.kb, settings.staff, staff_targets(settings), outbox.wake
+            services.sessions, services.kb, settings.staff, staff_targets(settings), outbox.wake, alerting
         )
         conversations = Conversations(services.sessions, services.qa, services.kb, tickets, outbox.wake)
-        return cls(services, registry, outbox, tickets, conversations)
+        alerts = StaffAlerts(tickets, alerting, settings.wecom.daily_summary_at)
+        credentials = CredentialStore(services.sessions)
+        return cls(services, registry, outbox, tickets, conversations, credentials, alerts)
 
     async def close(self) -> None:
         """Stop channels, the outbox worker, and the database, in that order."""
@@ -65,5 +77,6 @@ class App:
             with contextlib.suppress(Exception):
                 await stop()
         self.stoppers.clear()
+        await self.alerts.stop()
         await self.outbox.stop()
         await self.services.close()

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DB_URL = "sqlite:///var/policybot.db"
 TELEGRAM_API = "https://api.telegram.org/bot"
+WECHAT_API = "https://api.weixin.qq.com"
 
 # Environment variables that override secrets and deployment-specific keys.
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -26,6 +27,10 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "POLICYBOT_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
     "POLICYBOT_DATABASE_URL": ("database", "url"),
     "POLICYBOT_WEB_SESSION_SECRET": ("web", "session_secret"),
+    "POLICYBOT_WECHAT_TOKEN": ("wechat", "token"),
+    "POLICYBOT_WECHAT_APP_SECRET": ("wechat", "app_secret"),
+    "POLICYBOT_WECHAT_AES_KEY": ("wechat", "encoding_aes_key"),
+    "POLICYBOT_WECOM_WEBHOOK_URL": ("wecom", "webhook_url"),
 }
 
 
@@ -90,6 +95,23 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WechatSettings:
+    token: str = ""
+    app_id: str = ""
+    app_secret: str = ""
+    encoding_aes_key: str = ""
+    path: str = "/wechat"
+    api_base_url: str = WECHAT_API
+    reply_seconds: float = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class WecomSettings:
+    webhook_url: str = ""
+    daily_summary_at: str = "17:45"
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "INFO"
     format: str = "json"
@@ -102,6 +124,8 @@ class Settings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     staff: StaffSettings = field(default_factory=StaffSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    wechat: WechatSettings = field(default_factory=WechatSettings)
+    wecom: WecomSettings = field(default_factory=WecomSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, section: str, **values: object) -> Settings:
@@ -116,6 +140,8 @@ _SECTION_TYPES = {
     "telegram": TelegramSettings,
     "staff": StaffSettings,
     "web": WebSettings,
+    "wechat": WechatSettings,
+    "wecom": WecomSettings,
     "logging": LoggingSettings,
 }
 
@@ -256,3 +282,37 @@ def _check_semantics(s: Settings) -> None:
         raise ConfigError(f"[logging] format: must be json or text, got {s.logging.format!r}")
     if s.web.max_body_bytes < 1024:
         raise ConfigError("[web] max_body_bytes: must be at least 1024")
+    _check_wechat(s.wechat, s.web)
+    _check_wecom(s.wecom)
+
+
+def _check_wechat(w: WechatSettings, web: WebSettings) -> None:
+    if not w.api_base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"[wechat] api_base_url: must be an http(s) URL, got {w.api_base_url!r}")
+    if not re.fullmatch(r"/[A-Za-z0-9_./-]{0,200}", w.path) or w.path.startswith(("/api/", "/console")):
+        raise ConfigError(
+            f"[wechat] path: must be a URL path like /wechat outside /api and /console, got {w.path!r}"
+        )
+    if not 0.5 <= w.reply_seconds <= 4.5:
+        raise ConfigError("[wechat] reply_seconds: must be between 0.5 and 4.5 (WeChat waits 5 seconds)")
+    if not w.token:
+        return
+    if not web.enabled:
+        raise ConfigError(
+            "[wechat] token: the WeChat channel is served by the web server; set [web] enabled = true"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9]{3,32}", w.token):
+        raise ConfigError(
+            "[wechat] token: 3-32 letters or digits (as in the official account's server settings)"
+        )
+    if not w.app_id:
+        raise ConfigError("[wechat] app_id: required when [wechat] token is set")
+    if w.encoding_aes_key and not re.fullmatch(r"[A-Za-z0-9]{43}", w.encoding_aes_key):
+        raise ConfigError("[wechat] encoding_aes_key: must be 43 letters or digits (empty: plaintext mode)")
+
+
+def _check_wecom(w: WecomSettings) -> None:
+    if w.webhook_url and not w.webhook_url.startswith(("http://", "https://")):
+        raise ConfigError(f"[wecom] webhook_url: must be an http(s) URL, got {w.webhook_url[:40]!r}")
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", w.daily_summary_at):
+        raise ConfigError(f"[wecom] daily_summary_at: must be HH:MM, got {w.daily_summary_at!r}")

@@ -32,6 +32,7 @@ from bot.protocol import (
     CommandName,
     cancel_action,
     category_action,
+    choices,
     entry_action,
     escalate_action,
     feedback_action,
@@ -293,6 +294,38 @@ class Conversations:
         if via_outbox:
             await self.send(msg.ref, replies)
         return replies
+
+    async def choose(
+        self, msg: IncomingMessage, number: int, *, via_outbox: bool = False
+    ) -> list[Reply] | None:
+        """A numbered choice on a text-only channel: choice ``number`` (from 1, see ``protocol.choices``)
+        of the latest reply in this conversation; None when that reply offered no such choice (the
+        text is then a question)."""
+        async with self.sessions() as session:
+            conv = await self._existing(session, msg)
+            last = None
+            if conv is not None:
+                last = await session.scalar(
+                    select(Message)
+                    .where(Message.conversation_id == conv.id, Message.direction == "out")
+                    .order_by(Message.id.desc())
+                    .limit(1)
+                )
+        if last is None:
+            return None
+        offered = choices(Reply.from_json((last.payload or {}).get("reply") or {"text": ""}).buttons)
+        if not 1 <= number <= len(offered):
+            return None
+        return await self.act(msg, offered[number - 1].action, via_outbox=via_outbox)
+
+    async def _existing(self, session: AsyncSession, msg: IncomingMessage) -> Conversation | None:
+        return await session.scalar(
+            select(Conversation).where(
+                Conversation.channel == msg.channel,
+                Conversation.chat_ref == msg.chat_ref,
+                Conversation.user_ref == msg.user_ref,
+            )
+        )
 
     async def _act(self, msg: IncomingMessage, a: Action) -> list[Reply]:
         match a.kind:

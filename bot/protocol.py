@@ -12,10 +12,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.messages import Button
+
 ActionKind = Literal["pick", "feedback", "escalate", "human", "cancel", "status", "cat", "entry"]
 CommandName = Literal["start", "help", "human", "status", "cancel"]
 
 COMMAND_NAMES: tuple[CommandName, ...] = ("start", "help", "human", "status", "cancel")
+CHOICE_KINDS = ("pick:", "escalate:")  # buttons a text-only channel offers as numbered choices
 NUMBER = re.compile(r"^[0-9]{1,12}$")
 MAX_ACTION = 256
 TICKET_ARG = re.compile(r"^#?([0-9]{1,12})$")
@@ -116,3 +119,9 @@ def ticket_arg(args: str) -> int | None:
     first = args.split()[0] if args.split() else ""
     match = TICKET_ARG.match(first)
     return int(match.group(1)) if match else None
+
+
+def choices(buttons: list[list[Button]]) -> list[Button]:
+    """The buttons a text-only channel (terminal, WeChat) shows as numbered lines, in order; the user
+    answers with the number (``Conversations.choose``)."""
+    return [b for row in buttons for b in row if b.action.startswith(CHOICE_KINDS)]

@@ -15,12 +15,19 @@ from bot.config import StaffSettings
 from bot.hours import WorkingHours
 from bot.messages import Button, ChannelRef, Reply
 from bot.outbox import enqueue
+from bot.privacy import mask
 from knowledge.importers.base import ParsedEntry
-from knowledge.models import Conversation, Message, Ticket, TicketPost, TicketReason, utcnow
+from knowledge.models import Conversation, Message, OutboxItem, Ticket, TicketPost, TicketReason, utcnow
 from knowledge.store import KnowledgeBase
 from knowledge.text import storable
 
 OPEN_STATES = ("open", "claimed")
+QUESTION_CHARS = 120  # of a question in an alert
+REASON_WORDS = {
+    "no_match": "机器人无法回答",
+    "user_request": "用户要求人工",
+    "not_helpful": "用户反馈答案没解决",
+}
 
 
 class TicketError(ValueError):
@@ -63,6 +70,16 @@ def staff_post(ticket: Ticket, conv: Conversation, header: str = "新工单") ->
     return Reply("\n".join(lines), buttons=buttons, kind="staff_post", ticket_id=ticket.id)
 
 
+def new_ticket_alert(ticket: Ticket, channel: str) -> Reply:
+    """The alert for a ticket just opened (alert targets): no name, the question masked of personal data."""
+    lines = [
+        f"新工单 #{ticket.id}",
+        f"问题：{mask(ticket.question)[:QUESTION_CHARS]}",
+        f"来源：{channel}；原因：{REASON_WORDS.get(ticket.reason, ticket.reason)}",
+    ]
+    return Reply("\n".join(lines), kind="alert", ticket_id=ticket.id)
+
+
 class TicketService:
     """Ticket lifecycle over the database; staff notifications go to ``staff_targets``."""
 
@@ -73,12 +90,14 @@ class TicketService:
         staff: StaffSettings,
         staff_targets: Sequence[ChannelRef] = (),
         wake: Callable[[], None] = lambda: None,
+        alert_targets: Sequence[ChannelRef] = (),
     ) -> None:
         self.sessions = sessions
         self.kb = kb
         self.staff = staff
         self.hours = WorkingHours.parse(staff.working_hours, staff.timezone)
         self.staff_targets = list(staff_targets)
+        self.alert_targets = list(alert_targets)  # channels that only inform staff (WeCom): bot.alerts
         self.wake = wake
 
     # -- user side ------------------------------------------------------------------------------------
@@ -98,6 +117,8 @@ class TicketService:
         await session.flush()
         for ref in self.staff_targets:
             enqueue(session, ref, staff_post(ticket, conv), kind="staff_post", ticket_id=ticket.id)
+        for ref in self.alert_targets:
+            enqueue(session, ref, new_ticket_alert(ticket, conv.channel), kind="alert", ticket_id=ticket.id)
         return ticket
 
     async def open_for(self, session: AsyncSession, conv: Conversation) -> Ticket | None:
@@ -184,6 +205,23 @@ class TicketService:
                         channel=channel, chat_ref=chat_ref, message_ref=message_ref, ticket_id=ticket_id
                     )
                 )
+
+    async def undelivered(self, ticket_id: int) -> list[str]:
+        """Why replies to the user of this ticket could not be delivered (the outbox gave up on them),
+        e.g. WeChat's 48-hour window; oldest first."""
+        conv_channel = select(Conversation.channel).join(Ticket, Ticket.conversation_id == Conversation.id)
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(OutboxItem.last_error)
+                .where(
+                    OutboxItem.ticket_id == ticket_id,
+                    OutboxItem.kind == "reply",
+                    OutboxItem.status == "failed",
+                    OutboxItem.channel == conv_channel.where(Ticket.id == ticket_id).scalar_subquery(),
+                )
+                .order_by(OutboxItem.id)
+            )
+            return [r or "发送失败" for r in rows]
 
     async def claim(self, ticket_id: int, staff_name: str) -> Ticket:
         async with self.sessions() as session, session.begin():

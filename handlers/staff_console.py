@@ -123,10 +123,12 @@ async def render_ticket(
     except TicketError as exc:
         return page("没有这张工单", notice(str(exc), "error"), login, "queue", status=404)
     history = await app.conversations.history(conv.channel, conv.chat_ref, conv.user_ref, 0)
+    undelivered = await app.tickets.undelivered(ticket_id)
     tz = app.settings.staff.timezone
     content = join(
         [
             flash,
+            *[notice(f"答复未能送达用户：{reason}", "error") for reason in undelivered],
             ticket_facts(ticket, conv, tz),
             tag("h2", "问题"),
             pre(ticket.question),

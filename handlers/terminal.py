@@ -9,10 +9,10 @@ import sys
 from bot.app import App
 from bot.config import Settings
 from bot.messages import IncomingMessage, Reply
+from bot.protocol import choices
 
 PROMPT = "您> "
 HELP = "输入问题后回车；输入数字选择候选；/human 转人工，/status 查看工单，/quit 退出。"
-CHOICES = ("pick:", "escalate:")  # the buttons shown as numbered choices
 
 
 class TerminalChannel:
@@ -30,14 +30,8 @@ def render(reply: Reply) -> str:
     lines = [reply.text]
     if reply.source_line:
         lines.append(reply.source_line)
-    choices = [b for row in reply.buttons for b in row if b.action.startswith(CHOICES)]
-    lines += [f"  [{i}] {b.label}" for i, b in enumerate(choices, 1)]
+    lines += [f"  [{i}] {b.label}" for i, b in enumerate(choices(reply.buttons), 1)]
     return "\n".join(lines)
-
-
-def numbered(reply: Reply) -> list[str]:
-    """The actions of a reply's choices, in the order ``render`` numbers them."""
-    return [b.action for row in reply.buttons for b in row if b.action.startswith(CHOICES)]
 
 
 async def run_terminal_chat(settings: Settings) -> int:
@@ -52,7 +46,6 @@ async def run_terminal_chat(settings: Settings) -> int:
         user = getpass.getuser()
         print(f"policybot 政策咨询（{await app.services.kb.count()} 条知识）。{HELP}")
         loop = asyncio.get_running_loop()
-        choices: list[str] = []
         while True:
             print(PROMPT, end="", flush=True)
             line = await loop.run_in_executor(None, sys.stdin.readline)
@@ -63,12 +56,10 @@ async def run_terminal_chat(settings: Settings) -> int:
             if text in ("/quit", "/exit"):
                 return 0
             msg = IncomingMessage("terminal", "local", user, text, display_name=user)
-            if text.isdigit() and 1 <= int(text) <= len(choices):
-                replies = await app.conversations.act(msg, choices[int(text) - 1])
-            else:
-                replies = await app.conversations.handle(msg)  # questions and /commands
+            chosen = await app.conversations.choose(msg, int(text)) if text.isdigit() else None
+            # questions and /commands
+            replies = chosen if chosen is not None else await app.conversations.handle(msg)
             for reply in replies:
                 print(render(reply))
-                choices = numbered(reply)
     finally:
         await app.close()

@@ -25,13 +25,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # The values of the status and kind columns (stored as short strings; typed here for the checker).
 ReplyKind = Literal["answer", "suggestions", "escalated", "staff_reply", "staff_post", "staff_followup",
-                    "info", "error", "reminder", "ack"]  # fmt: skip
+                    "info", "error", "reminder", "ack", "alert"]  # fmt: skip
 MessageStatus = ReplyKind | Literal["", "answered", "suggested", "invalid", "staff"]
 Direction = Literal["in", "out"]
 Author = Literal["user", "bot", "staff"]
 TicketStatus = Literal["open", "claimed", "answered", "closed", "cancelled"]
 TicketReason = Literal["", "no_match", "user_request", "not_helpful"]
-OutboxKind = Literal["reply", "staff_post", "staff_followup", "reminder"]
+OutboxKind = Literal["reply", "staff_post", "staff_followup", "reminder", "alert"]
 OutboxStatus = Literal["pending", "sending", "sent", "failed"]
 
 
@@ -219,3 +219,22 @@ class StaffSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChannelToken(Base):
+    """A channel's API credential (WeChat's access token), cached for every worker until it expires."""
+
+    __tablename__ = "channel_tokens"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SentAlert(Base):
+    """A staff alert already queued (an overdue ticket, a day's summary, per target), so it goes out once."""
+
+    __tablename__ = "sent_alerts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

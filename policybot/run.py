@@ -11,12 +11,14 @@ from bot.app import App
 from bot.config import Settings
 from handlers.telegram_bot import start_telegram
 from handlers.web import start_web
+from handlers.wechat import start_wechat
+from handlers.wecom import start_wecom
 
 log = logging.getLogger("policybot.run")
 
 
 async def run_forever(settings: Settings) -> int:
-    """Web chat and console always, Telegram when a token is set; until SIGINT or SIGTERM."""
+    """Web chat and console always; Telegram, WeChat and WeCom alerts when configured; until a signal."""
     app = await App.create(settings)
     try:
         if await app.services.load_default_if_empty():
@@ -37,9 +39,16 @@ async def start_channels(app: App) -> None:
     if settings.telegram.token:
         await start_telegram(app)
         print(f"policybot: Telegram channel running ({settings.telegram.mode})", flush=True)
+    if settings.wecom.webhook_url:
+        await start_wecom(app)
+        print("policybot: WeCom staff alerts on", flush=True)
+    if settings.wechat.token:  # served by the web server, at [wechat] path
+        await start_wechat(app)
     if settings.web.enabled:
         url = await start_web(app)
         print(f"policybot: web chat at {url}  (staff console: {url}console)", flush=True)
+        if settings.wechat.token:
+            print(f"policybot: WeChat at {url.rstrip('/')}{settings.wechat.path}", flush=True)
 
 
 async def _wait_for_signal() -> None:

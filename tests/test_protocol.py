@@ -14,6 +14,7 @@ from bot.protocol import (
     ActionError,
     cancel_action,
     category_action,
+    choices,
     entry_action,
     escalate_action,
     feedback_action,
@@ -124,3 +125,16 @@ async def test_commands_through_handle_and_command(desk: Desk) -> None:
     assert (await desk.ticket(ticket.ticket_id or 0)).question == "我想咨询外资企业登记"
     (cancelled,) = await desk.say(f"/cancel #{ticket.ticket_id}")
     assert (await desk.ticket(ticket.ticket_id or 0)).status == "cancelled" and "撤回" in cancelled.text
+
+
+async def test_a_number_chooses_among_the_latest_replys_choices(desk: Desk) -> None:
+    """Text-only channels (terminal, WeChat) number the choices; ``choose`` resolves the number."""
+    assert await desk.app.conversations.choose(msg(), 1) is None  # no conversation yet
+    (suggested,) = await desk.say(VAGUE_Q)
+    offered = choices(suggested.buttons)
+    assert [b.action.split(":")[0] for b in offered][-1] == "escalate"
+    assert await desk.app.conversations.choose(msg(), len(offered) + 1) is None  # no such choice
+    assert await desk.app.conversations.choose(msg(user="u2"), 1) is None  # not u2's reply
+    (picked,) = await desk.app.conversations.choose(msg(), 1) or []
+    assert picked.kind == "answer"
+    assert await desk.app.conversations.choose(msg(), 1) is None  # the latest reply offers no choice now

@@ -1,0 +1,81 @@
+"""WeChat rendering: a neutral ``Reply`` as the plain text of a WeChat message.
+
+WeChat text messages have no buttons: the core's choices (suggested questions, 都不是，转人工) become
+numbered lines the user answers with a number; category and entry buttons are listed by name. A text
+longer than one message is cut on line boundaries into parts of at most ``PART_BYTES`` bytes of UTF-8.
+"""
+
+from __future__ import annotations
+
+from bot.messages import Reply
+from bot.protocol import ActionError, choices, parse_action
+
+PART_BYTES = 2000  # WeChat's text messages hold 2048 bytes; keep a margin
+CHOOSE_HINT = "回复数字查看对应内容。"
+LISTED = ("cat", "entry")  # buttons listed by name (the user can ask about them in words)
+
+
+def render_text(reply: Reply) -> str:
+    """The whole reply as one text: body, source, numbered choices, listed categories or entries."""
+    lines = [reply.text.strip() or "…"]
+    if reply.source_line.strip():
+        lines += ["", reply.source_line.strip()]
+    numbered = choices(reply.buttons)
+    if numbered:
+        lines.append("")
+        lines += [f"{i}. {b.label}" for i, b in enumerate(numbered, 1)]
+        lines.append(CHOOSE_HINT)
+    listed = [b.label for row in reply.buttons for b in row if _listed(b.action)]
+    if listed:
+        lines.append("")
+        lines += [f"· {label}" for label in listed]
+    return "\n".join(lines)
+
+
+def _listed(action: str) -> bool:
+    try:
+        return parse_action(action).kind in LISTED
+    except ActionError:
+        return False
+
+
+def render_parts(replies: list[Reply], budget: int = PART_BYTES) -> list[str]:
+    """The replies as message texts, each within ``budget`` bytes (replies joined by a blank line)."""
+    text = "\n\n".join(render_text(r) for r in replies)
+    return split_bytes(text, budget)
+
+
+def split_bytes(text: str, budget: int = PART_BYTES) -> list[str]:
+    """Cut ``text`` into pieces of at most ``budget`` UTF-8 bytes, on line ends where possible."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if _size(candidate) <= budget:
+            current = candidate
+            continue
+        if current:
+            parts.append(current)
+        current = ""
+        while _size(line) > budget:
+            cut = _fit(line, budget)
+            parts.append(line[:cut])
+            line = line[cut:]
+        current = line
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _fit(text: str, budget: int) -> int:
+    """How many characters of ``text`` fit in ``budget`` bytes (at least one)."""
+    used = 0
+    for i, ch in enumerate(text):
+        used += len(ch.encode("utf-8"))
+        if used > budget:
+            return max(1, i)
+    return len(text)
