@@ -10,13 +10,16 @@ import logging
 from dataclasses import dataclass, field
 
 from bot.alerts import StaffAlerts
+from bot.broadcasts import BroadcastService
 from bot.channels import ChannelRegistry
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.credentials import CredentialStore
 from bot.messages import ChannelRef
-from bot.outbox import OutboxWorker
+from bot.outbox import OutboxWorker, Pace
+from bot.push_jobs import PushJobs
 from bot.services import Services
+from bot.subscriptions import SubscriptionService
 from bot.tickets import TicketService
 from knowledge.segment import Lexicon
 
@@ -46,6 +49,9 @@ class App:
     conversations: Conversations
     credentials: CredentialStore  # channel API tokens shared by workers (WeChat's access token)
     alerts: StaffAlerts  # overdue tickets and the daily summary for alert targets (started by a channel)
+    subscriptions: SubscriptionService
+    broadcasts: BroadcastService
+    push: PushJobs
     stoppers: list = field(default_factory=list)  # async callables that stop the started channels
     # aiohttp RouteDefs other channels ask the web server to serve (the Telegram webhook).
     extra_routes: list = field(default_factory=list)
@@ -63,13 +69,23 @@ class App:
         registry = ChannelRegistry()
         outbox = OutboxWorker(services.sessions, registry, poll=outbox_poll)
         alerting = alert_targets(settings)
+        tg = settings.telegram
+        outbox.pace("telegram", Pace(tg.send_per_second, tg.per_chat_seconds))
         tickets = TicketService(
             services.sessions, services.kb, settings.staff, staff_targets(settings), outbox.wake, alerting
         )
         conversations = Conversations(services.sessions, services.qa, services.kb, tickets, outbox.wake)
         alerts = StaffAlerts(tickets, alerting, settings.wecom.daily_summary_at)
         credentials = CredentialStore(services.sessions)
-        return cls(services, registry, outbox, tickets, conversations, credentials, alerts)
+        sub = settings.subscriptions
+        subscriptions = SubscriptionService(services.sessions, services.kb, sub, conversations.conversation)
+        broadcasts = BroadcastService(
+            services.sessions, sub, settings.staff.timezone, staff_targets(settings), outbox.wake
+        )
+        push = PushJobs(broadcasts, sub.scan_seconds)
+        return cls(
+            services, registry, outbox, tickets, conversations, credentials, alerts, subscriptions, broadcasts, push
+        )
 
     async def close(self) -> None:
         """Stop channels, the outbox worker, and the database, in that order."""
@@ -78,5 +94,6 @@ class App:
                 await stop()
         self.stoppers.clear()
         await self.alerts.stop()
+        await self.push.stop()
         await self.outbox.stop()
         await self.services.close()

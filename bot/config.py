@@ -71,6 +71,8 @@ class TelegramSettings:
     port: int = 8443
     rate_limit_messages: int = 8
     rate_limit_seconds: int = 30
+    send_per_second: float = 25.0
+    per_chat_seconds: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,15 @@ class WechatSettings:
 class WecomSettings:
     webhook_url: str = ""
     daily_summary_at: str = "17:45"
+class SubscriptionSettings:
+    enabled: bool = True
+    review: bool = True
+    deadline_hours: int = 12
+    scan_seconds: int = 15
+    digest_hour: int = 9
+    max_per_visitor: int = 20
+    max_changes_per_hour: int = 30
+    max_new_per_scan: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +137,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     wechat: WechatSettings = field(default_factory=WechatSettings)
     wecom: WecomSettings = field(default_factory=WecomSettings)
+    subscriptions: SubscriptionSettings = field(default_factory=SubscriptionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, section: str, **values: object) -> Settings:
@@ -142,6 +154,7 @@ _SECTION_TYPES = {
     "web": WebSettings,
     "wechat": WechatSettings,
     "wecom": WecomSettings,
+    "subscriptions": SubscriptionSettings,
     "logging": LoggingSettings,
 }
 
@@ -284,6 +297,11 @@ def _check_semantics(s: Settings) -> None:
         raise ConfigError("[web] max_body_bytes: must be at least 1024")
     _check_wechat(s.wechat, s.web)
     _check_wecom(s.wecom)
+    if not 0 < t.send_per_second <= 30:
+        raise ConfigError("[telegram] send_per_second: must be above 0 and at most 30 (Telegram's limit)")
+    if not 0 <= t.per_chat_seconds <= 60:
+        raise ConfigError("[telegram] per_chat_seconds: must be between 0 and 60")
+    _check_subscriptions(s.subscriptions)
 
 
 def _check_wechat(w: WechatSettings, web: WebSettings) -> None:
@@ -316,3 +334,17 @@ def _check_wecom(w: WecomSettings) -> None:
         raise ConfigError(f"[wecom] webhook_url: must be an http(s) URL, got {w.webhook_url[:40]!r}")
     if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", w.daily_summary_at):
         raise ConfigError(f"[wecom] daily_summary_at: must be HH:MM, got {w.daily_summary_at!r}")
+
+
+def _check_subscriptions(sub: SubscriptionSettings) -> None:
+    if not 1 <= sub.deadline_hours <= 168:
+        raise ConfigError("[subscriptions] deadline_hours: must be between 1 and 168")
+    if not 1 <= sub.scan_seconds <= 60:
+        raise ConfigError(
+            "[subscriptions] scan_seconds: must be between 1 and 60 (changes are noticed within a minute)"
+        )
+    if not 0 <= sub.digest_hour <= 23:
+        raise ConfigError("[subscriptions] digest_hour: must be an hour between 0 and 23")
+    for key in ("max_per_visitor", "max_changes_per_hour", "max_new_per_scan"):
+        if getattr(sub, key) < 1:
+            raise ConfigError(f"[subscriptions] {key}: must be positive")

@@ -4,6 +4,11 @@ Writers add a row in their own transaction (so a reply exists exactly when the s
 it does) and then ``wake()`` the worker. The worker claims due rows with a conditional UPDATE (safe with a
 second worker on PostgreSQL), sends them through the channel registry, and on failure reschedules them
 with exponential backoff, or after the channel's ``retry_after`` (Telegram's 429).
+
+Rows are taken by ``priority`` (replies 0 before broadcasts 1), then in order. A channel may be given a
+``Pace`` (Telegram: about 30 messages a second overall, one a second per chat): the worker spaces its sends
+so the channel's flood limits are never hit, and leaves a broadcast row whose chat was just written to
+for the next pass (a reply is not held back: a short burst in one chat is tolerated). ``stop()`` lets the row being sent finish, so a restart never sends one twice.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -27,6 +33,10 @@ log = logging.getLogger("policybot.outbox")
 LEASE = timedelta(seconds=60)  # a claimed row whose worker died is retried after this
 MAX_BACKOFF = 600.0
 MAX_ATTEMPTS = 12  # about an hour and a half of retries before a row is marked failed
+BATCH = 100  # rows looked at per pass; a full pass is followed by the next at once
+STOP_GRACE = 10.0  # seconds ``stop()`` waits for the row being sent
+PRIORITY_REPLY = 0
+PRIORITY_BROADCAST = 1
 
 SentHook = Callable[[AsyncSession, OutboxItem, str | None], Awaitable[None]]
 
@@ -39,11 +49,17 @@ def enqueue(
     kind: OutboxKind = "reply",
     ticket_id: int | None = None,
     reply_to: str | None = None,
+    priority: int = PRIORITY_REPLY,
 ) -> OutboxItem:
     """Add a reply to the outbox inside the caller's transaction."""
     payload = {"reply": reply.to_json(), "reply_to": reply_to}
     item = OutboxItem(
-        channel=ref.channel, chat_ref=ref.chat_ref, kind=kind, payload=payload, ticket_id=ticket_id
+        channel=ref.channel,
+        chat_ref=ref.chat_ref,
+        kind=kind,
+        payload=payload,
+        ticket_id=ticket_id,
+        priority=priority,
     )
     session.add(item)
     return item
@@ -52,6 +68,36 @@ def enqueue(
 def backoff(attempts: int) -> float:
     """Seconds to wait before attempt ``attempts + 1``: 1, 2, 4, ... up to ten minutes."""
     return min(MAX_BACKOFF, 2.0 ** max(0, attempts - 1))
+
+
+class Pace:
+    """A channel's flood limits: at most ``per_second`` sends overall, evenly spaced, and one send per
+    chat every ``per_chat`` seconds."""
+
+    def __init__(
+        self, per_second: float, per_chat: float = 0.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = 1.0 / per_second
+        self.per_chat = per_chat
+        self.clock = clock
+        self._next = 0.0
+        self._chats: dict[str, float] = {}
+
+    def chat_wait(self, chat_ref: str) -> float:
+        """Seconds until ``chat_ref`` may be written to again (0: now)."""
+        last = self._chats.get(chat_ref)
+        return 0.0 if last is None else max(0.0, last + self.per_chat - self.clock())
+
+    async def turn(self, chat_ref: str) -> None:
+        """Wait for the next overall slot, and take it for ``chat_ref``."""
+        now = self.clock()
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
+            now = self.clock()
+        self._next = max(now, self._next) + self.interval
+        self._chats[chat_ref] = now
+        if len(self._chats) > 10_000:  # forget chats whose window is over
+            self._chats = {c: t for c, t in self._chats.items() if t + self.per_chat > now}
 
 
 class OutboxWorker:
@@ -63,8 +109,14 @@ class OutboxWorker:
         self.sessions = sessions
         self.registry = registry
         self.poll = poll
+        self.paces: dict[str, Pace] = {}
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
+
+    def pace(self, channel: str, pace: Pace) -> None:
+        """Honour ``channel``'s flood limits."""
+        self.paces[channel] = pace
 
     def wake(self) -> None:
         """Deliver without waiting for the next poll."""
@@ -72,48 +124,70 @@ class OutboxWorker:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="policybot-outbox")
 
     async def stop(self) -> None:
+        """Finish the row being sent (up to ``STOP_GRACE`` seconds), then stop."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
+            full = False
             try:
-                await self.deliver_due()
+                looked, sent = await self._pass(utcnow(), BATCH)
+                full = looked >= BATCH and sent > 0
             except Exception:  # keep delivering whatever one bad row or a DB hiccup does
                 log.exception("outbox pass failed")
+            if full or self._stopping:
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
             self._wake.clear()
 
-    async def deliver_due(self, now: datetime | None = None) -> int:
-        """Send every due row of a running channel once; return how many were sent."""
-        now = now or utcnow()
+    async def deliver_due(self, now: datetime | None = None, limit: int = BATCH) -> int:
+        """Send the due rows of the running channels (highest priority first) once; return how many
+        were sent."""
+        return (await self._pass(now or utcnow(), limit))[1]
+
+    async def _pass(self, now: datetime, limit: int) -> tuple[int, int]:
+        """One pass: (rows looked at, rows sent)."""
         names = self.registry.names()
         if not names:
-            return 0
+            return 0, 0
         async with self.sessions() as session:
-            ids = list(
-                await session.scalars(
-                    select(OutboxItem.id)
+            rows = (
+                await session.execute(
+                    select(OutboxItem.id, OutboxItem.channel, OutboxItem.chat_ref, OutboxItem.priority)
                     .where(
                         OutboxItem.channel.in_(names),
                         OutboxItem.next_attempt_at <= now,
                         OutboxItem.status.in_(["pending", "sending"]),
                     )
-                    .order_by(OutboxItem.id)
-                    .limit(100)
+                    .order_by(OutboxItem.priority, OutboxItem.id)
+                    .limit(limit)
                 )
-            )
+            ).all()
         sent = 0
-        for item_id in ids:
+        for item_id, channel, chat_ref, priority in rows:
+            if self._stopping:
+                break
+            pace = self.paces.get(channel)
+            if pace is not None:
+                if priority > PRIORITY_REPLY and pace.chat_wait(chat_ref) > 0:
+                    continue  # this chat had a message a moment ago: the push waits for the next pass
+                await pace.turn(chat_ref)
             sent += await self._deliver_one(item_id, now)
-        return sent
+        return len(rows), sent
 
     async def _claim(self, item_id: int, now: datetime) -> OutboxItem | None:
         async with self.sessions() as session, session.begin():

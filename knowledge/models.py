@@ -25,13 +25,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # The values of the status and kind columns (stored as short strings; typed here for the checker).
 ReplyKind = Literal["answer", "suggestions", "escalated", "staff_reply", "staff_post", "staff_followup",
-                    "info", "error", "reminder", "ack", "alert"]  # fmt: skip
+                    "info", "error", "reminder", "ack", "alert", "broadcast", "staff_notice"]  # fmt: skip
 MessageStatus = ReplyKind | Literal["", "answered", "suggested", "invalid", "staff"]
 Direction = Literal["in", "out"]
 Author = Literal["user", "bot", "staff"]
 TicketStatus = Literal["open", "claimed", "answered", "closed", "cancelled"]
 TicketReason = Literal["", "no_match", "user_request", "not_helpful"]
-OutboxKind = Literal["reply", "staff_post", "staff_followup", "reminder", "alert"]
+OutboxKind = Literal["reply", "staff_post", "staff_followup", "reminder", "alert", "broadcast", "staff_notice"]
 OutboxStatus = Literal["pending", "sending", "sent", "failed"]
 
 
@@ -186,6 +186,8 @@ class OutboxItem(Base):
     channel: Mapped[str] = mapped_column(String(32))
     chat_ref: Mapped[str] = mapped_column(String(200))
     kind: Mapped[OutboxKind] = mapped_column(String(32), default="reply")
+    # Lower goes first: replies (0) are never queued behind a broadcast to thousands (1).
+    priority: Mapped[int] = mapped_column(Integer, default=0)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), default=None)
     status: Mapped[OutboxStatus] = mapped_column(String(16), default="pending")
@@ -238,3 +240,98 @@ class SentAlert(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+class Subscription(Base):
+    """A conversation's wish to hear of a category's new entries (``c:<category>``) or of one entry's
+    changes (``e:<entry id>``); ``mode`` is ``instant`` or ``digest`` (once a day)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("conversation_id", "topic", name="uq_subscription_topic"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(String(300), index=True)
+    mode: Mapped[str] = mapped_column(String(16), default="instant")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SubscriptionEvent(Base):
+    """Every subscribe, unsubscribe and mode change (stats, and the per-visitor flood limit)."""
+
+    __tablename__ = "subscription_events"
+    __table_args__ = (Index("ix_subscription_events_conv_at", "conversation_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(String(300), default="")
+    action: Mapped[str] = mapped_column(String(16))  # subscribe | unsubscribe | digest | instant
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Broadcast(Base):
+    """A push about a new or changed entry: waits for review (``pending``), then is ``sent`` (its
+    deliveries are in the outbox) or ``dropped``. ``change_key`` makes one change one broadcast, however
+    many workers notice it."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    change_key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # new | batch | changed | expired | withdrawn
+    topic: Mapped[str] = mapped_column(String(300))  # who receives it: c:<category> or e:<entry id>
+    entry_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    category: Mapped[str] = mapped_column(String(100), default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    source_line: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reviewed_by: Mapped[str] = mapped_column(String(100), default="")
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    overdue_noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Delivery(Base):
+    """One broadcast to one subscriber: its outbox row (instant) or, for a digest, the digest's row once
+    the day's digest is written. Unique per broadcast and conversation: nobody gets a push twice."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("broadcast_id", "conversation_id", name="uq_delivery_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    mode: Mapped[str] = mapped_column(String(16), default="instant")
+    outbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox.id", ondelete="SET NULL"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EntryMark(Base):
+    """What the change scanner last saw of a top-level entry, to tell new and materially changed entries
+    from the rest whichever process wrote them."""
+
+    __tablename__ = "entry_marks"
+
+    entry_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    material: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default="")
+    expired: Mapped[bool] = mapped_column(Boolean, default=False)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobState(Base):
+    """Small shared state of background jobs (the scanner's watermark, the last digest day)."""
+
+    __tablename__ = "job_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -26,6 +26,8 @@ async def run_forever(settings: Settings) -> int:
         await app.services.kb.load_index()
         await start_channels(app)
         app.outbox.start()
+        if settings.subscriptions.enabled:
+            app.push.start()  # notices knowledge changes and pushes them to subscribers
         await _wait_for_signal()
     finally:
         await app.close()

@@ -1,0 +1,106 @@
+"""Subscription and broadcast figures for the console: subscribers per category, broadcasts and their
+deliveries, the time from a change to its delivery (and the share within the deadline), unsubscribes."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.subscriptions import CATEGORY, ENTRY
+from knowledge.models import Broadcast, Delivery, OutboxItem, Subscription, SubscriptionEvent
+
+
+@dataclass(frozen=True, slots=True)
+class PushStats:
+    """The numbers on the console's broadcast page."""
+
+    subscribers: dict[str, int] = field(default_factory=dict)  # category -> conversations
+    followers: int = 0  # conversations following at least one entry
+    broadcasts: dict[str, int] = field(default_factory=dict)  # status -> count
+    delivered: int = 0
+    failed: int = 0
+    waiting: int = 0
+    median_minutes: float | None = None
+    max_minutes: float | None = None
+    within_deadline: float | None = None  # share of delivered messages within deadline_hours of the change
+    deadline_hours: int = 12
+    unsubscribes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def push_stats(sessions: async_sessionmaker[AsyncSession], deadline_hours: int) -> PushStats:
+    """Compute the figures (all time)."""
+    async with sessions() as session:
+        subscribers = await _subscribers(session)
+        followers = await session.scalar(
+            select(func.count(func.distinct(Subscription.conversation_id))).where(
+                Subscription.topic.like(ENTRY + "%")
+            )
+        )
+        broadcasts = {
+            status: int(n)
+            for status, n in await session.execute(
+                select(Broadcast.status, func.count()).group_by(Broadcast.status)
+            )
+        }
+        by_status = {
+            status: int(n)
+            for status, n in await session.execute(
+                select(OutboxItem.status, func.count(func.distinct(OutboxItem.id)))
+                .join(Delivery, Delivery.outbox_id == OutboxItem.id)
+                .group_by(OutboxItem.status)
+            )
+        }
+        delays = await _delays(session)
+        unsubscribes = await session.scalar(
+            select(func.count())
+            .select_from(SubscriptionEvent)
+            .where(SubscriptionEvent.action == "unsubscribe")
+        )
+    within = sum(1 for d in delays if d <= timedelta(hours=deadline_hours))
+    minutes = [d.total_seconds() / 60 for d in delays]
+    return PushStats(
+        subscribers=subscribers,
+        followers=int(followers or 0),
+        broadcasts=broadcasts,
+        delivered=by_status.get("sent", 0),
+        failed=by_status.get("failed", 0),
+        waiting=by_status.get("pending", 0) + by_status.get("sending", 0),
+        median_minutes=round(statistics.median(minutes), 1) if minutes else None,
+        max_minutes=round(max(minutes), 1) if minutes else None,
+        within_deadline=round(within / len(delays), 4) if delays else None,
+        deadline_hours=deadline_hours,
+        unsubscribes=int(unsubscribes or 0),
+    )
+
+
+async def _subscribers(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(Subscription.topic, func.count())
+        .where(Subscription.topic.like(CATEGORY + "%"))
+        .group_by(Subscription.topic)
+        .order_by(Subscription.topic)
+    )
+    return {topic[len(CATEGORY) :]: int(n) for topic, n in rows}
+
+
+async def _delays(session: AsyncSession) -> list[timedelta]:
+    """Change-to-delivery time of every delivered push (a digest counts when the digest was sent)."""
+    rows = await session.execute(
+        select(Broadcast.published_at, OutboxItem.sent_at)
+        .join(Delivery, Delivery.broadcast_id == Broadcast.id)
+        .join(OutboxItem, OutboxItem.id == Delivery.outbox_id)
+        .where(OutboxItem.status == "sent", OutboxItem.sent_at.is_not(None))
+    )
+    return [_aware(sent) - _aware(published) for published, sent in rows]
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
