@@ -37,6 +37,7 @@ BATCH = 100  # rows looked at per pass; a full pass is followed by the next at o
 STOP_GRACE = 10.0  # seconds ``stop()`` waits for the row being sent
 PRIORITY_REPLY = 0
 PRIORITY_BROADCAST = 1
+IN_FLIGHT = 4  # paced pushes sent at once (each to another chat)
 
 SentHook = Callable[[AsyncSession, OutboxItem, str | None], Awaitable[None]]
 
@@ -63,6 +64,17 @@ def enqueue(
     )
     session.add(item)
     return item
+
+
+def _results(tasks: set[asyncio.Task[int]]) -> int:
+    """Rows sent by finished delivery tasks; a task's database error is logged, the row retried later."""
+    sent = 0
+    for task in tasks:
+        if task.exception() is not None:
+            log.error("outbox delivery failed", exc_info=task.exception())
+        else:
+            sent += task.result()
+    return sent
 
 
 def backoff(attempts: int) -> float:
@@ -178,15 +190,28 @@ class OutboxWorker:
                 )
             ).all()
         sent = 0
+        inflight: set[asyncio.Task[int]] = set()
         for item_id, channel, chat_ref, priority in rows:
             if self._stopping:
                 break
             pace = self.paces.get(channel)
-            if pace is not None:
-                if priority > PRIORITY_REPLY and pace.chat_wait(chat_ref) > 0:
-                    continue  # this chat had a message a moment ago: the push waits for the next pass
+            if pace is None:
+                sent += await self._deliver_one(item_id, now)
+                continue
+            if priority == PRIORITY_REPLY:
                 await pace.turn(chat_ref)
-            sent += await self._deliver_one(item_id, now)
+                sent += await self._deliver_one(item_id, now)
+                continue
+            if pace.chat_wait(chat_ref) > 0:
+                continue  # this chat had a message a moment ago: the push waits for the next pass
+            # Pushes go to different chats: a few in flight at once keep up with the pace's rate.
+            await pace.turn(chat_ref)
+            inflight.add(asyncio.create_task(self._deliver_one(item_id, now)))
+            if len(inflight) >= IN_FLIGHT:
+                done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                sent += _results(done)
+        if inflight:
+            sent += _results((await asyncio.wait(inflight))[0])
         return len(rows), sent
 
     async def _claim(self, item_id: int, now: datetime) -> OutboxItem | None:

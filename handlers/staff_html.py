@@ -118,6 +118,7 @@ NAV = (
     ("/console/knowledge", "知识库", "knowledge"),
     ("/console/try", "试问", "try"),
     ("/console/overview", "概览", "overview"),
+    ("/console/broadcasts", "推送审核", "broadcasts"),
 )
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.app import App
 from bot.config import WebSettings
-from handlers import staff_api, staff_auth, staff_console, staff_knowledge, web_api
+from handlers import staff_api, staff_auth, staff_broadcasts, staff_console, staff_knowledge, web_api
 from handlers.web_channel import WebChannel
 from handlers.web_security import RateLimiter, json_errors, ok, security_headers
 from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, CORE, LOGIN_LIMITER, WEB_SETTINGS, core
@@ -117,6 +117,7 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
         staff_console.routes,
         staff_knowledge.routes,
         staff_api.routes,
+        staff_broadcasts.routes,
     ):
         application.router.add_routes(table)
     application.router.add_routes(app.extra_routes)

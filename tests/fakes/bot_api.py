@@ -12,6 +12,10 @@ poller that goes away (a restart) loses nothing; long polls wake at once on ``pu
 Failures can be injected per method: the next N calls answer 500, 429 with ``retry_after``, or hang
 (a client-side timeout). Every call is recorded in ``calls``; ``transcript()`` renders them.
 
+With ``limits=FloodLimits()`` it also enforces Telegram's flood limits on ``sendMessage`` as Telegram
+does: more than ``per_second`` messages in any one-second window, or a second message to one chat within
+``per_chat_seconds``, is answered 429 with ``retry_after`` (counted in ``flood_rejections``).
+
 The module-level helpers build the Update dicts a user or staff member would cause.
 """
 
@@ -73,11 +77,34 @@ class BadRequest(Exception):
     """A call Telegram would refuse with 400."""
 
 
+@dataclass
+class FloodLimits:
+    """Telegram's limits on sending: about 30 messages a second overall, one a second per chat."""
+
+    per_second: int = 30
+    per_chat_seconds: float = 1.0
+    retry_after: int = 1
+
+
+class Flooded(Exception):
+    """A send over the flood limits: Telegram answers 429 with ``retry_after``."""
+
+
 class FakeBotAPI:
     """The fake server; ``await start()`` binds 127.0.0.1 on a free port."""
 
-    def __init__(self, token: str = TOKEN, username: str = BOT_USERNAME, bot_id: int = BOT_ID) -> None:
+    def __init__(
+        self,
+        token: str = TOKEN,
+        username: str = BOT_USERNAME,
+        bot_id: int = BOT_ID,
+        limits: FloodLimits | None = None,
+    ) -> None:
         self.token = token
+        self.limits = limits
+        self.flood_rejections = 0
+        self._recent_sends: deque[float] = deque()
+        self._last_send: dict[int, float] = {}
         self.bot_user: Json = {"id": bot_id, "is_bot": True, "first_name": "政策咨询", "username": username}
         self.calls: list[ApiCall] = []
         self.messages: dict[tuple[int, int], Json] = {}  # (chat_id, message_id) -> Message
@@ -217,6 +244,12 @@ class FakeBotAPI:
             return _error(400, f"Bad Request: method {method} not found")
         try:
             result = await handler(params)
+        except Flooded:
+            self.flood_rejections += 1
+            assert self.limits is not None
+            self._record(method, params, 429, "Too Many Requests")
+            wait = self.limits.retry_after
+            return _error(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
         except BadRequest as exc:
             self._record(method, params, 400, str(exc))
             return _error(400, f"Bad Request: {exc}")
@@ -288,11 +321,27 @@ class FakeBotAPI:
         self._updates = [(u, True) for u, _ in self._updates]
         return pending[: int(params.get("limit") or 100)]
 
+    def _check_flood(self, chat_id: int) -> None:
+        """Raise ``Flooded`` for a send over the limits; otherwise count it."""
+        if self.limits is None:
+            return
+        now = time.monotonic()
+        while self._recent_sends and self._recent_sends[0] <= now - 1.0:
+            self._recent_sends.popleft()
+        last = self._last_send.get(chat_id)
+        if len(self._recent_sends) >= self.limits.per_second or (
+            last is not None and now - last < self.limits.per_chat_seconds
+        ):
+            raise Flooded()
+        self._recent_sends.append(now)
+        self._last_send[chat_id] = now
+
     async def _m_sendMessage(self, params: Json) -> Json:
         text = str(params.get("text", ""))
         plain = _check_text(text, params.get("parse_mode"))
         _check_markup(params.get("reply_markup"))
         chat_id = int(params["chat_id"])
+        self._check_flood(chat_id)
         message: Json = {
             "message_id": next(self._ids),
             "date": int(time.time()),
