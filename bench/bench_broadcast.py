@@ -235,6 +235,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("policybot").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("telegram").setLevel(logging.CRITICAL)  # the unpaced run's 429s, one traceback each
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     results = asyncio.run(main_async(args))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -250,6 +250,7 @@
   });
   document.getElementById("human").addEventListener("click", function () { simpleAction("human"); });
   document.getElementById("my-tickets").addEventListener("click", function () { simpleAction("status"); });
+  document.getElementById("my-subscriptions").addEventListener("click", function () { simpleAction("subscriptions"); });
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) sync().then(schedulePoll);
   });
@@ -261,6 +262,24 @@
   var entriesBox = document.getElementById("entries");
   var entryList = document.getElementById("entry-list");
   var entryView = document.getElementById("entry");
+  var browseStatus = document.getElementById("browse-status");
+  var currentCategory = "";
+
+  /* 订阅此类政策更新 / 关注此条 in the browser: the confirmation (or refusal) is shown in place. */
+  function browseAction(action, statusBox) {
+    statusBox.hidden = true;
+    api("POST", "/api/action", { token: token, action: action }).then(function (data) {
+      statusBox.textContent = data.reply.text;
+      statusBox.hidden = false;
+    }).catch(function (err) {
+      statusBox.textContent = err.message;
+      statusBox.hidden = false;
+    });
+  }
+
+  document.getElementById("subscribe-category").addEventListener("click", function () {
+    browseAction("subscribe:" + currentCategory, browseStatus);
+  });
 
   function selectTab(tab) {
     tabs.forEach(function (t) {
@@ -305,6 +324,8 @@
     });
     api("GET", "/api/entries?category=" + encodeURIComponent(category)).then(function (data) {
       document.getElementById("entries-title").textContent = category;
+      currentCategory = category;
+      browseStatus.hidden = true;
       entryList.textContent = "";
       data.entries.forEach(function (e) {
         var li = el("li");
@@ -357,6 +378,14 @@
         input.focus();
       });
       entryView.appendChild(askBtn);
+      var followStatus = el("p", "notice");
+      followStatus.setAttribute("role", "status");
+      followStatus.hidden = true;
+      var followBtn = el("button", "btn btn-secondary", "关注此条（修订、失效时通知我）");
+      followBtn.type = "button";
+      followBtn.addEventListener("click", function () { browseAction("follow:" + e.id, followStatus); });
+      entryView.appendChild(followBtn);
+      entryView.appendChild(followStatus);
       entriesBox.hidden = true;
       entryView.hidden = false;
       entryView.focus();
