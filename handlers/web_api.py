@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.messages import IncomingMessage
 from bot.protocol import ActionError, feedback_action
+from bot.subscriptions import Refusal
 from handlers.web_security import ApiError, check_rate, client_address, field, ok, read_json
 from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, WEB_SETTINGS, core
 from knowledge.answers import citation, is_expired
@@ -143,6 +144,8 @@ async def action(request: web.Request) -> web.Response:
         replies = await core(request).conversations.act(visitor(token), name)
     except ActionError as exc:
         raise ApiError(400, "unknown_action", str(exc)) from None
+    except Refusal as exc:  # a subscription action refused: nothing changed
+        raise ApiError(exc.status, exc.code, exc.message) from None
     return ok({"reply": replies[0].to_json()})
 
 

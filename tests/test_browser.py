@@ -228,3 +228,33 @@ async def test_widget_script_opens_the_chat_in_an_iframe(site: Site) -> None:
         await frame.locator("#send").click()
         await expect(frame.locator(".msg.kind-answer .msg-text")).to_contain_text("0591")
         await shot(page, "widget-embedded.png")
+
+
+async def test_visitor_subscribes_in_the_browser_and_a_push_reaches_the_page(site: Site) -> None:
+    import dataclasses
+
+    from knowledge.importers.base import ParsedEntry
+
+    app = site.app
+    sub = dataclasses.replace(app.settings.subscriptions, review=False)
+    app.broadcasts.settings = app.broadcasts.scanner.settings = sub
+    await app.push.run_once()  # the scanner's baseline
+    page = await site.page()
+    await page.goto(site.url)
+    await page.click("#tab-browse")
+    await page.get_by_role("button", name="外贸外资").click()
+    await page.click("#subscribe-category")
+    await expect(page.locator("#browse-status")).to_contain_text("已订阅「外贸外资」")
+    await app.services.kb.write_entries(
+        [ParsedEntry(id="faq-push-browser", kind="faq", question="跨境电商有新政策吗？",
+                     answer="有。自2027年起跨境电商企业可申请专项补贴。", category="外贸外资")]
+    )  # fmt: skip
+    await app.push.run_once()
+    await page.click("#tab-chat")
+    push = page.locator(".msg.kind-broadcast").last
+    await expect(push.locator(".msg-text")).to_contain_text("跨境电商有新政策吗？")
+    await push.get_by_role("button", name="阅读全文").click()
+    await expect(page.locator(".msg.kind-answer .msg-text").last).to_contain_text("专项补贴")
+    await shot(page, "chat-push.png")
+    await push.get_by_role("button", name="退订").click()
+    await expect(page.locator(".msg-bot .msg-text").last).to_contain_text("已退订")

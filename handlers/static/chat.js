@@ -207,7 +207,9 @@
   function runAction(button) {
     var action = button.dataset.action;
     var group = button.parentNode;
-    var buttons = group.querySelectorAll("button");
+    // A push's 阅读全文 and 退订, or a list of categories, are separate choices: only the pressed one is used up.
+    var separate = /^(read|unsub|subscribe|unsubscribe|follow|unfollow|digest|subscriptions)(:|$)/.test(action);
+    var buttons = separate ? [button] : group.querySelectorAll("button");
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
     button.classList.add("choice-chosen");
     button.setAttribute("aria-pressed", "true");
