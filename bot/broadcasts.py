@@ -20,12 +20,14 @@ import json
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
@@ -42,6 +44,7 @@ from knowledge.models import (
     Entry,
     EntryMark,
     JobState,
+    OutboxItem,
     Subscription,
     utcnow,
 )
@@ -159,7 +162,7 @@ class ChangeScanner:
         sessions: async_sessionmaker[AsyncSession],
         settings: SubscriptionSettings,
         timezone: str,
-        release: Callable[[AsyncSession, Broadcast], object],
+        release: Callable[[AsyncSession, Broadcast], Awaitable[int]],
     ) -> None:
         self.sessions = sessions
         self.settings = settings
@@ -407,7 +410,7 @@ class BroadcastService:
             .values(status="sent", released_at=now, reviewed_by=staff[:100])
             .execution_options(synchronize_session=False)
         )
-        if done.rowcount != 1:
+        if cast("CursorResult[Any]", done).rowcount != 1:
             return 0
         subs = (
             await session.execute(
@@ -423,7 +426,7 @@ class BroadcastService:
                 .order_by(Subscription.id)
             )
         ).all()
-        items = []
+        items: list[OutboxItem | None] = []
         for sub_id, _, mode, channel, chat_ref in subs:
             if mode == "instant":
                 items.append(
@@ -573,7 +576,7 @@ class BroadcastService:
             .values(value=day.isoformat(), updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        return done.rowcount == 1
+        return cast("CursorResult[Any]", done).rowcount == 1
 
     async def _write_digests(self, session: AsyncSession, day: date) -> int:
         rows = (

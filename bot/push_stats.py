@@ -99,7 +99,7 @@ async def _delays(session: AsyncSession) -> list[timedelta]:
         .join(OutboxItem, OutboxItem.id == Delivery.outbox_id)
         .where(OutboxItem.status == "sent", OutboxItem.sent_at.is_not(None))
     )
-    return [_aware(sent) - _aware(published) for published, sent in rows]
+    return [_aware(sent) - _aware(published) for published, sent in rows if sent is not None]
 
 
 def _aware(dt: datetime) -> datetime:

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -270,14 +272,14 @@ class SubscriptionService:
         except IntegrityError:  # the same request twice at the same moment: the other one made it
             async with self.sessions() as session:
                 conv = await self.conversation_of(session, msg)
-                sub = await session.scalar(
+                found = await session.scalar(
                     select(Subscription).where(
                         Subscription.conversation_id == conv.id, Subscription.topic == topic
                     )
                 )
-            if sub is None:
+            if found is None:
                 raise
-            return sub
+            return found
 
     async def _remove(self, msg: IncomingMessage, topic: str) -> bool:
         async with self.sessions() as session, session.begin():
@@ -287,7 +289,7 @@ class SubscriptionService:
                     Subscription.conversation_id == conv.id, Subscription.topic == topic
                 )
             )
-            if result.rowcount != 1:
+            if cast("CursorResult[Any]", result).rowcount != 1:
                 return False
             session.add(SubscriptionEvent(conversation_id=conv.id, topic=topic, action="unsubscribe"))
             return True
