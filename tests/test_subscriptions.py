@@ -356,3 +356,25 @@ async def test_an_entry_imported_by_another_process_reaches_the_subscriber(app: 
     await asyncio.sleep(0.5)  # and nothing else follows
     assert [c for c, _, _ in channel.sent] == [visitor(1).chat_ref]
     assert "faq-from-cli" in channel.sent[0][1].text
+
+
+async def test_two_workers_make_one_broadcast_and_send_each_push_once(app: App, lexicon) -> None:
+    first, second = FakeChannel("web", delay=0.002), FakeChannel("web", delay=0.002)
+    app.registry.add(first)
+    await app.push.run_once()
+    use(app, review=False, max_changes_per_hour=100)
+    other = await App.create(app.settings.replace("subscriptions", review=False), lexicon=lexicon)
+    try:
+        other.registry.add(second)
+        for n in range(30):
+            await act(app, visitor(n), f"subscribe:{TRADE}")
+        await app.services.kb.write_entries([faq("faq-two-workers")])
+        made = await asyncio.gather(app.push.run_once(), other.push.run_once())
+        assert sorted(made) == [0, 1]  # the same change noticed by both: one broadcast
+        await asyncio.gather(app.outbox.deliver_due(), other.outbox.deliver_due())
+        await app.outbox.deliver_due()
+        chats = [c for c, _, _ in first.sent + second.sent]
+        assert len(chats) == 30 and len(set(chats)) == 30
+        assert await count(app, Broadcast) == 1 and await count(app, Delivery) == 30
+    finally:
+        await other.close()
