@@ -38,7 +38,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 from bot.app import App  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from handlers.telegram import build_application  # noqa: E402
+from handlers.telegram_bot import build_application  # noqa: E402
 from handlers.telegram_channel import TelegramChannel  # noqa: E402
 from knowledge.importers.base import ParsedEntry  # noqa: E402
 from knowledge.models import Conversation, OutboxItem, Subscription  # noqa: E402

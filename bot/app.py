@@ -79,6 +79,7 @@ class App:
         credentials = CredentialStore(services.sessions)
         sub = settings.subscriptions
         subscriptions = SubscriptionService(services.sessions, services.kb, sub, conversations.conversation)
+        conversations.subscriptions = subscriptions
         broadcasts = BroadcastService(
             services.sessions, sub, settings.staff.timezone, staff_targets(settings), outbox.wake
         )

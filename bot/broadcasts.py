@@ -35,6 +35,7 @@ from sqlalchemy.orm import defer
 from bot.config import SubscriptionSettings
 from bot.messages import Button, ChannelRef, Reply
 from bot.outbox import PRIORITY_BROADCAST, enqueue
+from bot.protocol import read_action, unsub_action
 from bot.subscriptions import CATEGORY, category_topic, entry_topic
 from knowledge.answers import citation, is_expired
 from knowledge.models import (
@@ -112,10 +113,10 @@ def push_reply(b: Broadcast, sub_id: int) -> Reply:
     buttons: list[list[Button]] = []
     if b.kind == "batch":
         for i, title in enumerate(b.payload.get("titles", [])[:BATCH_TITLES]):
-            buttons.append([Button(f"阅读：{title[:24]}", f"read:{b.id}:{i}")])
+            buttons.append([Button(f"阅读：{title[:24]}", read_action(b.id, i))])
     elif b.kind not in ("withdrawn",) and b.entry_id:
-        buttons.append([Button("阅读全文", f"read:{b.id}")])
-    buttons.append([Button("退订", f"unsub:{sub_id}")])
+        buttons.append([Button("阅读全文", read_action(b.id))])
+    buttons.append([Button("退订", unsub_action(sub_id))])
     return Reply("\n".join(lines), source_line=b.source_line, buttons=buttons, kind="broadcast")
 
 
@@ -126,12 +127,12 @@ def digest_reply(items: Sequence[Broadcast], sub_ids: dict[str, int], day: date)
     for i, b in enumerate(items[:DIGEST_ITEMS], 1):
         lines.append(f"{i}. [{HEADINGS.get(b.kind, '更新')}] {b.title}")
         if b.entry_id and b.kind != "withdrawn":
-            buttons.append([Button(f"阅读 {i}. {b.title[:20]}", f"read:{b.id}")])
+            buttons.append([Button(f"阅读 {i}. {b.title[:20]}", read_action(b.id))])
     if len(items) > DIGEST_ITEMS:
         lines.append(f"……另有 {len(items) - DIGEST_ITEMS} 条，发送 /subscriptions 管理订阅。")
     for topic, sub_id in list(sub_ids.items())[:3]:
         label = topic[len(CATEGORY) :] if topic.startswith(CATEGORY) else "关注的内容"
-        buttons.append([Button(f"退订 {label[:20]}", f"unsub:{sub_id}")])
+        buttons.append([Button(f"退订 {label[:20]}", unsub_action(sub_id))])
     return Reply("\n".join(lines), buttons=buttons, kind="broadcast")
 
 

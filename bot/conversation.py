@@ -7,8 +7,12 @@ state. The channel API is three calls, all taking the neutral ``IncomingMessage`
 - ``act(msg, action)``: a button press; ``action`` is the string the core put in ``Reply.buttons``
   (parsed by ``bot.protocol.parse_action``; a malformed or unknown one raises ``ActionError``; one about
   something that is not, or no longer, this user's gets a reply of kind ``error``);
-- ``command(msg, name, args)``: ``start``, ``help``, ``human``, ``status`` or ``cancel`` (others get the
-  help text).
+- ``command(msg, name, args)``: ``start``, ``help``, ``human``, ``status``, ``cancel``, ``subscribe``,
+  ``unsubscribe`` or ``subscriptions`` (others get the help text).
+
+Subscription actions (``subscribe:<category>``, ``unsub:<id>``, ``read:<broadcast>``...) are run by
+``bot.push_actions``; a refused one raises ``bot.subscriptions.Refusal`` from ``act`` (a command gets the
+refusal as its reply). An answer carries 订阅此类政策更新 and 关注此条 under its feedback buttons.
 
 Each de-duplicates ``msg.update_id``, records what it stores (questions, bot replies), and returns the
 replies for the adapter to render; with ``via_outbox=True`` the replies are also queued in the outbox in
@@ -28,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.messages import Button, ChannelRef, Decision, IncomingMessage, Reply, Suggestion
 from bot.outbox import enqueue
 from bot.protocol import (
+    PUSH_KINDS,
     Action,
     CommandName,
     cancel_action,
@@ -41,7 +46,9 @@ from bot.protocol import (
     pick_action,
     ticket_arg,
 )
+from bot.push_actions import push_act, push_command
 from bot.qa import QAService
+from bot.subscriptions import SubscriptionService
 from bot.tickets import TicketService
 from knowledge.answers import answer_text, citation
 from knowledge.models import Conversation, Feedback, Message, ProcessedUpdate, Ticket, TicketReason
@@ -71,6 +78,7 @@ HELP = (
     "/status 查看您的问题处理进度\n"
     "/cancel 撤回正在等待的人工问题\n"
     "/start 查看我能回答哪些方面的问题\n"
+    "/subscribe 订阅某类政策的更新（有新政策时推送给您），/unsubscribe 退订，/subscriptions 我的订阅\n"
     "在群里提问时，请 @我 或回复我的消息。"
 )
 UNKNOWN_COMMAND = "没有这个命令。" + HELP
@@ -101,6 +109,7 @@ class Conversations:
         self.kb = kb
         self.tickets = tickets
         self.wake = wake
+        self.subscriptions: SubscriptionService | None = None  # set by App.create
 
     # -- the main path ------------------------------------------------------------------------------
     async def handle(self, msg: IncomingMessage, *, via_outbox: bool = False) -> list[Reply]:
@@ -225,9 +234,7 @@ class Conversations:
             kind="answer",
             entry_id=d.entry_id,
         )
-        out = await self._bot_reply(session, conv, reply, entry_id=d.entry_id, score=d.score)
-        out.buttons = feedback_buttons(out.message_id or 0)
-        return out
+        return await self._bot_reply(session, conv, reply, entry_id=d.entry_id, score=d.score)
 
     async def _bot_reply(
         self,
@@ -253,9 +260,15 @@ class Conversations:
         await session.flush()
         reply.message_id = msg.id
         if reply.kind == "answer":
-            reply.buttons = feedback_buttons(msg.id)
+            reply.buttons = feedback_buttons(msg.id) + await self._push_buttons(session, entry_id)
         msg.payload = {"reply": reply.to_json()}
         return reply
+
+    async def _push_buttons(self, session: AsyncSession, entry_id: str | None) -> list[list[Button]]:
+        """订阅此类政策更新 and 关注此条 under an answer (when subscriptions are on)."""
+        if self.subscriptions is None or not entry_id:
+            return []
+        return await self.subscriptions.answer_buttons(session, entry_id)
 
     async def _candidates(self, text: str) -> list[Suggestion]:
         """The bot's best guesses, for the staff post of an escalated question."""
@@ -285,8 +298,9 @@ class Conversations:
     async def act(
         self, msg: IncomingMessage, action: str | Action, *, via_outbox: bool = False
     ) -> list[Reply]:
-        """A button press. Raises ``ActionError`` for a malformed or unknown action (nothing is recorded);
-        a redelivered update gets ``[]``. A feedback ``up`` is answered with an ``ack``."""
+        """A button press. Raises ``ActionError`` for a malformed or unknown action (nothing is recorded),
+        ``Refusal`` for a refused subscription action (nothing changed); a redelivered update gets ``[]``.
+        A feedback ``up`` is answered with an ``ack``."""
         parsed = action if isinstance(action, Action) else parse_action(action)
         if not await self.first_time(msg):
             return []
@@ -328,6 +342,8 @@ class Conversations:
         )
 
     async def _act(self, msg: IncomingMessage, a: Action) -> list[Reply]:
+        if a.kind in PUSH_KINDS:
+            return [await push_act(self._subscriptions(), self.show, msg, a)]
         match a.kind:
             case "pick":
                 return [await self.pick(msg, a.ids[0], a.ids[1])]
@@ -346,6 +362,12 @@ class Conversations:
                 return [await self.category(a.arg)]
             case "entry":
                 return [await self.show(msg, a.arg)]
+        raise AssertionError(a.kind)  # pragma: no cover - parse_action makes only the kinds above
+
+    def _subscriptions(self) -> SubscriptionService:
+        if self.subscriptions is None:  # pragma: no cover - App.create always sets it
+            raise RuntimeError("subscriptions are not wired")
+        return self.subscriptions
 
     async def command(
         self, msg: IncomingMessage, name: str, args: str = "", *, via_outbox: bool = False
@@ -361,8 +383,11 @@ class Conversations:
 
     async def _command(self, msg: IncomingMessage, name: str, args: str) -> Reply:
         known: dict[str, CommandName] = {"start": "start", "help": "help", "human": "human",
-                                         "status": "status", "cancel": "cancel"}  # fmt: skip
+                                         "status": "status", "cancel": "cancel", "subscribe": "subscribe",
+                                         "unsubscribe": "unsubscribe", "subscriptions": "subscriptions"}  # fmt: skip
         match known.get(name):
+            case "subscribe" | "unsubscribe" | "subscriptions":
+                return await push_command(self._subscriptions(), msg, name, args)
             case "start":
                 return await self.greeting()
             case "help":

@@ -14,10 +14,21 @@ from typing import Literal
 
 from bot.messages import Button
 
-ActionKind = Literal["pick", "feedback", "escalate", "human", "cancel", "status", "cat", "entry"]
-CommandName = Literal["start", "help", "human", "status", "cancel"]
+ActionKind = Literal[
+    "pick", "feedback", "escalate", "human", "cancel", "status", "cat", "entry",
+    "subscribe", "unsubscribe", "subscriptions", "follow", "unfollow", "unsub", "digest", "read",
+]  # fmt: skip
+CommandName = Literal[
+    "start", "help", "human", "status", "cancel", "subscribe", "unsubscribe", "subscriptions"
+]
 
-COMMAND_NAMES: tuple[CommandName, ...] = ("start", "help", "human", "status", "cancel")
+COMMAND_NAMES: tuple[CommandName, ...] = (
+    "start", "help", "human", "status", "cancel", "subscribe", "unsubscribe", "subscriptions",
+)  # fmt: skip
+PUSH_KINDS: tuple[ActionKind, ...] = (
+    "subscribe", "unsubscribe", "subscriptions", "follow", "unfollow", "unsub", "digest", "read",
+)  # fmt: skip
+MAX_BUTTON_ACTION = 64  # bytes: Telegram's callback data limit; a longer action is not offered as a button
 CHOICE_KINDS = ("pick:", "escalate:")  # buttons a text-only channel offers as numbered choices
 NUMBER = re.compile(r"^[0-9]{1,12}$")
 MAX_ACTION = 256
@@ -78,6 +89,51 @@ def entry_action(entry_id: str) -> str:
     return f"entry:{entry_id}"
 
 
+def subscribe_action(category: str = "") -> str:
+    """Subscribe to a category's new entries (without one: choose among the categories)."""
+    return f"subscribe:{category}" if category else "subscribe"
+
+
+def unsubscribe_action(category: str = "") -> str:
+    """End a category subscription (without one: choose among the conversation's subscriptions)."""
+    return f"unsubscribe:{category}" if category else "unsubscribe"
+
+
+def subscriptions_action() -> str:
+    """The conversation's subscriptions (我的订阅)."""
+    return "subscriptions"
+
+
+def follow_action(entry_id: str) -> str:
+    """Follow one entry for its revisions and expiry (关注此条)."""
+    return f"follow:{entry_id}"
+
+
+def unfollow_action(entry_id: str) -> str:
+    """Stop following one entry."""
+    return f"unfollow:{entry_id}"
+
+
+def unsub_action(subscription_id: int) -> str:
+    """End one subscription by its number (退订 under a push)."""
+    return f"unsub:{subscription_id}"
+
+
+def digest_action(on: bool) -> str:
+    """Pushes once a day (``on``) or as they come."""
+    return f"digest:{'on' if on else 'off'}"
+
+
+def read_action(broadcast_id: int, index: int | None = None) -> str:
+    """阅读全文 under a push (the ``index``-th entry of a bulk-import summary)."""
+    return f"read:{broadcast_id}" if index is None else f"read:{broadcast_id}:{index}"
+
+
+def fits_button(action: str) -> bool:
+    """Whether ``action`` can be a button on every channel (Telegram allows 64 bytes)."""
+    return 1 <= len(action.encode()) <= MAX_BUTTON_ACTION
+
+
 # -- parsing --------------------------------------------------------------------------------------------
 def parse_action(action: str) -> Action:
     """The action a button carries, or ``ActionError`` for anything the builders above do not make."""
@@ -98,6 +154,18 @@ def parse_action(action: str) -> Action:
             return Action(kind)
         case "cat" | "entry" if rest.strip():
             return Action(kind, arg=rest)
+        case "subscribe" | "unsubscribe":
+            return Action(kind, arg=rest.strip())
+        case "subscriptions" if not parts:
+            return Action("subscriptions")
+        case "follow" | "unfollow" if rest.strip():
+            return Action(kind, arg=rest.strip())
+        case "unsub" if numeric and len(nums) == 1:
+            return Action("unsub", (nums[0],))
+        case "digest" if rest in ("on", "off"):
+            return Action("digest", arg=rest)
+        case "read" if numeric and len(nums) in (1, 2):
+            return Action("read", tuple(nums))
     raise ActionError(action)
 
 

@@ -21,6 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import SubscriptionSettings
 from bot.messages import Button, IncomingMessage, Reply
+from bot.protocol import (
+    digest_action,
+    fits_button,
+    follow_action,
+    subscribe_action,
+    subscriptions_action,
+    unsub_action,
+)
 from knowledge.models import Conversation, Entry, Subscription, SubscriptionEvent, utcnow
 from knowledge.store import KnowledgeBase
 
@@ -101,7 +109,7 @@ class SubscriptionService:
         return Reply(
             f"已订阅「{category}」政策更新。该类有新的政策、办事指南或问答发布时，会推送给您"
             f"（{MODES[sub.mode]}）。\n随时可点“退订”或发送 /unsubscribe 取消。",
-            buttons=[[Button("退订", f"unsub:{sub.id}"), Button("我的订阅", "subscriptions")]],
+            buttons=[[Button("退订", unsub_action(sub.id)), Button("我的订阅", subscriptions_action())]],
             kind="info",
         )
 
@@ -111,7 +119,7 @@ class SubscriptionService:
         sub = await self._add(msg, entry_topic(entry.id))
         return Reply(
             f"已关注《{entry_label(entry)}》。它修订、失效或撤回时会通知您。",
-            buttons=[[Button("取消关注", f"unsub:{sub.id}"), Button("我的订阅", "subscriptions")]],
+            buttons=[[Button("取消关注", unsub_action(sub.id)), Button("我的订阅", subscriptions_action())]],
             kind="info",
         )
 
@@ -191,18 +199,11 @@ class SubscriptionService:
         for s in subs:
             what = "分类" if s.topic.startswith(CATEGORY) else "关注"
             lines.append(f"· {what}：{s.label}")
-            buttons.append([Button(f"退订 {s.label[:20]}", f"unsub:{s.id}")])
+            buttons.append([Button(f"退订 {s.label[:20]}", unsub_action(s.id))])
         mode = subs[0].mode
         lines.append(f"推送方式：{MODES[mode]}。")
-        other = "instant" if mode == "digest" else "digest"
-        buttons.append(
-            [
-                Button(
-                    "改为" + ("即时推送" if other == "instant" else "每日汇总"),
-                    f"digest:{'off' if other == 'instant' else 'on'}",
-                )
-            ]
-        )
+        to_digest = mode != "digest"
+        buttons.append([Button("改为每日汇总" if to_digest else "改为即时推送", digest_action(to_digest))])
         return Reply("\n".join(lines), buttons=buttons, kind="info")
 
     async def choose(self, msg: IncomingMessage) -> Reply:
@@ -217,17 +218,36 @@ class SubscriptionService:
         subs = await self.of(msg)
         if not subs:
             return Reply("您还没有订阅任何政策更新。", kind="info")
-        buttons = [[Button(f"退订 {s.label[:20]}", f"unsub:{s.id}")] for s in subs]
+        buttons = [[Button(f"退订 {s.label[:20]}", unsub_action(s.id))] for s in subs]
         return Reply("请选择要退订的内容：", buttons=buttons, kind="info")
 
     async def category_buttons(self, msg: IncomingMessage) -> list[list[Button]]:
         """One ``subscribe:<category>`` button a category, two a row; subscribed ones are ticked."""
         mine = {s.topic for s in await self.of(msg)}
         buttons = [
-            Button(("✓ " if category_topic(c) in mine else "") + c, f"subscribe:{c}")
+            Button(("✓ " if category_topic(c) in mine else "") + c, subscribe_action(c))
             for c in await self.categories()
         ]
         return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+
+    async def answer_buttons(self, session: AsyncSession, entry_id: str) -> list[list[Button]]:
+        """订阅此类政策更新 (the entry's category) and 关注此条 (the entry, or a clause's document) under
+        an answer; an action too long for a button on every channel is left out."""
+        if not self.settings.enabled:
+            return []
+        entry = await session.get(Entry, entry_id)
+        category = entry.category if entry is not None else ""
+        if entry is not None and entry.parent_id:
+            entry = await session.get(Entry, entry.parent_id)
+        if entry is None or entry.kind not in FOLLOWABLE:
+            return []
+        row = []
+        subscribe = subscribe_action(category or entry.category)
+        if (category or entry.category) and fits_button(subscribe):
+            row.append(Button("订阅此类政策更新", subscribe))
+        if fits_button(follow_action(entry.id)):
+            row.append(Button("关注此条", follow_action(entry.id)))
+        return [row] if row else []
 
     # -- internals ----------------------------------------------------------------------------------
     async def _followable(self, entry_id: str) -> Entry:

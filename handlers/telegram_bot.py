@@ -27,7 +27,8 @@ log = logging.getLogger("policybot.telegram")
 POLL_TIMEOUT = dtm.timedelta(seconds=30)
 ALLOWED_UPDATES = ["message", "callback_query"]
 COMMANDS = [("start", "我能回答哪些问题"), ("help", "使用帮助"), ("human", "转人工"),
-            ("status", "查看处理进度"), ("cancel", "撤回人工问题")]  # fmt: skip
+            ("status", "查看处理进度"), ("cancel", "撤回人工问题"), ("subscribe", "订阅政策更新"),
+            ("subscriptions", "我的订阅"), ("unsubscribe", "退订")]  # fmt: skip
 
 
 @dataclass

@@ -28,6 +28,7 @@ from bot.app import App
 from bot.logs import pseudonym
 from bot.messages import IncomingMessage, Reply
 from bot.protocol import COMMAND_NAMES, ActionError, parse_action
+from bot.subscriptions import Refusal
 from handlers.telegram_input import FloodGuard, addressed_text, content_kind, incoming
 
 log = logging.getLogger("policybot.telegram")
@@ -131,6 +132,8 @@ class UserHandlers:
                 await _drop_keyboard(query)
         except ActionError:
             toast = STALE_BUTTON
+        except Refusal as exc:  # a subscription action refused (someone else's 退订...): nothing changed
+            toast = exc.message
         finally:
             await _answer(query, toast)
 

@@ -11,7 +11,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import update
 
 from bot.app import App
-from bot.push_actions import push_action
 from bot.staff_accounts import create_account
 from handlers.web import build_web_app
 from knowledge.models import Broadcast, utcnow
@@ -34,7 +33,7 @@ async def client(app: App) -> AsyncIterator[TestClient]:
 
 
 async def pending_broadcast(app: App, entry_id: str) -> int:
-    await push_action(app.subscriptions, app.conversations.show, visitor(1), f"subscribe:{TRADE}")
+    await app.conversations.act(visitor(1), f"subscribe:{TRADE}")
     await app.services.kb.write_entries([faq(entry_id)])
     await app.push.run_once()
     (view,) = [v for v in await app.broadcasts.pending() if v.broadcast.entry_id == entry_id]

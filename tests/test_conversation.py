@@ -101,8 +101,9 @@ async def test_answered(desk: Desk) -> None:
     assert "鼓商务〔2020〕123号" in reply.text
     assert reply.source_line.startswith("来源：《鼓楼区商务局2020年政务公开工作实施方案》")
     assert reply.entry_id == DOC and reply.message_id
-    assert [[b.action for b in row] for row in reply.buttons] == [
-        [f"feedback:up:{reply.message_id}", f"feedback:down:{reply.message_id}"]
+    assert [b.action for b in reply.buttons[0]] == [
+        f"feedback:up:{reply.message_id}",
+        f"feedback:down:{reply.message_id}",
     ]
     history = await desk.app.conversations.history("web", "chat-u1", "u1")
     assert [(m.direction, m.author, m.status) for m in history] == [

@@ -16,7 +16,6 @@ from bot.app import App
 from bot.config import SubscriptionSettings
 from bot.messages import ChannelRef, IncomingMessage, Reply
 from bot.outbox import OutboxWorker
-from bot.push_actions import push_action
 from bot.push_stats import push_stats
 from bot.subscriptions import Refusal
 from knowledge.importers.base import ParsedEntry
@@ -66,7 +65,8 @@ async def core(app: App) -> tuple[App, FakeChannel]:
 
 
 async def act(app: App, msg: IncomingMessage, action: str) -> Reply:
-    return await push_action(app.subscriptions, app.conversations.show, msg, action)
+    (reply,) = await app.conversations.act(msg, action)
+    return reply
 
 
 async def count(app: App, model: type) -> int:
@@ -343,7 +343,7 @@ async def test_an_entry_imported_by_another_process_reaches_the_subscriber(app: 
     path = tmp_path / "new.jsonl"
     path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--db", app.settings.database.url, "kb", "import", str(path),
+        sys.executable, "-m", "policybot", "--db", app.settings.database.url, "kb", "import", str(path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await proc.communicate()

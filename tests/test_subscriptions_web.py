@@ -34,7 +34,7 @@ def use(app: App, **values: object) -> None:
 
 @pytest.fixture
 async def web(app: App) -> AsyncIterator[TestClient]:
-    app.registry.add(WebChannel(app.services.sessions))
+    app.registry.add(WebChannel(app.conversations))
     await app.push.run_once()  # baseline
     client = await make_client(app)
     try:
@@ -76,7 +76,7 @@ async def kb_import(app: App, tmp: Path, *records: dict) -> None:
     path = tmp / f"import-{records[0]['id']}.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--db", app.settings.database.url, "kb", "import", str(path),
+        sys.executable, "-m", "policybot", "--db", app.settings.database.url, "kb", "import", str(path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await proc.communicate()
@@ -176,3 +176,14 @@ async def test_review_on_waits_for_staff_then_a_followed_entry_expiry(
     assert expired["text"].startswith("【已失效】您关注的内容")
     assert len(await pushes(web, ALICE)) == 1  # the category's subscriber is not told of the expiry
     assert (await history(web, BOB))[-1]["kind"] == "broadcast"
+
+
+async def test_typed_commands_in_the_question_box(web: TestClient) -> None:
+    resp = await web.post("/api/ask", json={"token": ALICE, "question": f"/subscribe {TRADE}"})
+    (reply,) = (await resp.json())["replies"]
+    assert f"已订阅「{TRADE}」" in reply["text"]
+    resp = await web.post("/api/ask", json={"token": ALICE, "question": "/subscribe 不存在"})
+    (refusal,) = (await resp.json())["replies"]
+    assert refusal["kind"] == "error" and TRADE in refusal["text"]
+    resp = await web.post("/api/ask", json={"token": ALICE, "question": "/subscriptions"})
+    assert TRADE in (await resp.json())["replies"][0]["text"]

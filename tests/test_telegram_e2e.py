@@ -205,7 +205,8 @@ async def test_question_answered_with_source_and_feedback(bot: Bot, fake: FakeBo
     call = fake.of("sendMessage", ALICE["id"])[-1]
     assert call.params["parse_mode"] == "HTML"
     assert "<i>来源：" in call.params["text"]
-    up, down = buttons(answer)
+    up, down, subscribe, follow = buttons(answer)
+    assert subscribe.startswith("subscribe:") and follow.startswith("follow:")
     assert up.startswith("feedback:up:") and down.startswith("feedback:down:")
 
     press(fake, ALICE, answer, up)
