@@ -85,7 +85,16 @@ class App:
         )
         push = PushJobs(broadcasts, sub.scan_seconds)
         return cls(
-            services, registry, outbox, tickets, conversations, credentials, alerts, subscriptions, broadcasts, push
+            services,
+            registry,
+            outbox,
+            tickets,
+            conversations,
+            credentials,
+            alerts,
+            subscriptions,
+            broadcasts,
+            push,
         )
 
     async def close(self) -> None:

@@ -111,6 +111,9 @@ class WechatSettings:
 class WecomSettings:
     webhook_url: str = ""
     daily_summary_at: str = "17:45"
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriptionSettings:
     enabled: bool = True
     review: bool = True

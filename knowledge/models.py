@@ -31,7 +31,9 @@ Direction = Literal["in", "out"]
 Author = Literal["user", "bot", "staff"]
 TicketStatus = Literal["open", "claimed", "answered", "closed", "cancelled"]
 TicketReason = Literal["", "no_match", "user_request", "not_helpful"]
-OutboxKind = Literal["reply", "staff_post", "staff_followup", "reminder", "alert", "broadcast", "staff_notice"]
+OutboxKind = Literal[
+    "reply", "staff_post", "staff_followup", "reminder", "alert", "broadcast", "staff_notice"
+]
 OutboxStatus = Literal["pending", "sending", "sent", "failed"]
 
 
@@ -240,6 +242,8 @@ class SentAlert(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Subscription(Base):
     """A conversation's wish to hear of a category's new entries (``c:<category>``) or of one entry's
     changes (``e:<entry id>``); ``mode`` is ``instant`` or ``digest`` (once a day)."""
