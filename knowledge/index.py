@@ -8,14 +8,15 @@ delta grows past a tenth of the index it is folded in by a full rebuild.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import sys
 import threading
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from itertools import islice
 from typing import Any
 
@@ -65,6 +66,9 @@ class IndexedDoc:
     has_place: bool
     answer_sig: int  # entries with the same answer are one answer for the margin rule
     aspects: tuple[str, ...] = ()  # a guide's section names (it answers each of them)
+
+
+DOC_FIELDS = tuple(f.name for f in fields(IndexedDoc))
 
 
 def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
@@ -227,12 +231,70 @@ class _Segment:
         return None if v is None else self.dense.get(v)
 
 
+class DocTable:
+    """The documents of an index loaded from files, decoded one at a time when first read: a start
+    does not build 100k ``IndexedDoc`` objects, only the few dozen each question re-ranks. ``blob``
+    holds each doc's JSON (``encode_doc``) at ``offsets[i]:offsets[i + 1]``; docs added since
+    (``Index.upsert``) are appended as objects."""
+
+    def __init__(self, ids: list[str], blob: Any, offsets: np.ndarray) -> None:
+        self._ids = ids
+        self._blob = blob
+        self._offsets = offsets
+        self._items: list[IndexedDoc | None] = [None] * len(ids)
+
+    def ids(self) -> list[str]:
+        """The entry id of every doc, in doc order."""
+        return self._ids
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i: int) -> IndexedDoc:
+        doc = self._items[i]
+        if doc is None:
+            doc = self._items[i] = decode_doc(self._blob[int(self._offsets[i]) : int(self._offsets[i + 1])])
+        return doc
+
+    def __iter__(self) -> Iterator[IndexedDoc]:
+        return (self[i] for i in range(len(self._items)))
+
+    def append(self, doc: IndexedDoc) -> None:
+        """A doc added after the load."""
+        self._items.append(doc)
+        self._ids.append(doc.entry_id)
+
+
+DocList = list[IndexedDoc] | DocTable
+# An index's parts: docs, postings, question table, average key and body lengths, pinyin map.
+Parts = tuple[DocList, "_Segment", "QuestionTable", tuple[float, float], dict[str, list[str]]]
+
+
+def encode_doc(doc: IndexedDoc) -> bytes:
+    """One doc as a JSON array (what ``decode_doc`` reads back equal)."""
+    return json.dumps(
+        [getattr(doc, f) for f in DOC_FIELDS], ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
+def decode_doc(data: bytes) -> IndexedDoc:
+    """The doc ``encode_doc`` wrote (its lists as tuples again)."""
+    values = dict(zip(DOC_FIELDS, map(_tuples, json.loads(data)), strict=True))
+    values["kind"], values["document"] = sys.intern(values["kind"]), sys.intern(values["document"])
+    return IndexedDoc(**values)
+
+
+def _tuples(value: Any) -> Any:
+    """A JSON value with its lists, nested ones too, made tuples."""
+    return tuple(map(_tuples, value)) if isinstance(value, list) else value
+
+
 class Index:
     """The searchable knowledge: BM25F postings plus per-doc data for re-ranking."""
 
     def __init__(self, lexicon: Lexicon) -> None:
         self.lex = lexicon
-        self.docs: list[IndexedDoc] = []
+        self.docs: DocList = []
         self.alive = np.zeros(0, dtype=bool)
         self.dead = EMPTY_I  # the doc numbers not alive (tombstones), to mask scores quickly
         self.by_id: dict[str, int] = {}
@@ -264,23 +326,51 @@ class Index:
 
     def install(self, builder: IndexBuilder) -> None:
         """Replace the whole index with what ``builder`` was given."""
+        self.install_parts(*self.prepare(builder))
+
+    def prepare(self, builder: IndexBuilder) -> Parts:
+        """The parts of a built index from what ``builder`` was given (``install_parts`` installs
+        them: the costly part of a build, done before taking the index's lock)."""
         main, avg_k, avg_b = builder.segment()
-        pinyin = self._pinyin_map(builder.vocab)
         docs = builder.docs
-        questions = QuestionTable.of(docs)
+        return docs, main, QuestionTable.of(docs), (avg_k, avg_b), self._pinyin_map(builder.vocab)
+
+    def install_parts(
+        self,
+        docs: DocList,
+        main: _Segment,
+        questions: QuestionTable,
+        averages: tuple[float, float],
+        pinyin: dict[str, list[str]],
+    ) -> None:
+        """Replace the whole index with a built one's parts (a build, or one loaded from files)."""
         with self._lock:
             self.docs = docs
             self.alive = np.ones(len(docs), dtype=bool)
             self.dead = EMPTY_I
-            self.by_id = {d.entry_id: i for i, d in enumerate(docs)}
+            self.by_id = (
+                {d: i for i, d in enumerate(docs.ids())}
+                if isinstance(docs, DocTable)
+                else {d.entry_id: i for i, d in enumerate(docs)}
+            )
             self._main = main
             self._delta_post = defaultdict(list)
             self._delta_key = defaultdict(list)
             self._delta_count = 0
             self._questions = questions
             self._delta_questions = defaultdict(list)
-            self._n, self._avg_key, self._avg_body = len(docs), avg_k, avg_b
+            self._n, (self._avg_key, self._avg_body) = len(docs), averages
             self.vocab_pinyin = pinyin
+
+    def parts(self) -> Parts:
+        """A copy of the parts of an index fresh from a build (no tombstones or delta yet), which
+        later changes of the index do not alter: what ``index_files.save`` writes."""
+        with self._lock:
+            if self._delta_count or len(self.dead):
+                raise ValueError("only a freshly built index can be saved")
+            docs = self.docs[:] if isinstance(self.docs, list) else self.docs
+            pinyin = {k: list(v) for k, v in self.vocab_pinyin.items()}
+            return docs, self._main, self._questions, (self._avg_key, self._avg_body), pinyin
 
     def _pinyin_map(self, vocab: Iterable[str]) -> dict[str, list[str]]:
         """Toneless pinyin -> vocabulary words (2-4 Han characters), for homophone typos."""
@@ -382,7 +472,8 @@ _LIST_LABEL = re.compile(r"(^|\n)\s*(\d{1,2}[.．、]|[（(]\d{1,2}[)）])")
 class QuestionTable:
     """The docs of a build by the hash of each of their own questions: an exact question finds its
     entry even where the words it shares with many others would leave it out of the candidates.
-    Hashes, not texts, to stay small (12 bytes a question); ``Index.asked_as`` checks the text."""
+    Hashes, not texts, to stay small (12 bytes a question); ``Index.asked_as`` checks the text.
+    The hashes are stable across processes (``stable_hash``), so the table can be saved and loaded."""
 
     hashes: np.ndarray  # int64, ascending
     docs: np.ndarray  # int32, the doc number of each hash
@@ -390,14 +481,14 @@ class QuestionTable:
     @classmethod
     def of(cls, docs: list[IndexedDoc]) -> QuestionTable:
         """The table of these docs' questions (doc numbers are positions in the list)."""
-        hashes = np.fromiter((hash(t) for d in docs for t in d.question_texts), dtype=np.int64)
+        hashes = np.fromiter((stable_hash(t) for d in docs for t in d.question_texts), dtype=np.int64)
         owners = np.fromiter((i for i, d in enumerate(docs) for _ in d.question_texts), dtype=np.int32)
         order = np.argsort(hashes, kind="stable")
         return cls(hashes[order], owners[order])
 
     def find(self, text: str) -> list[int]:
         """Doc numbers with a question of this hash (the text itself is not checked)."""
-        h = hash(text)
+        h = stable_hash(text)
         a = np.searchsorted(self.hashes, h, side="left")
         b = np.searchsorted(self.hashes, h, side="right")
         return self.docs[a:b].tolist()
@@ -442,7 +533,7 @@ def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | No
         # (a referral's answer is where to go: the body responsible)
         has_place=entry.kind == "referral"
         or any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
-        answer_sig=hash(toks["answer_sig"] or entry.id),
+        answer_sig=stable_hash(toks["answer_sig"] or entry.id),
         aspects=_aspects(entry),
     )
 
@@ -480,6 +571,12 @@ def _states_number(entry: Entry) -> bool:
     """True when the entry's answer states a number, date or time (list labels like "1." do not count)."""
     texts = [entry.answer, *(t for _, t in entry.sections)]
     return any(any(c.isdigit() for c in normalize(_LIST_LABEL.sub(" ", t))) for t in texts)
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash of a text that every process agrees on (Python's ``hash`` is salted per
+    process, so a saved index could not compare its hashes with a new process's)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 EMPTY_I = np.zeros(0, dtype=np.int32)
@@ -540,15 +637,24 @@ def _build_segment(
     key_start = np.zeros(v + 1, dtype=np.int64)
     np.cumsum(np.bincount(tok[in_key], minlength=v), out=key_start[1:])
     del tok, tf_k, tf_b, in_key
-    dense: dict[int, np.ndarray] = {}
-    for term in np.flatnonzero(df >= max(1.0, DENSE_SHARE * n)).tolist():
-        dense[term] = np.zeros(n, dtype=np.float32)
-        dense[term][doc[start[term] : start[term + 1]]] = weights[start[term] : start[term + 1]]
-    segment = _Segment(vocab, start, doc, weights, key_start, key_ids, df, dense)
+    segment = _Segment(
+        vocab, start, doc, weights, key_start, key_ids, df, dense_rows(df, start, doc, weights, n)
+    )
     return segment, avg_k, avg_b
 
 
 _WEIGHT_CHUNK = 1 << 20
+
+
+def dense_rows(
+    df: np.ndarray, start: np.ndarray, doc: np.ndarray, weights: np.ndarray, n: int
+) -> dict[int, np.ndarray]:
+    """The weights of every doc, as one array, of each word in ``DENSE_SHARE`` of the docs or more."""
+    dense: dict[int, np.ndarray] = {}
+    for t in np.flatnonzero(df >= max(1.0, DENSE_SHARE * n)).tolist():
+        dense[t] = np.zeros(n, dtype=np.float32)
+        dense[t][doc[start[t] : start[t + 1]]] = weights[start[t] : start[t + 1]]
+    return dense
 
 
 def _join(batches: list[_Pairs], name: str) -> np.ndarray:
