@@ -31,6 +31,7 @@ B = 0.75
 BUILD_BATCH = 2000  # entries reduced to (word, doc) pairs at a time
 # A word in this share of the docs or more also keeps its weights as one array over all docs: adding
 # that array to the scores is several times quicker than adding its long posting list doc by doc.
+FRAGMENT_SCAN = 400  # docs ``Index.said_in`` checks at most (a fragment of common pairs finds none)
 DENSE_SHARE = 0.15
 KEY_WEIGHT = 2.5  # a word in a question or title counts 2.5 times a word in the body
 BODY_WEIGHT = 1.0
@@ -112,10 +113,17 @@ def tokenize_entry(entry: Entry, lex: Lexicon) -> dict[str, Any]:
     """What the index caches of an entry (in ``Entry.tokens``): its raw jieba tokens (synonyms are
     applied at build), and its compact normalized texts, so that a build normalizes nothing."""
     key, body, questions = entry_fields(entry)
+    cuts = [lex.cut(normalize(q)) for q in questions]
+    if entry.kind == "faq" and not entry.title.strip():
+        # The key is the questions, space apart, and jieba cuts across no space: the key's tokens
+        # are those of each question's cut, which ``q`` needs anyway (each text is cut once).
+        key_tokens = [t for pieces in cuts for t in lex.search_tokens(pieces)]
+    else:
+        key_tokens = lex.index_tokens(normalize(key))
     return {
-        "key": lex.index_tokens(normalize(key)),
+        "key": key_tokens,
         "body": lex.index_tokens(normalize(body)),
-        "q": [" ".join(lex.query_words(normalize(q))) for q in questions],
+        "q": [" ".join(lex.words(pieces)) for pieces in cuts],
         **_texts_of(entry),
     }
 
@@ -304,6 +312,7 @@ class Index:
         self._delta_count = 0
         self._questions = QuestionTable.of([])
         self._delta_questions: dict[str, list[int]] = defaultdict(list)
+        self._delta_grams: dict[int, list[int]] = defaultdict(list)
         self._avg_key = 1.0
         self._avg_body = 1.0
         self._n = 0
@@ -359,6 +368,7 @@ class Index:
             self._delta_count = 0
             self._questions = questions
             self._delta_questions = defaultdict(list)
+            self._delta_grams = defaultdict(list)
             self._n, (self._avg_key, self._avg_body) = len(docs), averages
             self.vocab_pinyin = pinyin
 
@@ -412,6 +422,8 @@ class Index:
                 self._delta_key[tok].append(i)
             for text in doc.question_texts:
                 self._delta_questions[text].append(i)
+            for code in set(bigram_codes(" ".join(doc.question_texts)).tolist()):
+                self._delta_grams[code].append(i)
             for tok in set(k) | set(b):
                 if 2 <= len(tok) <= 4 and (key := self.lex.pinyin_key(tok)):
                     words = self.vocab_pinyin.setdefault(key, [])
@@ -456,6 +468,36 @@ class Index:
         found = [*self._questions.find(text), *self._delta_questions.get(text, ())]
         return [d for d in found if self.alive[d] and text in self.docs[d].question_texts]
 
+    def said_in(self, text: str, limit: int) -> list[int]:
+        """Up to ``limit`` live docs one of whose own questions says ``text`` (compact, two
+        characters or more) somewhere in it, those with the shortest such question first (the
+        closest to it); none when more than ``FRAGMENT_SCAN`` docs hold its rarest pairs."""
+        codes = set(bigram_codes(text).tolist())
+        if not codes:
+            return []
+        lists = []
+        for code in codes:
+            ids = self._questions.gram_postings(code)
+            extra = self._delta_grams.get(code)
+            if extra:
+                ids = np.concatenate([ids, np.asarray(extra, dtype=np.int32)])
+            if not len(ids):
+                return []
+            lists.append(ids)
+        lists.sort(key=len)
+        held = lists[0]
+        for ids in lists[1:3]:  # the rarest pairs narrow it down; the text itself is checked below
+            held = np.intersect1d(held, ids, assume_unique=False)
+        if len(held) > FRAGMENT_SCAN:
+            return []
+        found: list[tuple[int, int]] = []
+        for d in held.tolist():
+            if self.alive[d]:
+                lengths = [len(t) for t in self.docs[d].question_texts if text in t]
+                if lengths:
+                    found.append((min(lengths), d))
+        return [d for _, d in sorted(found)[:limit]]
+
     def idf(self, token: str) -> float:
         """BM25 idf of a token with the current statistics."""
         df = self._main.doc_freq(token)
@@ -470,21 +512,38 @@ _LIST_LABEL = re.compile(r"(^|\n)\s*(\d{1,2}[.．、]|[（(]\d{1,2}[)）])")
 
 @dataclass
 class QuestionTable:
-    """The docs of a build by the hash of each of their own questions: an exact question finds its
-    entry even where the words it shares with many others would leave it out of the candidates.
-    Hashes, not texts, to stay small (12 bytes a question); ``Index.asked_as`` checks the text.
-    The hashes are stable across processes (``stable_hash``), so the table can be saved and loaded."""
+    """The docs of a build by their own questions. By the hash of each question: an exact question
+    finds its entry even where the words it shares with many others would leave it out of the
+    candidates (hashes, not texts, to stay small: 12 bytes a question; ``Index.asked_as`` checks
+    the text). And by the character pairs of each question (``bigram_codes``): a fragment of a
+    question (users type part of one, cut anywhere, even inside words) finds the entries whose
+    questions hold every pair of it, which ``Index.said_in`` then checks. Hashes are stable across
+    processes (``stable_hash``), so the table can be saved and loaded."""
 
     hashes: np.ndarray  # int64, ascending
     docs: np.ndarray  # int32, the doc number of each hash
+    grams: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # ascending, distinct
+    gram_start: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    gram_docs: np.ndarray = field(default_factory=lambda: EMPTY_I)  # docs of grams[g]: [start[g]:start[g+1]]
 
     @classmethod
     def of(cls, docs: list[IndexedDoc]) -> QuestionTable:
         """The table of these docs' questions (doc numbers are positions in the list)."""
-        hashes = np.fromiter((stable_hash(t) for d in docs for t in d.question_texts), dtype=np.int64)
+        texts = [t for d in docs for t in d.question_texts]
+        hashes = np.fromiter((stable_hash(t) for t in texts), dtype=np.int64, count=len(texts))
         owners = np.fromiter((i for i, d in enumerate(docs) for _ in d.question_texts), dtype=np.int32)
         order = np.argsort(hashes, kind="stable")
-        return cls(hashes[order], owners[order])
+        # Every character pair of every question, with its doc: one array operation over them all.
+        codes = bigram_codes("\x00".join(texts))
+        lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
+        at = np.repeat(owners, lengths)[: max(0, int(lengths.sum()) - 2)] if len(texts) else EMPTY_I
+        keep = codes >= 0  # (pairs across two questions hold the separator)
+        pairs = np.unique(codes[keep] * _DOC_SPAN + at[keep])
+        grams, counts = np.unique(pairs // _DOC_SPAN, return_counts=True)
+        start = np.zeros(len(grams) + 1, dtype=np.int64)
+        np.cumsum(counts, out=start[1:])
+        gram_docs = (pairs % _DOC_SPAN).astype(np.int32)
+        return cls(hashes[order], owners[order], grams, start, gram_docs)
 
     def find(self, text: str) -> list[int]:
         """Doc numbers with a question of this hash (the text itself is not checked)."""
@@ -492,6 +551,27 @@ class QuestionTable:
         a = np.searchsorted(self.hashes, h, side="left")
         b = np.searchsorted(self.hashes, h, side="right")
         return self.docs[a:b].tolist()
+
+    def gram_postings(self, code: int) -> np.ndarray:
+        """The docs one of whose questions holds this character pair (ascending)."""
+        g = int(np.searchsorted(self.grams, code))
+        if g == len(self.grams) or int(self.grams[g]) != code:
+            return EMPTY_I
+        return self.gram_docs[self.gram_start[g] : self.gram_start[g + 1]]
+
+
+_DOC_SPAN = 1 << 21  # doc numbers below this (2 million docs) pack with a pair code into one int64
+
+
+def bigram_codes(text: str) -> np.ndarray:
+    """One int64 code for each pair of neighbouring characters of ``text``; -1 for pairs with a NUL
+    (the separator of joined texts)."""
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    if len(cps) < 2:
+        return np.zeros(0, dtype=np.int64)
+    codes = (cps[:-1] << 21) | cps[1:]
+    codes[(cps[:-1] == 0) | (cps[1:] == 0)] = -1
+    return codes
 
 
 class Words:

@@ -45,8 +45,11 @@ from knowledge.index import (
 )
 from knowledge.segment import cache_dir
 
-INDEX_FORMAT = 1  # bump when the files' layout changes: older snapshots are then never read
-_ARRAYS = ("start", "ids", "weights", "key_start", "key_ids", "df", "q_hashes", "q_docs", "doc_offsets")
+INDEX_FORMAT = 2  # bump when the files' layout changes: older snapshots are then never read
+_ARRAYS = (
+    *("start", "ids", "weights", "key_start", "key_ids", "df", "q_hashes", "q_docs", "doc_offsets"),
+    *("q_grams", "q_gram_start", "q_gram_docs"),
+)
 _CHUNK = 1 << 20
 log = logging.getLogger("policybot.index")
 
@@ -129,6 +132,9 @@ def _write_files(parts: Parts, folder: Path) -> dict[str, list[int]]:
         "df": main.df,
         "q_hashes": questions.hashes,
         "q_docs": questions.docs,
+        "q_grams": questions.grams,
+        "q_gram_start": questions.gram_start,
+        "q_gram_docs": questions.gram_docs,
         "doc_offsets": offsets,
     }
     for name, array in arrays.items():
@@ -229,7 +235,9 @@ def read(folder: Path, index: Index, kb_id: str, signature: str, version: int) -
     start, docs, weights, df = arrays["start"], arrays["ids"], arrays["weights"], arrays["df"]
     dense = dense_rows(df, start, docs, weights, n)
     segment = _Segment(vocab, start, docs, weights, arrays["key_start"], arrays["key_ids"], df, dense)
-    questions = QuestionTable(arrays["q_hashes"], arrays["q_docs"])
+    questions = QuestionTable(
+        arrays["q_hashes"], arrays["q_docs"], arrays["q_grams"], arrays["q_gram_start"], arrays["q_gram_docs"]
+    )
     table = DocTable(ids, _blob(folder / "docs.jsonl"), arrays["doc_offsets"])
     averages = manifest["averages"]
     index.install_parts(table, segment, questions, (float(averages[0]), float(averages[1])), pinyin)

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge import index_files, versions
-from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed, parse_paths
+from knowledge.bulk import bulk_import
+from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed
 from knowledge.importers.base import ParsedEntry, check_entry
 from knowledge.index import Index, IndexBuilder, token_signature, tokenize_entry
 from knowledge.index_files import index_signature
@@ -31,6 +32,11 @@ DEFAULT_KB_DIRS = ("documents", "guides", "policies", "faq", "desk")
 log = logging.getLogger("policybot.knowledge")
 
 LOAD_BATCH = 2000  # rows read (and tokenized) at a time while building the index
+# What a build reads of an entry (``make_doc`` and ``IndexBuilder.add``).
+INDEX_COLUMNS = (
+    Entry.id, Entry.kind, Entry.title, Entry.question, Entry.parent_id, Entry.answer, Entry.sections,
+    Entry.status, Entry.tokens,
+)  # fmt: skip
 
 
 def default_paths() -> list[Path]:
@@ -90,11 +96,12 @@ class KnowledgeBase:
         state = await versions.read_state(self.sessions)
         builder = IndexBuilder(self.index)
         async with self.sessions() as session:
-            published = select(Entry).where(Entry.status == "published").order_by(Entry.id)
-            rows = await session.stream_scalars(published.execution_options(yield_per=LOAD_BATCH))
-            # The session holds rows weakly: each batch is freed once the builder has it.
+            # Only the columns the index reads, as plain rows (no ORM objects, and two JSON columns
+            # decoded instead of six): a batch is freed once the builder has it.
+            published = select(*INDEX_COLUMNS).where(Entry.status == "published").order_by(Entry.id)
+            rows = await session.stream(published.execution_options(yield_per=LOAD_BATCH))
             async for batch in rows.partitions():
-                await asyncio.to_thread(builder.add, [(r, r.tokens) for r in batch])
+                await asyncio.to_thread(builder.add, [(r, r.tokens) for r in batch])  # type: ignore[misc]
         parts = await asyncio.to_thread(self.index.prepare, builder)
         async with self._lock:
             self.index.install_parts(*parts)
@@ -193,9 +200,20 @@ class KnowledgeBase:
 
     # -- writing ------------------------------------------------------------------------------------
     async def import_paths(self, paths: Sequence[str | Path]) -> ImportCounts:
-        """Parse all files (raising ImportFailure before any write), then write them in one transaction."""
-        entries = parse_paths(paths)
-        return await self.write_entries(entries)
+        """Import files in one transaction, a batch at a time (``knowledge.bulk``): a bad line
+        anywhere raises ImportFailure and nothing is written. A few changes reach the index entry by
+        entry; many (or an index not loaded yet) are followed by one full load, which saves it."""
+        async with self.sessions() as session, session.begin():
+            result = await bulk_import(session, paths, self.lex, self.token_sig)
+        if not result.version:
+            return result.counts
+        if result.rows is not None and self.version:
+            await self._applied(result.version, result.rows, result.counts.removed_ids)
+        elif self.version and result.rows is None:
+            await self.rebuild()
+        else:  # not loaded: the saved files and the change log, or a build
+            await self.load_index()
+        return result.counts
 
     async def write_entries(self, entries: Sequence[ParsedEntry]) -> ImportCounts:
         """Upsert entries in one transaction and update the index in place."""
