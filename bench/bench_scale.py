@@ -24,6 +24,7 @@ before this change: ``git archive COMMIT | tar -x -C DIR``), in the same run, on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -65,10 +66,8 @@ def write_faq(path: Path, n: int) -> None:
 def _tree_pss(proc: psutil.Process) -> float:
     total = 0.0
     for p in [proc, *proc.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += p.memory_full_info().pss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
     return total / MB
 
 
