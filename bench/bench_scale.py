@@ -113,7 +113,7 @@ def run_measured(cmd: list[str], cwd: Path) -> dict[str, Any]:
 
 def time_ask(src: Path, db_url: str) -> float:
     """Seconds from starting ``policybot ask`` to its first answer line."""
-    cmd = [sys.executable, "-m", "bot", "--db", db_url, "ask", QUESTION]
+    cmd = [sys.executable, "-m", "policybot", "--db", db_url, "ask", QUESTION]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=src, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
@@ -180,7 +180,7 @@ def measure(size: int, faq: Path, tmp: Path, baseline: Path | None) -> dict[str,
     url = f"sqlite:///{db}"
     index_dir = Path(f"{db}.index")
     print(f"[{size}] import...", file=sys.stderr, flush=True)
-    row["import"] = run_measured([sys.executable, "-m", "bot", "--db", url, "kb", "import", str(faq)], ROOT)
+    row["import"] = run_measured([sys.executable, "-m", "policybot", "--db", url, "kb", "import", str(faq)], ROOT)
     row["index_mb"] = folder_mb(index_dir)
     print(f"[{size}] ask and start...", file=sys.stderr, flush=True)
     row["ask_files_s"] = [time_ask(ROOT, url) for _ in range(3)]
@@ -194,7 +194,7 @@ def measure(size: int, faq: Path, tmp: Path, baseline: Path | None) -> dict[str,
         bdb = tmp / f"base-{size}.db"
         burl = f"sqlite:///{bdb}"
         row["base_import"] = run_measured(
-            [sys.executable, "-m", "bot", "--db", burl, "kb", "import", str(faq)], baseline
+            [sys.executable, "-m", "policybot", "--db", burl, "kb", "import", str(faq)], baseline
         )
         row["base_ask_s"] = time_ask(baseline, burl)
         bdb.unlink()

@@ -524,7 +524,9 @@ class QuestionTable:
     docs: np.ndarray  # int32, the doc number of each hash
     grams: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # ascending, distinct
     gram_start: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
-    gram_docs: np.ndarray = field(default_factory=lambda: EMPTY_I)  # docs of grams[g]: [start[g]:start[g+1]]
+    gram_docs: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int32)
+    )  # docs of grams[g]: [start[g]:start[g+1]]
 
     @classmethod
     def of(cls, docs: list[IndexedDoc]) -> QuestionTable:
