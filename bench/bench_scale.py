@@ -180,7 +180,9 @@ def measure(size: int, faq: Path, tmp: Path, baseline: Path | None) -> dict[str,
     url = f"sqlite:///{db}"
     index_dir = Path(f"{db}.index")
     print(f"[{size}] import...", file=sys.stderr, flush=True)
-    row["import"] = run_measured([sys.executable, "-m", "policybot", "--db", url, "kb", "import", str(faq)], ROOT)
+    row["import"] = run_measured(
+        [sys.executable, "-m", "policybot", "--db", url, "kb", "import", str(faq)], ROOT
+    )
     row["index_mb"] = folder_mb(index_dir)
     print(f"[{size}] ask and start...", file=sys.stderr, flush=True)
     row["ask_files_s"] = [time_ask(ROOT, url) for _ in range(3)]
