@@ -277,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             faq = tmp / f"faq-{size}.jsonl"
             write_faq(faq, size)
             rows.append(measure(size, faq, tmp, baseline))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # (each size as soon as it is done)
     info["load_end"] = os.getloadavg()
     report = render(rows, info)
     out = Path(args.results_dir)
