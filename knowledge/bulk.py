@@ -98,6 +98,8 @@ async def bulk_import(
     pending: list[asyncio.Task[Any]] = []
 
     def later(job: Any) -> asyncio.Task[Any]:
+        """A task cancelled on failure; finished ones are let go (each holds a batch)."""
+        pending[:] = [t for t in pending if not t.done()]
         pending.append(task := asyncio.ensure_future(job))
         return task
 
