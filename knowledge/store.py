@@ -66,6 +66,7 @@ class KnowledgeBase:
         self.kb_id = ""
         self._lock = asyncio.Lock()  # one change of the index at a time, in version order
         self._rebuild_task: asyncio.Task[None] | None = None
+        self._importing = 0
 
     # -- index --------------------------------------------------------------------------------------
     async def load_index(self) -> int:
@@ -148,7 +149,7 @@ class KnowledgeBase:
         while True:
             await asyncio.sleep(interval)
             try:
-                if await versions.current_version(self.sessions) != self.version:
+                if not self._importing and await versions.current_version(self.sessions) != self.version:
                     await self.sync()
             except Exception:
                 log.exception("knowledge version check failed (retried)")
@@ -203,17 +204,21 @@ class KnowledgeBase:
         """Import files in one transaction, a batch at a time (``knowledge.bulk``): a bad line
         anywhere raises ImportFailure and nothing is written. A few changes reach the index entry by
         entry; many (or an index not loaded yet) are followed by one full load, which saves it."""
-        async with self.sessions() as session, session.begin():
-            result = await bulk_import(session, paths, self.lex, self.token_sig)
-        if not result.version:
+        self._importing += 1  # (``watch`` leaves this worker's own import to it)
+        try:
+            async with self.sessions() as session, session.begin():
+                result = await bulk_import(session, paths, self.lex, self.token_sig)
+            if not result.version:
+                return result.counts
+            if result.rows is not None and self.version:
+                await self._applied(result.version, result.rows, result.counts.removed_ids)
+            elif self.version and result.rows is None:
+                await self.rebuild()
+            else:  # not loaded: the saved files and the change log, or a build
+                await self.load_index()
             return result.counts
-        if result.rows is not None and self.version:
-            await self._applied(result.version, result.rows, result.counts.removed_ids)
-        elif self.version and result.rows is None:
-            await self.rebuild()
-        else:  # not loaded: the saved files and the change log, or a build
-            await self.load_index()
-        return result.counts
+        finally:
+            self._importing -= 1
 
     async def write_entries(self, entries: Sequence[ParsedEntry]) -> ImportCounts:
         """Upsert entries in one transaction and update the index in place."""
