@@ -42,6 +42,8 @@ class ConfigError(ValueError):
 class DatabaseSettings:
     url: str = DEFAULT_DB_URL
     echo: bool = False
+    index_dir: str = ""
+    index_poll_seconds: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +247,8 @@ def _coerce(where: str, hint: object, value: object) -> object:
 
 
 def _check_semantics(s: Settings) -> None:
+    if not 0 <= s.database.index_poll_seconds <= 60:
+        raise ConfigError("[database] index_poll_seconds: must be between 0 (off) and 60")
     m = s.matching
     for key in (
         "answer_threshold",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.qa import QAService
 from knowledge.db import create_engine, session_factory
+from knowledge.index_files import index_dir_for
 from knowledge.schema import ensure_schema
 from knowledge.segment import Lexicon
 from knowledge.store import KnowledgeBase, default_paths
@@ -24,6 +26,7 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     kb: KnowledgeBase
     qa: QAService
+    watcher: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -46,10 +49,19 @@ class Services:
             await engine.dispose()
             raise
         sessions = session_factory(engine)
-        kb = KnowledgeBase(sessions, lexicon)
+        db = settings.database
+        index_dir = index_dir_for(db.url, db.index_dir)
+        kb = KnowledgeBase(sessions, lexicon, index_dir)
+        watcher = None
         if build_index:
-            await kb.load_index()
-        return cls(settings, engine, sessions, kb, QAService(kb, settings.matching))
+            try:
+                await kb.load_index()
+            except BaseException:
+                await engine.dispose()
+                raise
+            if db.index_poll_seconds > 0:
+                watcher = asyncio.create_task(kb.watch(db.index_poll_seconds))
+        return cls(settings, engine, sessions, kb, QAService(kb, settings.matching), watcher)
 
     async def load_default_if_empty(self) -> bool:
         """Load the shipped knowledge base into an empty database (``run`` and ``chat`` only)."""
@@ -59,6 +71,11 @@ class Services:
         return True
 
     async def close(self) -> None:
-        """Finish a background index rebuild, then release the database."""
+        """Stop watching the knowledge version, finish a background index rebuild, then release the
+        database."""
+        if self.watcher is not None:
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
         await self.kb.wait_for_rebuild()
         await self.engine.dispose()

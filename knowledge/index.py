@@ -8,14 +8,15 @@ delta grows past a tenth of the index it is folded in by a full rebuild.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import sys
 import threading
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from itertools import islice
 from typing import Any
 
@@ -30,6 +31,7 @@ B = 0.75
 BUILD_BATCH = 2000  # entries reduced to (word, doc) pairs at a time
 # A word in this share of the docs or more also keeps its weights as one array over all docs: adding
 # that array to the scores is several times quicker than adding its long posting list doc by doc.
+FRAGMENT_SCAN = 400  # docs ``Index.said_in`` checks at most (a fragment of common pairs finds none)
 DENSE_SHARE = 0.15
 KEY_WEIGHT = 2.5  # a word in a question or title counts 2.5 times a word in the body
 BODY_WEIGHT = 1.0
@@ -65,6 +67,9 @@ class IndexedDoc:
     has_place: bool
     answer_sig: int  # entries with the same answer are one answer for the margin rule
     aspects: tuple[str, ...] = ()  # a guide's section names (it answers each of them)
+
+
+DOC_FIELDS = tuple(f.name for f in fields(IndexedDoc))
 
 
 def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
@@ -108,10 +113,17 @@ def tokenize_entry(entry: Entry, lex: Lexicon) -> dict[str, Any]:
     """What the index caches of an entry (in ``Entry.tokens``): its raw jieba tokens (synonyms are
     applied at build), and its compact normalized texts, so that a build normalizes nothing."""
     key, body, questions = entry_fields(entry)
+    cuts = [lex.cut(normalize(q)) for q in questions]
+    if entry.kind == "faq" and not entry.title.strip():
+        # The key is the questions, space apart, and jieba cuts across no space: the key's tokens
+        # are those of each question's cut, which ``q`` needs anyway (each text is cut once).
+        key_tokens = [t for pieces in cuts for t in lex.search_tokens(pieces)]
+    else:
+        key_tokens = lex.index_tokens(normalize(key))
     return {
-        "key": lex.index_tokens(normalize(key)),
+        "key": key_tokens,
         "body": lex.index_tokens(normalize(body)),
-        "q": [" ".join(lex.query_words(normalize(q))) for q in questions],
+        "q": [" ".join(lex.words(pieces)) for pieces in cuts],
         **_texts_of(entry),
     }
 
@@ -227,12 +239,70 @@ class _Segment:
         return None if v is None else self.dense.get(v)
 
 
+class DocTable:
+    """The documents of an index loaded from files, decoded one at a time when first read: a start
+    does not build 100k ``IndexedDoc`` objects, only the few dozen each question re-ranks. ``blob``
+    holds each doc's JSON (``encode_doc``) at ``offsets[i]:offsets[i + 1]``; docs added since
+    (``Index.upsert``) are appended as objects."""
+
+    def __init__(self, ids: list[str], blob: Any, offsets: np.ndarray) -> None:
+        self._ids = ids
+        self._blob = blob
+        self._offsets = offsets
+        self._items: list[IndexedDoc | None] = [None] * len(ids)
+
+    def ids(self) -> list[str]:
+        """The entry id of every doc, in doc order."""
+        return self._ids
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i: int) -> IndexedDoc:
+        doc = self._items[i]
+        if doc is None:
+            doc = self._items[i] = decode_doc(self._blob[int(self._offsets[i]) : int(self._offsets[i + 1])])
+        return doc
+
+    def __iter__(self) -> Iterator[IndexedDoc]:
+        return (self[i] for i in range(len(self._items)))
+
+    def append(self, doc: IndexedDoc) -> None:
+        """A doc added after the load."""
+        self._items.append(doc)
+        self._ids.append(doc.entry_id)
+
+
+DocList = list[IndexedDoc] | DocTable
+# An index's parts: docs, postings, question table, average key and body lengths, pinyin map.
+Parts = tuple[DocList, "_Segment", "QuestionTable", tuple[float, float], dict[str, list[str]]]
+
+
+def encode_doc(doc: IndexedDoc) -> bytes:
+    """One doc as a JSON array (what ``decode_doc`` reads back equal)."""
+    return json.dumps(
+        [getattr(doc, f) for f in DOC_FIELDS], ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
+def decode_doc(data: bytes) -> IndexedDoc:
+    """The doc ``encode_doc`` wrote (its lists as tuples again)."""
+    values = dict(zip(DOC_FIELDS, map(_tuples, json.loads(data)), strict=True))
+    values["kind"], values["document"] = sys.intern(values["kind"]), sys.intern(values["document"])
+    return IndexedDoc(**values)
+
+
+def _tuples(value: Any) -> Any:
+    """A JSON value with its lists, nested ones too, made tuples."""
+    return tuple(map(_tuples, value)) if isinstance(value, list) else value
+
+
 class Index:
     """The searchable knowledge: BM25F postings plus per-doc data for re-ranking."""
 
     def __init__(self, lexicon: Lexicon) -> None:
         self.lex = lexicon
-        self.docs: list[IndexedDoc] = []
+        self.docs: DocList = []
         self.alive = np.zeros(0, dtype=bool)
         self.dead = EMPTY_I  # the doc numbers not alive (tombstones), to mask scores quickly
         self.by_id: dict[str, int] = {}
@@ -242,6 +312,7 @@ class Index:
         self._delta_count = 0
         self._questions = QuestionTable.of([])
         self._delta_questions: dict[str, list[int]] = defaultdict(list)
+        self._delta_grams: dict[int, list[int]] = defaultdict(list)
         self._avg_key = 1.0
         self._avg_body = 1.0
         self._n = 0
@@ -264,23 +335,52 @@ class Index:
 
     def install(self, builder: IndexBuilder) -> None:
         """Replace the whole index with what ``builder`` was given."""
+        self.install_parts(*self.prepare(builder))
+
+    def prepare(self, builder: IndexBuilder) -> Parts:
+        """The parts of a built index from what ``builder`` was given (``install_parts`` installs
+        them: the costly part of a build, done before taking the index's lock)."""
         main, avg_k, avg_b = builder.segment()
-        pinyin = self._pinyin_map(builder.vocab)
         docs = builder.docs
-        questions = QuestionTable.of(docs)
+        return docs, main, QuestionTable.of(docs), (avg_k, avg_b), self._pinyin_map(builder.vocab)
+
+    def install_parts(
+        self,
+        docs: DocList,
+        main: _Segment,
+        questions: QuestionTable,
+        averages: tuple[float, float],
+        pinyin: dict[str, list[str]],
+    ) -> None:
+        """Replace the whole index with a built one's parts (a build, or one loaded from files)."""
         with self._lock:
             self.docs = docs
             self.alive = np.ones(len(docs), dtype=bool)
             self.dead = EMPTY_I
-            self.by_id = {d.entry_id: i for i, d in enumerate(docs)}
+            self.by_id = (
+                {d: i for i, d in enumerate(docs.ids())}
+                if isinstance(docs, DocTable)
+                else {d.entry_id: i for i, d in enumerate(docs)}
+            )
             self._main = main
             self._delta_post = defaultdict(list)
             self._delta_key = defaultdict(list)
             self._delta_count = 0
             self._questions = questions
             self._delta_questions = defaultdict(list)
-            self._n, self._avg_key, self._avg_body = len(docs), avg_k, avg_b
+            self._delta_grams = defaultdict(list)
+            self._n, (self._avg_key, self._avg_body) = len(docs), averages
             self.vocab_pinyin = pinyin
+
+    def parts(self) -> Parts:
+        """A copy of the parts of an index fresh from a build (no tombstones or delta yet), which
+        later changes of the index do not alter: what ``index_files.save`` writes."""
+        with self._lock:
+            if self._delta_count or len(self.dead):
+                raise ValueError("only a freshly built index can be saved")
+            docs = self.docs[:] if isinstance(self.docs, list) else self.docs
+            pinyin = {k: list(v) for k, v in self.vocab_pinyin.items()}
+            return docs, self._main, self._questions, (self._avg_key, self._avg_body), pinyin
 
     def _pinyin_map(self, vocab: Iterable[str]) -> dict[str, list[str]]:
         """Toneless pinyin -> vocabulary words (2-4 Han characters), for homophone typos."""
@@ -322,6 +422,8 @@ class Index:
                 self._delta_key[tok].append(i)
             for text in doc.question_texts:
                 self._delta_questions[text].append(i)
+            for code in set(bigram_codes(" ".join(doc.question_texts)).tolist()):
+                self._delta_grams[code].append(i)
             for tok in set(k) | set(b):
                 if 2 <= len(tok) <= 4 and (key := self.lex.pinyin_key(tok)):
                     words = self.vocab_pinyin.setdefault(key, [])
@@ -366,6 +468,36 @@ class Index:
         found = [*self._questions.find(text), *self._delta_questions.get(text, ())]
         return [d for d in found if self.alive[d] and text in self.docs[d].question_texts]
 
+    def said_in(self, text: str, limit: int) -> list[int]:
+        """Up to ``limit`` live docs one of whose own questions says ``text`` (compact, two
+        characters or more) somewhere in it, those with the shortest such question first (the
+        closest to it); none when more than ``FRAGMENT_SCAN`` docs hold its rarest pairs."""
+        codes = set(bigram_codes(text).tolist())
+        if not codes:
+            return []
+        lists = []
+        for code in codes:
+            ids = self._questions.gram_postings(code)
+            extra = self._delta_grams.get(code)
+            if extra:
+                ids = np.concatenate([ids, np.asarray(extra, dtype=np.int32)])
+            if not len(ids):
+                return []
+            lists.append(ids)
+        lists.sort(key=len)
+        held = lists[0]
+        for ids in lists[1:3]:  # the rarest pairs narrow it down; the text itself is checked below
+            held = np.intersect1d(held, ids, assume_unique=False)
+        if len(held) > FRAGMENT_SCAN:
+            return []
+        found: list[tuple[int, int]] = []
+        for d in held.tolist():
+            if self.alive[d]:
+                lengths = [len(t) for t in self.docs[d].question_texts if text in t]
+                if lengths:
+                    found.append((min(lengths), d))
+        return [d for _, d in sorted(found)[:limit]]
+
     def idf(self, token: str) -> float:
         """BM25 idf of a token with the current statistics."""
         df = self._main.doc_freq(token)
@@ -380,27 +512,68 @@ _LIST_LABEL = re.compile(r"(^|\n)\s*(\d{1,2}[.．、]|[（(]\d{1,2}[)）])")
 
 @dataclass
 class QuestionTable:
-    """The docs of a build by the hash of each of their own questions: an exact question finds its
-    entry even where the words it shares with many others would leave it out of the candidates.
-    Hashes, not texts, to stay small (12 bytes a question); ``Index.asked_as`` checks the text."""
+    """The docs of a build by their own questions. By the hash of each question: an exact question
+    finds its entry even where the words it shares with many others would leave it out of the
+    candidates (hashes, not texts, to stay small: 12 bytes a question; ``Index.asked_as`` checks
+    the text). And by the character pairs of each question (``bigram_codes``): a fragment of a
+    question (users type part of one, cut anywhere, even inside words) finds the entries whose
+    questions hold every pair of it, which ``Index.said_in`` then checks. Hashes are stable across
+    processes (``stable_hash``), so the table can be saved and loaded."""
 
     hashes: np.ndarray  # int64, ascending
     docs: np.ndarray  # int32, the doc number of each hash
+    grams: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # ascending, distinct
+    gram_start: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    gram_docs: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int32)
+    )  # docs of grams[g]: [start[g]:start[g+1]]
 
     @classmethod
     def of(cls, docs: list[IndexedDoc]) -> QuestionTable:
         """The table of these docs' questions (doc numbers are positions in the list)."""
-        hashes = np.fromiter((hash(t) for d in docs for t in d.question_texts), dtype=np.int64)
+        texts = [t for d in docs for t in d.question_texts]
+        hashes = np.fromiter((stable_hash(t) for t in texts), dtype=np.int64, count=len(texts))
         owners = np.fromiter((i for i, d in enumerate(docs) for _ in d.question_texts), dtype=np.int32)
         order = np.argsort(hashes, kind="stable")
-        return cls(hashes[order], owners[order])
+        # Every character pair of every question, with its doc: one array operation over them all.
+        codes = bigram_codes("\x00".join(texts))
+        lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
+        at = np.repeat(owners, lengths)[: max(0, int(lengths.sum()) - 2)] if len(texts) else EMPTY_I
+        keep = codes >= 0  # (pairs across two questions hold the separator)
+        pairs = np.unique(codes[keep] * _DOC_SPAN + at[keep])
+        grams, counts = np.unique(pairs // _DOC_SPAN, return_counts=True)
+        start = np.zeros(len(grams) + 1, dtype=np.int64)
+        np.cumsum(counts, out=start[1:])
+        gram_docs = (pairs % _DOC_SPAN).astype(np.int32)
+        return cls(hashes[order], owners[order], grams, start, gram_docs)
 
     def find(self, text: str) -> list[int]:
         """Doc numbers with a question of this hash (the text itself is not checked)."""
-        h = hash(text)
+        h = stable_hash(text)
         a = np.searchsorted(self.hashes, h, side="left")
         b = np.searchsorted(self.hashes, h, side="right")
         return self.docs[a:b].tolist()
+
+    def gram_postings(self, code: int) -> np.ndarray:
+        """The docs one of whose questions holds this character pair (ascending)."""
+        g = int(np.searchsorted(self.grams, code))
+        if g == len(self.grams) or int(self.grams[g]) != code:
+            return EMPTY_I
+        return self.gram_docs[self.gram_start[g] : self.gram_start[g + 1]]
+
+
+_DOC_SPAN = 1 << 21  # doc numbers below this (2 million docs) pack with a pair code into one int64
+
+
+def bigram_codes(text: str) -> np.ndarray:
+    """One int64 code for each pair of neighbouring characters of ``text``; -1 for pairs with a NUL
+    (the separator of joined texts)."""
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    if len(cps) < 2:
+        return np.zeros(0, dtype=np.int64)
+    codes = (cps[:-1] << 21) | cps[1:]
+    codes[(cps[:-1] == 0) | (cps[1:] == 0)] = -1
+    return codes
 
 
 class Words:
@@ -442,7 +615,7 @@ def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | No
         # (a referral's answer is where to go: the body responsible)
         has_place=entry.kind == "referral"
         or any(_PLACE.search(t) for t in [entry.answer, *(t for _, t in entry.sections)]),
-        answer_sig=hash(toks["answer_sig"] or entry.id),
+        answer_sig=stable_hash(toks["answer_sig"] or entry.id),
         aspects=_aspects(entry),
     )
 
@@ -480,6 +653,12 @@ def _states_number(entry: Entry) -> bool:
     """True when the entry's answer states a number, date or time (list labels like "1." do not count)."""
     texts = [entry.answer, *(t for _, t in entry.sections)]
     return any(any(c.isdigit() for c in normalize(_LIST_LABEL.sub(" ", t))) for t in texts)
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash of a text that every process agrees on (Python's ``hash`` is salted per
+    process, so a saved index could not compare its hashes with a new process's)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 EMPTY_I = np.zeros(0, dtype=np.int32)
@@ -540,15 +719,24 @@ def _build_segment(
     key_start = np.zeros(v + 1, dtype=np.int64)
     np.cumsum(np.bincount(tok[in_key], minlength=v), out=key_start[1:])
     del tok, tf_k, tf_b, in_key
-    dense: dict[int, np.ndarray] = {}
-    for term in np.flatnonzero(df >= max(1.0, DENSE_SHARE * n)).tolist():
-        dense[term] = np.zeros(n, dtype=np.float32)
-        dense[term][doc[start[term] : start[term + 1]]] = weights[start[term] : start[term + 1]]
-    segment = _Segment(vocab, start, doc, weights, key_start, key_ids, df, dense)
+    segment = _Segment(
+        vocab, start, doc, weights, key_start, key_ids, df, dense_rows(df, start, doc, weights, n)
+    )
     return segment, avg_k, avg_b
 
 
 _WEIGHT_CHUNK = 1 << 20
+
+
+def dense_rows(
+    df: np.ndarray, start: np.ndarray, doc: np.ndarray, weights: np.ndarray, n: int
+) -> dict[int, np.ndarray]:
+    """The weights of every doc, as one array, of each word in ``DENSE_SHARE`` of the docs or more."""
+    dense: dict[int, np.ndarray] = {}
+    for t in np.flatnonzero(df >= max(1.0, DENSE_SHARE * n)).tolist():
+        dense[t] = np.zeros(n, dtype=np.float32)
+        dense[t][doc[start[t] : start[t + 1]]] = weights[start[t] : start[t + 1]]
+    return dense
 
 
 def _join(batches: list[_Pairs], name: str) -> np.ndarray:

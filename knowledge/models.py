@@ -81,6 +81,30 @@ class Entry(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class KnowledgeState(Base):
+    """The knowledge version (one row): every change to the entries raises it in the same
+    transaction, so each worker can tell whether its index is current (``knowledge.versions``).
+    ``kb_id`` names this database's knowledge for the index files; ``full_version`` is the last
+    change too large to log entry by entry: a worker behind it reloads everything."""
+
+    __tablename__ = "knowledge_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    full_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    kb_id: Mapped[str] = mapped_column(String(32))
+
+
+class KnowledgeChange(Base):
+    """The entries one knowledge version changed (added, edited, retired or deleted)."""
+
+    __tablename__ = "knowledge_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(BigInteger, index=True)
+    entry_id: Mapped[str] = mapped_column(String(200))
+
+
 class Conversation(Base):
     """One user on one channel (a Telegram chat, a web visitor token, a terminal session)."""
 

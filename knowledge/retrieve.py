@@ -8,6 +8,7 @@ date which the entry does not contain is marked down.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ from knowledge.text import HAN_ONLY, compact, is_han, normalize
 
 CANDIDATES = 24  # re-ranked per question: as good as 32 and 40 on the dev sets, and cheaper (BENCHMARKS.md)
 FLOOR_SAMPLE = 2_000  # docs of the rarest words ranked first to find a floor for the rest
+FRAGMENT_CANDIDATES = 6  # candidates added whose own question holds the whole question (``_retrieve``)
+FRAGMENT_CHARS = (3, 40)  # the lengths of a question looked for inside entries' own questions
 # The score's parts (``_score_parts``): coverage, literal phrasing, the entry's own question or title.
 COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
 PHRASE_SPAN = 4000  # characters of a body aligned with the question
@@ -222,7 +225,11 @@ class Matcher:
         top, bm25 = self._retrieve(q)
         if not len(top):
             return []
-        return self._rerank(q, top, bm25, limit)
+        asked = set(self.index.asked_as(compact(q.raw)))
+        if not asked:
+            return self._rerank(q, top, bm25, limit)
+        # (all ranked: a cut at ``limit`` first could drop the entry asked)
+        return _asked_first(self._rerank(q, top, bm25, len(top)), asked, self.index.by_id)[:limit]
 
     def _retrieve(self, q: Query) -> tuple[np.ndarray, np.ndarray]:
         """The ``CANDIDATES`` live docs with the best BM25F scores, then any other live doc asked
@@ -254,11 +261,18 @@ class Matcher:
         floor = _floor(scores, [ids for _, (ids, _) in terms])
         docs = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores > 0)
         top = docs[_best(scores[docs], CANDIDATES)]
-        # An entry asked by one of its own questions, word for word, is a candidate whatever its rank.
+        # An entry asked by one of its own questions, word for word, is a candidate whatever its rank;
+        # so are the few whose own question holds the whole question (a fragment of it, typed by
+        # a user, cut anywhere: its broken words leave the right entry among thousands of near
+        # duplicates by BM25F alone).
         held = set(top.tolist())
-        exact = [d for d in idx.asked_as(compact(q.raw)) if d not in held]
-        if exact:
-            top = np.concatenate([top, np.asarray(exact, dtype=top.dtype)])
+        text = compact(q.raw)
+        extra = idx.asked_as(text)
+        if FRAGMENT_CHARS[0] <= len(text) <= FRAGMENT_CHARS[1]:
+            extra += idx.said_in(text, FRAGMENT_CANDIDATES)
+        extra = [d for d in dict.fromkeys(extra) if d not in held]
+        if extra:
+            top = np.concatenate([top, np.asarray(extra, dtype=top.dtype)])
         return top, scores[top]
 
     def _rerank(self, q: Query, top: np.ndarray, bm25: np.ndarray, limit: int) -> list[Candidate]:
@@ -405,6 +419,21 @@ class Matcher:
             both[[i for i, ws in enumerate(words) if not ws]] = 0.0
         np.maximum.at(sims, owner, both)
         return sims
+
+
+def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int]) -> list[Candidate]:
+    """The candidates asked word for word by one of their own questions first (the oldest entry
+    first among equals), each scored at least as high as the best of the others: the question *is*
+    that entry's question, whatever near duplicate says its words as well. (``decide`` then tells
+    them apart by how much more the question is the entry's own.)"""
+    first = [c for c in cands if by_id.get(c.entry_id) in asked]
+    rest = [c for c in cands if by_id.get(c.entry_id) not in asked]
+    if not first:
+        return cands
+    best = max((c.score for c in rest), default=0.0)
+    first = [dataclasses.replace(c, score=max(c.score, best)) for c in first]
+    first.sort(key=lambda c: (-c.score, by_id[c.entry_id]))
+    return first + rest
 
 
 def _best(scores: np.ndarray, k: int) -> np.ndarray:

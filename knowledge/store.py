@@ -17,9 +17,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed, parse_paths
+from knowledge import index_files, versions
+from knowledge.bulk import bulk_import
+from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed
 from knowledge.importers.base import ParsedEntry, check_entry
 from knowledge.index import Index, IndexBuilder, token_signature, tokenize_entry
+from knowledge.index_files import index_signature
 from knowledge.models import Entry, utcnow
 from knowledge.retrieve import Matcher
 from knowledge.segment import Lexicon
@@ -29,6 +32,11 @@ DEFAULT_KB_DIRS = ("documents", "guides", "policies", "faq", "desk")
 log = logging.getLogger("policybot.knowledge")
 
 LOAD_BATCH = 2000  # rows read (and tokenized) at a time while building the index
+# What a build reads of an entry (``make_doc`` and ``IndexBuilder.add``).
+INDEX_COLUMNS = (
+    Entry.id, Entry.kind, Entry.title, Entry.question, Entry.parent_id, Entry.answer, Entry.sections,
+    Entry.status, Entry.tokens,
+)  # fmt: skip
 
 
 def default_paths() -> list[Path]:
@@ -38,40 +46,113 @@ def default_paths() -> list[Path]:
 
 
 class KnowledgeBase:
-    """Entries (database) + index (memory) + matcher."""
+    """Entries (database) + index (memory, saved as files) + matcher.
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], lexicon: Lexicon) -> None:
+    The index holds a knowledge version (``knowledge.versions``): a change made here is applied to
+    it at once; a change made by another worker or process reaches it through ``sync`` (which
+    ``watch`` calls when the database's version moves)."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], lexicon: Lexicon, index_dir: Path | None = None
+    ) -> None:
         self.sessions = sessions
         self.lex = lexicon
         self.token_sig = token_signature(lexicon)
+        self.index_sig = index_signature(self.token_sig)
+        self.index_dir = index_dir
         self.index = Index(lexicon)
         self.matcher = Matcher(self.index)
+        self.version = 0  # the knowledge version the index holds (0: none yet)
+        self.kb_id = ""
+        self._lock = asyncio.Lock()  # one change of the index at a time, in version order
         self._rebuild_task: asyncio.Task[None] | None = None
-        # Changes applied while a build runs: the build's snapshot may predate them, so they are
-        # applied again to the new index once it is in place.
-        self._during_build: list[list[tuple[list[Entry], list[str]]]] = []
+        self._importing = 0
 
     # -- index --------------------------------------------------------------------------------------
     async def load_index(self) -> int:
-        """Build the index from every published entry, a batch of rows at a time; first cache the
-        tokens of entries that lack them (or were tokenized with another lexicon)."""
-        changes: list[tuple[list[Entry], list[str]]] = []
-        self._during_build.append(changes)
-        try:
-            await self._refresh_stale_tokens()
-            builder = IndexBuilder(self.index)
-            async with self.sessions() as session:
-                published = select(Entry).where(Entry.status == "published").order_by(Entry.id)
-                rows = await session.stream_scalars(published.execution_options(yield_per=LOAD_BATCH))
-                # The session holds rows weakly: each batch is freed once the builder has it.
-                async for batch in rows.partitions():
-                    await asyncio.to_thread(builder.add, [(r, r.tokens) for r in batch])
-            await asyncio.to_thread(self.index.install, builder)
-        finally:
-            self._during_build.remove(changes)
-        for changed, removed in changes:
-            self._apply_to_index(changed, removed)
+        """Load the index from its saved files when they are usable (then replay the changes made
+        since), else build it from the entries and save it. Returns the number of indexed entries."""
+        state = await versions.read_state(self.sessions)
+        loaded: int | None = None
+        full = True
+        if self.index_dir is not None:
+            async with self._lock:
+                bounds = (state.full_version, state.version)
+                loaded = await asyncio.to_thread(
+                    index_files.load, self.index_dir, self.index, state.kb_id, self.index_sig, bounds
+                )
+                if loaded is not None:
+                    self.version, self.kb_id = loaded, state.kb_id
+                    log.info("index loaded from files", extra={"version": loaded, "entries": len(self.index)})
+                    full = await self._catch_up()
+            if loaded is not None and not full:
+                return len(self.index)
+        return await self.rebuild()
+
+    async def rebuild(self) -> int:
+        """Build the index from every published entry, a batch of rows at a time (first caching the
+        tokens of entries that lack them), then save it as files."""
+        await self._refresh_stale_tokens()
+        # Read before the rows: a change committed while they are read is replayed after.
+        state = await versions.read_state(self.sessions)
+        builder = IndexBuilder(self.index)
+        async with self.sessions() as session:
+            # Only the columns the index reads, as plain rows (no ORM objects, and two JSON columns
+            # decoded instead of six): a batch is freed once the builder has it.
+            published = select(*INDEX_COLUMNS).where(Entry.status == "published").order_by(Entry.id)
+            rows = await session.stream(published.execution_options(yield_per=LOAD_BATCH))
+            async for batch in rows.partitions():
+                await asyncio.to_thread(builder.add, [(r, r.tokens) for r in batch])  # type: ignore[misc]
+        parts = await asyncio.to_thread(self.index.prepare, builder)
+        async with self._lock:
+            self.index.install_parts(*parts)
+            parts = self.index.parts()
+            self.version, self.kb_id = state.version, state.kb_id
+            await self._catch_up()
+        if self.index_dir is not None:
+            try:
+                await asyncio.to_thread(
+                    index_files.save, parts, self.index_dir, state.kb_id, self.index_sig, state.version
+                )
+            except OSError:
+                log.exception("could not save the index files (the index in memory still answers)")
         return len(builder.docs)
+
+    async def sync(self) -> None:
+        """Bring the index to the database's knowledge version (changes by other workers)."""
+        async with self._lock:
+            full = await self._catch_up()
+        if full:
+            await self.load_index()
+
+    async def _catch_up(self) -> bool:
+        """Replay the entries changed after the index's version (the lock held); True when the log
+        no longer has them all (a large import, or far behind): the caller reloads everything."""
+        state, ids = await versions.changes_since(self.sessions, self.version)
+        if ids is None:
+            return True
+        rows: list[Entry] = []
+        for i in range(0, len(ids), 500):
+            async with self.sessions() as session:
+                rows += await session.scalars(select(Entry).where(Entry.id.in_(ids[i : i + 500])))
+        for row in rows:
+            if row.token_sig != self.token_sig:  # tokenized with another lexicon: in memory only
+                self._tokenize(row)
+        present = {r.id for r in rows}
+        self._apply_to_index(rows, [i for i in ids if i not in present])
+        self.version = max(self.version, state.version)
+        return False
+
+    async def watch(self, interval: float) -> None:
+        """Poll the knowledge version every ``interval`` seconds and catch up when another worker or
+        process changed the knowledge (run as a task; cancel it to stop)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not self._importing and await versions.current_version(self.sessions) != self.version:
+                    await self.sync()
+            except Exception:
+                log.exception("knowledge version check failed (retried)")
 
     async def _refresh_stale_tokens(self) -> None:
         """Tokenize (and store) the published entries whose cached tokens are missing or stale."""
@@ -85,9 +166,6 @@ class KnowledgeBase:
                     self._tokenize(r)
 
     def _apply_to_index(self, rows: Iterable[Entry], removed: Iterable[str] = ()) -> None:
-        rows, removed = list(rows), list(removed)
-        for changes in self._during_build:
-            changes.append((rows, removed))
         for entry_id in removed:
             self.index.remove(entry_id)
         needs_rebuild = False
@@ -95,6 +173,14 @@ class KnowledgeBase:
             needs_rebuild |= self.index.upsert(row, row.tokens)
         if needs_rebuild and (self._rebuild_task is None or self._rebuild_task.done()):
             self._rebuild_task = asyncio.get_running_loop().create_task(self.load_index_quietly())
+
+    async def _applied(self, version: int, rows: Sequence[Entry], removed: Sequence[str]) -> None:
+        """Apply this worker's own committed change at once; the index's version follows only when
+        no other worker's change came between (else ``sync`` replays them all, this one too)."""
+        async with self._lock:
+            self._apply_to_index(rows, removed)
+            if version == self.version + 1:
+                self.version = version
 
     def _tokenize(self, row: Entry) -> None:
         """Cache the index tokens of a row (written with the row)."""
@@ -106,18 +192,33 @@ class KnowledgeBase:
             await self._rebuild_task
 
     async def load_index_quietly(self) -> None:
-        """A full rebuild in the background (folds the delta segment in). A failure is logged: the
-        index in place, delta included, still answers, and the next change tries again."""
+        """A full rebuild in the background (folds the delta segment in, saves the files). A failure
+        is logged: the index in place, delta included, still answers, and the next change tries again."""
         try:
-            await self.load_index()
+            await self.rebuild()
         except Exception:
             log.exception("background index rebuild failed")
 
     # -- writing ------------------------------------------------------------------------------------
     async def import_paths(self, paths: Sequence[str | Path]) -> ImportCounts:
-        """Parse all files (raising ImportFailure before any write), then write them in one transaction."""
-        entries = parse_paths(paths)
-        return await self.write_entries(entries)
+        """Import files in one transaction, a batch at a time (``knowledge.bulk``): a bad line
+        anywhere raises ImportFailure and nothing is written. A few changes reach the index entry by
+        entry; many (or an index not loaded yet) are followed by one full load, which saves it."""
+        self._importing += 1  # (``watch`` leaves this worker's own import to it)
+        try:
+            async with self.sessions() as session, session.begin():
+                result = await bulk_import(session, paths, self.lex, self.token_sig)
+            if not result.version:
+                return result.counts
+            if result.rows is not None and self.version:
+                await self._applied(result.version, result.rows, result.counts.removed_ids)
+            elif self.version and result.rows is None:
+                await self.rebuild()
+            else:  # not loaded: the saved files and the change log, or a build
+                await self.load_index()
+            return result.counts
+        finally:
+            self._importing -= 1
 
     async def write_entries(self, entries: Sequence[ParsedEntry]) -> ImportCounts:
         """Upsert entries in one transaction and update the index in place."""
@@ -128,7 +229,10 @@ class KnowledgeBase:
                 changed = list(await session.scalars(select(Entry).where(Entry.id.in_(counts.changed_ids))))
                 for row in changed:
                     self._tokenize(row)
-        self._apply_to_index(changed, counts.removed_ids)
+            touched = [*counts.changed_ids, *counts.removed_ids]
+            version = await versions.record_change(session, touched) if touched else 0
+        if version:
+            await self._applied(version, changed, counts.removed_ids)
         return counts
 
     async def save_entry(self, entry: ParsedEntry) -> ImportCounts:
@@ -147,7 +251,10 @@ class KnowledgeBase:
                 row.content_hash = entry_to_parsed(row).content_hash()
                 row.updated_at = utcnow()
                 self._tokenize(row)
-        self._apply_to_index([row])
+                version = await versions.record_change(session, [row.id])
+            else:
+                return True
+        await self._applied(version, [row], [])
         return True
 
     async def set_status(self, entry_id: str, status: str) -> bool:
@@ -161,7 +268,8 @@ class KnowledgeBase:
             row.content_hash = entry_to_parsed(row).content_hash()
             if row.token_sig != self.token_sig:
                 self._tokenize(row)
-        self._apply_to_index([row])
+            version = await versions.record_change(session, [row.id])
+        await self._applied(version, [row], [])
         return True
 
     # -- reading ------------------------------------------------------------------------------------

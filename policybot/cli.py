@@ -158,8 +158,8 @@ async def _answer_one(services, question: str, as_json: bool) -> None:
 async def _kb(args: argparse.Namespace, settings: Settings) -> int:
     from bot.services import Services
 
-    needs_index = args.kb_command == "import"
-    services = await Services.start(settings, build_index=needs_index)
+    # (an import loads the index itself, once, after writing: see KnowledgeBase.import_paths)
+    services = await Services.start(settings, build_index=False)
     try:
         kb = services.kb
         if args.kb_command == "import":

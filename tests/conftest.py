@@ -80,9 +80,9 @@ async def pg_url() -> str:
 
 
 @pytest.fixture
-def settings(db_url: str) -> Settings:
-    """Default settings on the test database."""
-    return Settings().replace("database", url=db_url)
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """Default settings on the test database (the index files in the test's own folder)."""
+    return Settings().replace("database", url=db_url, index_dir=str(tmp_path / "index"))
 
 
 @pytest.fixture

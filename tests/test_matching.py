@@ -525,15 +525,15 @@ async def test_changes_during_a_rebuild_are_not_lost(
     """A full rebuild works from a snapshot; what changes while it runs must survive the swap."""
     kb = seeded.kb
     snapshot_taken, release = threading.Event(), threading.Event()
-    install = kb.index.install
+    prepare = kb.index.prepare
 
-    def slow_install(builder) -> None:  # every row has been read: the snapshot is taken
+    def slow_prepare(builder):  # every row has been read: the snapshot is taken
         snapshot_taken.set()
         release.wait(10)
-        install(builder)
+        return prepare(builder)
 
-    monkeypatch.setattr(kb.index, "install", slow_install)
-    rebuild = asyncio.create_task(kb.load_index())
+    monkeypatch.setattr(kb.index, "prepare", slow_prepare)
+    rebuild = asyncio.create_task(kb.rebuild())
     assert await asyncio.to_thread(snapshot_taken.wait, 10)
     question = "跨境电商企业出口退税找哪个部门办理？"
     await kb.save_entry(ParsedEntry(id="t-during", kind="faq", question=question, answer="向税务机关申报。"))
@@ -735,7 +735,7 @@ async def test_index_loads_in_batches(seeded: Services, monkeypatch: pytest.Monk
 
     before = sorted(d.entry_id for d in seeded.kb.index.docs)
     monkeypatch.setattr(knowledge.store, "LOAD_BATCH", 3)
-    count = await seeded.kb.load_index()
+    count = await seeded.kb.rebuild()
     assert count == len(before) == 18
     assert sorted(d.entry_id for d in seeded.kb.index.docs) == before
     d = await seeded.qa.ask("这个方案的文号是多少？")
@@ -752,7 +752,7 @@ async def test_tokens_cached_in_an_older_layout_are_redone(seeded: Services) -> 
         await session.execute(
             update(Entry).values(tokens={"key": [], "body": [], "q": []}, token_sig=seeded.kb.lex.signature)
         )
-    assert await seeded.kb.load_index() == 18
+    assert await seeded.kb.rebuild() == 18
     async with seeded.kb.sessions() as session:
         sigs = set(await session.scalars(select(Entry.token_sig)))
     assert sigs == {seeded.kb.token_sig}
@@ -801,7 +801,7 @@ async def test_common_words_keep_dense_weights_equal_to_their_postings(seeded: S
     the same numbers as its postings, zero elsewhere; rarer words have none."""
     from knowledge.index import DENSE_SHARE
 
-    await seeded.kb.load_index()  # a full build (the import added its entries to the delta)
+    await seeded.kb.rebuild()  # a full build (the import added its entries to the delta)
     index = seeded.kb.index
     n = len(index.docs)
     dense_words = 0
@@ -826,7 +826,7 @@ async def test_candidates_stay_exact_with_dense_words_new_docs_and_removed_ones(
     import knowledge.retrieve
 
     kb = seeded.kb
-    await kb.load_index()  # a full build (the import added its entries to the delta)
+    await kb.rebuild()  # a full build (the import added its entries to the delta)
     question = "政务公开工作要点责任科室信息公开"
     await kb.save_entry(
         ParsedEntry(id="t-new", kind="faq", question=question, answer="政务公开工作由办公室负责。")
@@ -899,7 +899,7 @@ async def test_an_exact_own_question_is_a_candidate_whatever_its_rank(
         )
     )
     if rebuilt:
-        await kb.load_index()
+        await kb.rebuild()
     monkeypatch.setattr(knowledge.retrieve, "CANDIDATES", 1)
     m = kb.matcher
     top, _ = m._retrieve(m.analyse(asked))

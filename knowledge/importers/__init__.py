@@ -7,7 +7,8 @@ that the new version no longer has.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import codecs
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge.importers.base import ImportFailure, ParsedEntry
-from knowledge.importers.faq import parse_csv, parse_jsonl
+from knowledge.importers.faq import iter_csv, iter_jsonl, parse_csv, parse_jsonl
 from knowledge.importers.markdown import parse_markdown
 from knowledge.importers.policy_text import parse_policy_text, read_docx
 from knowledge.models import Entry, utcnow
@@ -86,6 +87,51 @@ def parse_file(path: str | Path) -> list[ParsedEntry]:
     return parse_policy_text(text, name)
 
 
+def iter_file(path: str | Path) -> Iterator[ParsedEntry]:
+    """The entries of one file, as ``parse_file`` gives them, but a FAQ file (``.jsonl``, ``.csv``)
+    is read a line at a time, so that memory follows the caller's batch, not the file; a bad line
+    raises ``ImportFailure`` when it is reached (the caller's transaction then writes nothing)."""
+    p, name = Path(path), str(path)
+    if p.suffix.lower() not in (".jsonl", ".csv") or not p.is_file():
+        yield from parse_file(path)
+        return
+    try:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ImportFailure(name, None, f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+        encoding = _encoding_of(p, name)
+        with p.open(encoding=encoding, newline="" if p.suffix.lower() == ".csv" else None) as fh:
+            yield from (iter_jsonl(fh, name) if p.suffix.lower() == ".jsonl" else iter_csv(fh, name))
+    except OSError as exc:
+        raise ImportFailure(name, None, f"cannot read: {exc.strerror}") from None
+
+
+def _encoding_of(path: Path, name: str) -> str:
+    """UTF-8 (with or without BOM) or GB18030, as ``_read_text`` decides, read in chunks."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    if "\x00" in decoder.decode(chunk):
+                        raise ImportFailure(name, None, "not a text file in UTF-8 or GB18030")
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise ImportFailure(name, None, "not a text file in UTF-8 or GB18030")
+
+
+def iter_paths(paths: Iterable[str | Path]) -> Iterator[ParsedEntry]:
+    """The entries of every file (``iter_file``); ids must be unique across them all."""
+    seen: dict[str, str] = {}
+    for p in expand_paths(paths):
+        for e in iter_file(p):
+            if e.id in seen:
+                raise ImportFailure(str(p), None, f"duplicate id {e.id!r} (also in {seen[e.id]})")
+            seen[e.id] = str(p)
+            yield e
+
+
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files named, and the importable files inside folders named (sorted, recursively)."""
     out: list[Path] = []
@@ -150,6 +196,11 @@ async def apply_entries(session: AsyncSession, entries: Sequence[ParsedEntry]) -
                 counts.removed_ids.extend(gone)
     await session.flush()
     return counts
+
+
+def entry_columns(e: ParsedEntry) -> dict[str, object]:
+    """The database columns of a parsed entry (but its hash, tokens and times)."""
+    return _columns(e)
 
 
 def _columns(e: ParsedEntry) -> dict[str, object]:

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from typing import Any
 
@@ -37,9 +38,14 @@ _FAQ_FIELDS = {
 
 def parse_jsonl(text: str, path: str) -> list[ParsedEntry]:
     """Parse a JSON-lines FAQ (or export) file."""
-    out: list[ParsedEntry] = []
+    return list(iter_jsonl(text.splitlines(), path))
+
+
+def iter_jsonl(lines: Iterable[str], path: str) -> Iterator[ParsedEntry]:
+    """The entries of a JSON-lines FAQ (or export) file, a line at a time (a large file is never
+    all in memory); a bad line raises ``ImportFailure`` when it is reached."""
     ignored: Counter[str] = Counter()
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
@@ -51,9 +57,8 @@ def parse_jsonl(text: str, path: str) -> list[ParsedEntry]:
         if "kind" not in obj and (extra := obj.keys() - _FAQ_FIELDS):
             ignored.update(extra)
             obj = {k: v for k, v in obj.items() if k in _FAQ_FIELDS}
-        out.append(_from_record(obj, path, lineno))
+        yield _from_record(obj, path, lineno)
     _warn_ignored(path, ignored)
-    return out
 
 
 def _warn_ignored(path: str, ignored: Counter[str]) -> None:
@@ -67,7 +72,14 @@ def _warn_ignored(path: str, ignored: Counter[str]) -> None:
 
 def parse_csv(text: str, path: str) -> list[ParsedEntry]:
     """Parse a CSV FAQ file with a header row."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))  # newline="": CR-only files and quoted line breaks
+    # newline="": CR-only files and quoted line breaks
+    return list(iter_csv(io.StringIO(text, newline=""), path))
+
+
+def iter_csv(lines: Iterable[str], path: str) -> Iterator[ParsedEntry]:
+    """The entries of a CSV FAQ file with a header row, a row at a time (``lines`` as from a file
+    opened with ``newline=""``); a bad row raises ``ImportFailure`` when it is reached."""
+    reader = csv.DictReader(lines)
     try:
         fieldnames = reader.fieldnames
     except csv.Error as exc:
@@ -81,7 +93,7 @@ def parse_csv(text: str, path: str) -> list[ParsedEntry]:
     if missing:
         raise ImportFailure(path, 1, f"missing column(s) {', '.join(sorted(missing))}")
     unknown = set(header) - _FAQ_FIELDS
-    out: list[ParsedEntry] = []
+    count = 0
     try:
         for row in reader:
             lineno = reader.line_num
@@ -100,11 +112,11 @@ def parse_csv(text: str, path: str) -> list[ParsedEntry]:
                 rec["illustrative"] = rec["illustrative"].lower() in ("1", "true", "yes", "是")
             if not rec.get("status"):
                 rec.pop("status", None)
-            out.append(_from_record(rec, path, lineno))
+            count += 1
+            yield _from_record(rec, path, lineno)
     except csv.Error as exc:
         raise ImportFailure(path, reader.line_num, f"bad CSV: {exc}") from exc
-    _warn_ignored(path, Counter(dict.fromkeys(unknown, len(out))))
-    return out
+    _warn_ignored(path, Counter(dict.fromkeys(unknown, count)))
 
 
 def _csv_source(value: str, path: str, lineno: int) -> dict[str, Any]:

@@ -1,0 +1,198 @@
+"""Bulk import: a batch of entries at a time, tokenized in parallel processes and written with bulk
+statements, all in one transaction.
+
+Files are read a line at a time (``iter_paths``); each batch of ``BATCH`` entries is compared with the
+stored rows (content hash), the new and changed ones are tokenized (in ``TOKENIZERS`` worker
+processes for a large import: jieba is pure Python, and tokenizing is most of an import) while the
+previous batch is written with one INSERT and one UPDATE statement. A bad line anywhere raises
+``ImportFailure`` and the transaction writes nothing. Memory follows the batch, not the file: only
+the ids seen are kept (to reject duplicates and to find the children a new version dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowledge import versions
+from knowledge.importers import ImportCounts, ParsedEntry, entry_columns, iter_paths
+from knowledge.index import tokenize_entry
+from knowledge.models import Entry, utcnow
+from knowledge.segment import Lexicon
+
+BATCH = 2000  # entries read, compared, tokenized and written at a time
+PARALLEL_FROM = 1000  # a batch this large is tokenized by worker processes (smaller: not worth it)
+TOKENIZERS = min(2, os.cpu_count() or 1)
+APPLY_IN_PLACE = 1000  # changes up to this many are applied to the index entry by entry; more: rebuild
+
+Row = dict[str, Any]
+_LEXICON: Lexicon | None = None  # the worker processes' (inherited when they are forked)
+
+
+@dataclass
+class BulkResult:
+    """What an import did, its version, and the changed rows when few (else the index is rebuilt)."""
+
+    counts: ImportCounts
+    version: int = 0
+    rows: list[Entry] | None = field(default_factory=list)
+
+
+def _tokenize_rows(rows: list[Row]) -> list[dict[str, Any]]:
+    """In a worker process: the index tokens of each row (``tokenize_entry``)."""
+    assert _LEXICON is not None
+    return [tokenize_entry(Entry(**r), _LEXICON) for r in rows]
+
+
+class Tokenizers:
+    """Tokenizing a batch: in this process for a small one, else split over worker processes."""
+
+    def __init__(self, lex: Lexicon) -> None:
+        self.lex = lex
+        self._pool: Executor | None = None
+
+    async def tokenize(self, rows: list[Row]) -> list[dict[str, Any]]:
+        """The tokens of each row, in order."""
+        if len(rows) < PARALLEL_FROM or TOKENIZERS < 2:
+            return await asyncio.to_thread(lambda: [tokenize_entry(Entry(**r), self.lex) for r in rows])
+        loop = asyncio.get_running_loop()
+        pool = self._start()
+        step = -(-len(rows) // TOKENIZERS)
+        parts = [rows[i : i + step] for i in range(0, len(rows), step)]
+        done = await asyncio.gather(*(loop.run_in_executor(pool, _tokenize_rows, p) for p in parts))
+        return [t for part in done for t in part]
+
+    def _start(self) -> Executor:
+        """The worker processes, forked on first use so that they share the loaded lexicon."""
+        global _LEXICON
+        if self._pool is None:
+            _LEXICON = self.lex
+            self._pool = ProcessPoolExecutor(TOKENIZERS, mp_context=get_context("fork"))
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+async def bulk_import(
+    session: AsyncSession, paths: Iterable[str | Path], lex: Lexicon, token_sig: str
+) -> BulkResult:
+    """Import the files in the caller's transaction (see the module docstring)."""
+    result = BulkResult(ImportCounts())
+    seen: set[str] = set()
+    parents: set[str] = set()
+    entries = iter_paths(paths)
+    tokenizers = Tokenizers(lex)
+    pending: list[asyncio.Task[Any]] = []
+
+    def later(job: Any) -> asyncio.Task[Any]:
+        """A task cancelled on failure; finished ones are let go (each holds a batch)."""
+        pending[:] = [t for t in pending if not t.done()]
+        pending.append(task := asyncio.ensure_future(job))
+        return task
+
+    try:
+        reading = later(asyncio.to_thread(_take, entries, BATCH))
+        previous: tuple[list[Row], list[Row]] | None = None
+        while batch := await reading:
+            seen.update(e.id for e in batch)
+            parents.update(e.id for e in batch if e.kind in ("policy", "guide"))
+            new, changed = await _compare(session, batch, result.counts)
+            # The worker processes tokenize this batch while this process reads the next one and
+            # writes the previous one.
+            tokenizing = later(tokenizers.tokenize(new + changed))
+            reading = later(asyncio.to_thread(_take, entries, BATCH))
+            if previous is not None:
+                await _write(session, *previous)
+            for row, toks in zip(new + changed, await tokenizing, strict=True):
+                row["tokens"], row["token_sig"] = toks, token_sig
+            _keep(result, new + changed)
+            previous = new, changed
+        if previous is not None:
+            await _write(session, *previous)
+        await _remove_dropped_children(session, parents, seen, result.counts)
+        touched = [*result.counts.changed_ids, *result.counts.removed_ids]
+        if touched:
+            result.version = await versions.record_change(session, touched)
+    finally:
+        for task in pending:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.to_thread(tokenizers.close)
+    return result
+
+
+def _take(entries: Iterator[ParsedEntry], n: int) -> list[ParsedEntry]:
+    return list(islice(entries, n))
+
+
+async def _compare(
+    session: AsyncSession, batch: list[ParsedEntry], counts: ImportCounts
+) -> tuple[list[Row], list[Row]]:
+    """The rows of a batch to insert and to update (unchanged entries are counted and skipped)."""
+    ids = [e.id for e in batch]
+    result = await session.execute(select(Entry.id, Entry.content_hash).where(Entry.id.in_(ids)))
+    stored = {entry_id: digest for entry_id, digest in result}
+    now = utcnow()
+    new: list[Row] = []
+    changed: list[Row] = []
+    for e in batch:
+        digest = e.content_hash()
+        old = stored.get(e.id)
+        if old == digest:
+            counts.unchanged += 1
+            continue
+        row = {**entry_columns(e), "content_hash": digest, "updated_at": now}
+        if old is None:
+            new.append(row | {"created_at": now})
+            counts.added += 1
+        else:
+            changed.append(row)
+            counts.updated += 1
+        counts.changed_ids.append(e.id)
+    return new, changed
+
+
+async def _write(session: AsyncSession, new: list[Row], changed: list[Row]) -> None:
+    """One bulk INSERT for the new rows, one bulk UPDATE (by primary key) for the changed ones."""
+    if new:
+        await session.execute(insert(Entry), new)
+    if changed:
+        await session.execute(update(Entry), changed)
+
+
+def _keep(result: BulkResult, rows: list[Row]) -> None:
+    """Keep the changed rows as entries while they are few enough to apply one by one."""
+    if result.rows is None:
+        return
+    if len(result.rows) + len(rows) > APPLY_IN_PLACE:
+        result.rows = None
+        return
+    result.rows += [Entry(**r) for r in rows]
+
+
+async def _remove_dropped_children(
+    session: AsyncSession, parents: set[str], seen: set[str], counts: ImportCounts
+) -> None:
+    """Delete the clauses and Q&A pairs of imported documents that their new version no longer has."""
+    ordered = sorted(parents)
+    for i in range(0, len(ordered), 500):
+        stale = await session.scalars(select(Entry.id).where(Entry.parent_id.in_(ordered[i : i + 500])))
+        gone = [s for s in stale if s not in seen]
+        if gone:
+            await session.execute(delete(Entry).where(Entry.id.in_(gone)))
+            counts.removed += len(gone)
+            counts.removed_ids.extend(gone)

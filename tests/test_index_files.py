@@ -1,0 +1,273 @@
+"""The saved index (knowledge/index_files.py) and the knowledge version (knowledge/versions.py): a
+snapshot is used only when it matches the database, a stale or corrupt one is never used, changes
+reach an index incrementally exactly as a full rebuild would have them, and every worker catches up
+with the others' changes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.config import Settings
+from bot.services import Services
+from knowledge.importers import ParsedEntry
+from knowledge.index import Index
+from knowledge.segment import Lexicon
+from knowledge.store import KnowledgeBase
+from tests.conftest import seed_path
+
+QUESTION = "跨境电商企业出口退税找哪个部门办理？"
+NEW = ParsedEntry(id="t-new", kind="faq", question=QUESTION, answer="向税务机关申报。")
+
+
+def _snapshots(kb: KnowledgeBase) -> list[Path]:
+    assert kb.index_dir is not None
+    return sorted(p for p in kb.index_dir.iterdir() if p.name.startswith(kb.kb_id))
+
+
+async def _fresh_kb(services: Services, lexicon: Lexicon) -> KnowledgeBase:
+    """A second knowledge base on the same database and index folder (a restarted worker)."""
+    return KnowledgeBase(services.sessions, lexicon, services.kb.index_dir)
+
+
+def _forbid_rebuild(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def no_rebuild() -> int:
+        raise AssertionError("rebuilt instead of loading the files")
+
+    monkeypatch.setattr(kb, "rebuild", no_rebuild)
+
+
+def _state(index: Index) -> dict[str, object]:
+    """What an index holds, entry by entry: each live doc, and the live entries of every word."""
+    live = {d: i for d, i in index.by_id.items() if index.alive[i]}
+    docs = {d: index.docs[i] for d, i in live.items()}
+    words: dict[str, set[str]] = {}
+    vocab = set(index._main.vocab) | set(index._delta_post)
+    for w in vocab:
+        ids = {index.docs[int(i)].entry_id for i in index.postings(w)[0] if index.alive[int(i)]}
+        if ids:
+            words[w] = ids
+    texts = {t for doc in docs.values() for t in doc.question_texts}
+    questions = {t: sorted(index.docs[j].entry_id for j in index.asked_as(t)) for t in texts}
+    return {"docs": docs, "words": words, "questions": questions}
+
+
+async def test_a_saved_index_is_loaded_not_rebuilt(
+    seeded: Services, lexicon: Lexicon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seeded.kb.rebuild()
+    (snapshot,) = _snapshots(seeded.kb)
+    assert snapshot.name.endswith(f"-v{seeded.kb.version}")
+    kb = await _fresh_kb(seeded, lexicon)
+    _forbid_rebuild(kb, monkeypatch)
+    assert await kb.load_index() == 18
+    assert kb.version == seeded.kb.version
+    assert _state(kb.index) == _state(seeded.kb.index)
+    _, cands = kb.matcher.search("这个方案的文号是多少？")
+    _, expected = seeded.kb.matcher.search("这个方案的文号是多少？")
+    assert [(c.entry_id, c.score) for c in cands] == [(c.entry_id, c.score) for c in expected]
+
+
+async def test_a_stale_snapshot_is_brought_up_to_date_from_the_change_log(
+    seeded: Services, lexicon: Lexicon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seeded.kb.rebuild()
+    saved = seeded.kb.version
+    # Changes after the snapshot, made by a worker that saves no files.
+    writer = KnowledgeBase(seeded.sessions, lexicon, None)
+    await writer.load_index()
+    await writer.save_entry(NEW)
+    await writer.set_status("doc-7a78d0a404/2.5.3", "expired")
+    kb = await _fresh_kb(seeded, lexicon)
+    _forbid_rebuild(kb, monkeypatch)
+    await kb.load_index()
+    assert kb.version == saved + 2
+    assert "t-new" in kb.index.by_id and "doc-7a78d0a404/2.5.3" not in kb.index.by_id
+    _, cands = kb.matcher.search(QUESTION, limit=1)
+    assert cands[0].entry_id == "t-new"
+
+
+async def test_a_snapshot_of_other_knowledge_or_layout_is_never_used(
+    seeded: Services, lexicon: Lexicon
+) -> None:
+    await seeded.kb.rebuild()
+    (snapshot,) = _snapshots(seeded.kb)
+    kb_id, sig, version = snapshot.name.split("-")
+    # Made by another tokenizer or layout, and one ahead of the database (a restored backup).
+    other_sig = snapshot.with_name(f"{kb_id}-{'0' * len(sig)}-{version}")
+    ahead = snapshot.with_name(f"{kb_id}-{sig}-v{seeded.kb.version + 5}")
+    snapshot.rename(other_sig)
+    kb = await _fresh_kb(seeded, lexicon)
+    rebuilt: list[int] = []
+    rebuild = kb.rebuild
+
+    async def counting_rebuild() -> int:
+        rebuilt.append(1)
+        return await rebuild()
+
+    kb.rebuild = counting_rebuild  # type: ignore[method-assign]
+    other_sig.mkdir(exist_ok=True)
+    ahead.mkdir()
+    assert await kb.load_index() == 18
+    assert rebuilt == [1]
+    assert not other_sig.exists() and not ahead.exists()
+    assert [p.name for p in _snapshots(kb)] == [snapshot.name]
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete", "manifest"])
+async def test_a_corrupt_snapshot_is_detected_and_rebuilt(
+    seeded: Services, lexicon: Lexicon, damage: str
+) -> None:
+    await seeded.kb.rebuild()
+    (snapshot,) = _snapshots(seeded.kb)
+    target = snapshot / "weights.npy"
+    if damage == "flip":  # one byte of the weights, the size unchanged
+        data = bytearray(target.read_bytes())
+        data[-5] ^= 0x40
+        target.write_bytes(bytes(data))
+    elif damage == "truncate":
+        (snapshot / "docs.jsonl").write_bytes((snapshot / "docs.jsonl").read_bytes()[:-20])
+    elif damage == "delete":
+        (snapshot / "vocab.json").unlink()
+    else:
+        (snapshot / "manifest.json").write_text("{not json", encoding="utf-8")
+    kb = await _fresh_kb(seeded, lexicon)
+    assert await kb.load_index() == 18
+    assert _state(kb.index) == _state(seeded.kb.index)  # rebuilt: the same entries
+    # The damaged snapshot was replaced by a good one, which a third start loads as it is.
+    (fresh,) = _snapshots(kb)
+    third = await _fresh_kb(seeded, lexicon)
+    assert await third.load_index() == 18
+    assert (fresh / "weights.npy").exists()
+
+
+async def test_deleting_the_index_folder_costs_a_rebuild_never_data(
+    seeded: Services, lexicon: Lexicon
+) -> None:
+    import shutil
+
+    assert seeded.kb.index_dir is not None
+    shutil.rmtree(seeded.kb.index_dir)
+    kb = await _fresh_kb(seeded, lexicon)
+    assert await kb.load_index() == 18
+    assert seeded.kb.index_dir.is_dir() and _snapshots(kb)
+
+
+async def test_incremental_changes_match_a_full_rebuild_entry_for_entry(
+    seeded: Services, lexicon: Lexicon
+) -> None:
+    kb = seeded.kb
+    await kb.rebuild()
+    await kb.save_entry(NEW)  # added
+    edited = ParsedEntry(
+        id="doc-7a78d0a404/2.5.3",
+        kind="clause",
+        title="转载时限",
+        answer="政务新媒体应当在二十四小时内转载重要信息。",
+        parent_id="doc-7a78d0a404",
+        heading_path=["二、主要任务", "（五）政务新媒体"],
+    )
+    await kb.save_entry(edited)  # edited
+    await kb.add_alternate("t-new", "出口退税去哪办")  # edited again
+    await kb.set_status("doc-7a78d0a404/2.5.2", "expired")  # removed
+    incremental = _state(kb.index)
+    full = await _fresh_kb(seeded, lexicon)
+    await full.rebuild()
+    assert _state(full.index) == incremental
+    assert full.version == kb.version
+
+
+async def test_a_loaded_snapshot_takes_changes_like_a_built_one(seeded: Services, lexicon: Lexicon) -> None:
+    await seeded.kb.rebuild()
+    kb = await _fresh_kb(seeded, lexicon)
+    await kb.load_index()
+    await kb.save_entry(NEW)
+    await kb.set_status("doc-7a78d0a404/2.5.2", "expired")
+    full = await _fresh_kb(seeded, lexicon)
+    await full.rebuild()
+    assert _state(kb.index) == _state(full.index)
+
+
+async def _until(predicate, seconds: float) -> float:
+    start = time.perf_counter()
+    while not predicate():
+        assert time.perf_counter() - start < seconds, f"not within {seconds} s"
+        await asyncio.sleep(0.02)
+    return time.perf_counter() - start
+
+
+async def test_two_workers_see_each_others_edits_within_a_second(
+    settings: Settings, lexicon: Lexicon
+) -> None:
+    """Two workers on one database (PostgreSQL in the second pass of the suite): an edit made on
+    either reaches the other's index within a second, through the knowledge version."""
+    settings = settings.replace("database", index_poll_seconds=0.2)
+    a = await Services.start(settings, lexicon=lexicon)
+    b = await Services.start(settings, lexicon=lexicon)
+    try:
+        await a.kb.import_paths([seed_path()])
+        await _until(lambda: len(b.kb.index) == 18, 1.0)
+        await a.kb.save_entry(NEW)
+        await _until(lambda: "t-new" in b.kb.index.by_id, 1.0)
+        d = await b.qa.ask(QUESTION)
+        assert d.status == "answered" and d.entry_id == "t-new"
+        await b.kb.set_status("t-new", "expired")
+        await _until(lambda: "t-new" not in a.kb.index.by_id, 1.0)
+        assert (await a.qa.ask(QUESTION)).entry_id != "t-new"
+        assert a.kb.version == b.kb.version
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_worker_behind_a_large_import_reloads_everything(
+    settings: Settings, lexicon: Lexicon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import knowledge.versions
+
+    monkeypatch.setattr(knowledge.versions, "FULL_CHANGE", 5)  # the seed's 18 entries count as large
+    settings = settings.replace("database", index_poll_seconds=0.2)
+    a = await Services.start(settings, lexicon=lexicon)
+    b = await Services.start(settings, lexicon=lexicon)
+    try:
+        await a.kb.import_paths([seed_path()])
+        await _until(lambda: len(b.kb.index) == 18, 2.0)
+        assert b.kb.version == a.kb.version
+    finally:
+        await a.close()
+        await b.close()
+
+
+def test_dense_rows_of_a_loaded_snapshot_equal_the_built_ones(tmp_path: Path, lexicon: Lexicon) -> None:
+    from knowledge import index_files
+    from knowledge.models import Entry
+
+    entries = [
+        Entry(
+            id=f"e{i}",
+            kind="faq",
+            question=f"办理{w}需要什么材料",
+            answer=f"{w}的材料清单。",
+            status="published",
+            **{"title": "", "alternates": [], "sections": [], "tags": [], "source": {}, "heading_path": []},
+            **{"office": "", "parent_id": None},
+        )
+        for i, w in enumerate(["护照", "驾照", "社保卡", "居住证", "营业执照"])
+    ]
+    from knowledge.index import tokenize_entry
+
+    index = Index(lexicon)
+    index.build((e, tokenize_entry(e, lexicon)) for e in entries)
+    index_files.save(index.parts(), tmp_path, "ab", "cd", 3)
+    loaded = Index(lexicon)
+    assert index_files.load(tmp_path, loaded, "ab", "cd", (1, 3)) == 3
+    for w in index._main.vocab:
+        np.testing.assert_array_equal(loaded.postings(w)[0], index.postings(w)[0])
+        np.testing.assert_array_equal(loaded.postings(w)[1], index.postings(w)[1])
+        a, b = loaded.dense_weights(w), index.dense_weights(w)
+        assert (a is None) == (b is None) and (a is None or np.array_equal(a, b))
+    assert [loaded.docs[i] for i in range(5)] == list(index.docs)
