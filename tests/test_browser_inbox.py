@@ -1,0 +1,113 @@
+"""The staff inbox in a real headless Chromium: routing on a ticket, the live alert without reload,
+answering with an entry, merging duplicates, the console on a phone. Screenshots in tests/artifacts/."""
+
+from __future__ import annotations
+
+from bot.messages import IncomingMessage
+from tests import test_browser
+from tests.test_browser import PASSWORD, STAFF, Site, expect, pytestmark, shot  # noqa: F401
+
+site = test_browser.site  # the fixture: the web server and Chromium
+
+HEALTH_Q = "公共卫生知识普及怎么做"  # a clause of 市场秩序科
+PHONE_Q = "商务局的电话号码"
+
+
+async def staff_page(site: Site, width: int = 1280, height: int = 860, mobile: bool = False):
+    """A logged-in console page (live updates every second)."""
+    site.app.services.settings = site.app.settings.replace("staff", live_seconds=1)
+    page = await site.page(width, height, mobile=mobile)
+    await page.goto(site.url + "console/login")
+    await page.fill("#name", STAFF)
+    await page.fill("#password", PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await expect(page.locator("h1")).to_have_text("工单队列")
+    return page
+
+
+async def hand_over(site: Site, text: str, chat: str, channel: str = "web") -> int:
+    reply = await site.app.conversations.escalate(IncomingMessage(channel, chat, chat, ""), text=text)
+    assert reply.ticket_id is not None
+    return reply.ticket_id
+
+
+async def test_a_new_ticket_arrives_live_with_its_routing(site: Site) -> None:
+    page = await staff_page(site)
+    await expect(page.locator("#live-state")).to_have_text("实时更新中")
+    await expect(page.locator("#queue-empty")).to_be_visible()
+    title = await page.title()
+    tid = await hand_over(site, HEALTH_Q, "visitor-live-browser-0001")
+    row = page.locator(f'#queue-body tr[data-ticket="{tid}"]')
+    await expect(row).to_contain_text(HEALTH_Q)  # no reload: the event stream brought it
+    await expect(row).to_contain_text("市场秩序科")
+    await expect(page.locator("#new-alert")).to_contain_text(f"#{tid}")
+    assert await page.title() == f"(1) {title}"
+    await expect(page.locator("#queue-empty")).to_be_hidden()
+    await shot(page, "inbox-live-alert.png", full_page=True)
+    await row.get_by_role("link", name=f"#{tid}").click()
+    await expect(page.locator("#ticket-routing")).to_contain_text("科室：市场秩序科")
+    await expect(page.locator("#ticket-routing")).to_contain_text("条款的责任科室：市场秩序科")
+    # The ticket page follows too: the visitor adds a message, it shows without reload.
+    await site.app.conversations.handle(
+        IncomingMessage("web", "visitor-live-browser-0001", "visitor-live-browser-0001", "我们是一家药店")
+    )
+    await expect(page.locator("#conversation")).to_contain_text("我们是一家药店")
+    await page.fill("#note-text", "需要与市场监管部门确认")
+    await page.get_by_role("button", name="保存备注").click()
+    await expect(page.locator("#notes")).to_contain_text("需要与市场监管部门确认")
+    await shot(page, "inbox-ticket-routing.png", full_page=True)
+
+
+async def test_answer_with_an_entry_then_keep_the_phrasing(site: Site) -> None:
+    tid = await hand_over(site, PHONE_Q, "visitor-entry-browser-0001")
+    page = await staff_page(site)
+    await page.goto(f"{site.url}console/tickets/{tid}")
+    section = page.locator("section.answer-entry")
+    await section.get_by_role("button", name="用此条答复并关闭").first.click()
+    await expect(page.locator(".notice-ok")).to_contain_text("已用知识条目答复并关闭工单")
+    await expect(page.locator("#ticket-facts")).to_contain_text("已关闭")
+    offer = page.locator(".offer button")
+    await expect(offer).to_contain_text("的另一种问法")
+    await shot(page, "inbox-answer-with-entry.png", full_page=True)
+    _, conv = await site.app.tickets.get(tid)
+    history = await site.app.conversations.history(conv.channel, conv.chat_ref, conv.user_ref)
+    assert history[-1].author == "staff" and "0591" in history[-1].text and "来源：" in history[-1].text
+    await offer.click()
+    await expect(page.locator(".notice-ok")).to_contain_text("已存入知识库")
+
+
+async def test_merge_duplicates_and_answer_them_all(site: Site) -> None:
+    a = await hand_over(site, "平行进口汽车怎么办理", "visitor-merge-browser-0001")
+    b = await hand_over(site, "平行进口车怎么申请", "visitor-merge-browser-0002")
+    page = await staff_page(site)
+    await page.goto(f"{site.url}console/tickets/{a}")
+    await page.locator(f"#merge-{b}").check()
+    await page.get_by_role("button", name="把选中的工单合并到本工单").click()
+    await expect(page.locator(".notice-ok")).to_contain_text("已合并")
+    await expect(page.locator(".merged")).to_contain_text(f"#{b}")
+    await shot(page, "inbox-merge.png", full_page=True)
+    await page.fill("#reply-text", "平行进口汽车试点事项请咨询市商务局。")
+    await page.get_by_role("button", name="发送答复").click()
+    await expect(page.locator(".notice-ok")).to_contain_text("答复已发送")
+    for tid in (a, b):
+        _, conv = await site.app.tickets.get(tid)
+        history = await site.app.conversations.history(conv.channel, conv.chat_ref, conv.user_ref)
+        assert history[-1].author == "staff" and "市商务局" in history[-1].text
+
+
+async def test_the_console_on_a_phone(site: Site) -> None:
+    tid = await hand_over(site, HEALTH_Q, "visitor-phone-browser-0001")
+    await hand_over(site, "今天天气怎么样", "visitor-phone-browser-0002")
+    page = await staff_page(site, 390, 844, mobile=True)
+    await expect(page.locator("#queue-body tr")).to_have_count(2)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    cell = await page.locator("#queue-body tr .question").first.bounding_box()
+    assert cell is not None and cell["width"] > 150, cell  # not one character wide
+    await shot(page, "inbox-phone-queue.png", full_page=True)
+    await page.goto(f"{site.url}console/tickets/{tid}")
+    await expect(page.locator("#ticket-routing")).to_contain_text("市场秩序科")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await shot(page, "inbox-phone-ticket.png", full_page=True)
+    await page.goto(f"{site.url}console/tickets?status=all")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await shot(page, "inbox-phone-search.png", full_page=True)
