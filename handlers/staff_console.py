@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.knowledge_review import KnowledgeReview, PersonalDataError, ReviewError
 from bot.staff_accounts import StaffLogin
 from bot.stats import overview as compute_overview
 from bot.tickets import QueueItem, TicketError
@@ -65,6 +66,7 @@ DONE_WORDS = {
     "replied": "答复已发送，用户会在提问的渠道收到。",
     "closed": "工单已关闭。",
     "saved": "已存入知识库，机器人立即可用。",
+    "proposed": "已提交知识审核，编辑批准后机器人才会使用。",
 }
 
 routes = web.RouteTableDef()
@@ -418,24 +420,49 @@ async def ticket_action(request: web.Request) -> web.Response:
 
 @routes.post(r"/console/tickets/{ticket_id:\d+}/save")
 async def ticket_save(request: web.Request) -> web.Response:
-    """Save as knowledge: a new FAQ (question + answer) or an alternate phrasing of a candidate."""
+    """Save as knowledge: a new FAQ (question + answer) or an alternate phrasing of a candidate or an
+    entry. An editor's save publishes at once; an agent's waits in the review queue. Personal data
+    blocks publishing until masked (``mask=1``)."""
     app, login = core(request), staff(request)
     ticket_id = int(request.match_info["ticket_id"])
     form = await request.post()
     mode, candidate = str(form.get("mode", "")), str(form.get("candidate", ""))
-    entry_id = str(form.get("entry_id", "")).strip()
+    entry_id = str(form.get("entry_id", "")).strip()[:200]
+    review = KnowledgeReview(app.services.sessions, app.services.kb)
     try:
-        if mode == "new":
-            await app.tickets.save_as_knowledge(ticket_id, login.name)
-        elif mode == "alternate" and entry_id:
-            await app.tickets.save_as_knowledge(ticket_id, login.name, entry_id=entry_id)
-        elif mode == "alternate" and candidate.isdigit() and len(candidate) <= 3:
-            await app.tickets.save_as_knowledge(ticket_id, login.name, candidate=int(candidate))
-        else:
+        if mode not in ("new", "alternate") or (
+            mode == "alternate" and not entry_id and not (candidate.isdigit() and len(candidate) <= 3)
+        ):
             raise TicketError("请选择保存方式")
-    except (TicketError, ValueError) as exc:
+        saved = await review.save_from_ticket(
+            ticket_id,
+            login.name,
+            publish=login.can("editor"),
+            entry_id=entry_id if mode == "alternate" and entry_id else None,
+            candidate=int(candidate) if mode == "alternate" and not entry_id else None,
+            mask=form.get("mask") == "1",
+        )
+    except PersonalDataError as exc:
+        retry = post_form(
+            f"/console/tickets/{ticket_id}/save",
+            login,
+            join(
+                [
+                    *(
+                        void("input", type="hidden", name=k, value=str(v))
+                        for k, v in form.items()
+                        if k != "csrf"
+                    ),
+                    void("input", type="hidden", name="mask", value="1"),
+                    button("遮盖个人信息后保存", class_="btn btn-primary"),
+                ]
+            ),
+            class_="inline",
+        )
+        return await render_ticket(request, ticket_id, join([notice(str(exc), "error"), retry]), status=409)
+    except (TicketError, ReviewError, ValueError) as exc:
         return await render_ticket(request, ticket_id, notice(str(exc), "error"), status=409)
-    return redirect(f"/console/tickets/{ticket_id}?done=saved")
+    return redirect(f"/console/tickets/{ticket_id}?done={'saved' if saved.published else 'proposed'}")
 
 
 # -- try a question -------------------------------------------------------------------------------------

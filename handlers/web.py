@@ -22,6 +22,7 @@ from handlers import (
     staff_console,
     staff_knowledge,
     staff_live,
+    staff_review,
     staff_ticket_work,
     staff_tickets,
     web_api,
@@ -130,6 +131,7 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
         staff_ticket_work.routes,
         staff_tickets.routes,
         staff_admin.routes,
+        staff_review.routes,
         staff_api.routes,
     ):
         application.router.add_routes(table)

@@ -111,3 +111,26 @@ async def test_the_console_on_a_phone(site: Site) -> None:
     await page.goto(f"{site.url}console/tickets?status=all")
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await shot(page, "inbox-phone-search.png", full_page=True)
+
+
+async def test_the_review_queue_shows_personal_data_masked(site: Site) -> None:
+    from bot.knowledge_review import KnowledgeReview
+
+    question = "我叫张伟，手机13812345678，想问外资企业年报怎么报"
+    tid = await hand_over(site, question, "visitor-review-browser-0001")
+    await site.app.tickets.reply(tid, STAFF, "通过国家企业信用信息公示系统报送，每年1月1日至6月30日。")
+    review = KnowledgeReview(site.app.services.sessions, site.app.services.kb)
+    await review.save_from_ticket(tid, "坐席小李", publish=False)
+    page = await staff_page(site)
+    await page.goto(site.url + "console/review")
+    card = page.locator("article.proposal").first
+    await expect(card).to_contain_text("检测到个人信息：姓名、电话号码")
+    await expect(card.locator("textarea[name=question]")).to_have_value(
+        "我叫张*，手机138****5678，想问外资企业年报怎么报"
+    )
+    assert "13812345678" not in await page.content()
+    await shot(page, "inbox-review-masked.png", full_page=True)
+    await card.get_by_role("button", name="批准并发布").click()
+    await expect(page.locator(".notice-ok").first).to_contain_text("已批准并发布")
+    entry = await site.app.services.kb.get(f"staff-{tid}")
+    assert entry is not None and entry.status == "published" and "13812345678" not in entry.question
