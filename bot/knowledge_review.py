@@ -274,6 +274,60 @@ class KnowledgeReview:
             if row is not None:
                 row.status, row.decided_by, row.decided_at = "pending", "", None
 
+    # -- from a knowledge gap ---------------------------------------------------------------------------
+    async def create_faq(
+        self, question: str, answer: str, category: str, alternates: list[str], actor: str
+    ) -> str:
+        """A new published FAQ (an editor's, from a gap): the question, its other phrasings (masked;
+        any still holding personal data left out) and the answer, which must hold none."""
+        question = privacy.mask(question.strip())
+        answer = answer.strip()
+        if not question or not answer:
+            raise ReviewError("问题和答案都不能为空")
+        others = _clean_phrasings(alternates, exclude=question)
+        entry = ParsedEntry(
+            id=f"faq-gap-{utcnow():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",
+            kind="faq",
+            question=question,
+            answer=answer,
+            alternates=others,
+            category=category.strip()[:100] or STAFF_CATEGORY,
+            source={"title": "工作人员录入", "note": f"由知识缺口新建，{actor}"},
+            origin=f"gaps:{actor}",
+        )
+        found = new_personal_data(entry, None)
+        if found:
+            raise PersonalDataError(found)
+        try:
+            check_entry(entry, "entry", None)
+        except ImportFailure as exc:
+            raise ReviewError(exc.reason) from None
+        await self.kb.write_entries([entry], actor=actor, action="create")
+        return entry.id
+
+    async def add_phrasings(self, entry_id: str, questions: list[str], actor: str) -> int:
+        """Add questions (masked; any still holding personal data left out) as other phrasings of an
+        entry in one change. Returns how many were new."""
+        row = await self.kb.get(entry_id)
+        if row is None:
+            raise ReviewError(f"没有知识条目 {entry_id}")
+        edited = entry_to_parsed(row)
+        fresh = [
+            q for q in _clean_phrasings(questions, exclude=edited.question) if q not in edited.alternates
+        ]
+        if not fresh:
+            return 0
+        edited.alternates = [*edited.alternates, *fresh]
+        children: list[ParsedEntry] = []
+        if edited.kind in ("guide", "policy"):
+            children = [
+                entry_to_parsed(c)
+                for c in await self.kb.entries(limit=10_000_000)
+                if c.parent_id == edited.id
+            ]
+        await self.kb.write_entries([edited, *children], actor=actor, action="alternate")
+        return len(fresh)
+
     # -- revisions --------------------------------------------------------------------------------------
     async def revision(self, revision_id: int) -> EntryRevision:
         async with self.sessions() as session:
@@ -304,6 +358,16 @@ class KnowledgeReview:
             ]
         await self.kb.write_entries([entry, *children], actor=actor, action="revert")
         return rev.entry_id
+
+
+def _clean_phrasings(questions: Iterable[str], exclude: str = "") -> list[str]:
+    """Distinct questions, masked, without any that still hold personal data, short enough to keep."""
+    out: list[str] = []
+    for q in questions:
+        q = privacy.mask((q or "").strip())[:500]
+        if q and q != exclude and q not in out and not personal_data([q]):
+            out.append(q)
+    return out
 
 
 def changed_fields(before: dict | None, after: dict | None) -> list[str]:

@@ -20,6 +20,7 @@ from handlers import (
     staff_api,
     staff_auth,
     staff_console,
+    staff_gaps,
     staff_knowledge,
     staff_live,
     staff_review,
@@ -132,6 +133,7 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
         staff_tickets.routes,
         staff_admin.routes,
         staff_review.routes,
+        staff_gaps.routes,
         staff_api.routes,
     ):
         application.router.add_routes(table)

@@ -4,7 +4,7 @@
 
 Commands: ``run`` (every configured channel), ``chat`` (terminal conversation), ``ask`` (answer
 questions, ``--json`` for one JSON object a line, ``-`` to read questions from standard input),
-``kb import|list|show|stats|export``, ``staff add|list|disable|enable|reset-password``. Heavy modules are imported per command so
+``kb import|list|show|stats|export``, ``staff add|list|disable|enable|reset-password`` and ``gaps``. Heavy modules are imported per command so
 that ``ask`` starts quickly.
 """
 
@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     kb.add_parser("stats", help="counts by kind, status and category")
     exp = kb.add_parser("export", help="write every entry as JSON lines (imports back unchanged)")
     exp.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
+
+    gaps = sub.add_parser("gaps", help="questions not answered outright, grouped by need, largest first")
+    gaps.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    gaps.add_argument(
+        "--json",
+        action="store_true",
+        help='one object a line: {"label", "count", "questions", "nearest_entry_id"}',
+    )
 
     staff = sub.add_parser("staff", help="manage staff console accounts").add_subparsers(
         dest="staff_command", required=True
@@ -137,6 +145,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _kb(args, settings)
     if args.command == "staff":
         return await _staff(args, settings)
+    if args.command == "gaps":
+        return await _gaps(args, settings)
     raise AssertionError(args.command)  # pragma: no cover - argparse guarantees a known command
 
 
@@ -210,6 +220,30 @@ async def _kb(args: argparse.Namespace, settings: Settings) -> int:
                 sys.stdout.write(text)
     finally:
         await services.close()
+    return 0
+
+
+async def _gaps(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.gaps import fill_nearest, find_gaps
+    from bot.services import Services
+
+    if not 1 <= args.days <= 3660:
+        print("policybot: gaps --days must be between 1 and 3660", file=sys.stderr)
+        return 2
+    services = await Services.start(settings)
+    try:
+        gaps = await find_gaps(services.sessions, services.kb.lex, days=args.days)
+        fill_nearest(gaps, services.kb.matcher, limit=len(gaps))
+    finally:
+        await services.close()
+    for g in gaps:
+        if args.json:
+            print(json.dumps(g.to_json(), ensure_ascii=False), flush=True)
+            continue
+        channels = "，".join(f"{c} {n}" for c, n in g.channels.items())
+        print(f"{g.count}\t{g.label}\t（{channels}；最近的条目：{g.nearest_entry_id or '无'}）")
+        for q in g.questions[1:6]:
+            print(f"\t- {q}")
     return 0
 
 
