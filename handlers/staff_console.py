@@ -12,7 +12,6 @@ from aiohttp import web
 
 from bot.knowledge_review import KnowledgeReview, PersonalDataError, ReviewError
 from bot.staff_accounts import StaffLogin
-from bot.stats import overview as compute_overview
 from bot.tickets import QueueItem, TicketError
 from handlers.staff_auth import staff
 from handlers.staff_html import (
@@ -31,7 +30,6 @@ from handlers.staff_html import (
     redirect,
     table,
     tag,
-    url,
     void,
 )
 from handlers.staff_ticket_work import (
@@ -527,55 +525,3 @@ async def try_page(request: web.Request) -> web.Response:
             table(headers, rows, class_="explain") if rows else tag("p", "（没有候选）"),
         ]
     return page("试问", join(parts), staff(request), "try")
-
-
-# -- overview -------------------------------------------------------------------------------------------
-@routes.get("/console/overview")
-async def overview_page(request: web.Request) -> web.Response:
-    """Questions per day, shares, staff response time, SLA and the most frequent unanswered questions."""
-    o = await compute_overview(core(request).tickets)
-    pct = lambda part, whole=None: f"{o.share(part, whole) * 100:.0f}%"  # noqa: E731
-    median = "—" if o.median_response_minutes is None else minutes_text(o.median_response_minutes)
-    cards = [
-        ("近 14 天提问", str(o.questions)),
-        ("机器人直接回答", f"{pct(o.answered)}（{o.answered}）"),
-        ("给出候选", f"{pct(o.suggested)}（{o.suggested}）"),
-        ("转人工", f"{pct(o.escalated)}（{o.escalated}）"),
-        (
-            "工作人员已答复",
-            f"{o.staff_answered} / {o.tickets_opened} 张工单（{pct(o.staff_answered, o.tickets_opened)}）",
-        ),
-        ("答复用时中位数", median),
-        ("待处理工单", f"{o.open_tickets} 张，超过时限 {o.past_sla} 张（时限 {o.sla_minutes} 个工作分钟）"),
-        ("用户反馈", f"有用 {o.helpful}，没解决 {o.not_helpful}"),
-    ]
-    card_html = tag(
-        "dl",
-        join(tag("div", join([tag("dt", k), tag("dd", v)]), class_="card") for k, v in cards),
-        class_="cards",
-    )
-    top = max([d.questions for d in o.days] + [1])
-    day_rows = [
-        [
-            d.day,
-            d.questions,
-            d.answered,
-            d.suggested,
-            d.escalated,
-            tag("meter", "", value=str(d.questions), min="0", max=str(top)),
-        ]
-        for d in o.days
-    ]
-    unanswered = [[link(url("/console/try", q=q), q[:200]), n] for q, n in o.unanswered]
-    content = join(
-        [
-            card_html,
-            tag("h2", "每日提问"),
-            table(["日期", "提问", "直接回答", "候选", "转人工", ""], day_rows, class_="days"),
-            tag("h2", "最常见的未直接回答问题"),
-            table(["问题", "次数"], unanswered, class_="unanswered")
-            if unanswered
-            else tag("p", "（暂无）", class_="hint"),
-        ]
-    )
-    return page("概览", content, staff(request), "overview")

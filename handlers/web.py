@@ -24,6 +24,7 @@ from handlers import (
     staff_knowledge,
     staff_live,
     staff_review,
+    staff_stats,
     staff_ticket_work,
     staff_tickets,
     web_api,
@@ -134,6 +135,7 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
         staff_admin.routes,
         staff_review.routes,
         staff_gaps.routes,
+        staff_stats.routes,
         staff_api.routes,
     ):
         application.router.add_routes(table)
