@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.canned import CannedReplies
 from bot.knowledge_review import KnowledgeReview, PersonalDataError, ReviewError
 from bot.staff_accounts import StaffLogin
 from bot.tickets import QueueItem, TicketError
 from handlers.staff_auth import staff
+from handlers.staff_canned import canned_picker
 from handlers.staff_html import (
     Markup,
     button,
@@ -200,7 +202,9 @@ async def render_ticket(
                 data_live="ticket",
                 data_ticket=str(ticket.id),
             ),
-            ticket_actions(ticket, login),
+            ticket_actions(
+                ticket, login, canned_picker(list(await CannedReplies(app.services.sessions).all()))
+            ),
             await assign_block(request, ticket, login),
             answer_with_entry_block(ticket, login),
             candidates_block(ticket, login),
@@ -284,7 +288,10 @@ def ticket_facts(ticket: Ticket, conv: Conversation, tz: str) -> Markup:
     return join([tag("dl", items, class_="facts", id="ticket-facts"), saved])
 
 
-def ticket_actions(ticket: Ticket, login: StaffLogin) -> Markup:
+NO_MARKUP = Markup("")
+
+
+def ticket_actions(ticket: Ticket, login: StaffLogin, canned: Markup = NO_MARKUP) -> Markup:
     """Claim, reply and close (while the ticket is not closed)."""
     base = f"/console/tickets/{ticket.id}"
     parts: list[Markup] = []
@@ -296,6 +303,7 @@ def ticket_actions(ticket: Ticket, login: StaffLogin) -> Markup:
         parts.append(post_form(f"{base}/claim", login, button("认领"), class_="inline"))
     reply = join(
         [
+            canned,
             field_row(
                 label("reply-text", "答复用户" if not ticket.answer else "再次答复"),
                 tag(

@@ -19,6 +19,7 @@ from handlers import (
     staff_admin,
     staff_api,
     staff_auth,
+    staff_canned,
     staff_console,
     staff_gaps,
     staff_knowledge,
@@ -136,6 +137,7 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
         staff_review.routes,
         staff_gaps.routes,
         staff_stats.routes,
+        staff_canned.routes,
         staff_api.routes,
     ):
         application.router.add_routes(table)

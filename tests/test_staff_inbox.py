@@ -428,3 +428,63 @@ async def test_the_ticket_stream_sends_new_messages_and_notes(app: App, client: 
 async def test_the_streams_need_a_session(client: TestClient) -> None:
     resp = await client.get("/console/events?page=queue")
     assert resp.status == 403
+
+
+# -- canned replies and export --------------------------------------------------------------------------
+async def test_editors_manage_canned_replies_and_agents_use_them(app: App, client: TestClient) -> None:
+    csrf = await login(client, "agent-wj")
+    resp = await client.post(
+        "/console/api/canned", json={"title": "转市场监管", "text": "x"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert resp.status == 403
+    csrf = await login(client, "editor1")
+    text = "您好，该事项由市场监管部门负责，请拨打 12315 咨询。"
+    made = await api(client, csrf, "/console/api/canned", {"title": "转市场监管", "text": text}, status=201)
+    await api(client, csrf, "/console/api/canned", {"title": "转市场监管", "text": "重复"}, status=400)
+    await api(client, csrf, "/console/api/canned", {"title": "", "text": "x"}, status=400)
+    rid = made["canned"]["id"]
+    await api(client, csrf, f"/console/api/canned/{rid}", {"title": "转市场监管部门", "text": text})
+    await api(client, csrf, "/console/api/canned", {"title": "临时", "text": "删掉我"}, status=201)
+    listing = (await (await client.get("/console/api/canned")).json())["canned"]
+    assert [c["title"] for c in listing] == ["临时", "转市场监管部门"]
+    tmp = next(c for c in listing if c["title"] == "临时")
+    await api(client, csrf, f"/console/api/canned/{tmp['id']}/delete")
+    await api(client, csrf, "/console/api/canned/999999/delete", status=404)
+    tid = await hand_over(app, NOWHERE_Q, "visitor-cn-0001-abcdefgh")
+    await login(client, "agent-wj")
+    page = await (await client.get(f"/console/tickets/{tid}")).text()
+    assert 'id="canned-select"' in page and f'value="{text}"' in page
+    assert "删掉我" not in page
+
+
+async def test_csv_export_masks_personal_data_unless_an_admin_asks(app: App, client: TestClient) -> None:
+    import csv
+    import io
+
+    secret = "我叫张伟，电话13812345678，想问外资企业年报怎么报"
+    tid = await hand_over(app, secret, "visitor-ex-0001-abcdefgh")
+    await app.tickets.reply(tid, "agent-wj", "请致电13912345678联系我们")
+    await login(client, "agent-wj")
+    resp = await client.get("/console/export.csv")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in resp.headers["Content-Disposition"]
+    body = (await resp.read()).decode("utf-8")
+    assert body.startswith("\ufeff工单号")
+    rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
+    (row,) = [r for r in rows if r["工单号"] == str(tid)]
+    assert "13812345678" not in body and "张伟" not in body and "13912345678" not in body
+    assert row["科室"] == "外资与外经科" and "138****5678" in row["问题"]
+    conv = (await (await client.get("/console/export.csv?what=conversations")).read()).decode("utf-8")
+    assert "13912345678" not in conv and "139****5678" in conv  # the staff reply, masked
+    assert (await client.get("/console/export.csv?unmasked=1")).status == 403  # agents never unmasked
+    assert (await client.get("/console/export.csv?from=2026-13-01")).status == 400
+    assert (await client.get("/console/export.csv?from=2020-01-01&to=2026-01-01")).status == 400
+    assert (await client.get("/console/export.csv?what=passwords")).status == 400
+    await login(client, "admin1")
+    raw = (await (await client.get("/console/export.csv?unmasked=1")).read()).decode("utf-8")
+    assert "13812345678" in raw and "张伟" in raw
+    # A range that holds nothing: the header only.
+    empty = (await (await client.get("/console/export.csv?from=2020-01-01&to=2020-01-31")).read()).decode(
+        "utf-8"
+    )
+    assert empty.count("\n") == 1

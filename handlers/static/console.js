@@ -3,6 +3,16 @@
    work; they only stop updating by themselves. */
 (function () {
   "use strict";
+  var picker = document.getElementById("canned-select");
+  if (picker) {
+    picker.addEventListener("change", function () {
+      var box = document.getElementById("reply-text");
+      if (!box || !picker.value) return;
+      box.value = box.value ? box.value + "\n" + picker.value : picker.value;
+      picker.value = "";
+      box.focus();
+    });
+  }
   var live = document.querySelector("[data-live]");
   if (!live || !window.EventSource) return;
   var kind = live.getAttribute("data-live");
