@@ -86,7 +86,7 @@ def hbars(rows: Sequence[tuple[str, float, str]], label: str, color: str = BLUE,
     for i, (name, value, text) in enumerate(rows):
         y = 4 + i * row_h
         parts.append(_text(left - 8, y + 18, name[:11], "end"))
-        w = (width - left - 70) * value / peak
+        w = (width - left - 130) * value / peak
         parts.append(_rect(left, y + 4, w, row_h - 10, color, f"{name} {text}"))
         parts.append(_text(left + w + 6, y + 18, text))
     return _svg(width, height, join(parts), label)
@@ -94,8 +94,10 @@ def hbars(rows: Sequence[tuple[str, float, str]], label: str, color: str = BLUE,
 
 def share_bar(parts_: Sequence[tuple[str, str, int]], label: str, width: int = 640) -> Markup:
     """One 100% bar split by share (name, colour, count), with the percentages written under it."""
-    total = sum(n for _, _, n in parts_) or 1
     height = 64
+    if not sum(n for _, _, n in parts_):
+        return _svg(width, 30, _text(0, 20, "（暂无数据）", fill="#5c6670"), label)
+    total = sum(n for _, _, n in parts_)
     out, x = [], 0.0
     for name, color, n in parts_:
         w = width * n / total

@@ -134,3 +134,41 @@ async def test_the_review_queue_shows_personal_data_masked(site: Site) -> None:
     await expect(page.locator(".notice-ok").first).to_contain_text("已批准并发布")
     entry = await site.app.services.kb.get(f"staff-{tid}")
     assert entry is not None and entry.status == "published" and "13812345678" not in entry.question
+
+
+async def test_the_charts_and_the_gap_clusters(site: Site) -> None:
+    for i, q in enumerate(
+        [
+            "跨境电商企业有没有补贴",
+            "跨境电商补助怎么申请",
+            "做跨境电商能申请什么扶持资金",
+            "夜市摆摊要办什么手续",
+            "夜市摊位怎么申请",
+        ]
+    ):
+        chat = f"visitor-charts-browser-{i:03d}"
+        await site.app.conversations.handle(IncomingMessage("web", chat, chat, q))
+    await site.app.conversations.handle(
+        IncomingMessage("web", "visitor-charts-x", "visitor-charts-x", "商务局电话")
+    )
+    tid = await hand_over(site, HEALTH_Q, "visitor-charts-browser-900")
+    await site.app.tickets.reply(tid, STAFF, "请关注市场监管部门的科普。")
+    page = await staff_page(site)
+    await page.goto(site.url + "console/overview")
+    charts = page.locator("svg.chart")
+    await expect(charts).to_have_count(6)
+    await expect(page.locator("table.offices")).to_contain_text("市场秩序科")
+    await shot(page, "inbox-charts.png", full_page=True)
+    await page.goto(site.url + "console/gaps")
+    first = page.locator("article.gap").first
+    await expect(first.locator(".gap-count")).to_have_text("3")
+    await expect(first).to_contain_text("跨境电商补助怎么申请")
+    await expect(page.locator("article.gap").nth(1)).to_contain_text("夜市摊位怎么申请")
+    await shot(page, "inbox-gaps.png", full_page=True)
+    phone = await staff_page(site, 390, 844, mobile=True)
+    await phone.goto(site.url + "console/overview")
+    await expect(phone.locator("svg.chart")).to_have_count(6)
+    box = await phone.locator("svg.chart").first.bounding_box()
+    assert box is not None and box["width"] <= 390 and box["height"] > 100
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    await shot(phone, "inbox-phone-charts.png", full_page=True)
