@@ -18,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import privacy
+from bot.personal_data import findings as _findings
+from bot.personal_data import personal_data
 from bot.tickets import TicketError
 from knowledge.importers import entry_to_parsed
 from knowledge.importers.base import ImportFailure, ParsedEntry, check_entry
@@ -37,28 +39,6 @@ class PersonalDataError(ReviewError):
     def __init__(self, kinds: list[str]) -> None:
         self.kinds = kinds
         super().__init__(f"含有个人信息（{'、'.join(kinds)}），请先遮盖或删除后再保存为知识")
-
-
-def _findings(text: str) -> list[tuple[str, str]]:
-    """(label, masked value) of the personal data in ``text`` still to be masked (a name already
-    masked to its surname, ``张*``, is not)."""
-    out = []
-    for f in privacy.find(text or ""):
-        value = text[f.start : f.end]
-        masked = privacy.mask_value(f.kind, value)
-        if masked != value:
-            out.append((privacy.KIND_LABELS[f.kind], masked))
-    return out
-
-
-def personal_data(texts: Iterable[str]) -> list[str]:
-    """The kinds of personal data in these texts, in Chinese, each once."""
-    kinds: list[str] = []
-    for text in texts:
-        for label, _ in _findings(text):
-            if label not in kinds:
-                kinds.append(label)
-    return kinds
 
 
 def entry_texts(e: ParsedEntry) -> list[str]:

@@ -15,6 +15,7 @@ from bot.config import StaffSettings
 from bot.hours import WorkingHours
 from bot.messages import Button, ChannelRef, Reply
 from bot.outbox import enqueue
+from bot.personal_data import personal_data
 from bot.privacy import mask
 from bot.routing import route
 from knowledge.answers import answer_text, citation
@@ -375,14 +376,21 @@ class TicketService:
     ) -> str:
         """Turn the question and staff answer into an FAQ entry, or add the question as an alternate
         phrasing of an existing entry (``entry_id``, or the ticket's candidate number ``candidate``).
-        The index updates at once. Returns the entry id."""
+        The index updates at once; the change is kept as a revision. Refused when the text holds personal
+        data. (The Telegram staff chat's 存为知识; the console goes through ``bot.knowledge_review``.)
+        Returns the entry id."""
         ticket, _ = await self.get(ticket_id)
         if candidate is not None:
             if not 0 <= candidate < len(ticket.candidates):
                 raise TicketError(f"工单 #{ticket_id} 没有第 {candidate + 1} 个候选")
             entry_id = ticket.candidates[candidate]["entry_id"]
+        found = personal_data([ticket.question, "" if entry_id or candidate is not None else ticket.answer])
+        if found:
+            raise TicketError(
+                f"工单 #{ticket_id} 含有个人信息（{'、'.join(found)}），不能直接存为知识：请在工作台遮盖后保存"
+            )
         if entry_id:
-            if not await self.kb.add_alternate(entry_id, ticket.question):
+            if not await self.kb.add_alternate(entry_id, ticket.question, actor=staff_name):
                 raise TicketError(f"没有知识条目 {entry_id}")
             saved = entry_id
         else:
@@ -399,7 +407,8 @@ class TicketService:
                     tags=["人工答复"],
                     source={"title": "工作人员答复", "note": f"工单 #{ticket.id}，{staff_name}"},
                     origin=f"ticket:{ticket.id}",
-                )
+                ),
+                actor=staff_name,
             )
         async with self.sessions() as session, session.begin():
             row = await session.get(Ticket, ticket_id)
