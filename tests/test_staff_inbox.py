@@ -488,3 +488,29 @@ async def test_csv_export_masks_personal_data_unless_an_admin_asks(app: App, cli
         "utf-8"
     )
     assert empty.count("\n") == 1
+
+
+async def test_every_console_post_route_needs_the_csrf_token(app: App, client: TestClient) -> None:
+    tid = await hand_over(app, NOWHERE_Q, "visitor-csrf-all-abcdefgh")
+    await login(client, "admin1")
+    samples = {"ticket_id": str(tid), "name": "agent-wj", "entry_id": "faq-bureau-001", "proposal_id": "1"}
+    checked = []
+    for route in client.server.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter", "")
+        if route.method != "POST" or not path.startswith("/console") or path == "/console/login":
+            continue
+        url = re.sub(
+            r"\{(\w+)(:[^}]*)?\}",
+            lambda m: samples.get(
+                m.group(1), m.group(2).split("|")[0].lstrip(":") if m.group(2) and "|" in m.group(2) else "1"
+            ),
+            path,
+        )
+        for headers in ({}, {"X-CSRF-Token": "wrong"}):
+            resp = await client.post(url, json={}, headers=headers, allow_redirects=False)
+            assert resp.status == 403, (url, headers, resp.status)
+        checked.append(url)
+    assert len(checked) >= 30, checked
+    t, _ = await app.tickets.get(tid)
+    assert (t.status, t.office, t.claimed_by) == ("open", "办公室", "")
