@@ -34,6 +34,17 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
 }
 
 
+# The responsible offices named in the seed document (（责任科室：…）), plus 办公室.
+DEFAULT_OFFICES = ("办公室", "外资与外经科", "市场秩序科")
+DEFAULT_CATEGORY_OFFICES = {
+    "外贸外资": "外资与外经科",
+    "流通行业管理": "市场秩序科",
+    "消费促进": "市场秩序科",
+    "政府信息公开": "办公室",
+    "机构信息": "办公室",
+}
+
+
 class ConfigError(ValueError):
     """An invalid configuration: the message names the key and the reason."""
 
@@ -84,6 +95,13 @@ class StaffSettings:
     sla_minutes: int = 120
     working_hours: str = "Mon-Fri 08:30-12:00,14:30-17:30"
     timezone: str = "Asia/Shanghai"
+    # The responsible offices (责任科室) tickets are routed to, the office of anything unrouted, and the
+    # office answering for each knowledge category when an entry names none.
+    offices: list[str] = field(default_factory=lambda: list(DEFAULT_OFFICES))
+    default_office: str = "办公室"
+    category_offices: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CATEGORY_OFFICES))
+    # Seconds between the live console's checks of the database (server-sent events).
+    live_seconds: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +243,14 @@ def _coerce(where: str, hint: object, value: object) -> object:
         if not isinstance(value, list):
             raise ConfigError(f"{where}: must be a list")
         return [_coerce(f"{where}[{i}]", item, v) for i, v in enumerate(value)]
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: must be a table")
+        return {
+            _coerce(f"{where} key", key_type, k): _coerce(f"{where}.{k}", value_type, v)
+            for k, v in value.items()
+        }
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -296,6 +322,7 @@ def _check_semantics(s: Settings) -> None:
         raise ConfigError(f"[staff] working_hours: {exc}") from exc
     if s.staff.sla_minutes < 1:
         raise ConfigError("[staff] sla_minutes: must be positive")
+    _check_offices(s.staff)
     if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"[logging] level: must be DEBUG, INFO, WARNING or ERROR, got {s.logging.level!r}")
     if s.logging.format not in ("json", "text"):
@@ -341,6 +368,26 @@ def _check_wecom(w: WecomSettings) -> None:
         raise ConfigError(f"[wecom] webhook_url: must be an http(s) URL, got {w.webhook_url[:40]!r}")
     if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", w.daily_summary_at):
         raise ConfigError(f"[wecom] daily_summary_at: must be HH:MM, got {w.daily_summary_at!r}")
+
+
+def _check_offices(staff: StaffSettings) -> None:
+    offices = staff.offices
+    if not offices:
+        raise ConfigError("[staff] offices: must name at least one office")
+    for name in offices:
+        if not name.strip() or len(name) > 100:
+            raise ConfigError(f"[staff] offices: office names must be 1-100 characters, got {name!r}")
+    if len(set(offices)) != len(offices):
+        raise ConfigError("[staff] offices: an office is named twice")
+    if staff.default_office not in offices:
+        raise ConfigError(f"[staff] default_office: {staff.default_office!r} is not one of [staff] offices")
+    for category, office in staff.category_offices.items():
+        if office not in offices:
+            raise ConfigError(
+                f"[staff] category_offices.{category}: {office!r} is not one of [staff] offices"
+            )
+    if not 1 <= staff.live_seconds <= 60:
+        raise ConfigError("[staff] live_seconds: must be between 1 and 60")
 
 
 def _check_subscriptions(sub: SubscriptionSettings) -> None:

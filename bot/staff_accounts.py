@@ -15,7 +15,7 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +31,11 @@ MAX_PASSWORD_CHARS = 1024
 SESSION_TTL = timedelta(hours=12)
 PASSWORD_ENV = "POLICYBOT_STAFF_PASSWORD"
 _NAME = re.compile(r"^[\w.@-]{1,100}$")
+# Roles, each allowed what the ones before it are: an agent works tickets; an editor also approves
+# knowledge, manages canned replies and turns knowledge gaps into entries; an admin also manages accounts
+# and may export personal data unmasked.
+ROLES = ("agent", "editor", "admin")
+ROLE_WORDS = {"agent": "坐席", "editor": "编辑", "admin": "管理员"}
 
 DEFAULT_HASHER = PasswordHasher()
 
@@ -53,6 +58,31 @@ class StaffLogin:
     name: str
     csrf_token: str
     expires_at: datetime
+    role: str = "agent"
+    office: str = ""
+
+    def can(self, role: str) -> bool:
+        """Whether this member's role includes ``role`` (admin > editor > agent)."""
+        return has_role(self.role, role)
+
+
+def has_role(held: str, needed: str) -> bool:
+    """Whether role ``held`` includes role ``needed``."""
+    return held in ROLES and ROLES.index(held) >= ROLES.index(needed)
+
+
+def check_role(role: str) -> str:
+    """Return the role if known; raise StaffAccountError otherwise."""
+    if role not in ROLES:
+        raise StaffAccountError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    return role
+
+
+def check_office(office: str, offices: Sequence[str]) -> str:
+    """Return the office if it is one of the configured ``offices``; raise StaffAccountError otherwise."""
+    if office not in offices:
+        raise StaffAccountError(f"unknown office {office!r}: use one of {', '.join(offices)}")
+    return office
 
 
 def check_password(password: str) -> str:
@@ -98,17 +128,86 @@ async def create_account(
     password: str,
     telegram_id: int | None = None,
     *,
+    office: str = "",
+    role: str | None = None,
     hasher: PasswordHasher = DEFAULT_HASHER,
 ) -> StaffAccount:
-    """Store a new account with an argon2 hash of its password; the name must be new."""
+    """Store a new account with an argon2 hash of its password; the name must be new. Without a
+    ``role`` the first account is an admin (someone must manage the others) and later ones agents."""
     check_name(name)
     check_password(password)
+    if role is not None:
+        check_role(role)
     password_hash = await asyncio.to_thread(hasher.hash, password)
     async with sessions() as session, session.begin():
         if await session.scalar(select(StaffAccount.id).where(StaffAccount.name == name)) is not None:
             raise StaffAccountError(f"a staff account named {name!r} already exists")
-        account = StaffAccount(name=name, password_hash=password_hash, telegram_user_id=telegram_id)
+        if role is None:
+            first = await session.scalar(select(StaffAccount.id).limit(1)) is None
+            role = "admin" if first else "agent"
+        account = StaffAccount(
+            name=name, password_hash=password_hash, telegram_user_id=telegram_id, office=office, role=role
+        )
         session.add(account)
+    return account
+
+
+async def list_accounts(sessions: async_sessionmaker[AsyncSession]) -> list[StaffAccount]:
+    """Every account, by name."""
+    async with sessions() as session:
+        return list(await session.scalars(select(StaffAccount).order_by(StaffAccount.name)))
+
+
+async def _account(session: AsyncSession, name: str) -> StaffAccount:
+    account = await session.scalar(select(StaffAccount).where(StaffAccount.name == name))
+    if account is None:
+        raise StaffAccountError(f"no staff account named {name!r}")
+    return account
+
+
+async def set_active(sessions: async_sessionmaker[AsyncSession], name: str, active: bool) -> StaffAccount:
+    """Disable (or enable again) an account; disabling also ends its login sessions."""
+    async with sessions() as session, session.begin():
+        account = await _account(session, name)
+        account.active = active
+        if not active:
+            await session.execute(delete(StaffSession).where(StaffSession.staff_id == account.id))
+    return account
+
+
+async def reset_password(
+    sessions: async_sessionmaker[AsyncSession],
+    name: str,
+    password: str,
+    *,
+    hasher: PasswordHasher = DEFAULT_HASHER,
+) -> StaffAccount:
+    """Give an account a new password and end its login sessions."""
+    check_password(password)
+    password_hash = await asyncio.to_thread(hasher.hash, password)
+    async with sessions() as session, session.begin():
+        account = await _account(session, name)
+        account.password_hash = password_hash
+        await session.execute(delete(StaffSession).where(StaffSession.staff_id == account.id))
+    return account
+
+
+async def update_account(
+    sessions: async_sessionmaker[AsyncSession],
+    name: str,
+    *,
+    office: str | None = None,
+    role: str | None = None,
+) -> StaffAccount:
+    """Change an account's office or role."""
+    if role is not None:
+        check_role(role)
+    async with sessions() as session, session.begin():
+        account = await _account(session, name)
+        if office is not None:
+            account.office = office
+        if role is not None:
+            account.role = role
     return account
 
 
@@ -177,7 +276,9 @@ async def session_for(
     expires = _aware(staff_session.expires_at)
     if expires <= utcnow() or not account.active:
         return None
-    return StaffLogin(account.id, account.name, staff_session.csrf_token, expires)
+    return StaffLogin(
+        account.id, account.name, staff_session.csrf_token, expires, account.role, account.office
+    )
 
 
 async def close_session(sessions: async_sessionmaker[AsyncSession], token: str, secret: str = "") -> None:

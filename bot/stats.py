@@ -17,11 +17,12 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.tickets import TicketService
-from knowledge.models import Feedback, Message, Ticket, utcnow
+from knowledge.models import Entry, Feedback, Message, Ticket, utcnow
 
 QUESTION_STATUSES = ("answered", "suggested", "escalated")
 DAYS = 14
 TOP_UNANSWERED = 10
+TOP_CATEGORIES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,24 @@ class DayCount:
     @property
     def questions(self) -> int:
         return self.answered + self.suggested + self.escalated
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeStats:
+    """One office's tickets in the period: opened, answered, first response and the SLA."""
+
+    office: str
+    opened: int
+    answered: int
+    median_first_response_minutes: float | None
+    within_sla: int  # answered within the SLA (working minutes)
+    past_sla: int  # answered late, or still open past the SLA
+
+    @property
+    def sla_share(self) -> float:
+        """Share of the tickets decided so far (answered, or open past the SLA) that met the SLA."""
+        decided = self.within_sla + self.past_sla
+        return self.within_sla / decided if decided else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +74,8 @@ class Overview:
     helpful: int
     not_helpful: int
     unanswered: list[tuple[str, int]] = field(default_factory=list)
+    offices: list[OfficeStats] = field(default_factory=list)
+    categories: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def questions(self) -> int:
@@ -70,6 +91,9 @@ class Overview:
         data = asdict(self)
         data["days"] = [{**asdict(d), "questions": d.questions} for d in self.days]
         data["unanswered"] = [{"question": q, "count": n} for q, n in self.unanswered]
+        data["offices"] = [{**asdict(o), "sla_share": round(o.sla_share, 4)} for o in self.offices]
+        data["categories"] = [{"category": c, "count": n} for c, n in self.categories]
+        data["satisfaction"] = round(self.share(self.helpful, self.helpful + self.not_helpful), 4)
         data["questions"] = self.questions
         data["shares"] = {
             "answered": round(self.share(self.answered), 4),
@@ -106,6 +130,8 @@ async def overview(tickets: TicketService, now: datetime | None = None, days: in
         opened, staff_answered, waits = await _ticket_numbers(session, start)
         helpful, not_helpful = await _feedback(session, start)
         unanswered = await _unanswered(session, start)
+        office_rows = await _office_tickets(session, start)
+        categories = await _categories(session, start)
     queue = await tickets.queue(now)
     all_days = [(start.astimezone(tz) + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(days)]
     day_rows = [DayCount(d, **per_day.get(d, {})) for d in all_days]
@@ -123,6 +149,8 @@ async def overview(tickets: TicketService, now: datetime | None = None, days: in
         helpful=helpful,
         not_helpful=not_helpful,
         unanswered=unanswered,
+        offices=_offices(tickets, office_rows, now),
+        categories=categories,
     )
 
 
@@ -181,6 +209,68 @@ async def _unanswered(session: AsyncSession, start: datetime) -> list[tuple[str,
         .limit(TOP_UNANSWERED)
     )
     return [(text, int(n)) for text, n in rows]
+
+
+async def _office_tickets(
+    session: AsyncSession, start: datetime
+) -> list[tuple[str, datetime, datetime | None, str]]:
+    """(office, created, answered, status) of the tickets opened in the period (merged ones left out)."""
+    rows = await session.execute(
+        select(Ticket.office, Ticket.created_at, Ticket.answered_at, Ticket.status).where(
+            Ticket.created_at >= start, Ticket.merged_into.is_(None)
+        )
+    )
+    return [(o, c, a, st) for o, c, a, st in rows]
+
+
+def _offices(
+    tickets: TicketService, rows: list[tuple[str, datetime, datetime | None, str]], now: datetime
+) -> list[OfficeStats]:
+    """Per configured office (and any other office tickets carry): first response and SLA."""
+    sla, hours = tickets.staff.sla_minutes, tickets.hours
+    by_office: dict[str, list[tuple[datetime, datetime | None, str]]] = {o: [] for o in tickets.staff.offices}
+    for office, created, answered, status in rows:
+        by_office.setdefault(office or "未分配", []).append(
+            (_aware(created), _aware(answered) if answered else None, status)
+        )
+    out = []
+    for office, items in by_office.items():
+        waits = [(a - c).total_seconds() / 60 for c, a, _ in items if a is not None]
+        within = sum(1 for c, a, _ in items if a is not None and hours.working_minutes(c, a) <= sla)
+        late = sum(1 for c, a, _ in items if a is not None and hours.working_minutes(c, a) > sla)
+        late += sum(
+            1
+            for c, a, st in items
+            if a is None and st in ("open", "claimed") and hours.working_minutes(c, now) > sla
+        )
+        out.append(
+            OfficeStats(
+                office=office,
+                opened=len(items),
+                answered=len(waits),
+                median_first_response_minutes=round(statistics.median(waits), 1) if waits else None,
+                within_sla=within,
+                past_sla=late,
+            )
+        )
+    return out
+
+
+async def _categories(
+    session: AsyncSession, start: datetime, limit: int = TOP_CATEGORIES
+) -> list[tuple[str, int]]:
+    """The categories of the entries questions were answered or suggested from, most asked first."""
+    count = func.count().label("n")
+    rows = await session.execute(
+        select(Entry.category, count)
+        .select_from(Message)
+        .join(Entry, Entry.id == Message.entry_id)
+        .where(*_questions(), Message.status.in_(("answered", "suggested")), Message.created_at >= start)
+        .group_by(Entry.category)
+        .order_by(count.desc(), Entry.category)
+        .limit(limit)
+    )
+    return [(c or "（未分类）", int(n)) for c, n in rows]
 
 
 def _aware(dt: datetime) -> datetime:

@@ -8,16 +8,29 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import StaffSettings
 from bot.hours import WorkingHours
 from bot.messages import Button, ChannelRef, Reply
 from bot.outbox import enqueue
+from bot.personal_data import personal_data
 from bot.privacy import mask
+from bot.routing import route
+from knowledge.answers import answer_text, citation
 from knowledge.importers.base import ParsedEntry
-from knowledge.models import Conversation, Message, OutboxItem, Ticket, TicketPost, TicketReason, utcnow
+from knowledge.models import (
+    Conversation,
+    Entry,
+    Message,
+    OutboxItem,
+    Ticket,
+    TicketNote,
+    TicketPost,
+    TicketReason,
+    utcnow,
+)
 from knowledge.store import KnowledgeBase
 from knowledge.text import storable
 
@@ -28,6 +41,10 @@ REASON_WORDS = {
     "user_request": "用户要求人工",
     "not_helpful": "用户反馈答案没解决",
 }
+
+DONE_STATES = ("answered", "closed", "cancelled")
+SEARCH_LIMIT = 500
+MAX_NOTE_CHARS = 4000
 
 
 class TicketError(ValueError):
@@ -42,6 +59,20 @@ class QueueItem:
     conversation: Conversation
     waiting_minutes: float
     working_minutes: float
+    overdue: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFilter:
+    """What the console's ticket list shows: ``status`` is a status, ``open`` (open or claimed), ``done``
+    (answered, closed or cancelled) or ``all``; ``q`` searches ticket numbers, questions and transcripts."""
+
+    status: str = "open"
+    office: str = ""
+    assignee: str = ""
+    channel: str = ""
+    overdue: bool = False
+    q: str = ""
 
 
 def staff_post(ticket: Ticket, conv: Conversation, header: str = "新工单") -> Reply:
@@ -51,6 +82,8 @@ def staff_post(ticket: Ticket, conv: Conversation, header: str = "新工单") ->
         f"提问：{ticket.question}",
         f"来自：{conv.display_name or '访客'}（{conv.channel}）",
     ]
+    if ticket.office:
+        lines.append(f"科室：{ticket.office}（{ticket.route_reason}）")
     if ticket.candidates:
         lines.append("机器人候选：")
         lines += [
@@ -110,8 +143,14 @@ class TicketService:
         candidates: list[dict],
     ) -> Ticket:
         """Open a ticket in the caller's transaction and queue its staff-chat posts."""
+        where = await route(session, candidates, self.staff)
         ticket = Ticket(
-            conversation_id=conv.id, question=question[:2000], reason=reason, candidates=candidates
+            conversation_id=conv.id,
+            question=question[:2000],
+            reason=reason,
+            candidates=candidates,
+            office=where.office,
+            route_reason=where.reason,
         )
         session.add(ticket)
         await session.flush()
@@ -232,7 +271,8 @@ class TicketService:
         return ticket
 
     async def reply(self, ticket_id: int, staff_name: str, text: str) -> Ticket:
-        """The staff answer: stored, sent to the user on their channel, ticket answered."""
+        """The staff answer: stored, sent to the user on their channel, ticket answered. Tickets merged
+        into this one get the same answer, each on its own user's channel."""
         text = storable(text).strip()
         if not text:
             raise TicketError("答复内容不能为空")
@@ -240,31 +280,76 @@ class TicketService:
             ticket, conv = await self._load(session, ticket_id)
             if ticket.status in ("closed", "cancelled"):
                 raise TicketError(f"工单 #{ticket_id} 已{_STATUS_WORDS[ticket.status]}，不能再答复")
+            for t, c in [(ticket, conv), *await self._merged(session, ticket)]:
+                await self._deliver(session, t, c, staff_name, text)
+        self.wake()
+        return ticket
+
+    async def _merged(self, session: AsyncSession, ticket: Ticket) -> list[tuple[Ticket, Conversation]]:
+        """The still-open tickets merged into ``ticket``, with their conversations."""
+        rows = await session.execute(
+            select(Ticket, Conversation)
+            .join(Conversation, Conversation.id == Ticket.conversation_id)
+            .where(Ticket.merged_into == ticket.id, Ticket.status.in_(OPEN_STATES))
+            .order_by(Ticket.id)
+        )
+        return [(t, c) for t, c in rows.all()]
+
+    async def _deliver(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        conv: Conversation,
+        staff_name: str,
+        text: str,
+        source_line: str = "",
+        entry_id: str | None = None,
+    ) -> None:
+        """Store a staff answer on one ticket and queue it to the ticket's user."""
+        now = utcnow()
+        ticket.status, ticket.answer, ticket.answered_by, ticket.answered_at = (
+            "answered",
+            text,
+            staff_name,
+            now,
+        )
+        ticket.claimed_by = ticket.claimed_by or staff_name
+        msg = Message(
+            conversation_id=conv.id,
+            direction="out",
+            author="staff",
+            text=text + (f"\n{source_line}" if source_line else ""),
+            status="staff",
+            entry_id=entry_id,
+            ticket_id=ticket.id,
+        )
+        session.add(msg)
+        await session.flush()
+        reply = Reply(
+            f"工作人员答复（工单 #{ticket.id}）：\n{text}",
+            source_line=source_line,
+            kind="staff_reply",
+            ticket_id=ticket.id,
+            message_id=msg.id,
+        )
+        enqueue(session, ChannelRef(conv.channel, conv.chat_ref), reply, ticket_id=ticket.id)
+
+    async def answer_with_entry(self, ticket_id: int, staff_name: str, entry_id: str) -> Ticket:
+        """Send a published entry's answer with its citation (to merged tickets too) and close."""
+        async with self.sessions() as session, session.begin():
+            ticket, conv = await self._load(session, ticket_id)
+            if ticket.status in ("closed", "cancelled"):
+                raise TicketError(f"工单 #{ticket_id} 已{_STATUS_WORDS[ticket.status]}，不能再答复")
+            entry = await session.get(Entry, entry_id)
+            if entry is None or entry.status != "published":
+                raise TicketError(f"没有已发布的知识条目 {entry_id}")
+            text = answer_text(entry, None).strip()
+            if not text:
+                raise TicketError(f"知识条目 {entry_id} 没有可发送的答案")
             now = utcnow()
-            ticket.status, ticket.answer, ticket.answered_by, ticket.answered_at = (
-                "answered",
-                text,
-                staff_name,
-                now,
-            )
-            ticket.claimed_by = ticket.claimed_by or staff_name
-            msg = Message(
-                conversation_id=conv.id,
-                direction="out",
-                author="staff",
-                text=text,
-                status="staff",
-                ticket_id=ticket.id,
-            )
-            session.add(msg)
-            await session.flush()
-            reply = Reply(
-                f"工作人员答复（工单 #{ticket.id}）：\n{text}",
-                kind="staff_reply",
-                ticket_id=ticket.id,
-                message_id=msg.id,
-            )
-            enqueue(session, ChannelRef(conv.channel, conv.chat_ref), reply, ticket_id=ticket.id)
+            for t, c in [(ticket, conv), *await self._merged(session, ticket)]:
+                await self._deliver(session, t, c, staff_name, text, citation(entry), entry.id)
+                t.status, t.closed_at = "closed", now
         self.wake()
         return ticket
 
@@ -273,14 +358,16 @@ class TicketService:
             ticket, conv = await self._load(session, ticket_id)
             if ticket.status in ("closed", "cancelled"):
                 raise TicketError(f"工单 #{ticket_id} 已{_STATUS_WORDS[ticket.status]}")
-            was_answered = ticket.status == "answered"
-            ticket.status, ticket.closed_at = "closed", utcnow()
-            ticket.claimed_by = ticket.claimed_by or staff_name
-            if not was_answered:
-                note = Reply(
-                    f"您的问题（工单 #{ticket.id}）已由工作人员关闭。如仍需帮助，请重新提问。", kind="info"
-                )
-                enqueue(session, ChannelRef(conv.channel, conv.chat_ref), note, ticket_id=ticket.id)
+            merged = await self._merged(session, ticket) if ticket.merged_into is None else []
+            for t, c in [(ticket, conv), *merged]:
+                was_answered = t.status == "answered"
+                t.status, t.closed_at = "closed", utcnow()
+                t.claimed_by = t.claimed_by or staff_name
+                if not was_answered:
+                    note = Reply(
+                        f"您的问题（工单 #{t.id}）已由工作人员关闭。如仍需帮助，请重新提问。", kind="info"
+                    )
+                    enqueue(session, ChannelRef(c.channel, c.chat_ref), note, ticket_id=t.id)
         self.wake()
         return ticket
 
@@ -289,14 +376,21 @@ class TicketService:
     ) -> str:
         """Turn the question and staff answer into an FAQ entry, or add the question as an alternate
         phrasing of an existing entry (``entry_id``, or the ticket's candidate number ``candidate``).
-        The index updates at once. Returns the entry id."""
+        The index updates at once; the change is kept as a revision. Refused when the text holds personal
+        data. (The Telegram staff chat's 存为知识; the console goes through ``bot.knowledge_review``.)
+        Returns the entry id."""
         ticket, _ = await self.get(ticket_id)
         if candidate is not None:
             if not 0 <= candidate < len(ticket.candidates):
                 raise TicketError(f"工单 #{ticket_id} 没有第 {candidate + 1} 个候选")
             entry_id = ticket.candidates[candidate]["entry_id"]
+        found = personal_data([ticket.question, "" if entry_id or candidate is not None else ticket.answer])
+        if found:
+            raise TicketError(
+                f"工单 #{ticket_id} 含有个人信息（{'、'.join(found)}），不能直接存为知识：请在工作台遮盖后保存"
+            )
         if entry_id:
-            if not await self.kb.add_alternate(entry_id, ticket.question):
+            if not await self.kb.add_alternate(entry_id, ticket.question, actor=staff_name):
                 raise TicketError(f"没有知识条目 {entry_id}")
             saved = entry_id
         else:
@@ -313,7 +407,8 @@ class TicketService:
                     tags=["人工答复"],
                     source={"title": "工作人员答复", "note": f"工单 #{ticket.id}，{staff_name}"},
                     origin=f"ticket:{ticket.id}",
-                )
+                ),
+                actor=staff_name,
             )
         async with self.sessions() as session, session.begin():
             row = await session.get(Ticket, ticket_id)
@@ -321,27 +416,153 @@ class TicketService:
             row.saved_entry_id = saved
         return saved
 
-    async def queue(self, now: datetime | None = None) -> list[QueueItem]:
-        """Open tickets from every channel, oldest first, with waiting times."""
+    async def queue(self, now: datetime | None = None, office_first: str = "") -> list[QueueItem]:
+        """Open tickets from every channel (duplicates merged into another left out), oldest first;
+        with ``office_first``, that office's tickets before the others."""
+        items = await self.search(TicketFilter(status="open"), now)
+        if office_first:
+            items.sort(key=lambda q: q.ticket.office != office_first)
+        return items
+
+    async def search(self, f: TicketFilter, now: datetime | None = None) -> list[QueueItem]:
+        """Tickets matching the filter: open ones oldest first, others newest first."""
         now = now or utcnow()
+        stmt = select(Ticket, Conversation).join(Conversation, Conversation.id == Ticket.conversation_id)
+        if f.status == "open":
+            stmt = stmt.where(Ticket.status.in_(OPEN_STATES), Ticket.merged_into.is_(None))
+        elif f.status == "done":
+            stmt = stmt.where(Ticket.status.in_(DONE_STATES))
+        elif f.status != "all":
+            stmt = stmt.where(Ticket.status == f.status)
+        if f.office:
+            stmt = stmt.where(Ticket.office == f.office)
+        if f.assignee:
+            stmt = stmt.where(Ticket.claimed_by == ("" if f.assignee == "-" else f.assignee))
+        if f.channel:
+            stmt = stmt.where(Conversation.channel == f.channel)
+        if f.q.strip():
+            stmt = stmt.where(_matches(f.q.strip()))
+        newest_first = f.status not in ("open", "claimed")
+        order = (
+            (Ticket.created_at.desc(), Ticket.id.desc()) if newest_first else (Ticket.created_at, Ticket.id)
+        )
         async with self.sessions() as session:
-            rows = (
-                await session.execute(
-                    select(Ticket, Conversation)
-                    .join(Conversation, Conversation.id == Ticket.conversation_id)
-                    .where(Ticket.status.in_(OPEN_STATES))
-                    .order_by(Ticket.created_at, Ticket.id)
+            rows = (await session.execute(stmt.order_by(*order).limit(SEARCH_LIMIT))).all()
+        items = [self.item(t, c, now) for t, c in rows]
+        return [q for q in items if q.overdue] if f.overdue else items
+
+    def item(self, t: Ticket, c: Conversation, now: datetime) -> QueueItem:
+        """A ticket with its waiting times and overdue flag at ``now``."""
+        working = self.hours.working_minutes(_aware(t.created_at), now)
+        return QueueItem(
+            t,
+            c,
+            (now - _aware(t.created_at)).total_seconds() / 60,
+            working,
+            t.status in OPEN_STATES and working > self.staff.sla_minutes,
+        )
+
+    # -- assignment, notes, merging ---------------------------------------------------------------------
+    async def unclaim(self, ticket_id: int, staff_name: str) -> Ticket:
+        """Put a claimed ticket back in the queue, unassigned."""
+        async with self.sessions() as session, session.begin():
+            ticket, _ = await self._load(session, ticket_id)
+            if ticket.status != "claimed":
+                raise TicketError(f"工单 #{ticket_id} 没有被认领")
+            previous = ticket.claimed_by
+            ticket.status, ticket.claimed_by = "open", ""
+            self._note(session, ticket, staff_name, f"取消认领（原认领人：{previous}）")
+        return ticket
+
+    async def assign(
+        self,
+        ticket_id: int,
+        staff_name: str,
+        *,
+        office: str = "",
+        colleague: str = "",
+        colleague_office: str = "",
+    ) -> Ticket:
+        """Reassign to an office (back in its queue, unclaimed) or to a colleague (claimed for them, in
+        their office). The change is noted on the ticket."""
+        async with self.sessions() as session, session.begin():
+            ticket, _ = await self._load(session, ticket_id)
+            if ticket.status not in OPEN_STATES:
+                raise TicketError(
+                    f"工单 #{ticket_id} 已{_STATUS_WORDS.get(ticket.status, ticket.status)}，不能转交"
                 )
-            ).all()
-        return [
-            QueueItem(
-                t,
-                c,
-                (now - _aware(t.created_at)).total_seconds() / 60,
-                self.hours.working_minutes(_aware(t.created_at), now),
+            if colleague:
+                ticket.status, ticket.claimed_by = "claimed", colleague
+                if colleague_office:
+                    ticket.office = colleague_office
+                ticket.route_reason = f"{staff_name} 转交给 {colleague}"
+                self._note(session, ticket, staff_name, f"转交给同事 {colleague}")
+            elif office:
+                if office not in self.staff.offices:
+                    raise TicketError(f"没有科室「{office}」")
+                previous = ticket.office
+                ticket.status, ticket.claimed_by, ticket.office = "open", "", office
+                ticket.route_reason = f"{staff_name} 从 {previous or '未分配'} 转交给 {office}"
+                self._note(session, ticket, staff_name, f"转交给科室 {office}（原：{previous or '未分配'}）")
+            else:
+                raise TicketError("请选择要转交的科室或同事")
+        return ticket
+
+    def _note(self, session: AsyncSession, ticket: Ticket, author: str, text: str) -> None:
+        session.add(TicketNote(ticket_id=ticket.id, author=author, text=text))
+
+    async def add_note(self, ticket_id: int, author: str, text: str) -> TicketNote:
+        """An internal note (staff only, never sent to the user)."""
+        text = storable(text).strip()
+        if not text or len(text) > MAX_NOTE_CHARS:
+            raise TicketError(f"备注需要 1-{MAX_NOTE_CHARS} 字")
+        async with self.sessions() as session, session.begin():
+            ticket, _ = await self._load(session, ticket_id)
+            note = TicketNote(ticket_id=ticket.id, author=author, text=text)
+            session.add(note)
+        return note
+
+    async def notes(self, ticket_id: int) -> list[TicketNote]:
+        """A ticket's internal notes, oldest first."""
+        async with self.sessions() as session:
+            return list(
+                await session.scalars(
+                    select(TicketNote).where(TicketNote.ticket_id == ticket_id).order_by(TicketNote.id)
+                )
             )
-            for t, c in rows
-        ]
+
+    async def merge(self, target_id: int, duplicate_ids: Sequence[int], staff_name: str) -> list[int]:
+        """Merge open duplicates into ``target_id``: they leave the queue, and the answer to the target
+        goes to each of their users on their own channel. Returns the ids merged."""
+        ids = sorted({i for i in duplicate_ids if i != target_id})
+        if not ids:
+            raise TicketError("请选择要合并的重复工单")
+        async with self.sessions() as session, session.begin():
+            target, _ = await self._load(session, target_id)
+            if target.status not in OPEN_STATES or target.merged_into is not None:
+                raise TicketError(f"工单 #{target_id} 不是待处理的工单，不能合并到它")
+            for tid in ids:
+                dup, _ = await self._load(session, tid)
+                if dup.status not in OPEN_STATES or dup.merged_into is not None:
+                    raise TicketError(f"工单 #{tid} 不是待处理的工单，不能合并")
+                # Tickets already merged into the duplicate follow it to the target.
+                for t, _c in await self._merged(session, dup):
+                    t.merged_into = target.id
+                dup.merged_into = target.id
+                self._note(session, dup, staff_name, f"作为重复工单合并到 #{target.id}")
+            self._note(session, target, staff_name, "合并了重复工单 " + "、".join(f"#{i}" for i in ids))
+        return ids
+
+    async def merged_into(self, ticket_id: int) -> list[tuple[Ticket, Conversation]]:
+        """The tickets merged into this one (any state), with their conversations."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(Ticket, Conversation)
+                .join(Conversation, Conversation.id == Ticket.conversation_id)
+                .where(Ticket.merged_into == ticket_id)
+                .order_by(Ticket.id)
+            )
+            return [(t, c) for t, c in rows.all()]
 
     async def overdue(self, now: datetime | None = None) -> list[QueueItem]:
         """Open tickets past the SLA in working minutes and not reminded since they became overdue."""
@@ -361,6 +582,24 @@ class TicketService:
 
 
 _STATUS_WORDS = {"closed": "关闭", "cancelled": "撤回", "answered": "答复"}
+
+
+def _matches(q: str) -> ColumnElement[bool]:
+    """Tickets whose number, question or conversation transcript contains ``q`` (``#12`` or ``12``: that
+    ticket too)."""
+    pattern = f"%{_escape_like(q)}%"
+    in_transcript = exists().where(
+        Message.conversation_id == Ticket.conversation_id, Message.text.ilike(pattern, escape="\\")
+    )
+    clauses = [Ticket.question.ilike(pattern, escape="\\"), in_transcript]
+    digits = q.lstrip("#")
+    if digits.isdigit() and len(digits) <= 9:
+        clauses.append(Ticket.id == int(digits))
+    return or_(*clauses)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _aware(dt: datetime) -> datetime:

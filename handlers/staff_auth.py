@@ -14,7 +14,7 @@ import secrets
 
 from aiohttp import web
 
-from bot.staff_accounts import StaffLogin, authenticate, close_session, open_session, session_for
+from bot.staff_accounts import ROLE_WORDS, StaffLogin, authenticate, close_session, open_session, session_for
 from handlers.staff_html import Markup, button, field_row, join, label, notice, page, redirect, tag, void
 from handlers.web_security import ApiError, Handler, check_rate, client_address, json_error
 from handlers.web_state import LOGIN_LIMITER, WEB_SETTINGS, core
@@ -28,9 +28,25 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 routes = web.RouteTableDef()
 
 
+class RoleRequired(Exception):
+    """The logged-in member's role does not allow this (answered 403 by the guard)."""
+
+    def __init__(self, role: str, what: str) -> None:
+        super().__init__(what)
+        self.role, self.what = role, what
+
+
 def staff(request: web.Request) -> StaffLogin:
     """The logged-in staff member (set by the guard)."""
     return request[STAFF]
+
+
+def require(request: web.Request, role: str, what: str) -> StaffLogin:
+    """The logged-in member when their role includes ``role``; otherwise a 403 naming ``what``."""
+    login = staff(request)
+    if not login.can(role):
+        raise RoleRequired(role, what)
+    return login
 
 
 def _secret(request: web.Request) -> str:
@@ -69,7 +85,13 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
         if problem:
             return forbidden(request, problem)
     request[STAFF] = login
-    return await handler(request)
+    try:
+        return await handler(request)
+    except RoleRequired as exc:
+        message = f"只有{ROLE_WORDS[exc.role]}及以上角色可以{exc.what}（requires role {exc.role}）"
+        if _is_api(request):
+            return json_error(403, "role_required", message)
+        return page("没有权限", notice(message, "error"), login, status=403)
 
 
 async def csrf_problem(request: web.Request, login: StaffLogin) -> str:

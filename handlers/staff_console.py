@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.canned import CannedReplies
+from bot.knowledge_review import KnowledgeReview, PersonalDataError, ReviewError
 from bot.staff_accounts import StaffLogin
-from bot.stats import overview as compute_overview
-from bot.tickets import TicketError
+from bot.tickets import QueueItem, TicketError
 from handlers.staff_auth import staff
+from handlers.staff_canned import canned_picker
 from handlers.staff_html import (
     Markup,
     button,
@@ -30,8 +32,16 @@ from handlers.staff_html import (
     redirect,
     table,
     tag,
-    url,
     void,
+)
+from handlers.staff_ticket_work import (
+    WORK_DONE,
+    answer_with_entry_block,
+    assign_block,
+    merge_block,
+    note_form,
+    notes_list,
+    routing_block,
 )
 from handlers.web_state import core
 from knowledge.models import Conversation, Message, Ticket
@@ -56,6 +66,7 @@ DONE_WORDS = {
     "replied": "答复已发送，用户会在提问的渠道收到。",
     "closed": "工单已关闭。",
     "saved": "已存入知识库，机器人立即可用。",
+    "proposed": "已提交知识审核，编辑批准后机器人才会使用。",
 }
 
 routes = web.RouteTableDef()
@@ -70,45 +81,100 @@ def local_time(dt: datetime | None, tz: str) -> str:
 
 
 # -- the queue ------------------------------------------------------------------------------------------
+QUEUE_HEADERS = ["工单", "科室", "渠道", "问题", "状态", "已等待", "工作时间内等待"]
+
+
+def queue_rows(items: list[QueueItem]) -> Markup:
+    """The queue table's body rows (also sent to live pages by ``staff_live``)."""
+    return join(
+        tag(
+            "tr",
+            join(
+                tag("td", c, data_label=QUEUE_HEADERS[i])
+                for i, c in enumerate(
+                    [
+                        link(f"/console/tickets/{q.ticket.id}", f"#{q.ticket.id}"),
+                        q.ticket.office or "—",
+                        CHANNEL_WORDS.get(q.conversation.channel, q.conversation.channel),
+                        tag("span", q.ticket.question[:120], class_="question"),
+                        STATUS_WORDS.get(q.ticket.status, q.ticket.status)
+                        + (f"（{q.ticket.claimed_by}）" if q.ticket.claimed_by else ""),
+                        minutes_text(q.waiting_minutes),
+                        tag(
+                            "span",
+                            minutes_text(q.working_minutes) + ("，已超时" if q.overdue else ""),
+                            class_="overdue" if q.overdue else "",
+                        ),
+                    ]
+                )
+            ),
+            class_="overdue-row" if q.overdue else None,
+            data_ticket=str(q.ticket.id),
+        )
+        for q in items
+    )
+
+
+def queue_table(items: list[QueueItem]) -> Markup:
+    """The queue as a table (an empty body when there is nothing)."""
+    head = tag("tr", join(tag("th", h, scope="col") for h in QUEUE_HEADERS))
+    return tag(
+        "table", join([tag("thead", head), tag("tbody", queue_rows(items), id="queue-body")]), class_="queue"
+    )
+
+
+def queue_summary(items: list[QueueItem], office: str) -> str:
+    """One line over the queue: how many, how many of them the member's office's, how many overdue."""
+    mine = sum(1 for q in items if q.ticket.office == office)
+    overdue = sum(1 for q in items if q.overdue)
+    return f"共 {len(items)} 张待处理工单，本科室（{office or '未分科室'}）{mine} 张，已超时 {overdue} 张。"
+
+
 @routes.get("/console")
 async def queue_page(request: web.Request) -> web.Response:
-    """Open tickets from every channel, oldest first, with waiting times and the SLA flag."""
-    app = core(request)
-    items = await app.tickets.queue()
+    """Open tickets, the member's office first, oldest first, with waiting times and the SLA flag; the
+    page updates itself (``/console/events``) and alerts on a new ticket."""
+    app, login = core(request), staff(request)
+    items = await app.tickets.queue(office_first=login.office)
     sla = app.settings.staff.sla_minutes
-    rows = [
-        [
-            link(f"/console/tickets/{q.ticket.id}", f"#{q.ticket.id}"),
-            CHANNEL_WORDS.get(q.conversation.channel, q.conversation.channel),
-            tag("span", q.ticket.question[:120], class_="question"),
-            STATUS_WORDS.get(q.ticket.status, q.ticket.status)
-            + (f"（{q.ticket.claimed_by}）" if q.ticket.claimed_by else ""),
-            minutes_text(q.waiting_minutes),
-            tag(
-                "span",
-                minutes_text(q.working_minutes) + ("，已超时" if q.working_minutes > sla else ""),
-                class_="overdue" if q.working_minutes > sla else "",
-            ),
-        ]
-        for q in items
-    ]
     intro = tag(
-        "p", f"共 {len(items)} 张待处理工单，按提问时间排序（最早的在前）。答复时限：{sla} 个工作分钟。"
+        "p",
+        join(
+            [
+                tag("span", queue_summary(items, login.office), id="queue-summary"),
+                f" 本科室的工单排在前面，同组内最早的在前。答复时限：{sla} 个工作分钟。",
+            ]
+        ),
     )
-    body = (
-        table(["工单", "渠道", "问题", "状态", "已等待", "工作时间内等待"], rows, class_="queue")
-        if rows
-        else notice("目前没有待处理的工单。", "ok")
+    live = tag(
+        "div",
+        join(
+            [
+                tag("span", "实时更新中", class_="live-state", id="live-state"),
+                tag("label", join([void("input", type="checkbox", id="sound-toggle"), " 新工单提示音"])),
+            ]
+        ),
+        class_="live-bar",
+        data_live="queue",
+        data_max_id=str(max((q.ticket.id for q in items), default=0)),
     )
-    return page("工单队列", join([intro, body]), staff(request), "queue")
+    alert = tag("p", "", class_="notice notice-info new-alert", id="new-alert", role="status", hidden=True)
+    empty = tag(
+        "p", "目前没有待处理的工单。", class_="notice notice-ok", id="queue-empty", hidden=bool(items)
+    )
+    return page("工单队列", join([live, alert, intro, empty, queue_table(items)]), login, "queue")
 
 
 # -- one ticket -----------------------------------------------------------------------------------------
 @routes.get(r"/console/tickets/{ticket_id:\d+}")
 async def ticket_page(request: web.Request) -> web.Response:
-    """A ticket: question, conversation, candidates, and the actions."""
-    done = request.query.get("done", "")
-    flash = notice(DONE_WORDS[done], "ok") if done in DONE_WORDS else Markup("")
+    """A ticket: question, routing, conversation, candidates, notes, and the actions."""
+    done, error = request.query.get("done", ""), request.query.get("error", "")[:300]
+    flash = Markup("")
+    if done in DONE_WORDS or done in WORK_DONE:
+        flash = notice(DONE_WORDS.get(done) or WORK_DONE[done], "ok")
+    if error:
+        flash = notice(error, "error")
     return await render_ticket(request, int(request.match_info["ticket_id"]), flash)
 
 
@@ -122,28 +188,85 @@ async def render_ticket(
         ticket, conv = await app.tickets.get(ticket_id)
     except TicketError as exc:
         return page("没有这张工单", notice(str(exc), "error"), login, "queue", status=404)
-    history = await app.conversations.history(conv.channel, conv.chat_ref, conv.user_ref, 0)
     undelivered = await app.tickets.undelivered(ticket_id)
-    tz = app.settings.staff.timezone
+    answered_entry = request.query.get("entry", "") if request.query.get("done") == "answered_entry" else ""
     content = join(
         [
             flash,
             *[notice(f"答复未能送达用户：{reason}", "error") for reason in undelivered],
-            ticket_facts(ticket, conv, tz),
-            tag("h2", "问题"),
-            pre(ticket.question),
-            ticket_actions(ticket, login),
+            await offer_alternate(request, ticket, login, answered_entry),
+            tag(
+                "div",
+                await ticket_live_parts(request, ticket, conv),
+                id="ticket-live",
+                data_live="ticket",
+                data_ticket=str(ticket.id),
+            ),
+            ticket_actions(
+                ticket, login, canned_picker(list(await CannedReplies(app.services.sessions).all()))
+            ),
+            await assign_block(request, ticket, login),
+            answer_with_entry_block(ticket, login),
             candidates_block(ticket, login),
-            tag("h2", "对话记录"),
-            conversation_block(history, tz),
+            await merge_block(request, ticket, login),
         ]
     )
     return page(f"工单 #{ticket.id}", content, login, "queue", status=status)
 
 
-def ticket_facts(ticket: Ticket, conv: Conversation, tz: str) -> Markup:
-    """The ticket's state in a definition list."""
-    facts = [
+async def ticket_live_parts(request: web.Request, ticket: Ticket, conv: Conversation) -> Markup:
+    """The parts of the ticket page that change while it is open (``staff_live`` sends them again)."""
+    app = core(request)
+    tz = app.settings.staff.timezone
+    history = await app.conversations.history(conv.channel, conv.chat_ref, conv.user_ref, 0)
+    notes = await app.tickets.notes(ticket.id)
+    return join(
+        [
+            ticket_facts(ticket, conv, tz),
+            routing_block(ticket),
+            tag("h2", "问题"),
+            pre(ticket.question),
+            tag("h2", "内部备注"),
+            notes_list(notes, lambda dt: local_time(dt, tz)),
+            note_form(ticket, staff(request)),
+            tag("h2", "对话记录"),
+            conversation_block(history, tz),
+        ]
+    )
+
+
+async def offer_alternate(request: web.Request, ticket: Ticket, login: StaffLogin, entry_id: str) -> Markup:
+    """After answering with an entry: offer to keep the user's question as that entry's phrasing."""
+    if not entry_id:
+        return Markup("")
+    entry = await core(request).services.kb.get(entry_id)
+    if entry is None or ticket.question in (entry.alternates or []) or ticket.question == entry.question:
+        return Markup("")
+    form = post_form(
+        f"/console/tickets/{ticket.id}/save",
+        login,
+        join(
+            [
+                void("input", type="hidden", name="mode", value="alternate"),
+                void("input", type="hidden", name="entry_id", value=entry_id),
+                button(
+                    f"把用户的问题存为「{(entry.title or entry.question)[:30]}」的另一种问法",
+                    class_="btn btn-primary",
+                ),
+            ]
+        ),
+        class_="inline",
+    )
+    return tag(
+        "div",
+        join([tag("p", "下次有人这样问，机器人就能直接回答："), form]),
+        class_="notice notice-info offer",
+    )
+
+
+def ticket_fact_pairs(ticket: Ticket, conv: Conversation, tz: str) -> list[tuple[str, str]]:
+    """The ticket's state as (label, value) pairs."""
+    return [
         ("状态", STATUS_WORDS.get(ticket.status, ticket.status)),
         ("渠道", CHANNEL_WORDS.get(conv.channel, conv.channel)),
         ("提问人", conv.display_name or "访客"),
@@ -152,27 +275,35 @@ def ticket_facts(ticket: Ticket, conv: Conversation, tz: str) -> Markup:
         ("认领人", ticket.claimed_by or "—"),
         ("答复人", ticket.answered_by or "—"),
     ]
-    items = join(join([tag("dt", k), tag("dd", v)]) for k, v in facts)
+
+
+def ticket_facts(ticket: Ticket, conv: Conversation, tz: str) -> Markup:
+    """The ticket's state in a definition list."""
+    items = join(join([tag("dt", k), tag("dd", v)]) for k, v in ticket_fact_pairs(ticket, conv, tz))
     saved = Markup("")
     if ticket.saved_entry_id:
         saved = tag(
             "p", join(["已存为知识：", link(entry_href(ticket.saved_entry_id), ticket.saved_entry_id)])
         )
-    return join([tag("dl", items, class_="facts"), saved])
+    return join([tag("dl", items, class_="facts", id="ticket-facts"), saved])
 
 
-def ticket_actions(ticket: Ticket, login: StaffLogin) -> Markup:
+NO_MARKUP = Markup("")
+
+
+def ticket_actions(ticket: Ticket, login: StaffLogin, canned: Markup = NO_MARKUP) -> Markup:
     """Claim, reply and close (while the ticket is not closed)."""
     base = f"/console/tickets/{ticket.id}"
     parts: list[Markup] = []
     if ticket.answer:
         parts += [tag("h2", "工作人员答复"), pre(ticket.answer)]
-    if ticket.status in ("closed", "cancelled"):
+    if ticket.status in ("closed", "cancelled") or ticket.merged_into is not None:
         return join(parts)
     if ticket.status == "open":
         parts.append(post_form(f"{base}/claim", login, button("认领"), class_="inline"))
     reply = join(
         [
+            canned,
             field_row(
                 label("reply-text", "答复用户" if not ticket.answer else "再次答复"),
                 tag(
@@ -244,8 +375,6 @@ def candidates_block(ticket: Ticket, login: StaffLogin) -> Markup:
 
 def conversation_block(history: list[Message], tz: str) -> Markup:
     """The user's conversation, newest last."""
-    if not history:
-        return tag("p", "（没有记录）", class_="hint")
     items = [
         tag(
             "li",
@@ -263,7 +392,7 @@ def conversation_block(history: list[Message], tz: str) -> Markup:
         )
         for m in history[-100:]
     ]
-    return tag("ol", join(items), class_="conversation")
+    return tag("ol", join(items), class_="conversation", id="conversation")
 
 
 async def _form_text(request: web.Request, name: str) -> str:
@@ -297,21 +426,49 @@ async def ticket_action(request: web.Request) -> web.Response:
 
 @routes.post(r"/console/tickets/{ticket_id:\d+}/save")
 async def ticket_save(request: web.Request) -> web.Response:
-    """Save as knowledge: a new FAQ (question + answer) or an alternate phrasing of a candidate."""
+    """Save as knowledge: a new FAQ (question + answer) or an alternate phrasing of a candidate or an
+    entry. An editor's save publishes at once; an agent's waits in the review queue. Personal data
+    blocks publishing until masked (``mask=1``)."""
     app, login = core(request), staff(request)
     ticket_id = int(request.match_info["ticket_id"])
     form = await request.post()
     mode, candidate = str(form.get("mode", "")), str(form.get("candidate", ""))
+    entry_id = str(form.get("entry_id", "")).strip()[:200]
+    review = KnowledgeReview(app.services.sessions, app.services.kb)
     try:
-        if mode == "new":
-            await app.tickets.save_as_knowledge(ticket_id, login.name)
-        elif mode == "alternate" and candidate.isdigit():
-            await app.tickets.save_as_knowledge(ticket_id, login.name, candidate=int(candidate))
-        else:
+        if mode not in ("new", "alternate") or (
+            mode == "alternate" and not entry_id and not (candidate.isdigit() and len(candidate) <= 3)
+        ):
             raise TicketError("请选择保存方式")
-    except (TicketError, ValueError) as exc:
+        saved = await review.save_from_ticket(
+            ticket_id,
+            login.name,
+            publish=login.can("editor"),
+            entry_id=entry_id if mode == "alternate" and entry_id else None,
+            candidate=int(candidate) if mode == "alternate" and not entry_id else None,
+            mask=form.get("mask") == "1",
+        )
+    except PersonalDataError as exc:
+        retry = post_form(
+            f"/console/tickets/{ticket_id}/save",
+            login,
+            join(
+                [
+                    *(
+                        void("input", type="hidden", name=k, value=str(v))
+                        for k, v in form.items()
+                        if k != "csrf"
+                    ),
+                    void("input", type="hidden", name="mask", value="1"),
+                    button("遮盖个人信息后保存", class_="btn btn-primary"),
+                ]
+            ),
+            class_="inline",
+        )
+        return await render_ticket(request, ticket_id, join([notice(str(exc), "error"), retry]), status=409)
+    except (TicketError, ReviewError, ValueError) as exc:
         return await render_ticket(request, ticket_id, notice(str(exc), "error"), status=409)
-    return redirect(f"/console/tickets/{ticket_id}?done=saved")
+    return redirect(f"/console/tickets/{ticket_id}?done={'saved' if saved.published else 'proposed'}")
 
 
 # -- try a question -------------------------------------------------------------------------------------
@@ -376,55 +533,3 @@ async def try_page(request: web.Request) -> web.Response:
             table(headers, rows, class_="explain") if rows else tag("p", "（没有候选）"),
         ]
     return page("试问", join(parts), staff(request), "try")
-
-
-# -- overview -------------------------------------------------------------------------------------------
-@routes.get("/console/overview")
-async def overview_page(request: web.Request) -> web.Response:
-    """Questions per day, shares, staff response time, SLA and the most frequent unanswered questions."""
-    o = await compute_overview(core(request).tickets)
-    pct = lambda part, whole=None: f"{o.share(part, whole) * 100:.0f}%"  # noqa: E731
-    median = "—" if o.median_response_minutes is None else minutes_text(o.median_response_minutes)
-    cards = [
-        ("近 14 天提问", str(o.questions)),
-        ("机器人直接回答", f"{pct(o.answered)}（{o.answered}）"),
-        ("给出候选", f"{pct(o.suggested)}（{o.suggested}）"),
-        ("转人工", f"{pct(o.escalated)}（{o.escalated}）"),
-        (
-            "工作人员已答复",
-            f"{o.staff_answered} / {o.tickets_opened} 张工单（{pct(o.staff_answered, o.tickets_opened)}）",
-        ),
-        ("答复用时中位数", median),
-        ("待处理工单", f"{o.open_tickets} 张，超过时限 {o.past_sla} 张（时限 {o.sla_minutes} 个工作分钟）"),
-        ("用户反馈", f"有用 {o.helpful}，没解决 {o.not_helpful}"),
-    ]
-    card_html = tag(
-        "dl",
-        join(tag("div", join([tag("dt", k), tag("dd", v)]), class_="card") for k, v in cards),
-        class_="cards",
-    )
-    top = max([d.questions for d in o.days] + [1])
-    day_rows = [
-        [
-            d.day,
-            d.questions,
-            d.answered,
-            d.suggested,
-            d.escalated,
-            tag("meter", "", value=str(d.questions), min="0", max=str(top)),
-        ]
-        for d in o.days
-    ]
-    unanswered = [[link(url("/console/try", q=q), q[:200]), n] for q, n in o.unanswered]
-    content = join(
-        [
-            card_html,
-            tag("h2", "每日提问"),
-            table(["日期", "提问", "直接回答", "候选", "转人工", ""], day_rows, class_="days"),
-            tag("h2", "最常见的未直接回答问题"),
-            table(["问题", "次数"], unanswered, class_="unanswered")
-            if unanswered
-            else tag("p", "（暂无）", class_="hint"),
-        ]
-    )
-    return page("概览", content, staff(request), "overview")

@@ -1,7 +1,7 @@
 """HTML for the staff console: a page layout and small builders. Every value is escaped here.
 
 Builders take plain text and return markup (``Markup``, a ``str`` subclass marking text as already
-safe); ``e()`` escapes anything that is not ``Markup``. Pages load /static/console.css and no script.
+safe); ``e()`` escapes anything that is not ``Markup``. Pages load /static/console.css and /static/console.js (live updates).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from bot.staff_accounts import StaffLogin
+from bot.staff_accounts import ROLE_WORDS, StaffLogin
 
 
 class Markup(str):
@@ -98,7 +98,15 @@ def label(for_id: str, text: object) -> Markup:
 def table(headers: Sequence[object], rows: Iterable[Sequence[object]], **attrs: object) -> Markup:
     """A table; cells are escaped unless Markup."""
     head = tag("tr", join(tag("th", h, scope="col") for h in headers))
-    body = join(tag("tr", join(tag("td", c) for c in row)) for row in rows)
+    # data-label: on a phone each row becomes a card whose cells name their column (console.css).
+    names = [str(h) for h in headers]
+    body = join(
+        tag(
+            "tr",
+            join(tag("td", c, data_label=names[i] if i < len(names) else None) for i, c in enumerate(row)),
+        )
+        for row in rows
+    )
     return tag("table", join([tag("thead", head), tag("tbody", body)]), **attrs)
 
 
@@ -113,13 +121,19 @@ def pre(text: object) -> Markup:
     return tag("div", text, class_="pre")
 
 
-NAV = (
-    ("/console", "工单队列", "queue"),
-    ("/console/knowledge", "知识库", "knowledge"),
-    ("/console/try", "试问", "try"),
-    ("/console/overview", "概览", "overview"),
-    ("/console/broadcasts", "推送审核", "broadcasts"),
-)
+# The console's pages: (path, label, key, the role that sees it). A new page adds one line here.
+NAV: list[tuple[str, str, str, str]] = [
+    ("/console", "工单队列", "queue", "agent"),
+    ("/console/broadcasts", "推送审核", "broadcasts", "agent"),
+    ("/console/tickets", "工单查询", "tickets", "agent"),
+    ("/console/knowledge", "知识库", "knowledge", "agent"),
+    ("/console/review", "知识审核", "review", "agent"),
+    ("/console/gaps", "知识缺口", "gaps", "agent"),
+    ("/console/canned", "常用答复", "canned", "agent"),
+    ("/console/try", "试问", "try", "agent"),
+    ("/console/overview", "统计", "overview", "agent"),
+    ("/console/admin", "账号", "admin", "admin"),
+]
 
 
 def page(
@@ -130,12 +144,13 @@ def page(
     if login is not None:
         items = join(
             tag("li", link(href, text, aria_current="page" if key == active else None))
-            for href, text, key in NAV
+            for href, text, key, role in NAV
+            if login.can(role)
         )
         logout = post_form("/console/logout", login, button("退出", class_="btn btn-small"), class_="logout")
         nav = tag(
             "nav",
-            join([tag("ul", items), tag("span", f"已登录：{login.name}", class_="who"), logout]),
+            join([tag("ul", items), tag("span", _who(login), class_="who"), logout]),
             class_="console-nav",
             aria_label="工作台导航",
         )
@@ -144,7 +159,8 @@ def page(
             Markup('<!doctype html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'),
             Markup('<meta name="viewport" content="width=device-width, initial-scale=1">\n'),
             tag("title", f"{title} · policybot 工作台"),
-            Markup('\n<link rel="stylesheet" href="/static/console.css">\n</head>\n<body>\n'),
+            Markup('\n<link rel="stylesheet" href="/static/console.css">\n'),
+            Markup('<script src="/static/console.js" defer></script>\n</head>\n<body>\n'),
             tag(
                 "header",
                 join([tag("p", "鼓楼区商务局 · 政策咨询机器人", class_="brand"), nav]),
@@ -155,6 +171,16 @@ def page(
         ]
     )
     return web.Response(text=doc, content_type="text/html", charset="utf-8", status=status)
+
+
+def _who(login: StaffLogin) -> str:
+    return f"已登录：{login.name}（{login.office or '未分科室'} · {ROLE_WORDS.get(login.role, login.role)}）"
+
+
+def select_box(name: str, options: Sequence[tuple[str, str]], current: str = "", **attrs: object) -> Markup:
+    """A ``<select>`` with (value, text) options."""
+    opts = join(tag("option", text, value=value, selected=(value == current)) for value, text in options)
+    return tag("select", opts, name=name, **attrs)
 
 
 def redirect(location: str) -> web.Response:

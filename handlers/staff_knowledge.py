@@ -11,8 +11,9 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from bot.knowledge_review import new_personal_data
 from bot.staff_accounts import StaffLogin
-from handlers.staff_auth import staff
+from handlers.staff_auth import require, staff
 from handlers.staff_html import (
     Markup,
     button,
@@ -24,11 +25,13 @@ from handlers.staff_html import (
     notice,
     page,
     post_form,
+    pre,
     redirect,
     table,
     tag,
     void,
 )
+from handlers.staff_review import history_block
 from handlers.web_state import core
 from knowledge.answers import citation
 from knowledge.importers import ImportFailure, entry_to_parsed
@@ -47,7 +50,9 @@ DONE_WORDS = {
     "expired": "已停用，机器人不再使用这条知识。",
     "published": "已重新发布。",
     "created": "已新增。",
+    "reverted": "已恢复到修改前的版本（这次恢复也记入了修改记录）。",
 }
+EDIT = "修改知识库"
 
 routes = web.RouteTableDef()
 
@@ -62,8 +67,9 @@ async def knowledge_page(request: web.Request) -> web.Response:
     categories = [c for c, _ in await app.services.kb.categories()]
     parts = [
         search_form(q, category, kind, status, categories),
-        tag("p", link("/console/knowledge/new", "＋ 新增常见问题", class_="btn")),
     ]
+    if staff(request).can("editor"):
+        parts.append(tag("p", link("/console/knowledge/new", "＋ 新增常见问题", class_="btn")))
     if q:
         found = await app.services.qa.explain(q, limit=20)
         entries = await app.services.kb.get_many([str(c["entry_id"]) for c in found])
@@ -163,19 +169,35 @@ async def render_entry(
         ("来源", citation(row)),
     ]
     parent = link(entry_href(row.parent_id), "查看上级条目") if row.parent_id else Markup("")
+    if login.can("editor"):
+        edit = join(
+            [
+                status_form(row, login),
+                tag("h2", "编辑"),
+                post_form(
+                    entry_href(row.id),
+                    login,
+                    join([edit_fields(shown), button("保存", class_="btn btn-primary")]),
+                    class_="edit",
+                ),
+            ]
+        )
+    else:
+        edit = join(
+            [
+                tag("h2", "内容"),
+                pre(row.question or row.title),
+                pre(row.answer) if row.answer else Markup(""),
+                tag("p", "只有编辑可以修改知识；坐席可从工单提交知识，由编辑审核后发布。", class_="hint"),
+            ]
+        )
     content = join(
         [
             flash,
             tag("dl", join(join([tag("dt", k), tag("dd", v)]) for k, v in facts), class_="facts"),
             parent,
-            status_form(row, login),
-            tag("h2", "编辑"),
-            post_form(
-                entry_href(row.id),
-                login,
-                join([edit_fields(shown), button("保存", class_="btn btn-primary")]),
-                class_="edit",
-            ),
+            edit,
+            await history_block(request, row.id, login),
         ]
     )
     return page(row.title or row.question or row.id, content, login, "knowledge", status=status)
@@ -337,7 +359,9 @@ def apply_form(entry: ParsedEntry, form: MultiDictProxy[Any]) -> ParsedEntry:
 
 @routes.post("/console/knowledge/e/{entry_id:.+}")
 async def entry_save(request: web.Request) -> web.Response:
-    """Save an edit; guides and policies keep their clauses and Q&A children."""
+    """Save an edit; guides and policies keep their clauses and Q&A children. Refused when it adds
+    personal data the entry did not hold."""
+    login = require(request, "editor", EDIT)
     kb = core(request).services.kb
     entry_id = request.match_info["entry_id"]
     row = await kb.get(entry_id)
@@ -353,19 +377,23 @@ async def entry_save(request: web.Request) -> web.Response:
     try:
         apply_form(edited, await request.post())
         check_entry(edited, "entry", None)
+        found = new_personal_data(edited, entry_to_parsed(row))
+        if found:
+            raise ImportFailure("entry", None, f"含有个人信息（{'、'.join(found)}），请删除或遮盖后再保存")
     except ImportFailure as exc:
         return await render_entry(request, entry_id, notice(exc.reason, "error"), status=400, draft=edited)
     children: list[ParsedEntry] = []
     if row.kind in ("guide", "policy"):
         # Writing a guide or policy removes children missing from the write: write them unchanged.
         children = [entry_to_parsed(c) for c in await kb.entries(limit=10_000_000) if c.parent_id == row.id]
-    await kb.write_entries([edited, *children])
+    await kb.write_entries([edited, *children], actor=login.name)
     return redirect(entry_href(entry_id) + "?done=saved")
 
 
 @routes.post("/console/knowledge/status")
 async def entry_status(request: web.Request) -> web.Response:
     """Retire (``expired``) or republish (``published``) an entry."""
+    login = require(request, "editor", EDIT)
     form = await request.post()
     entry_id, status = str(form.get("id", "")), str(form.get("status", ""))
     if status not in ("expired", "published"):
@@ -376,7 +404,7 @@ async def entry_status(request: web.Request) -> web.Response:
             "knowledge",
             status=400,
         )
-    if not await core(request).services.kb.set_status(entry_id, status):
+    if not await core(request).services.kb.set_status(entry_id, status, actor=login.name):
         return page(
             "没有这条知识",
             notice(f"没有知识条目 {entry_id}", "error"),
@@ -391,6 +419,7 @@ async def entry_status(request: web.Request) -> web.Response:
 @routes.get("/console/knowledge/new")
 async def new_page(request: web.Request) -> web.Response:
     """The form for a new FAQ."""
+    require(request, "editor", EDIT)
     return new_form(request, ParsedEntry(id="", kind="faq"))
 
 
@@ -420,7 +449,7 @@ def new_form(request: web.Request, draft: ParsedEntry, error: str = "", status: 
 async def new_save(request: web.Request) -> web.Response:
     """Create the FAQ; it is answerable at once."""
     kb = core(request).services.kb
-    login = staff(request)
+    login = require(request, "editor", EDIT)
     form = await request.post()
     given = str(form.get("id", "")).strip()
     draft = ParsedEntry(
@@ -432,9 +461,12 @@ async def new_save(request: web.Request) -> web.Response:
     try:
         apply_form(draft, form)
         check_entry(draft, "entry", None)
+        found = new_personal_data(draft, None)
+        if found:
+            raise ImportFailure("entry", None, f"含有个人信息（{'、'.join(found)}），请删除或遮盖后再保存")
     except ImportFailure as exc:
         return new_form(request, draft, exc.reason, status=400)
     if await kb.get(draft.id) is not None:
         return new_form(request, draft, f"编号 {draft.id} 已存在，请换一个", status=409)
-    await kb.save_entry(draft)
+    await kb.save_entry(draft, actor=login.name)
     return redirect(entry_href(draft.id) + "?done=created")

@@ -15,7 +15,22 @@ from aiohttp import web
 
 from bot.app import App
 from bot.config import WebSettings
-from handlers import staff_api, staff_auth, staff_broadcasts, staff_console, staff_knowledge, web_api
+from handlers import (
+    staff_admin,
+    staff_api,
+    staff_auth,
+    staff_broadcasts,
+    staff_canned,
+    staff_console,
+    staff_gaps,
+    staff_knowledge,
+    staff_live,
+    staff_review,
+    staff_stats,
+    staff_ticket_work,
+    staff_tickets,
+    web_api,
+)
 from handlers.web_channel import WebChannel
 from handlers.web_security import RateLimiter, json_errors, ok, security_headers
 from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, CORE, LOGIN_LIMITER, WEB_SETTINGS, core
@@ -110,12 +125,20 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
     application[ADDRESS_LIMITER] = RateLimiter(ws.rate_limit_per_minute * ADDRESS_FACTOR)
     application[LOGIN_LIMITER] = RateLimiter(LOGIN_PER_MINUTE)
     application.on_response_prepare.append(security_headers)
+    staff_live.setup(application)
     for table in (
         routes,
         web_api.routes,
         staff_auth.routes,
         staff_console.routes,
         staff_knowledge.routes,
+        staff_ticket_work.routes,
+        staff_tickets.routes,
+        staff_admin.routes,
+        staff_review.routes,
+        staff_gaps.routes,
+        staff_stats.routes,
+        staff_canned.routes,
         staff_api.routes,
         staff_broadcasts.routes,
     ):

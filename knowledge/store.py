@@ -23,7 +23,7 @@ from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed
 from knowledge.importers.base import ParsedEntry, check_entry
 from knowledge.index import Index, IndexBuilder, token_signature, tokenize_entry
 from knowledge.index_files import index_signature
-from knowledge.models import Entry, utcnow
+from knowledge.models import Entry, EntryRevision, utcnow
 from knowledge.retrieve import Matcher
 from knowledge.segment import Lexicon
 
@@ -220,57 +220,85 @@ class KnowledgeBase:
         finally:
             self._importing -= 1
 
-    async def write_entries(self, entries: Sequence[ParsedEntry]) -> ImportCounts:
-        """Upsert entries in one transaction and update the index in place."""
+    async def write_entries(
+        self, entries: Sequence[ParsedEntry], actor: str = "", action: str = "edit"
+    ) -> ImportCounts:
+        """Upsert entries in one transaction and update the index in place. With an ``actor`` (a staff
+        member), each changed entry's record before and after is kept as a revision."""
         async with self.sessions() as session, session.begin():
+            before = await _records(session, [e.id for e in entries]) if actor else {}
             counts = await apply_entries(session, entries)
             changed = []
             if counts.changed_ids:
                 changed = list(await session.scalars(select(Entry).where(Entry.id.in_(counts.changed_ids))))
                 for row in changed:
                     self._tokenize(row)
+            if actor:
+                for row in changed:
+                    old = before.get(row.id)
+                    _revision(session, row.id, actor, action if old else "create", old, _record(row))
+                for gone in counts.removed_ids:
+                    _revision(session, gone, actor, "remove", before.get(gone), None)
             touched = [*counts.changed_ids, *counts.removed_ids]
             version = await versions.record_change(session, touched) if touched else 0
         if version:
             await self._applied(version, changed, counts.removed_ids)
         return counts
 
-    async def save_entry(self, entry: ParsedEntry) -> ImportCounts:
+    async def save_entry(self, entry: ParsedEntry, actor: str = "") -> ImportCounts:
         """Validate and upsert one entry (staff edits, save-as-knowledge)."""
         check_entry(entry, "entry", None)
-        return await self.write_entries([entry])
+        return await self.write_entries([entry], actor=actor)
 
-    async def add_alternate(self, entry_id: str, question: str) -> bool:
+    async def add_alternate(self, entry_id: str, question: str, actor: str = "") -> bool:
         """Add a phrasing to an existing entry's alternates; False if no such entry."""
         async with self.sessions() as session, session.begin():
             row = await session.get(Entry, entry_id)
             if row is None:
                 return False
             if question not in row.alternates and question != row.question:
+                old = _record(row)
                 row.alternates = [*row.alternates, question]
                 row.content_hash = entry_to_parsed(row).content_hash()
                 row.updated_at = utcnow()
                 self._tokenize(row)
+                if actor:
+                    _revision(session, row.id, actor, "alternate", old, _record(row))
                 version = await versions.record_change(session, [row.id])
             else:
                 return True
         await self._applied(version, [row], [])
         return True
 
-    async def set_status(self, entry_id: str, status: str) -> bool:
+    async def set_status(self, entry_id: str, status: str, actor: str = "", action: str = "status") -> bool:
         """Publish, draft or retire (expire) an entry; the index follows at once."""
         async with self.sessions() as session, session.begin():
             row = await session.get(Entry, entry_id)
             if row is None:
                 return False
+            old = _record(row)
             row.status = status
             row.updated_at = utcnow()
             row.content_hash = entry_to_parsed(row).content_hash()
             if row.token_sig != self.token_sig:
                 self._tokenize(row)
+            if actor and old["status"] != status:
+                _revision(session, row.id, actor, action, old, _record(row))
             version = await versions.record_change(session, [row.id])
         await self._applied(version, [row], [])
         return True
+
+    async def revisions(self, entry_id: str, limit: int = 100) -> list[EntryRevision]:
+        """The kept changes of an entry, newest first."""
+        async with self.sessions() as session:
+            return list(
+                await session.scalars(
+                    select(EntryRevision)
+                    .where(EntryRevision.entry_id == entry_id)
+                    .order_by(EntryRevision.id.desc())
+                    .limit(limit)
+                )
+            )
 
     # -- reading ------------------------------------------------------------------------------------
     async def get(self, entry_id: str) -> Entry | None:
@@ -338,3 +366,31 @@ class KnowledgeBase:
         """Every entry as one JSON line, in a form ``kb import`` reads back unchanged."""
         rows = await self.entries(limit=10_000_000)
         return [json.dumps(entry_to_parsed(r).as_record(), ensure_ascii=False, sort_keys=True) for r in rows]
+
+
+def _record(row: Entry) -> dict[str, Any]:
+    """What a revision keeps of an entry: its export record."""
+    return entry_to_parsed(row).as_record()
+
+
+async def _records(session: AsyncSession, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The current records of these entries and of their children (a write may remove children)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = list(ids[i : i + 500])
+        rows = await session.scalars(select(Entry).where(Entry.id.in_(chunk) | Entry.parent_id.in_(chunk)))
+        out.update({r.id: _record(r) for r in rows})
+    return out
+
+
+def _revision(
+    session: AsyncSession,
+    entry_id: str,
+    actor: str,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    session.add(
+        EntryRevision(entry_id=entry_id, actor=actor[:100], action=action, before=before, after=after)
+    )

@@ -4,7 +4,7 @@
 
 Commands: ``run`` (every configured channel), ``chat`` (terminal conversation), ``ask`` (answer
 questions, ``--json`` for one JSON object a line, ``-`` to read questions from standard input),
-``kb import|list|show|stats|export`` and ``staff add``. Heavy modules are imported per command so
+``kb import|list|show|stats|export``, ``staff add|list|disable|enable|reset-password`` and ``gaps``. Heavy modules are imported per command so
 that ``ask`` starts quickly.
 """
 
@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     exp = kb.add_parser("export", help="write every entry as JSON lines (imports back unchanged)")
     exp.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
 
+    gaps = sub.add_parser("gaps", help="questions not answered outright, grouped by need, largest first")
+    gaps.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    gaps.add_argument(
+        "--json",
+        action="store_true",
+        help='one object a line: {"label", "count", "questions", "nearest_entry_id"}',
+    )
+
     staff = sub.add_parser("staff", help="manage staff console accounts").add_subparsers(
         dest="staff_command", required=True
     )
@@ -68,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("name")
     add.add_argument("--telegram-id", type=int, help="the member's Telegram user id (optional)")
+    add.add_argument("--office", help="one of [staff] offices (default: [staff] default_office)")
+    add.add_argument(
+        "--role",
+        choices=["agent", "editor", "admin"],
+        help="agent works tickets; editor also approves knowledge; admin also manages accounts "
+        "(default: admin for the first account, agent after)",
+    )
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    staff.add_parser("list", help="list the accounts with office, role and state")
+    dis = staff.add_parser("disable", help="disable an account (it can no longer log in)")
+    dis.add_argument("name")
+    en = staff.add_parser("enable", help="enable a disabled account again")
+    en.add_argument("name")
+    reset = staff.add_parser("reset-password", help="set a new password (ends the account's sessions)")
+    reset.add_argument("name")
+    reset.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     return p
 
 
@@ -121,6 +145,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _kb(args, settings)
     if args.command == "staff":
         return await _staff(args, settings)
+    if args.command == "gaps":
+        return await _gaps(args, settings)
     raise AssertionError(args.command)  # pragma: no cover - argparse guarantees a known command
 
 
@@ -197,25 +223,81 @@ async def _kb(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _gaps(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.gaps import fill_nearest, find_gaps
+    from bot.services import Services
+
+    if not 1 <= args.days <= 3660:
+        print("policybot: gaps --days must be between 1 and 3660", file=sys.stderr)
+        return 2
+    services = await Services.start(settings)
+    try:
+        gaps = await find_gaps(services.sessions, services.kb.lex, days=args.days)
+        fill_nearest(gaps, services.kb.matcher, limit=len(gaps))
+    finally:
+        await services.close()
+    for g in gaps:
+        if args.json:
+            print(json.dumps(g.to_json(), ensure_ascii=False), flush=True)
+            continue
+        channels = "，".join(f"{c} {n}" for c, n in g.channels.items())
+        print(f"{g.count}\t{g.label}\t（{channels}；最近的条目：{g.nearest_entry_id or '无'}）")
+        for q in g.questions[1:6]:
+            print(f"\t- {q}")
+    return 0
+
+
 async def _staff(args: argparse.Namespace, settings: Settings) -> int:
     from bot.services import Services
-    from bot.staff_accounts import StaffAccountError, create_account, read_password
+    from bot.staff_accounts import StaffAccountError, check_office, check_password, read_password
 
+    cmd = args.staff_command
     try:
-        password = read_password()
+        password = ""
+        if cmd in ("add", "reset-password"):
+            password = (
+                check_password(sys.stdin.readline().rstrip("\r\n"))
+                if args.password_stdin
+                else read_password()
+            )
+        office = ""
+        if cmd == "add":
+            office = check_office(args.office or settings.staff.default_office, settings.staff.offices)
     except StaffAccountError as exc:
         print(f"policybot: {exc}", file=sys.stderr)
         return 2
     services = await Services.start(settings, build_index=False)
     try:
-        await create_account(services.sessions, args.name, password, args.telegram_id)
+        print(await _staff_command(services, args, password, office))
     except StaffAccountError as exc:
         print(f"policybot: {exc}", file=sys.stderr)
         return 1
     finally:
         await services.close()
-    print(f"staff account {args.name!r} created")
     return 0
+
+
+async def _staff_command(services, args: argparse.Namespace, password: str, office: str) -> str:
+    """Run one ``staff`` subcommand; return what to print."""
+    from bot.staff_accounts import create_account, list_accounts, reset_password, set_active
+
+    cmd, sessions = args.staff_command, services.sessions
+    if cmd == "add":
+        account = await create_account(
+            sessions, args.name, password, args.telegram_id, office=office, role=args.role
+        )
+        return f"staff account {args.name!r} created ({account.office}, {account.role})"
+    if cmd == "list":
+        rows = await list_accounts(sessions)
+        lines = [
+            f"{a.name}\t{a.office or '-'}\t{a.role}\t{'active' if a.active else 'disabled'}" for a in rows
+        ]
+        return "\n".join(["name\toffice\trole\tstate", *lines])
+    if cmd in ("disable", "enable"):
+        await set_active(sessions, args.name, cmd == "enable")
+        return f"staff account {args.name!r} {cmd}d"
+    await reset_password(sessions, args.name, password)
+    return f"password of {args.name!r} changed; its sessions were ended"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -128,7 +128,7 @@ async def test_static_files(client: TestClient, path: str, ctype: str) -> None:
 
 
 def test_scripts_never_insert_html() -> None:
-    for name in ("chat.js", "widget.js"):
+    for name in ("chat.js", "widget.js", "console.js"):
         source = (STATIC / name).read_text(encoding="utf-8")
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in source, f"{name} uses {sink}"

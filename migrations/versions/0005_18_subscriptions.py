@@ -1,7 +1,7 @@
 """subscriptions, broadcasts, deliveries, entry marks, job state; outbox priority (issue 18)
 
 Revision ID: 18_subs
-Revises: 19_kbver
+Revises: 17_console
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "18_subs"
-down_revision: str | None = "19_kbver"
+down_revision: str | None = "17_console"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
