@@ -121,6 +121,17 @@ class Query:
 
 
 @dataclass(slots=True)
+class Coverage:
+    """What ``Matcher._coverage`` finds for each candidate (see there)."""
+
+    cover: list[float]
+    key_cover: list[float]
+    missing: list[float]
+    spec_cover: list[float]
+    spec_missing: list[float]
+
+
+@dataclass(slots=True)
 class Candidate:
     """One scored entry, with what the index knew of it when it was scored (a rebuild may replace
     the index's documents at any moment: read ``info``, never ``index.docs``)."""
@@ -133,6 +144,11 @@ class Candidate:
     key_coverage: float
     phrase: float
     question_sim: float
+    missing: float = 0.0  # the heaviest question word it lacks, relative to the heaviest of all
+    factor: float = 1.0  # below 1: it does not state the number, place or section asked for
+    spec_coverage: float = 0.0  # coverage with each word weighed by its idf here too
+    spec_missing: float = 0.0  # missing, likewise
+    unsaid: float = 0.0  # the heaviest word of its closest own question not asked (relative)
 
 
 class Matcher:
@@ -282,8 +298,9 @@ class Matcher:
         most ``PHRASE_WEIGHT``; it is computed only for candidates that, phrased perfectly, could
         still beat what the ``limit``-th best reaches phrased not at all."""
         docs = [self.index.docs[d] for d in top.tolist()]
-        cover, key_cover = (np.asarray(f) for f in self._coverage(q, top, docs))
-        qsim = self._question_sims(q, docs)
+        cov = self._coverage(q, top, docs)
+        cover, key_cover, missing = (np.asarray(f) for f in (cov.cover, cov.key_cover, cov.missing))
+        qsim, unsaid = self._question_sims(q, docs)
         factor = np.ones(len(docs))
         # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
         if q.asks_number:
@@ -326,6 +343,13 @@ class Matcher:
         best = np.lexsort((-bm25, -score))[:limit].tolist()
         # (Python floats from lists: quicker than numpy scalars one by one)
         s, b, c, k, p, o = (a.tolist() for a in (score, bm25, cover, key_cover, phrase, qsim))
+        lack, off, sc, sl, un = (
+            missing.tolist(),
+            factor.tolist(),
+            cov.spec_cover,
+            cov.spec_missing,
+            unsaid.tolist(),
+        )
         return [
             Candidate(
                 docs[j],
@@ -336,12 +360,19 @@ class Matcher:
                 key_coverage=k[j],
                 phrase=p[j],
                 question_sim=o[j],
+                missing=lack[j],
+                factor=off[j],
+                spec_coverage=sc[j],
+                spec_missing=sl[j],
+                unsaid=un[j],
             )
             for j in best
         ]
 
-    def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> tuple[list[float], list[float]]:
-        """Weighted share of the question's words each candidate holds (anywhere; in its key field).
+    def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> Coverage:
+        """Weighted share of the question's words each candidate holds (anywhere; in its key field),
+        the weight of the heaviest word it lacks, relative to the question's heaviest word, and the
+        same two by specificity (``_specificity``: weight times idf in this knowledge base).
         A word counts when the doc says it literally or, for a word with synonyms, when the postings
         show it (the doc says a synonym); by ``SHARED_HEADING`` only when a clause says it only in
         its parents' headings or its document's title while a candidate sharing them says it in its
@@ -353,32 +384,62 @@ class Matcher:
         arrays.)"""
         plan = [self._word_plan(w, v, top) for w, v in zip(q.words, q.weights, strict=True)]
         apart = _told_apart(q.words, docs)
+        spec = self._specificity(q.words, q.weights)
+        spec_total = sum(spec) or 1.0
         cover: list[float] = []
         key_cover: list[float] = []
+        missing: list[float] = []
+        spec_cover: list[float] = []
+        spec_missing: list[float] = []
         for j, doc in enumerate(docs):
             key, body = doc.key_text, doc.body_text  # (a word holds no space: never across the two)
             shared, document = doc.shared_key, doc.document  # a clause's ("" for other kinds)
             own = key[len(shared) :]
-            c = k = 0.0
-            for w, v, held, in_key, grams, half in plan:
+            c = k = lack = sc = s_lack = 0.0
+            for (w, v, held, in_key, grams, half), sp in zip(plan, spec, strict=True):
                 said_in_key = w in key
                 if said_in_key or w in body or (held is not None and held[j]):
                     # Said only in a heading the clause shares with a sibling that says it itself.
                     if shared and said_in_key and w not in own and w not in body and (w, shared) in apart:
-                        c += SHARED_HEADING * v
+                        got = SHARED_HEADING * v
                     else:
-                        c += v
+                        got = v
                 elif document and w in document:  # said only in its document's title: likewise
-                    c += SHARED_HEADING * v if (w, document) in apart else v
+                    got = SHARED_HEADING * v if (w, document) in apart else v
                 elif grams:  # partly said: the share of its character pairs, at half weight
-                    c += half * sum([g in key or g in body for g in grams])
+                    got = half * sum([g in key or g in body for g in grams])
+                else:
+                    got = 0.0
+                c += got
+                lack = max(lack, v - got)
+                share = got / v if v else 1.0
+                sc += sp * share
+                s_lack = max(s_lack, sp * (1.0 - share))
                 # One character inside a longer word of the key is not that word: postings only.
                 if (in_key is not None and in_key[j]) or (len(w) > 1 and said_in_key):
                     k += v
             cover.append(c)
             key_cover.append(k)
+            missing.append(lack)
+            spec_cover.append(sc / spec_total)
+            spec_missing.append(s_lack / (max(spec, default=0.0) or 1.0))
         total_w = sum(q.weights) or 1.0
-        return [c / total_w for c in cover], [k / total_w for k in key_cover]
+        top_w = max(q.weights, default=0.0) or 1.0
+        return Coverage(
+            [c / total_w for c in cover],
+            [k / total_w for k in key_cover],
+            [m / top_w for m in missing],
+            spec_cover,
+            spec_missing,
+        )
+
+    def _specificity(self, words: list[str], weights: list[float]) -> list[float]:
+        """How much each question word tells entries of this knowledge base apart: its weight times
+        its BM25 idf relative to a word no entry holds (a word of every entry says nothing here,
+        whatever it says in general)."""
+        idx = self.index
+        top_idf = idx.idf("\x00") or 1.0  # a token of no entry
+        return [v * min(1.0, idx.idf(w) / top_idf) for w, v in zip(words, weights, strict=True)]
 
     def _word_plan(self, w: str, v: float, top: np.ndarray) -> _WordPlan:
         """What ``_coverage`` needs of one question word: which candidates its postings show (words
@@ -390,9 +451,11 @@ class Matcher:
         grams = [w[i : i + 2] for i in range(len(w) - 1)] if len(w) > 2 else []
         return w, v, held, in_key, grams, v * 0.5 / len(grams) if grams else 0.0
 
-    def _question_sims(self, q: Query, docs: list[IndexedDoc]) -> np.ndarray:
+    def _question_sims(self, q: Query, docs: list[IndexedDoc]) -> tuple[np.ndarray, np.ndarray]:
         """How close the question is to one of each entry's own questions (0 when it has none): the
-        share (by weight) of that question's words the question says, and the wording's edit ratios."""
+        share (by weight) of that question's words the question says, and the wording's edit ratios;
+        and the heaviest word of that closest question the question does not say, relative to its
+        heaviest word (what the entry asks that was not asked; 0 without questions)."""
         core, said = q.core, q.norm.replace(" ", "")
         says = core.__contains__  # a word of an entry's question that the question says
         weight = self._weight.__getitem__
@@ -409,7 +472,7 @@ class Matcher:
                 texts += doc.question_texts
         sims = np.zeros(len(docs))
         if not owner:
-            return sims
+            return sims, np.zeros(len(docs))
         held = [sum(map(weight, filter(says, ws))) / (t or 1.0) for ws, t in zip(words, totals, strict=True)]
         joined = ["".join(ws) for ws in words]
         by_words = process.cdist([core], joined, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
@@ -418,7 +481,16 @@ class Matcher:
         if not all(words):  # a question of stop words only says nothing
             both[[i for i, ws in enumerate(words) if not ws]] = 0.0
         np.maximum.at(sims, owner, both)
-        return sims
+        # What the closest of its questions asks that this one does not: its heaviest word unsaid.
+        unsaid = np.zeros(len(docs))
+        closest = np.full(len(docs), -1.0)
+        for i, (j, ws) in enumerate(zip(owner, words, strict=True)):
+            if both[i] > closest[j]:
+                closest[j] = both[i]
+                ws_w = [weight(w) for w in ws]
+                top = max(ws_w, default=0.0) or 1.0
+                unsaid[j] = max((v for w, v in zip(ws, ws_w, strict=True) if not says(w)), default=0.0) / top
+        return sims, unsaid
 
 
 def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int]) -> list[Candidate]:
