@@ -43,6 +43,9 @@ async def _services(paths: list[Path], tmp: str) -> Services:
     settings = Settings().replace("database", url=f"sqlite:///{tmp}/quality.db")
     services = await Services.start(settings)
     await services.kb.import_paths(paths)
+    # As ``policybot ask`` finds it after ``kb import``: one full build (bench/labelled.py).
+    await services.kb.wait_for_rebuild()
+    await services.kb.load_index()
     return services
 
 

@@ -28,6 +28,7 @@ COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
 PHRASE_SPAN = 4000  # characters of a body aligned with the question
 ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does not state
 SHARED_HEADING = 0.5  # a clause's word said only where its siblings say it too (``_told_apart``)
+STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
@@ -83,19 +84,57 @@ _STATES_COUNT |= {
 # A question asking where to go or where something is, which an entry answers only if it names a place.
 _ASKS_PLACE = re.compile(r"(在|去|到)哪(里|儿)?$|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方")
 
-# Guide aspects: words in a question -> the guide section that answers it.
+# Guide aspects: words in a question -> the guide section that answers it. A question names its matter
+# first and asks last (资格许可是依据啥文件来的: 依据, not 资格): the match that ends last wins
+# (``asked_aspect``).
 ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("申请材料", re.compile(r"材料|资料|带什么|带啥|准备什么|提交什么|交什么|证件|要件|复印件")),
+    ("申请材料", re.compile(r"材料|资料|带什么|带啥|准备什么|准备啥|提交什么|交什么|交啥|证件|要件|复印件")),
     ("办理条件", re.compile(r"条件|资格|门槛|谁可以|能不能办|符合")),
-    ("收费标准", re.compile(r"收费|费用|多少钱|要钱|花钱|免费|交钱|收钱")),
-    ("办理时限", re.compile(r"多久|多长时间|几天|时限|期限|多少天|多少个工作日|办结")),
-    ("办理地点与时间", re.compile(r"地点|在哪|哪里办|地址|几点|上班时间|办公时间|窗口")),
+    (
+        "收费标准",
+        re.compile(r"收费|费用|多少钱|要钱|花钱|免费|交钱|收钱|费.{0,4}(?:多少|标准|怎么算|咋算|怎么收)"),
+    ),
+    (
+        "办理时限",
+        re.compile(
+            r"多久|多长时间|几天|时限|期限|多少天|多少个工作日|办结|(?:什么|啥)时候(?:能)?(?:报|交|办|申报|提交|上报|拿到)"
+        ),
+    ),
+    ("办理地点与时间", re.compile(r"地点|在哪|哪里|哪儿|去哪|地址|几点|上班时间|办公时间|窗口")),
     ("咨询电话", re.compile(r"电话|热线|联系方式|咨询")),
-    ("在线办理", re.compile(r"网上|在线|线上|网办|网站|系统")),
+    ("在线办理", re.compile(r"网上|在线|线上|网办|网站|网址|系统|平台|小程序")),
     ("办理流程", re.compile(r"流程|步骤|程序|怎么办理|如何办理|怎么办|手续|怎么申请|如何申请")),
-    ("设定依据", re.compile(r"依据|根据什么|哪个文件|法规")),
+    ("设定依据", re.compile(r"依据|根据什么|哪个文件|什么文件|啥文件|法规")),
 )
 ASPECT_RX = dict(ASPECTS)  # section name -> its pattern (does an entry's own question ask for it?)
+
+
+def _clauses(pieces: list[str], stopwords: frozenset[str] | set[str]) -> list[int]:
+    """The clause (0, 1, ...) of each word of ``Lexicon.words(pieces)``: punctuation and spaces, which
+    ``normalize`` makes spaces, separate clauses."""
+    out: list[int] = []
+    clause, gap = 0, False
+    for t in pieces:
+        if not t.strip():
+            gap = True
+        elif t not in stopwords:
+            if gap and out:
+                clause += 1
+            gap = False
+            out.append(clause)
+    return out
+
+
+def asked_aspect(norm: str) -> str | None:
+    """The guide section a (normalized) question asks for: of the aspects it names, the one named
+    last (哪个网站/网上 -> 在线办理, 多久 -> 办理时限, 要钱吗 -> 收费标准, 带什么 -> 申请材料); None
+    when it names none."""
+    best, end = None, -1
+    for name, rx in ASPECTS:
+        for m in rx.finditer(norm):
+            if m.end() > end:
+                best, end = name, m.end()
+    return best
 
 
 # A question word as ``_coverage`` checks it: the word, its weight, which candidates its postings
@@ -172,9 +211,9 @@ class Matcher:
             if corrections:
                 norm, pieces = fixed, self.lex.cut(fixed)
         words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
-        weights = [self.lex.informativeness(w) for w in words]
+        weights = self._story_weights(words, _clauses(pieces, self.lex.stopwords))
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
-        aspect = next((name for name, rx in ASPECTS if rx.search(norm)), None)
+        aspect = asked_aspect(norm)
         count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(norm)) else ""
         return Query(
             raw=question,
@@ -189,6 +228,17 @@ class Matcher:
             aspect=aspect,
             corrections=corrections,
         )
+
+    def _story_weights(self, words: list[str], clauses: list[int]) -> list[float]:
+        """Each word's informativeness, by ``STORY_WEIGHT`` for a word that no entry holds said before
+        the question's last clause: the story around the matter asked (楼下理发店老板跑路了，卡里还有
+        两千块，怎么办), not the matter itself. In the last clause such a word is what is asked, and an
+        entry lacking it does not answer (驾照到期了怎么换证)."""
+        last = clauses[-1] if clauses else 0
+        return [
+            self.lex.informativeness(w) * (STORY_WEIGHT if c < last and not self.index.knows(w) else 1.0)
+            for w, c in zip(words, clauses, strict=True)
+        ]
 
     def _correct(self, pieces: list[str]) -> tuple[str, dict[str, str]]:
         """Replace runs of the cut that jieba broke into single characters (or an unknown word) by a

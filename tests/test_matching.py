@@ -74,8 +74,8 @@ async def test_dev_seed_questions(seeded: Services) -> None:
     rows = _load(EVAL / "dev_seed_questions.jsonl")
     misses, _ = await _seed_misses(seeded, rows)
     assert len(rows) >= 30
-    # Measured 23 of 30 with the calibrated decision (the rest suggested, none wrong; BENCHMARKS.md).
-    assert 1 - len(misses) / len(rows) >= 0.7, misses
+    # Measured 26 of 30 with the calibrated decision (the rest suggested, none wrong; BENCHMARKS.md).
+    assert 1 - len(misses) / len(rows) >= 0.83, misses
 
 
 @pytest.mark.skipif(not EVAL.exists(), reason="the shared eval sets (../shared/eval) are not present")
@@ -107,8 +107,8 @@ async def test_own_seed_questions(seeded: Services) -> None:
     rows = _load(SEED_EVAL)
     missed, wrong = await _seed_misses(seeded, rows)
     right = len(rows) - len(missed)
-    # Measured 280 of 340 (82%) with the calibrated decision, 1 wrong (BENCHMARKS.md).
-    assert right / len(rows) >= 0.78 and len(wrong) / len(rows) <= 0.01, (right, wrong)
+    # Measured 295 of 340 (86.8%) with the calibrated decision, 1 wrong (BENCHMARKS.md).
+    assert right / len(rows) >= 0.83 and len(wrong) / len(rows) <= 0.01, (right, wrong)
 
 
 async def test_own_seed_out_of_scope(seeded: Services) -> None:
@@ -134,7 +134,7 @@ async def test_default_kb_faq_eval(default_kb: Services) -> None:
         # another body's matter answered by its referral (or small talk by its reply) is right
         false += d.status == "answered" and d.kind not in ("referral", "smalltalk")
     assert len(inscope) >= 90 and len(outscope) >= 25
-    assert correct / len(inscope) >= 0.25  # measured 0.29 with the calibrated decision (BENCHMARKS.md)
+    assert correct / len(inscope) >= 0.28  # measured 0.32 with the calibrated decision (BENCHMARKS.md)
     assert listed / len(inscope) >= 0.75
     assert false / len(outscope) <= 0.10
 
@@ -164,7 +164,8 @@ async def test_resident_sets(default_kb: Services) -> None:
         d = await default_kb.qa.ask(r["question"])
         answered += d.status == "answered" and d.kind not in NOT_ANSWERS
     assert len(rows) >= 200 and len(oos) >= 60
-    assert right / len(rows) >= 0.2 and wrong / len(rows) <= 0.03, (right, wrong)
+    # Measured 60 of 210 right (28.6%), 2 wrong, none of 65 out of scope answered.
+    assert right / len(rows) >= 0.25 and wrong / len(rows) <= 0.02, (right, wrong)
     assert answered / len(oos) <= 0.03
 
 
