@@ -60,7 +60,7 @@ class DatabaseSettings:
 @dataclass(frozen=True, slots=True)
 class MatchingSettings:
     precision: float = 0.9
-    suggest_confidence: float = 0.3
+    suggest_confidence: float = 0.5
     max_suggestions: int = 3
     max_question_chars: int = 2000
     synonyms_file: str = ""

@@ -99,6 +99,7 @@ class QAService:
             title=entry.title or entry.question,
             source=source_of(entry),
             kind=entry.kind,
+            confidence=1.0,  # said word for word
         )
 
     async def explain(self, question: str, limit: int = 5) -> list[dict[str, object]]:

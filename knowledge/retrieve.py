@@ -393,13 +393,10 @@ class Matcher:
         best = np.lexsort((-bm25, -score))[:limit].tolist()
         # (Python floats from lists: quicker than numpy scalars one by one)
         s, b, c, k, p, o = (a.tolist() for a in (score, bm25, cover, key_cover, phrase, qsim))
-        lack, off, sc, sl, un = (
-            missing.tolist(),
-            factor.tolist(),
-            cov.spec_cover,
-            cov.spec_missing,
-            unsaid.tolist(),
-        )
+        lack: list[float] = missing.tolist()
+        shortfall: list[float] = factor.tolist()
+        un: list[float] = unsaid.tolist()
+        sc, sl = cov.spec_cover, cov.spec_missing
         return [
             Candidate(
                 docs[j],
@@ -411,7 +408,7 @@ class Matcher:
                 phrase=p[j],
                 question_sim=o[j],
                 missing=lack[j],
-                factor=off[j],
+                factor=shortfall[j],
                 spec_coverage=sc[j],
                 spec_missing=sl[j],
                 unsaid=un[j],
