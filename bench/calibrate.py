@@ -175,7 +175,11 @@ def outcome(p_ans: np.ndarray, p_list: np.ndarray, m: MatchingSettings, x: np.nd
     return np.where(
         (p_ans >= m.precision) & ~ties,
         "answered",
-        np.where(np.maximum(p_ans, p_list) >= m.suggest_confidence, "suggested", "escalated"),
+        np.where(
+            (np.maximum(p_ans, p_list) >= m.suggest_confidence) | (x[:, FEATURES.index("missing")] == 0.0),
+            "suggested",
+            "escalated",
+        ),
     )
 
 

@@ -61,8 +61,10 @@ def decide(
     q: Query, cands: list[Candidate], m: MatchingSettings, model: ConfidenceModel | None = None
 ) -> Verdict:
     """``answered`` when the confidence that the best entry answers the question reaches
-    ``m.precision`` and no other answer ties with it (``tied``); ``suggested`` when a right entry is likely enough among the candidates offered
-    (``m.suggest_confidence``); ``escalated`` otherwise (``bot/confidence.py``)."""
+    ``m.precision`` and no other answer ties with it (``tied``); ``suggested`` when a right entry is
+    likely enough among the candidates offered (``m.suggest_confidence``), or the question is too
+    vague to pick one (the best entry holds every word of it); ``escalated`` otherwise
+    (``bot/confidence.py``)."""
     model = model or shipped_model()
     top = distinct(cands, max(m.max_suggestions, 2))
     if not top:
@@ -73,7 +75,8 @@ def decide(
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
     if p >= m.precision and not tied(x):
         return Verdict("answered", best, top, p, x)
-    if max(p, listed) >= m.suggest_confidence:
+    # Offered too when the question is too vague to pick one: the best entry holds all its words.
+    if max(p, listed) >= m.suggest_confidence or best.missing == 0.0:
         offered = [c for c in top if c.score >= OFFER_SHARE * best.score][: m.max_suggestions]
         return Verdict("suggested", best, offered, p, x)
     return Verdict("escalated", best, top, p, x)

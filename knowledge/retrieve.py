@@ -350,7 +350,7 @@ class Matcher:
         docs = [self.index.docs[d] for d in top.tolist()]
         cov = self._coverage(q, top, docs)
         cover, key_cover, missing = (np.asarray(f) for f in (cov.cover, cov.key_cover, cov.missing))
-        qsim, unsaid = self._question_sims(q, docs)
+        qsim, closest = self._question_sims(q, docs)
         factor = np.ones(len(docs))
         # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
         if q.asks_number:
@@ -395,7 +395,6 @@ class Matcher:
         s, b, c, k, p, o = (a.tolist() for a in (score, bm25, cover, key_cover, phrase, qsim))
         lack: list[float] = missing.tolist()
         shortfall: list[float] = factor.tolist()
-        un: list[float] = unsaid.tolist()
         sc, sl = cov.spec_cover, cov.spec_missing
         return [
             Candidate(
@@ -411,7 +410,7 @@ class Matcher:
                 factor=shortfall[j],
                 spec_coverage=sc[j],
                 spec_missing=sl[j],
-                unsaid=un[j],
+                unsaid=self._unsaid(q, closest.get(j)),
             )
             for j in best
         ]
@@ -458,10 +457,15 @@ class Matcher:
                 else:
                     got = 0.0
                 c += got
-                lack = max(lack, v - got)
-                share = got / v if v else 1.0
-                sc += sp * share
-                s_lack = max(s_lack, sp * (1.0 - share))
+                if got < v:  # (comparisons, not max(): this runs for every word of every candidate)
+                    if v - got > lack:
+                        lack = v - got
+                    share = got / v
+                    if sp * (1.0 - share) > s_lack:
+                        s_lack = sp * (1.0 - share)
+                    sc += sp * share
+                else:
+                    sc += sp
                 # One character inside a longer word of the key is not that word: postings only.
                 if (in_key is not None and in_key[j]) or (len(w) > 1 and said_in_key):
                     k += v
@@ -498,11 +502,13 @@ class Matcher:
         grams = [w[i : i + 2] for i in range(len(w) - 1)] if len(w) > 2 else []
         return w, v, held, in_key, grams, v * 0.5 / len(grams) if grams else 0.0
 
-    def _question_sims(self, q: Query, docs: list[IndexedDoc]) -> tuple[np.ndarray, np.ndarray]:
+    def _question_sims(
+        self, q: Query, docs: list[IndexedDoc]
+    ) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
         """How close the question is to one of each entry's own questions (0 when it has none): the
         share (by weight) of that question's words the question says, and the wording's edit ratios;
-        and the heaviest word of that closest question the question does not say, relative to its
-        heaviest word (what the entry asks that was not asked; 0 without questions)."""
+        and the words of each candidate's closest question (for ``_unsaid``, worked out only for the
+        candidates returned)."""
         core, said = q.core, q.norm.replace(" ", "")
         says = core.__contains__  # a word of an entry's question that the question says
         weight = self._weight.__getitem__
@@ -519,7 +525,7 @@ class Matcher:
                 texts += doc.question_texts
         sims = np.zeros(len(docs))
         if not owner:
-            return sims, np.zeros(len(docs))
+            return sims, {}
         held = [sum(map(weight, filter(says, ws))) / (t or 1.0) for ws, t in zip(words, totals, strict=True)]
         joined = ["".join(ws) for ws in words]
         by_words = process.cdist([core], joined, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
@@ -528,16 +534,22 @@ class Matcher:
         if not all(words):  # a question of stop words only says nothing
             both[[i for i, ws in enumerate(words) if not ws]] = 0.0
         np.maximum.at(sims, owner, both)
-        # What the closest of its questions asks that this one does not: its heaviest word unsaid.
-        unsaid = np.zeros(len(docs))
-        closest = np.full(len(docs), -1.0)
-        for i, (j, ws) in enumerate(zip(owner, words, strict=True)):
-            if both[i] > closest[j]:
-                closest[j] = both[i]
-                ws_w = [weight(w) for w in ws]
-                top = max(ws_w, default=0.0) or 1.0
-                unsaid[j] = max((v for w, v in zip(ws, ws_w, strict=True) if not says(w)), default=0.0) / top
-        return sims, unsaid
+        # Each candidate's closest question (the first of its best, by a stable sort): its words.
+        order = np.argsort(-both, kind="stable")
+        owners = np.asarray(owner)[order]
+        first = np.unique(owners, return_index=True)[1]
+        closest: dict[int, tuple[str, ...]] = {int(owners[f]): words[int(order[f])] for f in first.tolist()}
+        return sims, closest
+
+    def _unsaid(self, q: Query, words: tuple[str, ...] | None) -> float:
+        """The heaviest word of an entry's closest question (``words``) that the question does not
+        say, relative to that question's heaviest word: what the entry asks that was not asked."""
+        if not words:
+            return 0.0
+        weight = self._weight.__getitem__
+        ws = [weight(w) for w in words]
+        top = max(ws) or 1.0
+        return max((v for w, v in zip(words, ws, strict=True) if w not in q.core), default=0.0) / top
 
 
 def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int]) -> list[Candidate]:
