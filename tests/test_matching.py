@@ -674,7 +674,10 @@ def _cand(
     kind: str = "faq",
     asked: bool = True,
 ):
-    return Candidate(_doc(i, parent, answer, kind, asked), f"e{i}", score, 1.0, 1.0, 1.0, 1.0, qsim)
+    # (missing: a word of the question it lacks, so that the vague-question rule stays out of the way)
+    return Candidate(
+        _doc(i, parent, answer, kind, asked), f"e{i}", score, 1.0, 1.0, 1.0, 1.0, qsim, missing=0.5
+    )
 
 
 def _model(bias: float = -8.0, score: float = 10.0) -> ConfidenceModel:
@@ -718,6 +721,14 @@ def test_suggestions_score_at_least_half_the_best() -> None:
         Q, [_cand(0, 0.6), _cand(1, 0.5), _cand(2, 0.2)], MatchingSettings(suggest_confidence=0.1), _model()
     )
     assert v.status == "suggested" and [c.entry_id for c in v.alternatives] == ["e0", "e1"]
+
+
+def test_a_question_too_vague_to_pick_one_is_offered_the_candidates() -> None:
+    """Unsure of the best (p = sigmoid(-5)), but the best entry holds every word of the question."""
+    vague = [_cand(0, 0.3), _cand(1, 0.29)]
+    vague[0].missing = 0.0
+    assert decide(Q, vague, MatchingSettings(), _model()).status == "suggested"
+    assert decide(Q, [_cand(0, 0.3), _cand(1, 0.29)], MatchingSettings(), _model()).status == "escalated"
 
 
 def test_the_model_groups_entries_by_their_own_questions() -> None:
