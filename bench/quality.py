@@ -2,6 +2,8 @@
 
     python bench/quality.py                      # seed document + dev sets + tests/data/seed_*.jsonl
     python bench/quality.py --faq                # default knowledge base + tests/data/faq_eval.jsonl
+    python bench/quality.py --resident           # default knowledge base + tests/data/resident_*.jsonl, by batch
+    python bench/quality.py --insuranceqa        # ../shared/eval/faq_insuranceqa imported alone
     python bench/quality.py --verbose            # one line per question with the features
 
 A seed question counts as answered correctly when the status is ``answered`` and the answer contains
@@ -41,6 +43,9 @@ async def _services(paths: list[Path], tmp: str) -> Services:
     settings = Settings().replace("database", url=f"sqlite:///{tmp}/quality.db")
     services = await Services.start(settings)
     await services.kb.import_paths(paths)
+    # As ``policybot ask`` finds it after ``kb import``: one full build (bench/labelled.py).
+    await services.kb.wait_for_rebuild()
+    await services.kb.load_index()
     return services
 
 
@@ -150,12 +155,74 @@ async def faq_quality(path: Path, verbose: bool) -> dict[str, float]:
     }
 
 
+NOT_ANSWERS = {"referral", "smalltalk"}  # an out-of-scope question answered by these is not "answered"
+
+
+async def labelled_quality(kb: str, rows: list) -> dict[str, float]:
+    """Each set and batch of labelled rows (bench/labelled.py) through ``QAService.ask`` on that
+    knowledge base imported alone and built as ``policybot ask`` finds it: answered rightly and
+    wrongly, top-1 and top-3 (the right entry is the answer or best candidate / among the first
+    three, then the suggestions), answer precision, and out of scope answered."""
+    from bench.labelled import start
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        s = await start(kb, tmp)
+        try:
+            groups: dict[str, list] = {}
+            for r in rows:
+                groups.setdefault(f"{r.set}_{r.batch}", []).append(r)
+            for name, group in sorted(groups.items()):
+                n = len(group)
+                right = wrong = top1 = top3 = false = 0
+                for r in group:
+                    d = await s.qa.ask(r.question)
+                    answered = d.status == "answered"
+                    if r.out_of_scope:
+                        false += answered and getattr(d, "kind", None) not in NOT_ANSWERS
+                        continue
+                    ids = [d.entry_id] + [x.entry_id for x in d.suggestions if x.entry_id != d.entry_id]
+                    ok_entry = d.entry_id in r.expect_ids
+                    aspect_ok = (
+                        not r.aspect or d.aspect == r.aspect or not str(d.entry_id).startswith("guide-")
+                    )
+                    right += answered and ok_entry and aspect_ok
+                    wrong += answered and not (ok_entry and aspect_ok)
+                    top1 += ok_entry
+                    top3 += any(i in r.expect_ids for i in ids[:3])
+                if group[0].out_of_scope:
+                    out[f"{name}_oos_answered"] = round(false / n, 3)
+                else:
+                    out[f"{name}_right"] = round(right / n, 3)
+                    out[f"{name}_wrong"] = round(wrong / n, 3)
+                    out[f"{name}_precision"] = round(right / max(right + wrong, 1), 3)
+                    out[f"{name}_top1"] = round(top1 / n, 3)
+                    out[f"{name}_top3"] = round(top3 / n, 3)
+                out[f"{name}_n"] = n
+        finally:
+            await s.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faq", action="store_true", help="evaluate tests/data/faq_eval.jsonl on the default KB")
+    ap.add_argument("--resident", action="store_true", help="tests/data/resident_*.jsonl on the default KB")
+    ap.add_argument(
+        "--insuranceqa", action="store_true", help="../shared/eval/faq_insuranceqa, imported alone"
+    )
+    ap.add_argument("--batches", default="a,b", help="resident batches to measure (default: a,b)")
     ap.add_argument("--verbose", "-v", action="store_true")
     args = ap.parse_args()
-    if args.faq:
+    if args.resident or args.insuranceqa:
+        from bench.labelled import default_rows, insuranceqa_rows
+
+        if args.resident:
+            rows = [r for r in default_rows(set(args.batches.split(","))) if r.set != "faq_eval"]
+            print(json.dumps(asyncio.run(labelled_quality("default", rows)), indent=2))
+        if args.insuranceqa:
+            print(json.dumps(asyncio.run(labelled_quality("insuranceqa", insuranceqa_rows())), indent=2))
+    elif args.faq:
         print(json.dumps(asyncio.run(faq_quality(DATA / "faq_eval.jsonl", args.verbose)), indent=2))
     else:
         print(json.dumps(asyncio.run(seed_quality(args.verbose)), indent=2))

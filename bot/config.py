@@ -59,14 +59,8 @@ class DatabaseSettings:
 
 @dataclass(frozen=True, slots=True)
 class MatchingSettings:
-    answer_threshold: float = 0.58
-    unasked_answer_threshold: float = 0.62
-    suggest_threshold: float = 0.35
-    answer_margin: float = 0.08
-    sure_threshold: float = 0.80
-    sure_margin: float = 0.02
-    own_question_sim: float = 0.7
-    own_question_gap: float = 0.15
+    precision: float = 0.9
+    suggest_confidence: float = 0.5
     max_suggestions: int = 3
     max_question_chars: int = 2000
     synonyms_file: str = ""
@@ -276,23 +270,12 @@ def _check_semantics(s: Settings) -> None:
     if not 0 <= s.database.index_poll_seconds <= 60:
         raise ConfigError("[database] index_poll_seconds: must be between 0 (off) and 60")
     m = s.matching
-    for key in (
-        "answer_threshold",
-        "unasked_answer_threshold",
-        "suggest_threshold",
-        "answer_margin",
-        "sure_threshold",
-        "sure_margin",
-        "own_question_sim",
-        "own_question_gap",
-    ):
+    for key in ("precision", "suggest_confidence"):
         v = getattr(m, key)
         if not 0.0 <= v <= 1.0:
             raise ConfigError(f"[matching] {key}: must be between 0 and 1, got {v}")
-    if m.suggest_threshold > min(m.answer_threshold, m.unasked_answer_threshold):
-        raise ConfigError(
-            "[matching] suggest_threshold: must not exceed answer_threshold or unasked_answer_threshold"
-        )
+    if m.suggest_confidence > m.precision:
+        raise ConfigError("[matching] suggest_confidence: must not exceed precision")
     if not 1 <= m.max_suggestions <= 10:
         raise ConfigError("[matching] max_suggestions: must be between 1 and 10")
     if m.max_question_chars < 1:

@@ -1,11 +1,15 @@
-"""Answer, suggest or escalate: pure functions of the scored candidates and the thresholds."""
+"""Answer, suggest or escalate: pure functions of the scored candidates, the confidence model and the
+configured precision."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.confidence import ConfidenceModel, features, shipped_model, tied
 from bot.config import MatchingSettings
-from knowledge.retrieve import Candidate
+from knowledge.retrieve import Candidate, Query
+
+OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +19,8 @@ class Verdict:
     status: str
     best: Candidate | None
     alternatives: list[Candidate]
+    confidence: float = 0.0  # the probability that ``best`` answers the question
+    features: list[float] | None = None  # what it was estimated from (``bot.confidence.FEATURES``)
 
 
 def same_answer(x: Candidate, y: Candidate) -> bool:
@@ -51,38 +57,26 @@ def most_specific(best: Candidate, cands: list[Candidate]) -> Candidate:
     return max(children, key=lambda c: c.score) if children else best
 
 
-def asked_as_own_question(best: Candidate, runner_up: Candidate | None, m: MatchingSettings) -> bool:
-    """The scores are close because both entries cover the question's words, but the question was
-    asked as the best entry's own question (or an alternate), clearly more than as the runner-up's:
-    the wording, not the vocabulary, tells them apart (near-duplicate FAQs, a policy's sibling Q&As)."""
-    if runner_up is None:
-        return False
-    return (
-        best.question_sim >= m.own_question_sim
-        and best.question_sim - runner_up.question_sim >= m.own_question_gap
-    )
-
-
-def decide(cands: list[Candidate], m: MatchingSettings) -> Verdict:
-    """``answered`` when the best score and its margin over the runner-up clear the thresholds (a
-    smaller margin will do above ``sure_threshold``; an entry without questions of its own needs
-    ``unasked_answer_threshold``); ``suggested`` when it is close; ``escalated`` otherwise."""
+def decide(
+    q: Query, cands: list[Candidate], m: MatchingSettings, model: ConfidenceModel | None = None
+) -> Verdict:
+    """``answered`` when the confidence that the best entry answers the question reaches
+    ``m.precision`` and no other answer ties with it (``tied``); ``suggested`` when a right entry is
+    likely enough among the candidates offered (``m.suggest_confidence``), or the question is too
+    vague to pick one (the best entry holds every word of it); ``escalated`` otherwise
+    (``bot/confidence.py``)."""
+    model = model or shipped_model()
     top = distinct(cands, max(m.max_suggestions, 2))
-    if not top or top[0].score < m.suggest_threshold:
-        return Verdict("escalated", top[0] if top else None, top)
-    specific = most_specific(top[0], cands)
-    if specific.score >= m.suggest_threshold:  # a child too weak to offer must not replace its parent
-        top[0] = specific
+    if not top:
+        return Verdict("escalated", None, [])
+    top[0] = most_specific(top[0], cands)
     best = top[0]
-    runner_up = top[1] if len(top) > 1 else None
-    margin = best.score - (runner_up.score if runner_up else 0.0)
-    confident = (
-        margin >= m.answer_margin
-        or (best.score >= m.sure_threshold and margin >= m.sure_margin)
-        or asked_as_own_question(best, runner_up, m)
-    )
-    # Without questions of its own an entry's score rests on coverage alone: it must reach more.
-    threshold = m.answer_threshold if best.info.questions else m.unasked_answer_threshold
-    if best.score >= threshold and confident:
-        return Verdict("answered", best, top)
-    return Verdict("suggested", best, [c for c in top if c.score >= m.suggest_threshold][: m.max_suggestions])
+    x = features(q, best, top[1:])
+    p, listed = model.p_answer(best, x), model.p_listed(best, x)
+    if p >= m.precision and not tied(x):
+        return Verdict("answered", best, top, p, x)
+    # Offered too when the question is too vague to pick one: the best entry holds all its words.
+    if max(p, listed) >= m.suggest_confidence or best.missing == 0.0:
+        offered = [c for c in top if c.score >= OFFER_SHARE * best.score][: m.max_suggestions]
+        return Verdict("suggested", best, offered, p, x)
+    return Verdict("escalated", best, top, p, x)

@@ -40,7 +40,8 @@ class Decision:
     notice: str = ""  # why there is no answer (empty, too long, ...) in words for the user
     invalid: bool = False  # not a question at all (empty, too long, no text): no ticket is opened
     aspect: str | None = None
-    kind: str | None = None  # the answering entry's kind (faq, guide, ..., smalltalk, referral)
+    confidence: float = 0.0  # the probability that the best entry answers the question (bot/confidence.py)
+    kind: str | None = None  # the answered or best entry's kind (faq, guide, policy, clause...)
 
     def to_json(self) -> dict[str, Any]:
         """The ``policybot ask --json`` object (keys fixed by the command-line contract)."""
@@ -53,6 +54,7 @@ class Decision:
             "score": round(self.score, 4),
             "suggestions": [s.to_json() for s in self.suggestions],
             "source": self.source,
+            "confidence": round(self.confidence, 4),
             "kind": self.kind,
         }
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import unicodedata
 
+from bot.confidence import FEATURES, features, shipped_model
 from bot.config import MatchingSettings
-from bot.decide import decide
+from bot.decide import decide, distinct, same_answer
 from bot.messages import Decision, Suggestion
 from knowledge.answers import answer_text, citation, source_of
 from knowledge.models import Entry
+from knowledge.retrieve import Candidate, Query
 from knowledge.smalltalk import find_small_talk
 from knowledge.store import KnowledgeBase
 from knowledge.text import clean_display
@@ -44,10 +46,17 @@ class QAService:
         if (small := find_small_talk(self.kb.index, question)) and (entry := await self.kb.get(small)):
             return self._small_talk(shown, entry)
         query, cands = self.kb.matcher.search(question, limit=10)
-        verdict = decide(cands, self.settings)
+        verdict = decide(query, cands, self.settings)
         suggestions = [Suggestion(c.entry_id, c.info.title, c.score) for c in verdict.alternatives]
         best = verdict.best
-        decision = Decision(shown, verdict.status, score=best.score if best else 0.0, aspect=query.aspect)  # type: ignore[arg-type]
+        decision = Decision(
+            shown,
+            verdict.status,  # type: ignore[arg-type]
+            score=best.score if best else 0.0,
+            aspect=query.aspect,
+            confidence=verdict.confidence,
+            kind=best.info.kind if best else None,
+        )
         decision.candidates = [Suggestion(c.entry_id, c.info.title, c.score) for c in cands[:3]]
         if best is not None and verdict.status != "escalated":
             decision.entry_id, decision.title = best.entry_id, best.info.title
@@ -66,10 +75,15 @@ class QAService:
         else:
             decision.notice = ESCALATE_NOTICE
             decision.suggestions = []
-            decision.entry_id = decision.title = None
+            decision.entry_id = decision.title = decision.kind = None
         log.info(
             "decided",
-            extra={"status": decision.status, "score": round(decision.score, 3), "entry": decision.entry_id},
+            extra={
+                "status": decision.status,
+                "score": round(decision.score, 3),
+                "confidence": round(decision.confidence, 3),
+                "entry": decision.entry_id,
+            },
         )
         return decision
 
@@ -85,21 +99,51 @@ class QAService:
             title=entry.title or entry.question,
             source=source_of(entry),
             kind=entry.kind,
+            confidence=1.0,  # said word for word
         )
 
     async def explain(self, question: str, limit: int = 5) -> list[dict[str, object]]:
-        """Scored candidates with their features (staff console, tuning)."""
-        _, cands = self.kb.matcher.search(question, limit=limit)
-        return [
+        """Scored candidates with their features (staff console, tuning), each with the probability
+        that it answers the question were it the best (the other answers after it as its rivals)."""
+        query, cands = self.kb.matcher.search(question, limit=limit)
+        return _explained(query, cands)
+
+    async def explain_decision(self, question: str, limit: int = 5) -> dict[str, object]:
+        """The decision with its evidence (``policybot ask --explain``): status, confidence, the
+        question's words with their weights, and the candidates as ``explain`` gives them."""
+        query, cands = self.kb.matcher.search(question, limit=max(limit, 10))
+        verdict = decide(query, cands, self.settings)
+        return {
+            "question": question,
+            "status": verdict.status,
+            "entry_id": verdict.best.entry_id if verdict.best else None,
+            "confidence": round(verdict.confidence, 4),
+            "precision": self.settings.precision,
+            "aspect": query.aspect,
+            "words": dict(zip(query.words, (round(w, 2) for w in query.weights), strict=False)),
+            "candidates": _explained(query, cands[:limit]),
+        }
+
+
+def _explained(query: Query, cands: list[Candidate]) -> list[dict[str, object]]:
+    model = shipped_model()
+    rows: list[dict[str, object]] = []
+    for i, c in enumerate(cands):
+        rivals = [o for o in cands[i + 1 :] if not same_answer(o, c)]
+        x = features(query, c, distinct(rivals, len(rivals)))
+        rows.append(
             {
                 "entry_id": c.entry_id,
+                "kind": c.info.kind,
                 "title": c.info.title,
                 "score": round(c.score, 4),
+                "probability": round(model.p_answer(c, x), 4),
                 "coverage": round(c.coverage, 3),
                 "key_coverage": round(c.key_coverage, 3),
                 "phrase": round(c.phrase, 3),
                 "question_sim": round(c.question_sim, 3),
                 "bm25": round(c.bm25, 3),
+                "features": {name: round(v, 3) for name, v in zip(FEATURES, x, strict=True)},
             }
-            for c in cands
-        ]
+        )
+    return rows

@@ -602,7 +602,8 @@ def make_doc(lex: Lexicon, entry: Entry, toks: dict[str, Any], words: Words | No
     return IndexedDoc(
         entry_id=entry.id,
         kind=sys.intern(entry.kind),
-        title=entry.title or entry.question,
+        # A policy's own Q&A is offered under its own question, not its parent's title.
+        title=(entry.question if entry.parent_id and entry.question else entry.title) or entry.question,
         parent_id=entry.parent_id,
         key_text=toks["key_text"],
         body_text=toks["body_text"],

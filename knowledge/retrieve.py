@@ -28,6 +28,7 @@ COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
 PHRASE_SPAN = 4000  # characters of a body aligned with the question
 ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does not state
 SHARED_HEADING = 0.5  # a clause's word said only where its siblings say it too (``_told_apart``)
+STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
@@ -83,19 +84,57 @@ _STATES_COUNT |= {
 # A question asking where to go or where something is, which an entry answers only if it names a place.
 _ASKS_PLACE = re.compile(r"(在|去|到)哪(里|儿)?$|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方")
 
-# Guide aspects: words in a question -> the guide section that answers it.
+# Guide aspects: words in a question -> the guide section that answers it. A question names its matter
+# first and asks last (资格许可是依据啥文件来的: 依据, not 资格): the match that ends last wins
+# (``asked_aspect``).
 ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("申请材料", re.compile(r"材料|资料|带什么|带啥|准备什么|提交什么|交什么|证件|要件|复印件")),
+    ("申请材料", re.compile(r"材料|资料|带什么|带啥|准备什么|准备啥|提交什么|交什么|交啥|证件|要件|复印件")),
     ("办理条件", re.compile(r"条件|资格|门槛|谁可以|能不能办|符合")),
-    ("收费标准", re.compile(r"收费|费用|多少钱|要钱|花钱|免费|交钱|收钱")),
-    ("办理时限", re.compile(r"多久|多长时间|几天|时限|期限|多少天|多少个工作日|办结")),
-    ("办理地点与时间", re.compile(r"地点|在哪|哪里办|地址|几点|上班时间|办公时间|窗口")),
+    (
+        "收费标准",
+        re.compile(r"收费|费用|多少钱|要钱|花钱|免费|交钱|收钱|费.{0,4}(?:多少|标准|怎么算|咋算|怎么收)"),
+    ),
+    (
+        "办理时限",
+        re.compile(
+            r"多久|多长时间|几天|时限|期限|多少天|多少个工作日|办结|(?:什么|啥)时候(?:能)?(?:报|交|办|申报|提交|上报|拿到)"
+        ),
+    ),
+    ("办理地点与时间", re.compile(r"地点|在哪|哪里|哪儿|去哪|地址|几点|上班时间|办公时间|窗口")),
     ("咨询电话", re.compile(r"电话|热线|联系方式|咨询")),
-    ("在线办理", re.compile(r"网上|在线|线上|网办|网站|系统")),
+    ("在线办理", re.compile(r"网上|在线|线上|网办|网站|网址|系统|平台|小程序")),
     ("办理流程", re.compile(r"流程|步骤|程序|怎么办理|如何办理|怎么办|手续|怎么申请|如何申请")),
-    ("设定依据", re.compile(r"依据|根据什么|哪个文件|法规")),
+    ("设定依据", re.compile(r"依据|根据什么|哪个文件|什么文件|啥文件|法规")),
 )
 ASPECT_RX = dict(ASPECTS)  # section name -> its pattern (does an entry's own question ask for it?)
+
+
+def _clauses(pieces: list[str], stopwords: frozenset[str] | set[str]) -> list[int]:
+    """The clause (0, 1, ...) of each word of ``Lexicon.words(pieces)``: punctuation and spaces, which
+    ``normalize`` makes spaces, separate clauses."""
+    out: list[int] = []
+    clause, gap = 0, False
+    for t in pieces:
+        if not t.strip():
+            gap = True
+        elif t not in stopwords:
+            if gap and out:
+                clause += 1
+            gap = False
+            out.append(clause)
+    return out
+
+
+def asked_aspect(norm: str) -> str | None:
+    """The guide section a (normalized) question asks for: of the aspects it names, the one named
+    last (哪个网站/网上 -> 在线办理, 多久 -> 办理时限, 要钱吗 -> 收费标准, 带什么 -> 申请材料); None
+    when it names none."""
+    best, end = None, -1
+    for name, rx in ASPECTS:
+        for m in rx.finditer(norm):
+            if m.end() > end:
+                best, end = name, m.end()
+    return best
 
 
 # A question word as ``_coverage`` checks it: the word, its weight, which candidates its postings
@@ -121,6 +160,17 @@ class Query:
 
 
 @dataclass(slots=True)
+class Coverage:
+    """What ``Matcher._coverage`` finds for each candidate (see there)."""
+
+    cover: list[float]
+    key_cover: list[float]
+    missing: list[float]
+    spec_cover: list[float]
+    spec_missing: list[float]
+
+
+@dataclass(slots=True)
 class Candidate:
     """One scored entry, with what the index knew of it when it was scored (a rebuild may replace
     the index's documents at any moment: read ``info``, never ``index.docs``)."""
@@ -133,6 +183,11 @@ class Candidate:
     key_coverage: float
     phrase: float
     question_sim: float
+    missing: float = 0.0  # the heaviest question word it lacks, relative to the heaviest of all
+    factor: float = 1.0  # below 1: it does not state the number, place or section asked for
+    spec_coverage: float = 0.0  # coverage with each word weighed by its idf here too
+    spec_missing: float = 0.0  # missing, likewise
+    unsaid: float = 0.0  # the heaviest word of its closest own question not asked (relative)
 
 
 class Matcher:
@@ -156,9 +211,9 @@ class Matcher:
             if corrections:
                 norm, pieces = fixed, self.lex.cut(fixed)
         words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
-        weights = [self.lex.informativeness(w) for w in words]
+        weights = self._story_weights(words, _clauses(pieces, self.lex.stopwords))
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
-        aspect = next((name for name, rx in ASPECTS if rx.search(norm)), None)
+        aspect = asked_aspect(norm)
         count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(norm)) else ""
         return Query(
             raw=question,
@@ -173,6 +228,17 @@ class Matcher:
             aspect=aspect,
             corrections=corrections,
         )
+
+    def _story_weights(self, words: list[str], clauses: list[int]) -> list[float]:
+        """Each word's informativeness, by ``STORY_WEIGHT`` for a word that no entry holds said before
+        the question's last clause: the story around the matter asked (楼下理发店老板跑路了，卡里还有
+        两千块，怎么办), not the matter itself. In the last clause such a word is what is asked, and an
+        entry lacking it does not answer (驾照到期了怎么换证)."""
+        last = clauses[-1] if clauses else 0
+        return [
+            self.lex.informativeness(w) * (STORY_WEIGHT if c < last and not self.index.knows(w) else 1.0)
+            for w, c in zip(words, clauses, strict=True)
+        ]
 
     def _correct(self, pieces: list[str]) -> tuple[str, dict[str, str]]:
         """Replace runs of the cut that jieba broke into single characters (or an unknown word) by a
@@ -282,8 +348,9 @@ class Matcher:
         most ``PHRASE_WEIGHT``; it is computed only for candidates that, phrased perfectly, could
         still beat what the ``limit``-th best reaches phrased not at all."""
         docs = [self.index.docs[d] for d in top.tolist()]
-        cover, key_cover = (np.asarray(f) for f in self._coverage(q, top, docs))
-        qsim = self._question_sims(q, docs)
+        cov = self._coverage(q, top, docs)
+        cover, key_cover, missing = (np.asarray(f) for f in (cov.cover, cov.key_cover, cov.missing))
+        qsim, closest = self._question_sims(q, docs)
         factor = np.ones(len(docs))
         # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
         if q.asks_number:
@@ -326,6 +393,9 @@ class Matcher:
         best = np.lexsort((-bm25, -score))[:limit].tolist()
         # (Python floats from lists: quicker than numpy scalars one by one)
         s, b, c, k, p, o = (a.tolist() for a in (score, bm25, cover, key_cover, phrase, qsim))
+        lack: list[float] = missing.tolist()
+        shortfall: list[float] = factor.tolist()
+        sc, sl = cov.spec_cover, cov.spec_missing
         return [
             Candidate(
                 docs[j],
@@ -336,12 +406,19 @@ class Matcher:
                 key_coverage=k[j],
                 phrase=p[j],
                 question_sim=o[j],
+                missing=lack[j],
+                factor=shortfall[j],
+                spec_coverage=sc[j],
+                spec_missing=sl[j],
+                unsaid=self._unsaid(q, closest.get(j)),
             )
             for j in best
         ]
 
-    def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> tuple[list[float], list[float]]:
-        """Weighted share of the question's words each candidate holds (anywhere; in its key field).
+    def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> Coverage:
+        """Weighted share of the question's words each candidate holds (anywhere; in its key field),
+        the weight of the heaviest word it lacks, relative to the question's heaviest word, and the
+        same two by specificity (``_specificity``: weight times idf in this knowledge base).
         A word counts when the doc says it literally or, for a word with synonyms, when the postings
         show it (the doc says a synonym); by ``SHARED_HEADING`` only when a clause says it only in
         its parents' headings or its document's title while a candidate sharing them says it in its
@@ -353,32 +430,67 @@ class Matcher:
         arrays.)"""
         plan = [self._word_plan(w, v, top) for w, v in zip(q.words, q.weights, strict=True)]
         apart = _told_apart(q.words, docs)
+        spec = self._specificity(q.words, q.weights)
+        spec_total = sum(spec) or 1.0
         cover: list[float] = []
         key_cover: list[float] = []
+        missing: list[float] = []
+        spec_cover: list[float] = []
+        spec_missing: list[float] = []
         for j, doc in enumerate(docs):
             key, body = doc.key_text, doc.body_text  # (a word holds no space: never across the two)
             shared, document = doc.shared_key, doc.document  # a clause's ("" for other kinds)
             own = key[len(shared) :]
-            c = k = 0.0
-            for w, v, held, in_key, grams, half in plan:
+            c = k = lack = sc = s_lack = 0.0
+            for (w, v, held, in_key, grams, half), sp in zip(plan, spec, strict=True):
                 said_in_key = w in key
                 if said_in_key or w in body or (held is not None and held[j]):
                     # Said only in a heading the clause shares with a sibling that says it itself.
                     if shared and said_in_key and w not in own and w not in body and (w, shared) in apart:
-                        c += SHARED_HEADING * v
+                        got = SHARED_HEADING * v
                     else:
-                        c += v
+                        got = v
                 elif document and w in document:  # said only in its document's title: likewise
-                    c += SHARED_HEADING * v if (w, document) in apart else v
+                    got = SHARED_HEADING * v if (w, document) in apart else v
                 elif grams:  # partly said: the share of its character pairs, at half weight
-                    c += half * sum([g in key or g in body for g in grams])
+                    got = half * sum([g in key or g in body for g in grams])
+                else:
+                    got = 0.0
+                c += got
+                if got < v:  # (comparisons, not max(): this runs for every word of every candidate)
+                    if v - got > lack:
+                        lack = v - got
+                    share = got / v
+                    if sp * (1.0 - share) > s_lack:
+                        s_lack = sp * (1.0 - share)
+                    sc += sp * share
+                else:
+                    sc += sp
                 # One character inside a longer word of the key is not that word: postings only.
                 if (in_key is not None and in_key[j]) or (len(w) > 1 and said_in_key):
                     k += v
             cover.append(c)
             key_cover.append(k)
+            missing.append(lack)
+            spec_cover.append(sc / spec_total)
+            spec_missing.append(s_lack / (max(spec, default=0.0) or 1.0))
         total_w = sum(q.weights) or 1.0
-        return [c / total_w for c in cover], [k / total_w for k in key_cover]
+        top_w = max(q.weights, default=0.0) or 1.0
+        return Coverage(
+            [c / total_w for c in cover],
+            [k / total_w for k in key_cover],
+            [m / top_w for m in missing],
+            spec_cover,
+            spec_missing,
+        )
+
+    def _specificity(self, words: list[str], weights: list[float]) -> list[float]:
+        """How much each question word tells entries of this knowledge base apart: its weight times
+        its BM25 idf relative to a word no entry holds (a word of every entry says nothing here,
+        whatever it says in general)."""
+        idx = self.index
+        top_idf = idx.idf("\x00") or 1.0  # a token of no entry
+        return [v * min(1.0, idx.idf(w) / top_idf) for w, v in zip(words, weights, strict=True)]
 
     def _word_plan(self, w: str, v: float, top: np.ndarray) -> _WordPlan:
         """What ``_coverage`` needs of one question word: which candidates its postings show (words
@@ -390,9 +502,13 @@ class Matcher:
         grams = [w[i : i + 2] for i in range(len(w) - 1)] if len(w) > 2 else []
         return w, v, held, in_key, grams, v * 0.5 / len(grams) if grams else 0.0
 
-    def _question_sims(self, q: Query, docs: list[IndexedDoc]) -> np.ndarray:
+    def _question_sims(
+        self, q: Query, docs: list[IndexedDoc]
+    ) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
         """How close the question is to one of each entry's own questions (0 when it has none): the
-        share (by weight) of that question's words the question says, and the wording's edit ratios."""
+        share (by weight) of that question's words the question says, and the wording's edit ratios;
+        and the words of each candidate's closest question (for ``_unsaid``, worked out only for the
+        candidates returned)."""
         core, said = q.core, q.norm.replace(" ", "")
         says = core.__contains__  # a word of an entry's question that the question says
         weight = self._weight.__getitem__
@@ -409,7 +525,7 @@ class Matcher:
                 texts += doc.question_texts
         sims = np.zeros(len(docs))
         if not owner:
-            return sims
+            return sims, {}
         held = [sum(map(weight, filter(says, ws))) / (t or 1.0) for ws, t in zip(words, totals, strict=True)]
         joined = ["".join(ws) for ws in words]
         by_words = process.cdist([core], joined, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
@@ -418,7 +534,22 @@ class Matcher:
         if not all(words):  # a question of stop words only says nothing
             both[[i for i, ws in enumerate(words) if not ws]] = 0.0
         np.maximum.at(sims, owner, both)
-        return sims
+        # Each candidate's closest question (the first of its best, by a stable sort): its words.
+        order = np.argsort(-both, kind="stable")
+        owners = np.asarray(owner)[order]
+        first = np.unique(owners, return_index=True)[1]
+        closest: dict[int, tuple[str, ...]] = {int(owners[f]): words[int(order[f])] for f in first.tolist()}
+        return sims, closest
+
+    def _unsaid(self, q: Query, words: tuple[str, ...] | None) -> float:
+        """The heaviest word of an entry's closest question (``words``) that the question does not
+        say, relative to that question's heaviest word: what the entry asks that was not asked."""
+        if not words:
+            return 0.0
+        weight = self._weight.__getitem__
+        ws = [weight(w) for w in words]
+        top = max(ws) or 1.0
+        return max((v for w, v in zip(words, ws, strict=True) if w not in q.core), default=0.0) / top
 
 
 def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int]) -> list[Candidate]:

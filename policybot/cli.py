@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="answer questions (use - to read one question a line from stdin)")
     ask.add_argument("--json", action="store_true", help="print one JSON object a line")
+    ask.add_argument(
+        "--explain", action="store_true", help="print the candidates, their features and the confidence"
+    )
     ask.add_argument("questions", nargs="+", metavar="QUESTION")
 
     kb = sub.add_parser("kb", help="manage the knowledge base").add_subparsers(
@@ -161,16 +164,20 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
                 line = await loop.run_in_executor(None, sys.stdin.readline)
                 if not line:
                     break
-                await _answer_one(services, line.rstrip("\r\n"), args.json)
+                await _answer_one(services, line.rstrip("\r\n"), args.json, args.explain)
         else:
             for q in args.questions:
-                await _answer_one(services, q, args.json)
+                await _answer_one(services, q, args.json, args.explain)
     finally:
         await services.close()
     return 0
 
 
-async def _answer_one(services, question: str, as_json: bool) -> None:
+async def _answer_one(services, question: str, as_json: bool, explain: bool = False) -> None:
+    if explain:
+        found = await services.qa.explain_decision(question)
+        print(json.dumps(found, ensure_ascii=False) if as_json else _explained_text(found), flush=True)
+        return
     decision = await services.qa.ask(question)
     if as_json:
         print(json.dumps(decision.to_json(), ensure_ascii=False), flush=True)
@@ -179,6 +186,23 @@ async def _answer_one(services, question: str, as_json: bool) -> None:
 
     print(decision_text(decision), flush=True)
     print(flush=True)
+
+
+def _explained_text(found: dict) -> str:
+    """``ask --explain`` for people: the decision, then one block a candidate with its features."""
+    lines = [
+        f"{found['question']}",
+        f"  -> {found['status']}  entry {found['entry_id']}  confidence {found['confidence']:.3f}"
+        f" (answers at >= {found['precision']})  aspect {found['aspect']}",
+        "  words: " + " ".join(f"{w}:{v}" for w, v in found["words"].items()),
+    ]
+    for i, c in enumerate(found["candidates"], 1):
+        lines.append(
+            f"  {i}. {c['entry_id']} [{c['kind']}] {c['title']}  score {c['score']:.3f}"
+            f"  probability {c['probability']:.3f}"
+        )
+        lines.append("     " + " ".join(f"{k}={v}" for k, v in c["features"].items()))
+    return "\n".join(lines) + "\n"
 
 
 async def _kb(args: argparse.Namespace, settings: Settings) -> int:

@@ -97,15 +97,21 @@ async def services(settings: Settings, lexicon: Lexicon) -> AsyncIterator[Servic
 
 @pytest.fixture
 async def seeded(services: Services) -> Services:
-    """Services whose knowledge base holds the seed document only."""
+    """Services whose knowledge base holds the seed document only, built as ``policybot ask`` finds
+    it after ``kb import`` (one full build: a small import stays in the delta segment, scored
+    without the knowledge base's own word statistics)."""
     await services.kb.import_paths([seed_path()])
+    await services.kb.load_index()
     return services
 
 
 @pytest.fixture
 async def default_kb(services: Services) -> Services:
-    """Services whose knowledge base holds the shipped default knowledge base."""
+    """Services whose knowledge base holds the shipped default knowledge base (one full build, as
+    ``seeded``)."""
     await services.load_default_if_empty()
+    await services.kb.wait_for_rebuild()
+    await services.kb.load_index()
     return services
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STAFF, PASSWORD = "wang", "correct-horse-9"
-ANSWERED = "商务局电话"
+ANSWERED = "鼓楼区商务局的电话是多少？"
 SUGGESTED = "备案"
 ESCALATED = "会议室周末能借用吗"
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"

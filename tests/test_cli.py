@@ -25,7 +25,18 @@ from tests.conftest import seed_path
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).parent / "data" / "bad"
 DOC = "doc-7a78d0a404"
-KEYS = {"question", "status", "answer", "entry_id", "title", "score", "suggestions", "source", "kind"}
+KEYS = {
+    "question",
+    "status",
+    "answer",
+    "entry_id",
+    "title",
+    "score",
+    "suggestions",
+    "source",
+    "confidence",
+    "kind",
+}
 
 FAQ = "\n".join(
     json.dumps(r, ensure_ascii=False)
@@ -118,6 +129,22 @@ async def test_kb_commands(db_url: str, tmp_path: Path, lexicon: Lexicon) -> Non
     assert stats["by_kind"] == {"policy": 1, "clause": 17, "faq": 2}
 
 
+async def test_ask_explain(db_url: str, tmp_path: Path, lexicon: Lexicon) -> None:
+    """``ask --explain`` prints the decision, its confidence and each candidate's features."""
+    s = await Services.start(Settings().replace("database", url=db_url), lexicon=lexicon)
+    try:
+        await s.kb.import_paths([seed_path()])
+    finally:
+        await s.close()
+    out = ok(policybot("--db", db_url, "ask", "--explain", "这个方案的文号是多少？", cwd=tmp_path))
+    assert "answered" in out and "confidence" in out and DOC in out
+    for name in ("score", "margin", "coverage", "question_sim", "spec_coverage", "missing", "probability"):
+        assert name in out
+    explained = json.loads(ok(policybot("--db", db_url, "ask", "--explain", "--json", "文号", cwd=tmp_path)))
+    assert set(explained) >= {"status", "confidence", "candidates", "words", "precision"}
+    assert explained["candidates"] and "features" in explained["candidates"][0]
+
+
 async def test_ask_json(db_url: str, tmp_path: Path, lexicon: Lexicon) -> None:
     faq = tmp_path / "faq.jsonl"
     faq.write_text(FAQ, encoding="utf-8")
@@ -137,7 +164,10 @@ async def test_ask_json(db_url: str, tmp_path: Path, lexicon: Lexicon) -> None:
         assert isinstance(r["suggestions"], list)
         for sug in r["suggestions"]:
             assert set(sug) == {"entry_id", "title", "score"}
+        assert 0 <= r["confidence"] <= 1
+        assert r["status"] != "answered" or r["confidence"] >= 0.9  # [matching] precision
     number, weather, faq_row, vague = rows
+    assert number["kind"] == "policy" and faq_row["kind"] == "faq" and vague["kind"] is not None
     assert number["status"] == "answered" and "鼓商务〔2020〕123号" in number["answer"]
     assert number["entry_id"] == DOC and number["title"] == "鼓楼区商务局2020年政务公开工作实施方案"
     assert number["source"]["number"] == "鼓商务〔2020〕123号" and number["source"]["date"] == "2020-11-12"

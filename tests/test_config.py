@@ -30,8 +30,8 @@ def test_a_valid_file(tmp_path: Path) -> None:
 url = "postgresql://bot@db/policybot"
 
 [matching]
-answer_threshold = 0.7
-suggest_threshold = 0.4
+precision = 0.95
+suggest_confidence = 0.4
 max_suggestions = 5
 
 [telegram]
@@ -54,12 +54,14 @@ format = "text"
     )
     s = load_settings(f, env={})
     assert s.database.url == "postgresql://bot@db/policybot"
-    assert s.matching.answer_threshold == 0.7 and s.matching.max_suggestions == 5
-    assert s.matching.answer_margin == Settings().matching.answer_margin  # untouched keys keep defaults
+    assert s.matching.precision == 0.95 and s.matching.max_suggestions == 5
+    assert (
+        s.matching.max_question_chars == Settings().matching.max_question_chars
+    )  # untouched keys keep defaults
     assert s.telegram.mode == "webhook"
     assert s.staff.chat_id == -1001234567890 and s.staff.user_ids == [11, 22]
     assert s.staff.timezone == "Europe/Berlin"
-    assert isinstance(s.matching.answer_threshold, float)
+    assert isinstance(s.matching.precision, float)
 
 
 @pytest.mark.parametrize(
@@ -72,18 +74,18 @@ format = "text"
         ({"web": {"port": 80.5}}, "[web] port", "must be a whole number"),
         ({"web": {"port": True}}, "[web] port", "must be a whole number"),
         ({"web": {"enabled": "yes"}}, "[web] enabled", "must be true or false"),
-        ({"matching": {"answer_threshold": "high"}}, "[matching] answer_threshold", "must be a number"),
+        ({"matching": {"precision": "high"}}, "[matching] precision", "must be a number"),
         ({"telegram": {"token": 123}}, "[telegram] token", "must be a string"),
         ({"staff": {"user_ids": 5}}, "[staff] user_ids", "must be a list"),
         ({"staff": {"user_ids": [1, "x"]}}, "[staff] user_ids[1]", "must be a whole number"),
         ({"telegram": {"mode": "poll"}}, "[telegram] mode", "must be one of polling, webhook, got 'poll'"),
-        ({"matching": {"answer_threshold": 1.5}}, "[matching] answer_threshold", "between 0 and 1, got 1.5"),
-        ({"matching": {"suggest_threshold": -0.1}}, "[matching] suggest_threshold", "between 0 and 1"),
-        ({"matching": {"answer_margin": float("nan")}}, "[matching] answer_margin", "between 0 and 1"),
+        ({"matching": {"precision": 1.5}}, "[matching] precision", "between 0 and 1, got 1.5"),
+        ({"matching": {"suggest_confidence": -0.1}}, "[matching] suggest_confidence", "between 0 and 1"),
+        ({"matching": {"precision": float("nan")}}, "[matching] precision", "between 0 and 1"),
         (
-            {"matching": {"answer_threshold": 0.3, "suggest_threshold": 0.5}},
-            "[matching] suggest_threshold",
-            "must not exceed answer_threshold",
+            {"matching": {"precision": 0.3, "suggest_confidence": 0.5}},
+            "[matching] suggest_confidence",
+            "must not exceed precision",
         ),
         ({"matching": {"max_suggestions": 0}}, "[matching] max_suggestions", "between 1 and 10"),
         ({"matching": {"max_question_chars": 0}}, "[matching] max_question_chars", "must be positive"),
@@ -191,8 +193,8 @@ def test_file_problems(tmp_path: Path) -> None:
 
 def test_replace_returns_a_changed_copy() -> None:
     s = Settings()
-    t = s.replace("matching", answer_threshold=0.9)
-    assert t.matching.answer_threshold == 0.9 and s.matching.answer_threshold == 0.58
+    t = s.replace("matching", precision=0.95)
+    assert t.matching.precision == 0.95 and s.matching.precision == 0.9
     assert t.telegram is s.telegram
 
 

@@ -195,7 +195,7 @@ async def test_no_staff_chat_configured(app: App) -> None:
 
 
 async def test_answered_from_the_default_knowledge_base(app: App) -> None:
-    (reply,) = await app.conversations.handle(msg("外资企业信息报告要什么材料"))
+    (reply,) = await app.conversations.handle(msg("外商投资信息报告要什么材料"))
     assert reply.kind == "answer" and reply.entry_id == "guide-fdi-information-report"
     assert "申请材料" in reply.text and "本指南还包括" in reply.text
 

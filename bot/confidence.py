@@ -1,0 +1,150 @@
+"""The confidence of a match: the probability that an entry answers the question, from a logistic
+model over features that mean the same on any knowledge base.
+
+The weights ship in ``knowledge/data/confidence.json``; ``bench/calibrate.py`` refits them from the
+labelled question sets (several knowledge bases) and checks them on sets left out of the fit. Two
+models share the features: ``answer`` (the best entry answers the question) and ``listed`` (a right
+entry is among the candidates offered).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from knowledge.retrieve import Candidate, Query
+
+MODEL_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "data" / "confidence.json"
+TIE = 0.03  # a runner-up this close to the best score ties with it
+SHORT_WORDS = 2  # a question of this many informative words or fewer says little of what it asks
+
+# Every feature lies in [0, 1] (the margins in [-1, 1]), so that one regularisation fits them all.
+FEATURES: tuple[str, ...] = (
+    "score",  # the matcher's score (coverage, phrasing, own question)
+    "margin",  # over the runner-up with another answer
+    "coverage",  # share of the question's informative words the entry holds (by weight)
+    "key_coverage",  # ... in its questions, title or headings
+    "question_sim",  # closeness to one of its own questions (0 without)
+    "question_gap",  # ... more than the runner-up's
+    "phrase",  # how literally it says the question's words
+    "missing",  # the heaviest question word it lacks, relative to the heaviest of all
+    "spec_coverage",  # coverage, each word weighed by how rare it is in this knowledge base too
+    "spec_gap",  # ... more than the runner-up's
+    "spec_missing",  # missing, likewise
+    "unsaid",  # the heaviest word of its closest own question that the question does not say
+    "off_type",  # asked for a number, place or guide section it does not state
+    "ties",  # how many other answers score within TIE of it (up to 3, over 3)
+    "short",  # the question has at most SHORT_WORDS informative words
+)
+
+
+# The direction each feature may push the probability (bench/calibrate.py drops a feature whose fitted
+# weight comes out the other way: on a few hundred questions that is noise, and it would not hold on
+# another knowledge base). A tie or an unsaid word never makes an answer likelier.
+SIGNS: dict[str, int] = {
+    "score": 1,
+    "margin": 1,
+    "coverage": 1,
+    "key_coverage": 1,
+    "question_sim": 1,
+    "question_gap": 1,
+    "phrase": 1,
+    "missing": -1,
+    "spec_coverage": 1,
+    "spec_gap": 1,
+    "spec_missing": -1,
+    "unsaid": -1,
+    "off_type": -1,
+    "ties": -1,
+    "short": -1,
+}
+
+
+def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
+    """The features of ``best`` as the answer to ``q``; ``others`` are the other answers offered,
+    best first (one candidate a distinct answer)."""
+    runner = others[0] if others else None
+    ties = sum(1 for c in others if c.score >= best.score - TIE)
+    return [
+        best.score,
+        best.score - (runner.score if runner else 0.0),
+        best.coverage,
+        best.key_coverage,
+        best.question_sim,
+        best.question_sim - (runner.question_sim if runner else 0.0),
+        best.phrase,
+        best.missing,
+        best.spec_coverage,
+        best.spec_coverage - (runner.spec_coverage if runner else 0.0),
+        best.spec_missing,
+        best.unsaid,
+        1.0 if best.factor < 1.0 else 0.0,
+        min(ties, 3) / 3,
+        1.0 if len(q.words) <= SHORT_WORDS else 0.0,
+    ]
+
+
+def tied(x: list[float]) -> bool:
+    """Another answer scores within ``TIE`` of this one and its own question does not tell them
+    apart either: whatever the model says, the match cannot choose between them, so it offers both."""
+    return x[FEATURES.index("margin")] < TIE and x[FEATURES.index("question_gap")] < TIE
+
+
+@dataclass(frozen=True, slots=True)
+class Logistic:
+    """A logistic model: ``sigmoid(bias + weights . x)``."""
+
+    weights: tuple[float, ...]
+    bias: float
+
+    def __call__(self, x: list[float]) -> float:
+        z = self.bias + sum(w * v for w, v in zip(self.weights, x, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+GROUPS = ("asked", "unasked")  # entries with questions of their own (FAQ-like), and without
+
+
+def group(c: Candidate) -> str:
+    """Which of the two fitted groups an entry belongs to: with questions of its own (an FAQ, a
+    policy's Q&A, any kind that has them) or without (a clause, a guide or policy known by its title
+    and headings). An entry of a kind no model was fitted on falls in one of them like any other."""
+    return "asked" if c.info.questions else "unasked"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfidenceModel:
+    """The fitted models over ``FEATURES``, one pair for each ``GROUPS``: ``answer`` (this entry
+    answers the question) and ``listed`` (a right entry is among those offered)."""
+
+    answer: dict[str, Logistic]
+    listed: dict[str, Logistic]
+
+    def p_answer(self, best: Candidate, x: list[float]) -> float:
+        return self.answer[group(best)](x)
+
+    def p_listed(self, best: Candidate, x: list[float]) -> float:
+        return self.listed[group(best)](x)
+
+    @classmethod
+    def from_json(cls, data: dict) -> ConfidenceModel:
+        """Read a model file's object; its feature names must be ``FEATURES`` (a refit is needed
+        when they change)."""
+        if tuple(data.get("features", ())) != FEATURES:
+            raise ValueError(f"{MODEL_FILE.name}: fitted on other features; run bench/calibrate.py")
+
+        def read(part: dict) -> dict[str, Logistic]:
+            return {
+                g: Logistic(tuple(map(float, part[g]["weights"])), float(part[g]["bias"])) for g in GROUPS
+            }
+
+        return cls(read(data["answer"]), read(data["listed"]))
+
+
+@cache
+def shipped_model() -> ConfidenceModel:
+    """The model shipped in ``knowledge/data/confidence.json``."""
+    return ConfidenceModel.from_json(json.loads(MODEL_FILE.read_text(encoding="utf-8")))
