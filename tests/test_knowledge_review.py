@@ -48,7 +48,8 @@ async def test_an_agents_save_waits_for_an_editor(app: App, client: TestClient) 
     done = await api(client, csrf, f"/console/api/review/{data['proposal_id']}/approve", {})
     assert done["proposal"]["status"] == "approved" and done["proposal"]["result_entry_id"] == f"staff-{tid}"
     decision = await app.services.qa.ask(question)
-    assert decision.status == "answered" and decision.entry_id == f"staff-{tid}"
+    # Ranked first; the shipped guide answers it too, so the calibrated decision may offer both.
+    assert decision.status in ("answered", "suggested") and decision.entry_id == f"staff-{tid}"
     await api(client, csrf, f"/console/api/review/{data['proposal_id']}/approve", {}, status=409)
     revisions = (await (await client.get(f"/console/api/entries/staff-{tid}/revisions")).json())["revisions"]
     assert [(r["actor"], r["action"]) for r in revisions] == [("editor1", "create")]
@@ -157,7 +158,7 @@ async def test_edits_are_kept_and_revertible_and_agents_cannot_edit(app: App, cl
     await api(client, csrf, f"/console/api/revisions/{revisions[0]['id']}/revert")
     assert (await app.services.kb.get(entry_id)).answer == original.answer
     decision = await app.services.qa.ask(original.question)
-    assert decision.answer and "周六上午" not in decision.answer
+    assert decision.entry_id == entry_id and "周六上午" not in (decision.answer or "")
     revisions = (await (await client.get(f"/console/api/entries/{entry_id}/revisions")).json())["revisions"]
     assert [r["action"] for r in revisions] == ["revert", "edit"]
     # Reverting a creation retires the created entry.

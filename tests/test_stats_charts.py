@@ -53,7 +53,9 @@ async def test_the_numbers_per_office_category_and_satisfaction(app: App, client
 
 
 async def test_the_page_draws_each_chart_with_its_numbers(app: App, client: TestClient) -> None:
-    await app.conversations.handle(IncomingMessage("web", "stats-v-0005", "stats-v-0005", "商务局电话"))
+    await app.conversations.handle(
+        IncomingMessage("web", "stats-v-0005", "stats-v-0005", "鼓楼区商务局的电话是多少？")
+    )
     tid = await hand_over(app, HEALTH_Q, "stats-v-0006-abcdefgh")
     await app.tickets.reply(tid, "agent-sc", "答复")
     await login(client, "agent-wj")
