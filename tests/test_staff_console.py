@@ -461,7 +461,8 @@ async def test_try_a_question(client: TestClient) -> None:
 
 
 async def test_overview_numbers(client: TestClient, app: App) -> None:
-    user = IncomingMessage("web", "visitor-token-0001", "visitor-token-0001", "商务局电话")
+    # Asked in full: 商务局电话 sits near the calibrated decision's line (answered or only offered).
+    user = IncomingMessage("web", "visitor-token-0001", "visitor-token-0001", "鼓楼区商务局的电话是多少？")
     await app.conversations.handle(user)
     await app.conversations.handle(IncomingMessage("web", "visitor-token-0002", "visitor-token-0002", "备案"))
     first = await escalate(app, chat="visitor-token-0003")
