@@ -38,7 +38,7 @@ from bench.labelled import (  # noqa: E402
     search_all,
     seed_rows,
 )
-from bot.confidence import FEATURES, GROUPS, MODEL_FILE, SIGNS, features, group, tied  # noqa: E402
+from bot.confidence import FEATURES, GROUPS, MODEL_FILE, SIGNS, features, group, thin, tied  # noqa: E402
 from bot.config import MatchingSettings  # noqa: E402
 from bot.decide import distinct, most_specific  # noqa: E402
 
@@ -171,7 +171,7 @@ def reliability(p: np.ndarray, y: np.ndarray) -> list[tuple[str, int, float, flo
 
 def outcome(p_ans: np.ndarray, p_list: np.ndarray, m: MatchingSettings, x: np.ndarray) -> np.ndarray:
     """The status each question gets at these settings (``bot.decide.decide``)."""
-    ties = np.asarray([tied(row.tolist()) for row in x], dtype=bool)
+    ties = np.asarray([tied(row.tolist()) or thin(row.tolist()) for row in x], dtype=bool)
     return np.where(
         (p_ans >= m.precision) & ~ties,
         "answered",

@@ -57,6 +57,7 @@ class Row:
     expect_ids: list[str] | None = None  # others: ids of right entries
     out_of_scope: bool = False
     aspect: str | None = None  # the guide section a right guide answer shows
+    refer_ids: list[str] | None = None  # out of scope: the referrals to the body responsible
 
 
 @dataclass
@@ -90,7 +91,16 @@ def default_rows(batches: set[str] | None = None) -> list[Row]:
     for i, r in enumerate(load_jsonl(DATA / "faq_eval.jsonl")):
         ids = [r["expect_id"]] if r["expect_id"] else None
         rows.append(
-            Row("default", "faq_eval", "a", f"fe{i}", r["question"], expect_ids=ids, out_of_scope=not ids)
+            Row(
+                "default",
+                "faq_eval",
+                "a",
+                f"fe{i}",
+                r["question"],
+                expect_ids=ids,
+                out_of_scope=not ids,
+                refer_ids=r.get("refer_ids"),
+            )
         )
     for name, oos in (("resident_eval", False), ("resident_out_of_scope", True)):
         path = DATA / f"{name}.jsonl"
@@ -101,7 +111,8 @@ def default_rows(batches: set[str] | None = None) -> list[Row]:
                 continue
             ids = None if oos else list(r["expect_entry_ids"])
             aspect = None if oos else r.get("aspect")
-            rows.append(Row("default", name, r["batch"], r["id"], r["question"], None, ids, oos, aspect))
+            refer = r.get("refer_ids") if oos else None
+            rows.append(Row("default", name, r["batch"], r["id"], r["question"], None, ids, oos, aspect, refer))
     return rows
 
 
@@ -145,7 +156,8 @@ async def start(kb: str, tmp: str, settings: Settings | None = None) -> Services
 async def is_right(s: Services, row: Row, q: Query, c: Candidate) -> bool:
     """Whether a candidate answers the row's question."""
     if row.out_of_scope:
-        return False
+        # Pointing to the body responsible is the right reply to another body's matter.
+        return c.info.kind == "referral" and c.entry_id in (row.refer_ids or [])
     if row.expect_ids is not None:
         # A guide asked for one of its sections answers with that section.
         return c.entry_id in row.expect_ids and (

@@ -59,7 +59,7 @@ class DatabaseSettings:
 
 @dataclass(frozen=True, slots=True)
 class MatchingSettings:
-    precision: float = 0.9
+    precision: float = 0.7
     suggest_confidence: float = 0.5
     max_suggestions: int = 3
     max_question_chars: int = 2000

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.confidence import ConfidenceModel, features, shipped_model, tied
+from bot.confidence import ConfidenceModel, features, shipped_model, thin, tied
 from bot.config import MatchingSettings
 from knowledge.retrieve import Candidate, Query
 
@@ -61,7 +61,8 @@ def decide(
     q: Query, cands: list[Candidate], m: MatchingSettings, model: ConfidenceModel | None = None
 ) -> Verdict:
     """``answered`` when the confidence that the best entry answers the question reaches
-    ``m.precision`` and no other answer ties with it (``tied``); ``suggested`` when a right entry is
+    ``m.precision``, no other answer ties with it (``tied``) and it holds enough of the question
+    (``thin``); ``suggested`` when a right entry is
     likely enough among the candidates offered (``m.suggest_confidence``), or the question is too
     vague to pick one (the best entry holds every word of it); ``escalated`` otherwise
     (``bot/confidence.py``)."""
@@ -73,7 +74,7 @@ def decide(
     best = top[0]
     x = features(q, best, top[1:])
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
-    if p >= m.precision and not tied(x):
+    if p >= m.precision and not tied(x) and not thin(x):
         return Verdict("answered", best, top, p, x)
     # Offered too when the question is too vague to pick one: the best entry holds all its words.
     if max(p, listed) >= m.suggest_confidence or best.missing == 0.0:

@@ -165,7 +165,7 @@ async def test_ask_json(db_url: str, tmp_path: Path, lexicon: Lexicon) -> None:
         for sug in r["suggestions"]:
             assert set(sug) == {"entry_id", "title", "score"}
         assert 0 <= r["confidence"] <= 1
-        assert r["status"] != "answered" or r["confidence"] >= 0.9  # [matching] precision
+        assert r["status"] != "answered" or r["confidence"] >= Settings().matching.precision
     number, weather, faq_row, vague = rows
     assert number["kind"] == "policy" and faq_row["kind"] == "faq" and vague["kind"] is not None
     assert number["status"] == "answered" and "鼓商务〔2020〕123号" in number["answer"]

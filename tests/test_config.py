@@ -194,7 +194,7 @@ def test_file_problems(tmp_path: Path) -> None:
 def test_replace_returns_a_changed_copy() -> None:
     s = Settings()
     t = s.replace("matching", precision=0.95)
-    assert t.matching.precision == 0.95 and s.matching.precision == 0.9
+    assert t.matching.precision == 0.95 and s.matching.precision == 0.7
     assert t.telegram is s.telegram
 
 
