@@ -112,7 +112,9 @@ def default_rows(batches: set[str] | None = None) -> list[Row]:
             ids = None if oos else list(r["expect_entry_ids"])
             aspect = None if oos else r.get("aspect")
             refer = r.get("refer_ids") if oos else None
-            rows.append(Row("default", name, r["batch"], r["id"], r["question"], None, ids, oos, aspect, refer))
+            rows.append(
+                Row("default", name, r["batch"], r["id"], r["question"], None, ids, oos, aspect, refer)
+            )
     return rows
 
 
