@@ -64,7 +64,7 @@ class Services:
         return cls(settings, engine, sessions, kb, QAService(kb, settings.matching), watcher)
 
     async def load_default_if_empty(self) -> bool:
-        """Load the shipped knowledge base into an empty database (``run``, ``chat`` and ``ask``)."""
+        """Load the shipped knowledge base into an empty database (``run`` and ``chat`` only)."""
         if await self.kb.count() > 0:
             return False
         await self.kb.import_paths(default_paths())

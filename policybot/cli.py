@@ -158,14 +158,6 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
     services = await Services.start(settings)
     try:
-        # As `run` and `chat` do: an empty database would answer nothing at all.
-        if await services.load_default_if_empty():
-            await services.kb.load_index()
-            print(
-                f"policybot: the database was empty; loaded the shipped knowledge base "
-                f"({await services.kb.count()} entries)",
-                file=sys.stderr,
-            )
         if args.questions == ["-"]:
             loop = asyncio.get_running_loop()
             while True:
