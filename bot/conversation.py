@@ -25,7 +25,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -51,9 +51,18 @@ from bot.qa import QAService
 from bot.subscriptions import SubscriptionService
 from bot.tickets import TicketService
 from knowledge.answers import answer_text, citation
-from knowledge.models import Conversation, Feedback, Message, ProcessedUpdate, Ticket, TicketReason
+from knowledge.models import (
+    Conversation,
+    Feedback,
+    Message,
+    ProcessedUpdate,
+    Ticket,
+    TicketReason,
+    utcnow,
+)
 from knowledge.store import KnowledgeBase
 from knowledge.text import storable
+from knowledge.upsert import insert_or_ignore
 
 log = logging.getLogger("policybot.conversation")
 
@@ -83,6 +92,8 @@ HELP = (
 )
 UNKNOWN_COMMAND = "没有这个命令。" + HELP
 CATEGORY_LIMIT = 8
+CONVERSATION_KEY = ("channel", "chat_ref", "user_ref")  # uq_conversation_ref
+ATTEMPTS = 2  # a message's transaction is run again once when it lost a race on a unique key
 MAX_HUMAN_TEXT = 2000
 TICKET_WORDS = {
     "open": "等待处理",
@@ -122,9 +133,9 @@ class Conversations:
         if msg.content_type == "text":
             # Matching needs no database: do it before the transaction to keep that short.
             decision = await self.qa.ask(msg.text)
-        async with self.sessions() as session:
+        for attempt in range(ATTEMPTS):
             try:
-                async with session.begin():
+                async with self.sessions() as session, session.begin():
                     if msg.update_id is not None and not await self._first_time(session, msg):
                         return []
                     conv = await self.conversation(session, msg)
@@ -132,9 +143,15 @@ class Conversations:
                     if via_outbox:
                         for reply in replies:
                             enqueue(session, msg.ref, reply, ticket_id=reply.ticket_id)
+                break
             except IntegrityError:
-                # A second worker handled the same update at the same moment.
-                return []
+                # Only the update's own key means "another worker handled this update at the same
+                # moment"; any other conflict is a race this transaction lost: run it again.
+                if msg.update_id is not None and await self._seen(msg):
+                    return []
+                if attempt == ATTEMPTS - 1:
+                    raise
+                log.info("conversation write conflicted, retrying", extra={"channel": msg.channel})
         if via_outbox or any(r.kind == "escalated" for r in replies):
             self.wake()
         return replies
@@ -150,6 +167,11 @@ class Conversations:
         except IntegrityError:
             return False
 
+    async def _seen(self, msg: IncomingMessage) -> bool:
+        """True when ``msg.update_id`` is recorded as handled (committed by whichever worker)."""
+        async with self.sessions() as session:
+            return await session.get(ProcessedUpdate, (msg.channel, str(msg.update_id))) is not None
+
     async def _first_time(self, session: AsyncSession, msg: IncomingMessage) -> bool:
         key = (msg.channel, str(msg.update_id))
         if await session.get(ProcessedUpdate, key) is not None:
@@ -159,30 +181,44 @@ class Conversations:
         return True
 
     async def conversation(self, session: AsyncSession, msg: IncomingMessage) -> Conversation:
-        """The conversation of this user on this channel, created on first contact."""
-        conv = await session.scalar(
-            select(Conversation).where(
-                Conversation.channel == msg.channel,
-                Conversation.chat_ref == msg.chat_ref,
-                Conversation.user_ref == msg.user_ref,
-            )
-        )
+        """The conversation of this user on this channel, created on first contact.
+
+        Get-or-create that survives two first messages at once (two requests, or two workers): the
+        insert does nothing when the other one created the row a moment earlier, and both use that row.
+        """
+        conv = await self._existing(session, msg)
         if conv is None:
-            conv = Conversation(
-                channel=msg.channel,
-                chat_ref=msg.chat_ref,
-                user_ref=msg.user_ref,
-                display_name=msg.display_name[:200],
-            )
-            session.add(conv)
-            await session.flush()
-        elif msg.display_name and conv.display_name != msg.display_name[:200]:
+            values = {
+                "channel": msg.channel,
+                "chat_ref": msg.chat_ref,
+                "user_ref": msg.user_ref,
+                "display_name": msg.display_name[:200],
+                "created_at": utcnow(),
+            }
+            await insert_or_ignore(session, Conversation, values, CONVERSATION_KEY)
+            conv = await self._existing(session, msg)
+            if conv is None:  # pragma: no cover - the row exists once the insert has returned
+                raise RuntimeError("conversation vanished while being created")
+        if msg.display_name and conv.display_name != msg.display_name[:200]:
             conv.display_name = msg.display_name[:200]
         return conv
+
+    async def _hold(self, session: AsyncSession, conv: Conversation) -> None:
+        """Lock the conversation's row until the transaction ends, before deciding whether to open a
+        ticket: two messages of one user at once (on two workers) then open one ticket, not two. A
+        write takes the row lock on PostgreSQL and the write lock on SQLite, and re-reads see the other's
+        committed ticket."""
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conv.id)
+            .values(display_name=Conversation.display_name)
+            .execution_options(synchronize_session=False)
+        )
 
     async def _respond(
         self, session: AsyncSession, conv: Conversation, msg: IncomingMessage, decision: Decision | None
     ) -> list[Reply]:
+        await self._hold(session, conv)
         open_ticket = await self.tickets.open_for(session, conv)
         if msg.content_type != "text":
             return [await self._not_text(session, conv, msg, open_ticket)]
@@ -495,6 +531,7 @@ class Conversations:
         text = storable(text)
         async with self.sessions() as session, session.begin():
             conv = await self.conversation(session, msg)
+            await self._hold(session, conv)
             existing = await self.tickets.open_for(session, conv)
             if existing is not None:
                 if text:

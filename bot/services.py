@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.qa import QAService
 from knowledge.db import create_engine, session_factory
+from knowledge.db_lock import database_lock
 from knowledge.index_files import index_dir_for
 from knowledge.schema import ensure_schema
 from knowledge.segment import Lexicon
@@ -64,10 +65,14 @@ class Services:
         return cls(settings, engine, sessions, kb, QAService(kb, settings.matching), watcher)
 
     async def load_default_if_empty(self) -> bool:
-        """Load the shipped knowledge base into an empty database (``run`` and ``chat`` only)."""
+        """Load the shipped knowledge base into an empty database (``run`` and ``chat`` only); workers
+        started together load it once (the others wait on the database lock, then find it loaded)."""
         if await self.kb.count() > 0:
             return False
-        await self.kb.import_paths(default_paths())
+        async with database_lock(self.engine, "default-knowledge"):
+            if await self.kb.count() > 0:
+                return False
+            await self.kb.import_paths(default_paths())
         return True
 
     async def close(self) -> None:

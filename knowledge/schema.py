@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from knowledge.db import SCHEMA_REVISION
+from knowledge.db_lock import database_lock
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -28,12 +29,18 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 async def ensure_schema(engine: AsyncEngine) -> None:
-    """Run pending migrations; skip Alembic entirely when the database is already current."""
+    """Run pending migrations; skip Alembic entirely when the database is already current.
+
+    Workers started together on an empty database migrate once: the first takes the database lock
+    (``knowledge.db_lock``) and migrates, the others wait for it and then find the schema current."""
     try:
         if await current_revision(engine) == SCHEMA_REVISION:
             return
-        async with engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+        async with database_lock(engine, "migrate"):
+            if await current_revision(engine) == SCHEMA_REVISION:
+                return
+            async with engine.begin() as conn:
+                await conn.run_sync(_upgrade)
     except (DBAPIError, OSError) as exc:
         raise SchemaError(f"cannot prepare the database: {exc.__class__.__name__}: {exc}") from exc
 
