@@ -81,8 +81,14 @@ class App:
         subscriptions = SubscriptionService(services.sessions, services.kb, sub, conversations.conversation)
         conversations.subscriptions = subscriptions
         broadcasts = BroadcastService(
-            services.sessions, sub, settings.staff.timezone, staff_targets(settings), outbox.wake
+            services.sessions,
+            sub,
+            settings.staff.timezone,
+            staff_targets(settings),
+            outbox.wake,
+            windows={"wechat": settings.wechat.push_window_hours * 3600},
         )
+        conversations.on_contact = broadcasts.on_contact
         push = PushJobs(broadcasts, sub.scan_seconds)
         return cls(
             services,

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -60,6 +60,7 @@ BASELINE_BATCH = 2000
 SUMMARY_LINE = 60  # characters per summary line
 BATCH_TITLES = 5
 DIGEST_ITEMS = 20
+SEEN_EVERY = timedelta(minutes=1)  # Conversation.last_seen_at is refreshed at most this often
 HEADINGS = {
     "new": "新发布",
     "batch": "新发布",
@@ -393,12 +394,16 @@ class BroadcastService:
         timezone: str,
         staff_targets: Sequence[ChannelRef] = (),
         wake: Callable[[], None] = lambda: None,
+        windows: Mapping[str, float] | None = None,
     ) -> None:
+        """``windows``: channels that let the bot write first only for so many seconds after the
+        visitor's last contact (WeChat: 48 hours); a push outside it is held for the next contact."""
         self.sessions = sessions
         self.settings = settings
         self.tz = ZoneInfo(timezone)
         self.staff_targets = list(staff_targets)
         self.wake = wake
+        self.windows = dict(windows or {})
         self.scanner = ChangeScanner(sessions, settings, timezone, self.release)
 
     async def release(self, session: AsyncSession, b: Broadcast, staff: str = "") -> int:
@@ -421,6 +426,7 @@ class BroadcastService:
                     Subscription.mode,
                     Conversation.channel,
                     Conversation.chat_ref,
+                    Conversation.last_seen_at,
                 )
                 .join(Conversation, Conversation.id == Subscription.conversation_id)
                 .where(Subscription.topic == b.topic)
@@ -428,7 +434,11 @@ class BroadcastService:
             )
         ).all()
         items: list[OutboxItem | None] = []
-        for sub_id, _, mode, channel, chat_ref in subs:
+        modes: list[str] = []
+        for sub_id, _, mode, channel, chat_ref, seen in subs:
+            if mode == "instant" and self.closed(channel, seen, now):
+                mode = "held"  # sent with the visitor's next contact (``on_contact``)
+            modes.append(mode)
             if mode == "instant":
                 items.append(
                     enqueue(
@@ -450,7 +460,7 @@ class BroadcastService:
                 outbox_id=item.id if item is not None else None,
                 created_at=now,
             )
-            for (_, conv_id, mode, _, _), item in zip(subs, items, strict=True)
+            for (_, conv_id, *_), mode, item in zip(subs, modes, items, strict=True)
         )
         await session.execute(
             update(Broadcast)
@@ -460,6 +470,59 @@ class BroadcastService:
         )
         log.info("broadcast released", extra={"broadcast": b.id, "recipients": len(subs)})
         return len(subs)
+
+    def closed(self, channel: str, last_seen: datetime | None, now: datetime) -> bool:
+        """The channel does not let the bot write first to a visitor last seen at ``last_seen``."""
+        window = self.windows.get(channel)
+        if window is None:
+            return False
+        return last_seen is None or (now - _aware(last_seen)).total_seconds() > window
+
+    async def on_contact(self, session: AsyncSession, conv: Conversation) -> None:
+        """The visitor wrote or pressed something (``Conversations.conversation``): note when, and on
+        a channel with a window send what was held for them, in one message."""
+        now = utcnow()
+        seen = conv.last_seen_at
+        if seen is None or now - _aware(seen) >= SEEN_EVERY:
+            conv.last_seen_at = now
+        if conv.channel not in self.windows:
+            return
+        rows = (
+            await session.execute(
+                select(Delivery, Broadcast)
+                .join(Broadcast, Broadcast.id == Delivery.broadcast_id)
+                .where(Delivery.conversation_id == conv.id, Delivery.mode == "held", _still_subscribed())
+                .order_by(Broadcast.id)
+                .limit(DIGEST_ITEMS)
+            )
+        ).all()
+        if not rows:
+            return
+        subs = await self._topics(session, conv.id)
+        held = [b for _, b in rows]
+        reply = (
+            push_reply(held[0], subs[held[0].topic])
+            if len(held) == 1
+            else digest_reply(held, subs, local_today(self.tz, now))
+        )
+        item = enqueue(
+            session,
+            ChannelRef(conv.channel, conv.chat_ref),
+            reply,
+            kind="broadcast",
+            priority=PRIORITY_BROADCAST,
+        )
+        await session.flush()
+        for delivery, _ in rows:
+            delivery.outbox_id, delivery.mode = item.id, "released"
+        log.info("held pushes released", extra={"conversation": conv.id, "pushes": len(rows)})
+
+    async def _topics(self, session: AsyncSession, conv_id: int) -> dict[str, int]:
+        """The conversation's subscriptions: topic -> subscription id."""
+        rows = await session.execute(
+            select(Subscription.topic, Subscription.id).where(Subscription.conversation_id == conv_id)
+        )
+        return {topic: sub_id for topic, sub_id in rows}
 
     async def approve(self, broadcast_id: int, staff: str) -> int:
         """Staff confirmed: send it now; returns the number of recipients."""
@@ -585,31 +648,22 @@ class BroadcastService:
                 select(Delivery, Broadcast, Conversation)
                 .join(Broadcast, Broadcast.id == Delivery.broadcast_id)
                 .join(Conversation, Conversation.id == Delivery.conversation_id)
-                .where(
-                    Delivery.mode == "digest",
-                    Delivery.outbox_id.is_(None),
-                    # still subscribed: an unsubscribe stops what the digest had not yet sent
-                    select(Subscription.id)
-                    .where(
-                        Subscription.conversation_id == Delivery.conversation_id,
-                        Subscription.topic == Broadcast.topic,
-                    )
-                    .exists(),
-                )
+                .where(Delivery.mode == "digest", Delivery.outbox_id.is_(None), _still_subscribed())
                 .order_by(Delivery.conversation_id, Broadcast.id)
             )
         ).all()
         per_conv: dict[int, list[tuple[Delivery, Broadcast, Conversation]]] = defaultdict(list)
         for row in rows:
             per_conv[row[0].conversation_id].append(tuple(row))  # type: ignore[arg-type]
+        now = utcnow()
+        written = 0
         for conv_id, items in per_conv.items():
             conv = items[0][2]
-            subs = dict(
-                (topic, sid)
-                for topic, sid in await session.execute(
-                    select(Subscription.topic, Subscription.id).where(Subscription.conversation_id == conv_id)
-                )
-            )
+            if self.closed(conv.channel, conv.last_seen_at, now):
+                for delivery, _, _ in items:
+                    delivery.mode = "held"  # the day's digest goes with the visitor's next contact
+                continue
+            subs = await self._topics(session, conv_id)
             reply = digest_reply([b for _, b, _ in items], subs, day)
             item = enqueue(
                 session,
@@ -621,7 +675,21 @@ class BroadcastService:
             await session.flush()
             for delivery, _, _ in items:
                 delivery.outbox_id = item.id
-        return len(per_conv)
+            written += 1
+        return written
+
+
+def _still_subscribed() -> Any:
+    """A delivery's visitor still subscribes to its broadcast's topic: an unsubscribe stops what was
+    not yet sent (for a query joining ``Delivery`` and ``Broadcast``)."""
+    return (
+        select(Subscription.id)
+        .where(
+            Subscription.conversation_id == Delivery.conversation_id,
+            Subscription.topic == Broadcast.topic,
+        )
+        .exists()
+    )
 
 
 def _aware(dt: datetime) -> datetime:

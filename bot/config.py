@@ -119,6 +119,7 @@ class WechatSettings:
     path: str = "/wechat"
     api_base_url: str = WECHAT_API
     reply_seconds: float = 4.0
+    push_window_hours: float = 48.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +270,8 @@ def _coerce(where: str, hint: object, value: object) -> object:
 def _check_semantics(s: Settings) -> None:
     if not 0 <= s.database.index_poll_seconds <= 60:
         raise ConfigError("[database] index_poll_seconds: must be between 0 (off) and 60")
+    if not 0 < s.wechat.push_window_hours <= 48:
+        raise ConfigError("[wechat] push_window_hours: must be more than 0 and at most 48 (WeChat's limit)")
     m = s.matching
     for key in ("precision", "suggest_confidence"):
         v = getattr(m, key)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -121,6 +121,8 @@ class Conversations:
         self.tickets = tickets
         self.wake = wake
         self.subscriptions: SubscriptionService | None = None  # set by App.create
+        # Called with every contact (set by App.create: notes the time, sends pushes held for it).
+        self.on_contact: Callable[[AsyncSession, Conversation], Awaitable[None]] | None = None
 
     # -- the main path ------------------------------------------------------------------------------
     async def handle(self, msg: IncomingMessage, *, via_outbox: bool = False) -> list[Reply]:
@@ -201,6 +203,8 @@ class Conversations:
                 raise RuntimeError("conversation vanished while being created")
         if msg.display_name and conv.display_name != msg.display_name[:200]:
             conv.display_name = msg.display_name[:200]
+        if self.on_contact is not None:
+            await self.on_contact(session, conv)
         return conv
 
     async def _hold(self, session: AsyncSession, conv: Conversation) -> None:

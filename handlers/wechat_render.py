@@ -1,8 +1,10 @@
 """WeChat rendering: a neutral ``Reply`` as the plain text of a WeChat message.
 
 WeChat text messages have no buttons: the core's choices (suggested questions, 都不是，转人工) become
-numbered lines the user answers with a number; category and entry buttons are listed by name. A text
-longer than one message is cut on line boundaries into parts of at most ``PART_BYTES`` bytes of UTF-8.
+numbered lines the user answers with a number; category and entry buttons are listed by name;
+subscription buttons become the words to send instead (订阅 分类名, 退订 分类名, 我的订阅: see
+``handlers.wechat.WORDS``). A text longer than one message is cut on line boundaries into parts of at
+most ``PART_BYTES`` bytes of UTF-8.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from bot.protocol import ActionError, choices, parse_action
 PART_BYTES = 2000  # WeChat's text messages hold 2048 bytes; keep a margin
 CHOOSE_HINT = "回复数字查看对应内容。"
 LISTED = ("cat", "entry")  # buttons listed by name (the user can ask about them in words)
+SUBSCRIBE_HINT = "回复“订阅 分类名”订阅该类政策更新，例如：订阅 {example}"
+UNSUBSCRIBE_HINT = "回复“退订 分类名”取消订阅，回复“我的订阅”查看您的订阅。"
 
 
 def render_text(reply: Reply) -> str:
@@ -25,18 +29,37 @@ def render_text(reply: Reply) -> str:
         lines.append("")
         lines += [f"{i}. {b.label}" for i, b in enumerate(numbered, 1)]
         lines.append(CHOOSE_HINT)
-    listed = [b.label for row in reply.buttons for b in row if _listed(b.action)]
+    listed = [b.label for row in reply.buttons for b in row if _kind(b.action) in LISTED]
     if listed:
         lines.append("")
         lines += [f"· {label}" for label in listed]
-    return "\n".join(lines)
+    return "\n".join(lines + _subscription_words(reply))
 
 
-def _listed(action: str) -> bool:
+def _subscription_words(reply: Reply) -> list[str]:
+    """Subscription buttons as the words to send: the categories offered, then how to unsubscribe."""
+    offered = [
+        b.label
+        for row in reply.buttons
+        for b in row
+        if _kind(b.action) == "subscribe" and b.action != "subscribe"
+    ]
+    ending = any(_kind(b.action) in ("unsub", "unsubscribe") for row in reply.buttons for b in row)
+    lines: list[str] = []
+    if offered:
+        lines += ["", *(f"· {label}" for label in offered)]
+        fresh = [label for label in offered if not label.startswith("✓")] or offered
+        lines.append(SUBSCRIBE_HINT.format(example=fresh[0].lstrip("✓ ")))
+    if ending:
+        lines += ["", UNSUBSCRIBE_HINT]
+    return lines
+
+
+def _kind(action: str) -> str | None:
     try:
-        return parse_action(action).kind in LISTED
+        return parse_action(action).kind
     except ActionError:
-        return False
+        return None
 
 
 def render_parts(replies: list[Reply], budget: int = PART_BYTES) -> list[str]:

@@ -117,6 +117,8 @@ class Conversation(Base):
     user_ref: Mapped[str] = mapped_column(String(200), default="")
     display_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When the visitor last wrote or pressed anything (refreshed at most once a minute).
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class Message(Base):

@@ -10,7 +10,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.app import App
 from bot.config import SubscriptionSettings
@@ -19,7 +19,15 @@ from bot.outbox import OutboxWorker
 from bot.push_stats import push_stats
 from bot.subscriptions import Refusal
 from knowledge.importers.base import ParsedEntry
-from knowledge.models import Broadcast, Delivery, OutboxItem, Subscription, SubscriptionEvent, utcnow
+from knowledge.models import (
+    Broadcast,
+    Conversation,
+    Delivery,
+    OutboxItem,
+    Subscription,
+    SubscriptionEvent,
+    utcnow,
+)
 from tests.fakes.channel import FakeChannel
 
 TRADE = "外贸外资"
@@ -378,3 +386,87 @@ async def test_two_workers_make_one_broadcast_and_send_each_push_once(app: App, 
         assert await count(app, Broadcast) == 1 and await count(app, Delivery) == 30
     finally:
         await other.close()
+
+
+# -- a channel that lets the bot write first only for a while (WeChat's 48 hours) -----------------------------
+def wechat_visitor(n: int) -> IncomingMessage:
+    openid = f"oWechat-{n:04d}"
+    return IncomingMessage("wechat", openid, openid)
+
+
+async def last_seen_ago(app: App, msg: IncomingMessage, hours: float) -> None:
+    """Pretend the visitor's last contact was ``hours`` ago."""
+    async with app.services.sessions() as s, s.begin():
+        await s.execute(
+            update(Conversation)
+            .where(Conversation.chat_ref == msg.chat_ref)
+            .values(last_seen_at=utcnow() - timedelta(hours=hours))
+        )
+
+
+async def deliveries(app: App, mode: str) -> int:
+    async with app.services.sessions() as s:
+        return int(
+            await s.scalar(select(func.count()).select_from(Delivery).where(Delivery.mode == mode)) or 0
+        )
+
+
+async def test_a_push_outside_the_channel_window_waits_for_the_next_contact(core) -> None:
+    app, web = core
+    wechat = FakeChannel("wechat")
+    app.registry.add(wechat)
+    use(app, review=False)
+    fresh, away, quiet = wechat_visitor(1), wechat_visitor(2), wechat_visitor(3)
+    for who in (fresh, away, quiet, visitor(1)):
+        await act(app, who, f"subscribe:{TRADE}")
+    for who in (away, quiet, visitor(1)):  # the web has no window: its visitor hears anyway
+        await last_seen_ago(app, who, 49)
+    await app.services.kb.write_entries([faq("faq-win-1")])
+    assert await app.push.run_once() == 1
+    await app.outbox.deliver_due()
+    assert [c for c, _, _ in wechat.sent] == [fresh.chat_ref]
+    assert len(web.to(visitor(1).chat_ref)) == 1
+    assert await deliveries(app, "held") == 2
+
+    replies = await app.conversations.handle(dataclasses.replace(away, text="你好"))
+    assert replies  # the visitor is answered as ever; the held push follows through the outbox
+    await app.outbox.deliver_due()
+    (push,) = wechat.to(away.chat_ref)
+    assert "faq-win-1" in push.text and any(
+        b.action.startswith("unsub:") for row in push.buttons for b in row
+    )
+    await app.conversations.handle(dataclasses.replace(away, text="谢谢"))
+    await app.outbox.deliver_due()
+    assert len(wechat.to(away.chat_ref)) == 1  # released once
+    assert wechat.to(quiet.chat_ref) == []  # still away: still held
+    assert await deliveries(app, "held") == 1 and await deliveries(app, "released") == 1
+    assert (await push_stats(app.services.sessions, 12)).delivered == 3
+
+
+async def test_a_digest_outside_the_window_goes_with_the_next_contact_in_one_message(core) -> None:
+    app, _ = core
+    wechat = FakeChannel("wechat")
+    app.registry.add(wechat)
+    use(app, review=False, digest_hour=9)
+    who = wechat_visitor(7)
+    await act(app, who, f"subscribe:{TRADE}")
+    await act(app, who, "digest:on")
+    for entry_id in ("faq-wd1", "faq-wd2"):
+        await app.services.kb.write_entries([faq(entry_id)])
+        await app.broadcasts.scanner.scan()
+    await last_seen_ago(app, who, 49)
+    tomorrow = utcnow().astimezone(ZoneInfo(app.settings.staff.timezone)) + timedelta(days=1)
+    assert await app.broadcasts.send_digests(tomorrow.replace(hour=9, minute=0)) == 0  # held
+    await app.outbox.deliver_due()
+    assert wechat.sent == []
+    await app.conversations.act(who, "subscriptions")  # a menu press is a contact too
+    await app.outbox.deliver_due()
+    (digest,) = [r for r in wechat.to(who.chat_ref) if r.kind == "broadcast"]
+    assert "共 2 条" in digest.text
+
+
+async def test_push_window_is_validated() -> None:
+    from bot.config import ConfigError, settings_from_dict
+
+    with pytest.raises(ConfigError, match=r"\[wechat\] push_window_hours"):
+        settings_from_dict({"wechat": {"push_window_hours": 72}})

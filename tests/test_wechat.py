@@ -325,3 +325,53 @@ def test_invalid_wechat_settings_fail_at_start_naming_the_key() -> None:
     for key, raw in cases.items():
         with pytest.raises(ConfigError, match=key):
             settings_from_dict(raw, env={})
+
+
+# -- subscriptions by words, and the 48-hour window for pushes ------------------------------------------------
+async def test_subscriptions_by_words_and_a_push_held_until_the_next_message(wechat: Wechat) -> None:
+    import dataclasses
+
+    from sqlalchemy import update
+
+    from knowledge.importers.base import ParsedEntry
+
+    app = wechat.app
+    new = dataclasses.replace(app.settings.subscriptions, review=False)
+    app.subscriptions.settings = app.broadcasts.settings = app.broadcasts.scanner.settings = new
+    await app.push.run_once()  # the baseline: the imported seed is not news
+    (category,) = await app.subscriptions.categories()
+
+    offer = await wechat.say("订阅")
+    assert f"· {category}" in offer and f"订阅 {category}" in offer  # the words to send, with an example
+    assert "已订阅" in await wechat.say(f"订阅 {category}")
+    assert category in await wechat.say("我的订阅")
+    question = await wechat.say("订阅的政策在哪里看")  # a word followed by no category: a question
+    assert "已订阅" not in question and "没有“" not in question
+
+    def entry(n: int) -> ParsedEntry:
+        return ParsedEntry(
+            id=f"faq-wx-{n}", kind="faq", question=f"第{n}号新规定是什么？", answer="自2027年起线上申报。",
+            category=category, source={"title": "某某通知"},
+        )  # fmt: skip
+
+    await app.services.kb.write_entries([entry(1)])
+    assert await app.push.run_once() == 1
+    await wechat.deliver()
+    ((to, text),) = wechat.api.sent
+    assert to == USER and "第1号新规定" in text and "退订 分类名" in text  # how to stop, in words
+
+    async with app.services.sessions() as s, s.begin():  # the visitor last wrote 49 hours ago
+        await s.execute(update(Conversation).values(last_seen_at=utcnow() - timedelta(hours=49)))
+    await app.services.kb.write_entries([entry(2)])
+    assert await app.push.run_once() == 1
+    await wechat.deliver()
+    assert len(wechat.api.sent) == 1  # WeChat would refuse it (45015): held
+    await wechat.say("你好")
+    await wechat.deliver()
+    assert len(wechat.api.sent) == 2 and "第2号新规定" in wechat.api.sent[1][1]
+
+    assert "已退订" in await wechat.say(f"退订{category}")
+    await app.services.kb.write_entries([entry(3)])
+    await app.push.run_once()
+    await wechat.deliver()
+    assert len(wechat.api.sent) == 2
