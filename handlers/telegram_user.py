@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import CallbackQuery, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -129,7 +129,7 @@ class UserHandlers:
             toast = "".join(r.text for r in replies if r.kind == "ack") or TOASTS.get(action.kind, "")
             await self.core.send(msg.ref, [r for r in replies if r.kind != "ack"])
             if action.kind == "feedback":
-                await _drop_keyboard(query)
+                await _drop_feedback_buttons(query)
         except ActionError:
             toast = STALE_BUTTON
         except Refusal as exc:  # a subscription action refused (someone else's 退订...): nothing changed
@@ -158,11 +158,21 @@ async def _answer(query: CallbackQuery, text: str) -> None:
         log.info("answerCallbackQuery failed", extra={"error": str(exc)})
 
 
-async def _drop_keyboard(query: CallbackQuery) -> None:
-    """Remove the feedback buttons once used (best effort)."""
-    if query.message is None:
+async def _drop_feedback_buttons(query: CallbackQuery) -> None:
+    """Remove the feedback buttons once used, keeping the others (订阅此类政策更新, 关注此条); best effort."""
+    markup = getattr(query.message, "reply_markup", None)  # an inaccessible message has none
+    if markup is None:
         return
+    rows = [[b for b in row if not _is_feedback(b.callback_data)] for row in markup.inline_keyboard]
+    kept = tuple(tuple(row) for row in rows if row)
     try:
-        await query.edit_message_reply_markup(reply_markup=None)
+        await query.edit_message_reply_markup(reply_markup=InlineKeyboardMarkup(kept) if kept else None)
     except TelegramError as exc:
         log.info("could not remove the buttons", extra={"error": str(exc)})
+
+
+def _is_feedback(data: object) -> bool:
+    try:
+        return isinstance(data, str) and parse_action(data).kind == "feedback"
+    except ActionError:
+        return False
