@@ -594,3 +594,22 @@ async def test_export_imports_back_unchanged(services: Services, tmp_path: Path)
     assert {e.id for e in entries} == {json.loads(line)["id"] for line in lines}
     draft = next(e for e in entries if e.id == "t-csv-2")
     assert draft.status == "draft"
+
+
+def test_content_hash_is_the_digest_stored_by_earlier_versions() -> None:
+    # Databases keep each entry's hash: a new way of computing it must give the same digest, or the next
+    # import would take every entry for changed.
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    entry = ParsedEntry(
+        id="guide-x", kind="guide", title="某指南", sections=[["申请材料", "身份证"]], tags=["备案"],
+        source={"title": "某通知", "pages": [1, 2]}, valid_until="2027-01-01", origin="a.jsonl",
+    )  # fmt: skip
+    data = asdict(entry)
+    data.pop("origin")
+    earlier = hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+    assert entry.content_hash() == earlier
+    assert ParsedEntry(**{**asdict(entry), "origin": "b.jsonl"}).content_hash() == earlier  # origin aside
+    assert ParsedEntry(**{**asdict(entry), "title": "改了"}).content_hash() != earlier

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 KINDS = ("faq", "guide", "policy", "clause", "smalltalk", "referral")
@@ -65,9 +65,10 @@ class ParsedEntry:
     origin: str = ""
 
     def content_hash(self) -> str:
-        """A digest of everything but the origin: equal hashes mean an unchanged entry."""
-        data = asdict(self)
-        data.pop("origin")
+        """A digest of everything but the origin: equal hashes mean an unchanged entry. (The fields
+        hold only strings, numbers, lists and dicts, so no deep copy through ``asdict`` is needed: it
+        was a fifth of a large import's time in the main process, for the same digest.)"""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "origin"}
         return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
     def as_record(self) -> dict[str, Any]:
