@@ -328,7 +328,16 @@ def test_invalid_wechat_settings_fail_at_start_naming_the_key() -> None:
 
 
 # -- subscriptions by words, and the 48-hour window for pushes ------------------------------------------------
-async def test_subscriptions_by_words_and_a_push_held_until_the_next_message(wechat: Wechat) -> None:
+@pytest.mark.parametrize("safe", [False, True], ids=["plaintext", "safe"])
+async def test_subscriptions_by_words_and_a_push_held_until_the_next_message(
+    settings: Settings, lexicon: Lexicon, safe: bool
+) -> None:
+    # Every reply is read from the passive answer: give a loaded machine time to make it.
+    async with open_wechat(settings, lexicon, safe, reply_seconds=60.0) as wechat:
+        await _subscriptions_by_words(wechat)
+
+
+async def _subscriptions_by_words(wechat: Wechat) -> None:
     import dataclasses
 
     from sqlalchemy import update
