@@ -74,7 +74,14 @@ class App:
         tickets = TicketService(
             services.sessions, services.kb, settings.staff, staff_targets(settings), outbox.wake, alerting
         )
-        conversations = Conversations(services.sessions, services.qa, services.kb, tickets, outbox.wake)
+        conversations = Conversations(
+            services.sessions,
+            services.qa,
+            services.kb,
+            tickets,
+            outbox.wake,
+            auto_escalate=settings.handoff.auto_escalate,
+        )
         alerts = StaffAlerts(tickets, alerting, settings.wecom.daily_summary_at)
         credentials = CredentialStore(services.sessions)
         sub = settings.subscriptions

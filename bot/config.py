@@ -141,6 +141,13 @@ class SubscriptionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HandoffSettings:
+    # True: a question without a reliable answer opens a staff ticket at once (the behaviour before
+    # issue 15); False: the visitor is offered 转人工 and the ticket opens only when asked.
+    auto_escalate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "INFO"
     format: str = "json"
@@ -156,6 +163,7 @@ class Settings:
     wechat: WechatSettings = field(default_factory=WechatSettings)
     wecom: WecomSettings = field(default_factory=WecomSettings)
     subscriptions: SubscriptionSettings = field(default_factory=SubscriptionSettings)
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, section: str, **values: object) -> Settings:
@@ -173,6 +181,7 @@ _SECTION_TYPES = {
     "wechat": WechatSettings,
     "wecom": WecomSettings,
     "subscriptions": SubscriptionSettings,
+    "handoff": HandoffSettings,
     "logging": LoggingSettings,
 }
 

@@ -35,6 +35,7 @@ from bot.protocol import (
     PUSH_KINDS,
     Action,
     CommandName,
+    asks_for_human,
     cancel_action,
     category_action,
     choices,
@@ -44,6 +45,7 @@ from bot.protocol import (
     parse_action,
     parse_command,
     pick_action,
+    status_action,
     ticket_arg,
 )
 from bot.push_actions import push_act, push_command
@@ -79,7 +81,7 @@ GREETING = (
     "您好！我是鼓楼区商务局的政策咨询机器人。\n"
     "我可以回答这些方面的问题（共 {count} 条）：{names}。\n\n"
     "请直接用一句话描述您的问题，例如：“申请政府信息公开多久答复？”\n"
-    "我答不上来的问题会转给工作人员。点下面的分类可以看看常见问题。"
+    "我答不上来时，您可以选择转人工，请工作人员解答。点下面的分类可以看看常见问题。"
 )
 HELP = (
     "使用方法：直接发送您的问题（文字）。\n"
@@ -91,6 +93,19 @@ HELP = (
     "在群里提问时，请 @我 或回复我的消息。"
 )
 UNKNOWN_COMMAND = "没有这个命令。" + HELP
+NO_ANSWER = "这个问题我暂时还没有准确的答案。"
+NO_ANSWER_CLOSEST = "知识库里最接近的内容如下，供您参考："
+NO_ANSWER_WAYS = "如需工作人员解答，请选择“转人工”。"
+CLOSEST_LIMIT = 3
+ESCALATED_WORDS: dict[TicketReason, str] = {
+    "user_request": "好的，已为您转人工，工单号 #{id}。",
+    "not_helpful": "抱歉这条回答没有解决您的问题，已请工作人员跟进，工单号 #{id}。",
+    "no_match": "这个问题我暂时无法准确回答，已转给工作人员，工单号 #{id}。",
+}
+ESCALATED_AFTER = "答复会发到这里。等待期间您可以继续提问：我能回答的直接回答，其他的补充到这个工单。"
+ADDED_TO_TICKET = "已补充到工单 #{id}，工作人员会一并看到。"
+NOT_HELPFUL_ADDED = "抱歉这条回答没有解决您的问题。已把它补充到您正在处理中的工单 #{id}，工作人员会一并答复。"
+RELATED_WHILE_WAITING = "知识库里也有这些相关内容，您可以先看看："
 CATEGORY_LIMIT = 8
 CONVERSATION_KEY = ("channel", "chat_ref", "user_ref")  # uq_conversation_ref
 ATTEMPTS = 2  # a message's transaction is run again once when it lost a race on a unique key
@@ -114,8 +129,11 @@ class Conversations:
         kb: KnowledgeBase,
         tickets: TicketService,
         wake: Callable[[], None] = lambda: None,
+        *,
+        auto_escalate: bool = False,
     ) -> None:
         self.sessions = sessions
+        self.auto_escalate = auto_escalate  # [handoff] auto_escalate: open a ticket on every no-answer
         self.qa = qa
         self.kb = kb
         self.tickets = tickets
@@ -131,6 +149,8 @@ class Conversations:
         typed = parse_command(msg.text) if msg.content_type == "text" else None
         if typed is not None:
             return await self.command(msg, typed[0], typed[1], via_outbox=via_outbox)
+        if msg.content_type == "text" and asks_for_human(msg.text):
+            return await self.command(msg, "human", "", via_outbox=via_outbox)
         decision = None
         if msg.content_type == "text":
             # Matching needs no database: do it before the transaction to keep that short.
@@ -227,18 +247,33 @@ class Conversations:
         if msg.content_type != "text":
             return [await self._not_text(session, conv, msg, open_ticket)]
         assert decision is not None
-        if open_ticket is not None and not decision.invalid:
-            await self.tickets.add_user_message(session, open_ticket, conv, msg.text[:4000])
-            return [
-                Reply(
-                    f"已将您的补充转给工作人员（工单 #{open_ticket.id}）。{self.tickets.expected_reply()}",
-                    kind="info",
-                    ticket_id=open_ticket.id,
-                )
-            ]
-        return await self._answer(session, conv, msg.text, decision)
+        if open_ticket is not None and not decision.invalid and decision.status != "answered":
+            # A ticket is open: what the bot cannot answer goes to it; what it can is answered.
+            return [await self._add_to_ticket(session, conv, open_ticket, msg.text[:4000], decision)]
+        return await self._answer(session, conv, msg.text, decision, open_ticket)
 
-    async def _answer(self, session: AsyncSession, conv: Conversation, text: str, d: Decision) -> list[Reply]:
+    async def _add_to_ticket(
+        self, session: AsyncSession, conv: Conversation, ticket: Ticket, text: str, d: Decision
+    ) -> Reply:
+        """已补充到工单 #N, with the candidates the bot had for it (if it had any)."""
+        added = await self.tickets.add_user_message(session, ticket, conv, text)
+        added.payload = {"suggestions": [s.to_json() for s in d.suggestions]}
+        await session.flush()
+        words = ADDED_TO_TICKET.format(id=ticket.id) + self.tickets.expected_reply()
+        buttons = [[Button(s.title[:60], pick_action(added.id, i))] for i, s in enumerate(d.suggestions)]
+        if buttons:
+            words += "\n" + RELATED_WHILE_WAITING
+        return await self._bot_reply(
+            session, conv, Reply(words, buttons=buttons, kind="info", ticket_id=ticket.id)
+        )
+
+    async def _answer(
+        self, session: AsyncSession, conv: Conversation, text: str, d: Decision, ticket: Ticket | None = None
+    ) -> list[Reply]:
+        """Store the question with the decision and reply; with ``ticket`` open, an answered question and
+        its answer join the ticket's transcript."""
+        no_answer = d.status == "escalated" and not d.invalid
+        offered = closest(d.candidates) if no_answer else d.suggestions
         question = Message(
             conversation_id=conv.id,
             direction="in",
@@ -247,32 +282,37 @@ class Conversations:
             status="invalid" if d.invalid else d.status,
             entry_id=d.entry_id,
             score=d.score,
-            payload={"suggestions": [s.to_json() for s in d.suggestions]},
+            ticket_id=ticket.id if ticket is not None else None,
+            payload={"suggestions": [s.to_json() for s in offered]},
         )
         session.add(question)
         await session.flush()
         if d.status == "answered":
-            return [await self._answer_reply(session, conv, question, d)]
+            return [await self._answer_reply(session, conv, question, d, ticket)]
         if d.status == "suggested":
             return [await self._bot_reply(session, conv, suggestion_reply(d, question.id))]
         if d.invalid:
             # Empty, too long or no text at all: say so, open no ticket.
             return [await self._bot_reply(session, conv, Reply(d.notice, kind="error"))]
+        if not self.auto_escalate:
+            # Staff only when asked: the question stays recorded (gaps, overview); 转人工 opens a ticket.
+            return [await self._bot_reply(session, conv, no_answer_reply(offered, question.id))]
         # The staff's best guesses come from the search that decided (no second search).
         ticket = await self.tickets.open(
             session, conv, text.strip(), "no_match", [s.to_json() for s in d.candidates]
         )
         question.ticket_id = ticket.id
-        return [await self._bot_reply(session, conv, self.escalated_reply(ticket))]
+        return [await self._bot_reply(session, conv, self.escalated_reply(ticket, "no_match"))]
 
     async def _answer_reply(
-        self, session: AsyncSession, conv: Conversation, question: Message, d: Decision
+        self, session: AsyncSession, conv: Conversation, question: Message, d: Decision, ticket: Ticket | None
     ) -> Reply:
         reply = Reply(
             d.answer or "",
             source_line=d.citation,
             kind="answer",
             entry_id=d.entry_id,
+            ticket_id=ticket.id if ticket is not None else None,
         )
         return await self._bot_reply(session, conv, reply, entry_id=d.entry_id, score=d.score)
 
@@ -315,12 +355,13 @@ class Conversations:
         _, cands = self.kb.matcher.search(text, limit=3)
         return [Suggestion(c.entry_id, c.info.title, c.score) for c in cands]
 
-    def escalated_reply(self, ticket: Ticket) -> Reply:
-        """What the user is told when a question goes to staff."""
+    def escalated_reply(self, ticket: Ticket, reason: TicketReason) -> Reply:
+        """What the user is told when a question goes to staff (worded for why it went), with 查看进度
+        and 撤回 (channels without buttons hint the commands: ``protocol.command_hint``)."""
+        words = ESCALATED_WORDS.get(reason, ESCALATED_WORDS["user_request"]).format(id=ticket.id)
         return Reply(
-            f"这个问题我暂时无法准确回答，已转给工作人员，工单号 #{ticket.id}。\n"
-            f"{self.tickets.expected_reply()}\n"
-            "答复会发到这里。您可以继续补充说明；发送 /status 查看进度，/cancel 撤回。",
+            f"{words}\n{self.tickets.expected_reply()}\n{ESCALATED_AFTER}",
+            buttons=[[Button("查看进度", status_action()), Button("撤回工单", cancel_action(ticket.id))]],
             kind="escalated",
             ticket_id=ticket.id,
         )
@@ -528,7 +569,12 @@ class Conversations:
             if helpful:
                 return Reply(HELPFUL_THANKS, kind="info")
             question = await self._question_before(session, conv, answer)
-            return await self._escalate(session, conv, question, "not_helpful")
+            await self._hold(session, conv)
+            existing = await self.tickets.open_for(session, conv)
+            if existing is None:
+                return await self._escalate(session, conv, question, "not_helpful")
+            await self.tickets.add_user_message(session, existing, conv, f"[没解决] {question}"[:4000])
+            return Reply(NOT_HELPFUL_ADDED.format(id=existing.id), kind="info", ticket_id=existing.id)
 
     async def escalate(self, msg: IncomingMessage, question_id: int | None = None, text: str = "") -> Reply:
         """/human, 都不是, or an explicit request: hand the question (or the last one) to staff."""
@@ -545,24 +591,36 @@ class Conversations:
                     kind="info",
                     ticket_id=existing.id,
                 )
-            question = text
+            question, asked = text, None
             if not question and question_id is not None:
                 q = await session.get(Message, question_id)
-                question = q.text if q is not None and q.conversation_id == conv.id else ""
-            if not question:
-                last = await self._last_question(session, conv)
-                question = last or ""
-            reply = await self._escalate(session, conv, question or "（用户请求人工服务）", "user_request")
+                asked = q if q is not None and q.conversation_id == conv.id else None
+            if not question and asked is None:
+                asked = await self._last_question(session, conv)
+            if asked is not None:
+                question = asked.text
+            reply = await self._escalate(
+                session, conv, question or "（用户请求人工服务）", "user_request", asked
+            )
         self.wake()
         return reply
 
     async def _escalate(
-        self, session: AsyncSession, conv: Conversation, question: str, reason: TicketReason
+        self,
+        session: AsyncSession,
+        conv: Conversation,
+        question: str,
+        reason: TicketReason,
+        asked: Message | None = None,
     ) -> Reply:
+        """Open a ticket (the caller holds ``_hold`` and found none open); ``asked`` is the stored
+        question it is about, linked to it."""
         cands = [s.to_json() for s in await self._candidates(question)] if question else []
         ticket = await self.tickets.open(session, conv, question, reason, cands)
+        if asked is not None and asked.ticket_id is None:
+            asked.ticket_id = ticket.id
         self.wake()
-        return await self._bot_reply(session, conv, self.escalated_reply(ticket))
+        return await self._bot_reply(session, conv, self.escalated_reply(ticket, reason))
 
     async def _question_before(self, session: AsyncSession, conv: Conversation, answer: Message) -> str:
         q = await session.scalar(
@@ -573,9 +631,9 @@ class Conversations:
         )
         return q or ""
 
-    async def _last_question(self, session: AsyncSession, conv: Conversation) -> str | None:
+    async def _last_question(self, session: AsyncSession, conv: Conversation) -> Message | None:
         return await session.scalar(
-            select(Message.text)
+            select(Message)
             .where(Message.conversation_id == conv.id, Message.direction == "in", Message.status != "invalid")
             .order_by(Message.id.desc())
             .limit(1)
@@ -635,6 +693,23 @@ def feedback_buttons(message_id: int) -> list[list[Button]]:
             Button("没解决", feedback_action(message_id, False)),
         ]
     ]
+
+
+def closest(candidates: list[Suggestion], limit: int = CLOSEST_LIMIT) -> list[Suggestion]:
+    """The candidates of a question without a reliable answer, one per title (never the same label
+    twice)."""
+    out: dict[str, Suggestion] = {}
+    for c in candidates:
+        out.setdefault(c.title.strip(), c)
+    return list(out.values())[:limit]
+
+
+def no_answer_reply(offered: list[Suggestion], question_id: int) -> Reply:
+    """No exact answer yet: the closest entries (if any) and 转人工; no ticket is opened."""
+    buttons = [[Button(s.title[:60], pick_action(question_id, i))] for i, s in enumerate(offered)]
+    buttons.append([Button("转人工", escalate_action(question_id))])
+    lines = [NO_ANSWER] + ([NO_ANSWER_CLOSEST] if offered else []) + [NO_ANSWER_WAYS]
+    return Reply("\n".join(lines), buttons=buttons, kind="no_answer")
 
 
 def suggestion_reply(d: Decision, question_id: int) -> Reply:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.messages import Button
+from knowledge.smalltalk import phrasings
 
 ActionKind = Literal[
     "pick", "feedback", "escalate", "human", "cancel", "status", "cat", "entry",
@@ -32,6 +33,15 @@ MAX_BUTTON_ACTION = 64  # bytes: Telegram's callback data limit; a longer action
 CHOICE_KINDS = ("pick:", "escalate:")  # buttons a text-only channel offers as numbered choices
 NUMBER = re.compile(r"^[0-9]{1,12}$")
 MAX_ACTION = 256
+# A whole message asking for a person (转人工) is the /human command said in words.
+HUMAN_WORDS = frozenset(
+    {"转人工", "人工", "人工服务", "人工客服", "转人工服务", "转人工客服", "转接人工", "我要人工", "我要转人工",
+     "要人工", "找人工", "请转人工", "帮我转人工", "真人", "找真人", "真人客服", "我要找工作人员",
+     "找工作人员", "联系工作人员", "转工作人员", "人工咨询"}
+)  # fmt: skip
+# The typed command that does what a button does, for channels that hint commands (Telegram, terminal).
+COMMAND_HINTS = (("escalate", "/human 转人工"), ("human", "/human 转人工"),
+                 ("status", "/status 查看进度"), ("cancel", "/cancel 撤回"))  # fmt: skip
 TICKET_ARG = re.compile(r"^#?([0-9]{1,12})$")
 
 
@@ -72,6 +82,16 @@ def feedback_action(message_id: int, helpful: bool) -> str:
 def escalate_action(question_id: int | None = None) -> str:
     """都不是，转人工 (for a stored question, or the last one)."""
     return "escalate" if question_id is None else f"escalate:{question_id}"
+
+
+def human_action() -> str:
+    """转人工: hand the conversation's latest question to staff."""
+    return "human"
+
+
+def status_action() -> str:
+    """查看进度: the conversation's tickets and their state."""
+    return "status"
 
 
 def cancel_action(ticket_id: int | None = None) -> str:
@@ -180,6 +200,21 @@ def parse_command(text: str) -> tuple[CommandName, str] | None:
         if name == known:
             return known, args.strip()
     return None
+
+
+def asks_for_human(text: str) -> bool:
+    """Whether the whole message asks for a person (转人工, 人工客服, 我要人工呀...)."""
+    return any(form in HUMAN_WORDS for form in phrasings(text))
+
+
+def command_hint(buttons: list[list[Button]], numbered: bool = False) -> str:
+    """The typed commands that do what ``buttons`` do, in words (``发送 /status 查看进度，/cancel 撤回``);
+    empty when none has a command. ``numbered``: the channel shows ``choices`` as numbers already, so
+    those are not hinted again."""
+    shown = choices(buttons) if numbered else []
+    kinds = {b.action.partition(":")[0] for row in buttons for b in row if b not in shown}
+    hints = list(dict.fromkeys(words for kind, words in COMMAND_HINTS if kind in kinds))
+    return "发送 " + "，".join(hints) if hints else ""
 
 
 def ticket_arg(args: str) -> int | None:

@@ -57,7 +57,10 @@ class QAService:
             confidence=verdict.confidence,
             kind=best.info.kind if best else None,
         )
-        decision.candidates = [Suggestion(c.entry_id, c.info.title, c.score) for c in cands[:3]]
+        # The closest entries for staff and for "no exact answer yet" (small talk is never one of them).
+        decision.candidates = [
+            Suggestion(c.entry_id, c.info.title, c.score) for c in cands if c.info.kind != "smalltalk"
+        ][:3]
         if best is not None and verdict.status != "escalated":
             decision.entry_id, decision.title = best.entry_id, best.info.title
         if verdict.status == "answered" and best is not None:

@@ -171,17 +171,19 @@ class TicketService:
 
     async def add_user_message(
         self, session: AsyncSession, ticket: Ticket, conv: Conversation, text: str
-    ) -> None:
+    ) -> Message:
         """A further message from the user joins the ticket and is passed on to the staff thread."""
-        session.add(
-            Message(conversation_id=conv.id, direction="in", author="user", text=text, ticket_id=ticket.id)
+        added = Message(
+            conversation_id=conv.id, direction="in", author="user", text=text, ticket_id=ticket.id
         )
+        session.add(added)
         posts = list(await session.scalars(select(TicketPost).where(TicketPost.ticket_id == ticket.id)))
         note = Reply(f"【工单 #{ticket.id} 用户补充】\n{text}", kind="staff_followup", ticket_id=ticket.id)
         targets = {(p.channel, p.chat_ref): p.message_ref for p in posts}
         for ref in self.staff_targets:
             reply_to = targets.get((ref.channel, ref.chat_ref))
             enqueue(session, ref, note, kind="staff_followup", ticket_id=ticket.id, reply_to=reply_to)
+        return added
 
     async def cancel(self, conv: Conversation, ticket_id: int | None = None) -> Ticket | None:
         """Withdraw the user's open ticket (the newest, or the one named)."""

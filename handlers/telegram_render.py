@@ -13,6 +13,7 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.messages import Button, Reply
+from bot.protocol import command_hint
 
 log = logging.getLogger("policybot.telegram")
 
@@ -27,8 +28,12 @@ def esc(text: str) -> str:
 
 
 def render_parts(reply: Reply, budget: int = PART_BUDGET) -> list[str]:
-    """The reply as one or more HTML message texts, each within Telegram's limit."""
-    parts = [esc(chunk) for chunk in split_text(reply.text.strip() or "…", budget)]
+    """The reply as one or more HTML message texts, each within Telegram's limit; the commands that do
+    what its buttons do are hinted under the text (``/status``, ``/cancel``, ``/human``)."""
+    text = reply.text.strip() or "…"
+    if hint := command_hint(reply.buttons):
+        text = f"{text}\n{hint}"
+    parts = [esc(chunk) for chunk in split_text(text, budget)]
     line = reply.source_line.strip()[:500]
     if line:
         source = f"<i>{esc(line)}</i>"

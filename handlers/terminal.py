@@ -9,7 +9,7 @@ import sys
 from bot.app import App
 from bot.config import Settings
 from bot.messages import IncomingMessage, Reply
-from bot.protocol import choices
+from bot.protocol import choices, command_hint
 
 PROMPT = "您> "
 HELP = "输入问题后回车；输入数字选择候选；/human 转人工，/status 查看工单，/quit 退出。"
@@ -31,6 +31,8 @@ def render(reply: Reply) -> str:
     if reply.source_line:
         lines.append(reply.source_line)
     lines += [f"  [{i}] {b.label}" for i, b in enumerate(choices(reply.buttons), 1)]
+    if hint := command_hint(reply.buttons, numbered=True):
+        lines.append(f"（{hint}）")
     return "\n".join(lines)
 
 

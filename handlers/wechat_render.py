@@ -10,7 +10,7 @@ most ``PART_BYTES`` bytes of UTF-8.
 from __future__ import annotations
 
 from bot.messages import Reply
-from bot.protocol import ActionError, choices, parse_action
+from bot.protocol import ActionError, choices, command_hint, parse_action
 
 PART_BYTES = 2000  # WeChat's text messages hold 2048 bytes; keep a margin
 CHOOSE_HINT = "回复数字查看对应内容。"
@@ -33,6 +33,8 @@ def render_text(reply: Reply) -> str:
     if listed:
         lines.append("")
         lines += [f"· {label}" for label in listed]
+    if hint := command_hint(reply.buttons, numbered=True):
+        lines += ["", hint]
     return "\n".join(lines + _subscription_words(reply))
 
 

@@ -24,8 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # The values of the status and kind columns (stored as short strings; typed here for the checker).
-ReplyKind = Literal["answer", "suggestions", "escalated", "staff_reply", "staff_post", "staff_followup",
-                    "info", "error", "reminder", "ack", "alert", "broadcast", "staff_notice"]  # fmt: skip
+ReplyKind = Literal["answer", "suggestions", "no_answer", "escalated", "staff_reply", "staff_post",
+                    "staff_followup", "info", "error", "reminder", "ack", "alert", "broadcast", "staff_notice"]  # fmt: skip
 MessageStatus = ReplyKind | Literal["", "answered", "suggested", "invalid", "staff"]
 Direction = Literal["in", "out"]
 Author = Literal["user", "bot", "staff"]

@@ -85,7 +85,8 @@ async def test_a_foreign_action_gets_an_error_reply(desk: Desk) -> None:
     (suggested,) = await desk.say(VAGUE_Q, user="u1")
     pick = suggested.buttons[0][0].action
     (answer,) = await desk.say(NUMBER_Q, user="u1")
-    ticket = (await desk.say(OFF_Q, user="u1"))[0].ticket_id
+    await desk.say(OFF_Q, user="u1")
+    ticket = (await desk.say("转人工", user="u1"))[0].ticket_id
     other = msg(user="u2")
     for action in (pick, feedback_action(answer.message_id or 0, False), cancel_action(ticket)):
         (reply,) = await desk.app.conversations.act(other, action)

@@ -75,9 +75,14 @@ async def login(client: TestClient, name: str = NAME, password: str = PASSWORD) 
 async def escalate(
     app: App, channel: str = "web", chat: str = "visitor-token-0001", text: str = ESCALATED
 ) -> int:
-    """A user on ``channel`` asks something the bot cannot answer; return the ticket number."""
+    """A user on ``channel`` asks something the bot cannot answer, then asks for a person (转人工);
+    return the ticket number."""
     replies = await app.conversations.handle(
         IncomingMessage(channel, chat, chat, text, display_name=f"{channel}用户")
+    )
+    assert replies[-1].kind == "no_answer", replies
+    replies = await app.conversations.handle(
+        IncomingMessage(channel, chat, chat, "转人工", display_name=f"{channel}用户")
     )
     assert replies[-1].kind == "escalated", replies
     assert replies[-1].ticket_id is not None
@@ -508,6 +513,8 @@ async def test_console_api_reply(client: TestClient, app: App) -> None:
 # -- XSS ------------------------------------------------------------------------------------------------
 async def test_xss_is_escaped_everywhere_in_the_console(client: TestClient, app: App) -> None:
     resp = await client.post("/api/ask", json={"token": "visitor-token-xss1", "question": XSS})
+    assert resp.status == 200
+    resp = await client.post("/api/ask", json={"token": "visitor-token-xss1", "question": "转人工"})
     assert resp.status == 200
     ticket = (await app.tickets.queue())[0].ticket.id
     csrf = await login(client)

@@ -104,8 +104,11 @@ async def retry_until_sent(bot: Bot, attempts: int = 6) -> None:
     raise AssertionError("outbox still has undelivered rows")
 
 
-def telegram_settings(base: Settings, fake: FakeBotAPI, **telegram: Any) -> Settings:
-    """Settings pointing at the fake Bot API, with a staff chat and one staff member."""
+def telegram_settings(
+    base: Settings, fake: FakeBotAPI, auto_escalate: bool = True, **telegram: Any
+) -> Settings:
+    """Settings pointing at the fake Bot API, with a staff chat and one staff member; the handoff tests
+    open a ticket on every unanswered question ([handoff] auto_escalate) unless told otherwise."""
     s = base.replace("telegram", token=fake.token, base_url=fake.base_url, **telegram)
     s = s.replace(
         "staff",
@@ -114,7 +117,7 @@ def telegram_settings(base: Settings, fake: FakeBotAPI, **telegram: Any) -> Sett
         sla_minutes=30,
         working_hours="Mon-Sun 00:00-24:00",
     )
-    return s.replace("web", enabled=False)
+    return s.replace("web", enabled=False).replace("handoff", auto_escalate=auto_escalate)
 
 
 @pytest.fixture
@@ -291,7 +294,7 @@ async def test_full_handoff_and_save_as_knowledge(bot: Bot, fake: FakeBotAPI) ->
     assert (await bot.ticket(number)).claimed_by == "李科员"
 
     say(fake, ALICE, "店在东街口，上个月刚开业")  # joins the ticket, posted into its thread
-    await fake.wait_sent(ALICE["id"], "已将您的补充转给工作人员")
+    await fake.wait_sent(ALICE["id"], f"已补充到工单 #{number}")
     (followup,) = await fake.wait_sent(STAFF_CHAT, "用户补充")
     thread = str(followup["reply_to_message"]["message_id"])  # the post, or a later message of its thread
     assert await bot.core.tickets.by_post("telegram", str(STAFF_CHAT), thread) == number

@@ -54,6 +54,15 @@ async def ask(client: TestClient, question: str, token: str = TOKEN) -> dict:
     return await resp.json()
 
 
+async def hand_over(client: TestClient, question: str = ESCALATED, token: str = TOKEN) -> dict:
+    """``question`` gets no reliable answer (no ticket); then the visitor types 转人工: the ticket."""
+    (no_answer,) = (await ask(client, question, token))["replies"]
+    assert no_answer["kind"] == "no_answer" and no_answer["ticket_id"] is None
+    (escalated,) = (await ask(client, "转人工", token))["replies"]
+    assert escalated["kind"] == "escalated" and isinstance(escalated["ticket_id"], int)
+    return escalated
+
+
 async def history(client: TestClient, token: str = TOKEN, after: int = 0) -> list[dict]:
     resp = await client.get(f"/api/conversations/{token}", params={"after": str(after)})
     assert resp.status == 200, await resp.text()
@@ -162,7 +171,13 @@ async def test_ask_suggested_then_pick_a_candidate(client: TestClient) -> None:
 
 
 async def test_ask_escalated_opens_a_ticket(client: TestClient, app: App) -> None:
-    (reply,) = (await ask(client, ESCALATED))["replies"]
+    (no_answer,) = (await ask(client, ESCALATED))["replies"]
+    assert no_answer["kind"] == "no_answer" and await app.tickets.queue() == []
+    human = no_answer["buttons"][-1][0]
+    assert human["label"] == "转人工"
+    resp = await client.post("/api/action", json={"token": TOKEN, "action": human["action"]})
+    assert resp.status == 200, await resp.text()
+    reply = (await resp.json())["reply"]
     assert reply["kind"] == "escalated" and isinstance(reply["ticket_id"], int)
     assert f"#{reply['ticket_id']}" in reply["text"]
     queue = await app.tickets.queue()
@@ -273,7 +288,7 @@ async def test_conversations_are_per_token(client: TestClient) -> None:
 
 
 async def test_staff_reply_appears_in_the_conversation(client: TestClient, app: App) -> None:
-    (reply,) = (await ask(client, ESCALATED))["replies"]
+    reply = await hand_over(client)
     last = (await history(client))[-1]["id"]
     await app.tickets.reply(reply["ticket_id"], "alice", "您好，<b>请致电</b>咨询。")
     (staff,) = await history(client, after=last)
@@ -450,13 +465,13 @@ async def test_entry_detail(client: TestClient, app: App) -> None:
 # -- the web channel and start_web ----------------------------------------------------------------------
 async def test_web_channel_stores_notices_and_skips_staff_replies(client: TestClient, app: App) -> None:
     app.registry.add(WebChannel(app.conversations))
-    (reply,) = (await ask(client, ESCALATED))["replies"]
+    reply = await hand_over(client)
     last = (await history(client))[-1]["id"]
     await app.tickets.close(reply["ticket_id"], "alice")
     assert await app.outbox.deliver_due() == 1
     (note,) = await history(client, after=last)
     assert note["author"] == "bot" and "关闭" in note["text"]
-    (other,) = (await ask(client, ESCALATED, OTHER))["replies"]
+    other = await hand_over(client, ESCALATED, OTHER)
     await app.tickets.reply(other["ticket_id"], "alice", "已答复")
     assert await app.outbox.deliver_due() == 1
     assert [m["author"] for m in await history(client, OTHER)].count("staff") == 1  # stored once
@@ -499,7 +514,7 @@ async def test_visitor_message_shape_matches_core(app: App) -> None:
 
 
 async def test_typed_commands_work_like_buttons(client: TestClient, app: App) -> None:
-    (escalated,) = (await ask(client, ESCALATED))["replies"]
+    escalated = await hand_over(client)
     (status,) = (await ask(client, "/status"))["replies"]
     assert f"#{escalated['ticket_id']}" in status["text"]
     (cancel,) = (await ask(client, " /cancel "))["replies"]

@@ -91,7 +91,7 @@ async def open_wechat(
     settings = settings.replace(
         "wechat", token=TOKEN, app_id=APP_ID, app_secret=APP_SECRET, encoding_aes_key=aes,
         api_base_url=api.base_url, **values,
-    )  # fmt: skip
+    ).replace("handoff", auto_escalate=True)  # fmt: skip
     app = await App.create(settings, lexicon=lexicon)
     await app.services.kb.import_paths([seed_path()])
     await start_wechat(app)

@@ -44,8 +44,11 @@ class Desk:
 async def desk(settings: Settings, lexicon: Lexicon) -> AsyncIterator[Desk]:
     robot = FakeWecomRobot()
     await robot.start()
-    settings = settings.replace("wecom", webhook_url=robot.url).replace(
-        "web", public_url="https://zx.example.gov.cn/"
+    # Tickets open on every unanswered question ([handoff] auto_escalate), as before issue 15.
+    settings = (
+        settings.replace("wecom", webhook_url=robot.url)
+        .replace("web", public_url="https://zx.example.gov.cn/")
+        .replace("handoff", auto_escalate=True)
     )
     app = await App.create(settings, lexicon=lexicon)
     await app.services.kb.import_paths([seed_path()])

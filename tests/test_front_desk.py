@@ -1,0 +1,222 @@
+"""Issue 15, points 3 and 4 through the core: staff only when asked (no exact answer -> 转人工), an open
+ticket that does not swallow questions, one open ticket per visitor (also under concurrency), and
+[handoff] auto_escalate. The channels' own tests: tests/test_front_desk_channels.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import App
+from bot.config import ConfigError, Settings, settings_from_dict
+from bot.conversation import closest
+from bot.gaps import find_gaps
+from bot.messages import IncomingMessage, Reply, Suggestion
+from bot.protocol import asks_for_human, command_hint, escalate_action, feedback_action
+from bot.stats import overview
+from knowledge.models import Message, Ticket
+from knowledge.segment import Lexicon
+
+ANSWERED = "外资企业年报什么时候报？"  # a stored FAQ, answered outright
+UNKNOWN = "会议室周末能借用吗"  # nothing in the knowledge base fits
+OTHER_UNKNOWN = "火星上养骆驼需要什么许可"
+REFERRAL = "个人社保断缴了怎么补缴？"  # another body's matter: 人社, 12333
+
+
+def visitor(user: str = "v1", update_id: str | None = None) -> IncomingMessage:
+    return IncomingMessage("web", f"chat-{user}", user, "", display_name="访客", update_id=update_id)
+
+
+async def say(app: App, text: str, user: str = "v1") -> Reply:
+    m = visitor(user)
+    m.text = text
+    (reply,) = await app.conversations.handle(m)
+    return reply
+
+
+async def tickets(app: App, status: tuple[str, ...] = ("open", "claimed")) -> list[Ticket]:
+    async with app.services.sessions() as s:
+        return list(await s.scalars(select(Ticket).where(Ticket.status.in_(status)).order_by(Ticket.id)))
+
+
+async def test_greeting_and_referral_never_open_a_ticket(app: App) -> None:
+    hello = await say(app, "你好")
+    assert hello.kind == "answer" and hello.entry_id == "smalltalk-hello"
+    referral = await say(app, REFERRAL)
+    assert referral.kind == "answer" and referral.entry_id == "ref-hrss" and "12333" in referral.text
+    assert await tickets(app, ("open", "claimed", "answered", "closed", "cancelled")) == []
+
+
+async def test_no_answer_offers_human_and_opens_no_ticket(app: App) -> None:
+    reply = await say(app, UNKNOWN)
+    assert reply.kind == "no_answer" and reply.ticket_id is None
+    assert reply.text.startswith("这个问题我暂时还没有准确的答案。") and "转人工" in reply.text
+    async with app.services.sessions() as s:
+        question = await s.scalar(select(Message).where(Message.direction == "in"))
+    assert question is not None and question.status == "escalated" and question.ticket_id is None
+    labels = [b.label for row in reply.buttons for b in row]
+    assert labels[-1] == "转人工" and reply.buttons[-1][0].action == escalate_action(question.id)
+    assert len(labels) == len(set(labels))  # never one label twice
+    assert await tickets(app) == []
+    # the unanswered question is still what staff see in the gaps and the overview
+    gaps = await find_gaps(app.services.sessions, app.services.kb.lex)
+    assert any(UNKNOWN in g.questions for g in gaps)
+    numbers = await overview(app.tickets)
+    assert numbers.escalated == 1 and numbers.questions == 1
+
+
+@pytest.mark.parametrize("how", ["text", "command", "button", "action"])
+async def test_human_opens_the_ticket_for_the_unanswered_question(app: App, how: str) -> None:
+    no_answer = await say(app, UNKNOWN)
+    if how == "text":
+        reply = await say(app, "我要转人工！")
+    elif how == "command":
+        reply = await say(app, "/human")
+    elif how == "button":
+        (reply,) = await app.conversations.act(visitor(), no_answer.buttons[-1][0].action)
+    else:
+        (reply,) = await app.conversations.act(visitor(), "human")
+    assert reply.kind == "escalated" and reply.ticket_id is not None
+    assert reply.text.startswith(f"好的，已为您转人工，工单号 #{reply.ticket_id}。")
+    assert "/status" not in reply.text  # the ways on are buttons; channels without them hint commands
+    assert [b.action for b in reply.buttons[0]] == ["status", f"cancel:{reply.ticket_id}"]
+    (ticket,) = await tickets(app)
+    assert (ticket.id, ticket.question, ticket.reason) == (reply.ticket_id, UNKNOWN, "user_request")
+    async with app.services.sessions() as s:
+        question = await s.scalar(select(Message).where(Message.direction == "in", Message.text == UNKNOWN))
+    assert question is not None and question.ticket_id == ticket.id
+
+
+async def test_not_helpful_and_human_are_worded_apart(app: App) -> None:
+    answer = await say(app, ANSWERED)
+    assert answer.kind == "answer" and answer.message_id is not None
+    (unsolved,) = await app.conversations.act(visitor(), feedback_action(answer.message_id, False))
+    assert unsolved.kind == "escalated" and unsolved.text.startswith("抱歉这条回答没有解决您的问题")
+    (ticket,) = await tickets(app)
+    assert (ticket.reason, ticket.question) == ("not_helpful", ANSWERED)
+    # 没解决 again with the ticket open: added to it, no second ticket
+    (again,) = await app.conversations.act(visitor(), feedback_action(answer.message_id, False))
+    assert again.kind == "info" and again.ticket_id == ticket.id and f"工单 #{ticket.id}" in again.text
+    # 转人工 with the ticket open: told it is in hand
+    human = await say(app, "转人工")
+    assert human.kind == "info" and human.ticket_id == ticket.id and "处理中" in human.text
+    assert len({unsolved.text.split("，")[0], human.text.split("，")[0]}) == 2
+    assert len(await tickets(app)) == 1
+
+
+async def test_an_open_ticket_does_not_swallow_questions(app: App) -> None:
+    await say(app, UNKNOWN)
+    escalated = await say(app, "转人工")
+    tid = escalated.ticket_id
+    # an answerable question is answered, and joins the ticket's transcript
+    answer = await say(app, ANSWERED)
+    assert answer.kind == "answer" and answer.entry_id == "faq-trade-004" and answer.ticket_id == tid
+    # small talk and another body's matter are answered too
+    assert (await say(app, "谢谢")).kind == "answer"
+    referral = await say(app, REFERRAL)
+    assert referral.kind == "answer" and referral.entry_id == "ref-hrss"
+    # what the bot cannot answer is added to the open ticket
+    added = await say(app, OTHER_UNKNOWN)
+    assert added.kind == "info" and added.ticket_id == tid
+    assert added.text.startswith(f"已补充到工单 #{tid}")
+    assert len(await tickets(app)) == 1
+    async with app.services.sessions() as s:
+        in_ticket = list(
+            await s.scalars(select(Message.text).where(Message.ticket_id == tid).order_by(Message.id))
+        )
+    assert UNKNOWN in in_ticket and ANSWERED in in_ticket and OTHER_UNKNOWN in in_ticket
+    assert answer.text in in_ticket  # the bot's answer is in the transcript as well
+    # once staff answered, the next unknown question is "no exact answer yet" again
+    await app.tickets.reply(tid or 0, "李四", "周末不对外借用。")
+    assert (await say(app, OTHER_UNKNOWN)).kind == "no_answer"
+
+
+async def test_auto_escalate_opens_at_once(settings: Settings, lexicon: Lexicon) -> None:
+    core = await App.create(settings.replace("handoff", auto_escalate=True), lexicon=lexicon)
+    try:
+        await core.services.load_default_if_empty()
+        reply = await say(core, UNKNOWN)
+        assert reply.kind == "escalated" and reply.text.startswith(
+            "这个问题我暂时无法准确回答，已转给工作人员"
+        )
+        (ticket,) = await tickets(core)
+        assert (ticket.id, ticket.reason, ticket.question) == (reply.ticket_id, "no_match", UNKNOWN)
+        # with it open, the next unknown question is added to it, not a second ticket
+        assert (await say(core, OTHER_UNKNOWN)).kind == "info"
+        assert len(await tickets(core)) == 1
+    finally:
+        await core.close()
+
+
+@pytest.fixture
+async def two_workers(settings: Settings, lexicon: Lexicon) -> AsyncIterator[tuple[App, App]]:
+    """Two cores on one database (two worker processes), each with its own connection pool."""
+    first = await App.create(settings, lexicon=lexicon)
+    await first.services.load_default_if_empty()
+    second = await App.create(settings, lexicon=lexicon)
+    try:
+        yield first, second
+    finally:
+        await second.close()
+        await first.close()
+
+
+async def test_one_open_ticket_per_visitor_under_concurrency(two_workers: tuple[App, App]) -> None:
+    first, second = two_workers
+    answer = await say(first, ANSWERED)
+    await say(first, UNKNOWN)
+    down = feedback_action(answer.message_id or 0, False)
+    m = visitor()
+    m.text = "转人工"
+    calls = []
+    for core in (first, second):
+        calls += [
+            core.conversations.escalate(visitor()),
+            core.conversations.handle(m),
+            core.conversations.act(visitor(), "human"),
+            core.conversations.act(visitor(), down),
+        ]
+    results = await asyncio.gather(*calls)
+    (ticket,) = await tickets(first)
+    flat = [r for res in results for r in (res if isinstance(res, list) else [res])]
+    assert {r.ticket_id for r in flat} == {ticket.id}
+    assert sum(r.kind == "escalated" for r in flat) == 1  # one opened it, the others were told it is open
+    async with first.services.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Ticket)) == 1
+
+
+def test_handoff_settings_are_validated() -> None:
+    assert Settings().handoff.auto_escalate is False
+    assert settings_from_dict({"handoff": {"auto_escalate": True}}).handoff.auto_escalate is True
+    with pytest.raises(ConfigError, match=r"\[handoff\] auto_escalate: must be true or false"):
+        settings_from_dict({"handoff": {"auto_escalate": "yes"}})
+    with pytest.raises(ConfigError, match=r"\[handoff\] auto: unknown key"):
+        settings_from_dict({"handoff": {"auto": True}})
+
+
+def test_asking_for_a_person_in_words() -> None:
+    for text in ("转人工", "转人工！", "我要人工呀", "人工客服", " 找工作人员 "):
+        assert asks_for_human(text), text
+    for text in ("人工智能产业有什么扶持政策", "转人工以后多久答复", "", "人"):
+        assert not asks_for_human(text), text
+
+
+def test_command_hints_and_closest() -> None:
+    from bot.messages import Button
+
+    buttons = [
+        [Button("查看进度", "status"), Button("撤回工单", "cancel:3")],
+        [Button("转人工", "escalate:9")],
+    ]
+    assert command_hint(buttons) == "发送 /human 转人工，/status 查看进度，/cancel 撤回"
+    assert command_hint(buttons, numbered=True) == "发送 /status 查看进度，/cancel 撤回"
+    assert command_hint([[Button("有用", "feedback:up:1")]]) == ""
+    same = [
+        Suggestion("a", "外资企业年报", 3.0),
+        Suggestion("b", "外资企业年报 ", 2.0),
+        Suggestion("c", "备案", 1.0),
+    ]
+    assert [s.entry_id for s in closest(same)] == ["a", "c"]
