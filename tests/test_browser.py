@@ -128,8 +128,19 @@ async def test_escalation_staff_reply_reaches_the_page_without_reload(site: Site
     visitor = await site.page()
     await visitor.goto(site.url)
     await ask(visitor, ESCALATED)
+    # No reliable answer: said so, the closest entries, and 转人工; no ticket until the visitor asks.
+    no_answer = visitor.locator(".msg.kind-no_answer")
+    await expect(no_answer.locator(".msg-text")).to_contain_text("这个问题我暂时还没有准确的答案")
+    human = no_answer.get_by_role("button", name="转人工")
+    await expect(human).to_have_class("choice choice-human")
+    assert await site.app.tickets.queue() == []
+    await shot(visitor, "chat-no-answer.png")
+    await human.click()
     escalated = visitor.locator(".msg.kind-escalated")
-    await expect(escalated).to_contain_text("工单号 #")
+    await expect(escalated).to_contain_text("已为您转人工，工单号 #")
+    await expect(escalated.get_by_role("button", name="查看进度")).to_be_visible()
+    await expect(escalated).not_to_contain_text("/status")
+    await shot(visitor, "chat-no-answer-human.png")
     ticket_id = (await site.app.tickets.queue())[0].ticket.id
 
     staff = await site.page()
