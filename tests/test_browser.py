@@ -6,6 +6,7 @@ Needs ``apt-get install -y chromium fonts-wqy-microhei`` (the font, or Chinese s
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ ANSWERED = "鼓楼区商务局的电话是多少？"
 SUGGESTED = "备案"
 ESCALATED = "会议室周末能借用吗"
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+UNKNOWN_FOR_LINKS = "火星上养骆驼需要什么许可"
 
 if not Path(CHROMIUM).exists():
     pytest.skip(
@@ -184,6 +186,8 @@ async def test_xss_payload_shows_as_text_in_chat_and_console(site: Site) -> None
     await expect(page.locator("#log img")).to_have_count(0)
     await expect(page.locator("#log script")).to_have_count(0)
     await shot(page, "chat-xss.png")
+    await page.locator(".msg.kind-no_answer").get_by_role("button", name="转人工").click()
+    await expect(page.locator(".msg.kind-escalated")).to_contain_text("工单号 #")
 
     staff = await site.page()
     await staff.goto(site.url + "console/login")
@@ -198,6 +202,51 @@ async def test_xss_payload_shows_as_text_in_chat_and_console(site: Site) -> None
     await expect(staff.locator("main img")).to_have_count(0)
     await shot(staff, "console-xss.png", full_page=True)
     await page.wait_for_timeout(300)
+    assert site.dialogs == []
+
+
+LONG = "我想向鼓楼区商务局申请公开一份文件，怎么申请？"  # a long answer, with buttons under it
+
+
+@pytest.mark.parametrize(("width", "height", "mobile"), [(1280, 560, False), (375, 640, True)])
+async def test_the_question_stays_in_view_above_a_long_answer(
+    site: Site, width: int, height: int, mobile: bool
+) -> None:
+    page = await site.page(width, height, mobile=mobile)
+    await page.goto(site.url)
+    for question in (ANSWERED, SUGGESTED, LONG):
+        await ask(page, question)
+        await expect(page.locator(".msg-user .msg-text").last).to_have_text(question)
+    await expect(page.locator(".msg.kind-answer").last.locator(".msg-text")).to_contain_text("申请")
+    await page.wait_for_timeout(200)
+    box = await page.locator(".msg-user").last.bounding_box()
+    log = await page.locator("#log").bounding_box()
+    assert box is not None and log is not None
+    assert max(0.0, log["y"]) - 1 <= box["y"] and box["y"] + box["height"] <= height, (box, log)
+    await shot(page, f"chat-long-answer-{width}.png")
+
+
+async def test_links_in_answers_are_links_other_schemes_text(site: Site) -> None:
+    page = await site.page()
+    await page.goto(site.url)
+    await ask(page, UNKNOWN_FOR_LINKS)
+    await page.locator(".msg.kind-no_answer").get_by_role("button", name="转人工").click()
+    await expect(page.locator(".msg.kind-escalated")).to_contain_text("工单号 #")
+    ticket_id = (await site.app.tickets.queue())[0].ticket.id
+    text = "详见商务部网站 https://www.mofcom.gov.cn/zcfb/index.html。不要点 javascript:alert(1) 或 data:text/html,x"
+    await site.app.tickets.reply(ticket_id, STAFF, text)
+    reply = page.locator(".msg-staff").last
+    await expect(reply).to_contain_text("javascript:alert(1)", timeout=8_000)
+    links = reply.locator("a")
+    await expect(links).to_have_count(1)
+    await expect(links).to_have_attribute("href", "https://www.mofcom.gov.cn/zcfb/index.html")
+    await expect(links).to_have_attribute("rel", "noopener")
+    await expect(links).to_have_text("https://www.mofcom.gov.cn/zcfb/index.html")
+    # the source line of an answer links its address too
+    await ask(page, ANSWERED)
+    source = page.locator(".msg.kind-answer .msg-source").last
+    await expect(source.locator("a[rel=noopener]").first).to_have_attribute("href", re.compile(r"^https?://"))
+    await shot(page, "chat-links.png")
     assert site.dialogs == []
 
 

@@ -1,5 +1,6 @@
 /* policybot web chat: the resident's page and the embeddable widget.
- * Every piece of text from the server is inserted with textContent, never parsed as HTML. */
+ * Every piece of text from the server is inserted with textContent, never parsed as HTML; http(s)
+ * addresses in it become links (made with createElement, rel="noopener"), any other scheme stays text. */
 (function () {
   "use strict";
 
@@ -51,6 +52,28 @@
     return node;
   }
 
+  /* Text with its http(s) addresses as links; everything else (javascript:, data:, ...) stays text.
+   * An address ends at white space, a quote, an angle bracket or Chinese punctuation. */
+  var URL_RE = /https?:\/\/[^\s<>"'\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]+/g;
+  function linked(tag, className, text) {
+    var node = el(tag, className);
+    var s = String(text === undefined || text === null ? "" : text);
+    var at = 0;
+    s.replace(URL_RE, function (url, index) {
+      var trimmed = url.replace(/[.,;:!?)\]]+$/, "");
+      if (index > at) node.appendChild(document.createTextNode(s.slice(at, index)));
+      var a = el("a", "msg-link", trimmed);
+      a.href = trimmed;
+      a.target = "_blank";
+      a.rel = "noopener";
+      node.appendChild(a);
+      at = index + trimmed.length;
+      return url;
+    });
+    if (at < s.length) node.appendChild(document.createTextNode(s.slice(at)));
+    return node;
+  }
+
   function api(method, path, data) {
     var options = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
     if (data) {
@@ -85,6 +108,21 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  /* After an answer: when the question and its answer do not fit, show the question at the top (the
+   * visitor reads the answer from its start) instead of the answer's end. The log scrolls inside the
+   * page on a large screen, the page itself on a phone: scrollIntoView moves whichever does. */
+  function keepQuestionInView() {
+    var asked = log.querySelectorAll(".msg-user");
+    if (!asked.length) return;
+    var question = asked[asked.length - 1];
+    var top = question.getBoundingClientRect().top;
+    var visibleTop = Math.max(0, log.getBoundingClientRect().top);
+    var last = log.lastElementChild;
+    var bottom = last ? last.getBoundingClientRect().bottom : top;
+    var visibleBottom = Math.min(window.innerHeight, log.getBoundingClientRect().bottom);
+    if (top < visibleTop || bottom > visibleBottom) question.scrollIntoView({ block: "start" });
+  }
+
   /* One bubble: a stored message (from the conversation) or a reply shown only now. */
   function bubble(item, stored) {
     var author = item.author || "bot";
@@ -100,8 +138,8 @@
     }
     meta.appendChild(el("time", "msg-time", timeText(item.created_at)));
     wrap.appendChild(meta);
-    wrap.appendChild(el("p", "msg-text", item.text));
-    if (item.source_line) wrap.appendChild(el("p", "msg-source", item.source_line));
+    wrap.appendChild(linked("p", "msg-text", item.text));
+    if (item.source_line) wrap.appendChild(linked("p", "msg-source", item.source_line));
     var rows = item.buttons || [];
     if (rows.length) {
       var group = el("div", kind === "answer" ? "choices choices-feedback" : "choices");
@@ -198,10 +236,10 @@
         input.value = "";
         var welcomeNode = log.querySelector(".msg-welcome");
         if (welcomeNode && !known) welcomeNode.remove();
-        return sync().then(function () { showReplies(data.replies); });
+        return sync().then(function () { showReplies(data.replies); keepQuestionInView(); });
       })
       .catch(function (err) { showError(err.message); })
-      .then(function () { setBusy(false); input.focus(); });
+      .then(function () { setBusy(false); input.focus({ preventScroll: true }); });
   }
 
   function runAction(button) {
@@ -371,7 +409,7 @@
         section.appendChild(el("p", "entry-text", s.text));
         entryView.appendChild(section);
       });
-      entryView.appendChild(el("p", "msg-source", e.source_line));
+      entryView.appendChild(linked("p", "msg-source", e.source_line));
       var askBtn = el("button", "btn btn-secondary", "就此提问");
       askBtn.type = "button";
       askBtn.addEventListener("click", function () {

@@ -1,6 +1,6 @@
 """Issue 15, points 3 and 4 through the core: staff only when asked (no exact answer -> 转人工), an open
 ticket that does not swallow questions, one open ticket per visitor (also under concurrency), and
-[handoff] auto_escalate. The channels' own tests: tests/test_front_desk_channels.py."""
+[handoff] auto_escalate. The channels' own tests: tests/test_handoff_channels.py."""
 
 from __future__ import annotations
 
