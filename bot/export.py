@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import privacy
 from knowledge.models import Conversation, Message, Ticket
 
+Exported = TypeVar("Exported", Ticket, Message)
 MAX_DAYS = 366
 BATCH = 1000
 TICKET_HEADERS = [
@@ -72,26 +74,44 @@ def _local(dt: datetime | None, tz: str) -> str:
     return aware.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-async def ticket_rows(
-    sessions: async_sessionmaker[AsyncSession], lo: datetime, hi: datetime, tz: str, masked: bool
-) -> AsyncIterator[str]:
-    """The tickets created in ``[lo, hi)`` as CSV lines (header first)."""
-    yield "\ufeff" + _row(list(TICKET_HEADERS))
-    clean = privacy.mask if masked else (lambda s: s)
+def _cleaner(masked: bool) -> Callable[[str], str]:
+    """What a text column goes through: ``privacy.mask`` when the export is masked."""
+    return privacy.mask if masked else (lambda s: s)
+
+
+async def _with_conversations(
+    sessions: async_sessionmaker[AsyncSession],
+    model: type[Exported],
+    lo: datetime,
+    hi: datetime,
+) -> AsyncIterator[Sequence[Row[Exported, Conversation]]]:
+    """The ``model`` rows created in ``[lo, hi)`` with their conversation, ``BATCH`` at a time in id
+    order (a session a batch, so a long export holds no transaction open)."""
     last = 0
     while True:
         async with sessions() as session:
             rows = (
                 await session.execute(
-                    select(Ticket, Conversation)
-                    .join(Conversation, Conversation.id == Ticket.conversation_id)
-                    .where(Ticket.created_at >= lo, Ticket.created_at < hi, Ticket.id > last)
-                    .order_by(Ticket.id)
+                    select(model, Conversation)
+                    .join(Conversation, Conversation.id == model.conversation_id)
+                    .where(model.created_at >= lo, model.created_at < hi, model.id > last)
+                    .order_by(model.id)
                     .limit(BATCH)
                 )
             ).all()
         if not rows:
             return
+        yield rows
+        last = rows[-1][0].id
+
+
+async def ticket_rows(
+    sessions: async_sessionmaker[AsyncSession], lo: datetime, hi: datetime, tz: str, masked: bool
+) -> AsyncIterator[str]:
+    """The tickets created in ``[lo, hi)`` as CSV lines (header first)."""
+    yield "\ufeff" + _row(list(TICKET_HEADERS))
+    clean = _cleaner(masked)
+    async for rows in _with_conversations(sessions, Ticket, lo, hi):
         for t, c in rows:
             yield _row(
                 [
@@ -100,7 +120,6 @@ async def ticket_rows(
                     clean(t.answer), _local(t.closed_at, tz), t.merged_into,
                 ]
             )  # fmt: skip
-        last = rows[-1][0].id
 
 
 async def message_rows(
@@ -108,21 +127,8 @@ async def message_rows(
 ) -> AsyncIterator[str]:
     """Every message of every conversation in ``[lo, hi)`` as CSV lines (header first)."""
     yield "\ufeff" + _row(list(MESSAGE_HEADERS))
-    clean = privacy.mask if masked else (lambda s: s)
-    last = 0
-    while True:
-        async with sessions() as session:
-            rows = (
-                await session.execute(
-                    select(Message, Conversation)
-                    .join(Conversation, Conversation.id == Message.conversation_id)
-                    .where(Message.created_at >= lo, Message.created_at < hi, Message.id > last)
-                    .order_by(Message.id)
-                    .limit(BATCH)
-                )
-            ).all()
-        if not rows:
-            return
+    clean = _cleaner(masked)
+    async for rows in _with_conversations(sessions, Message, lo, hi):
         for m, c in rows:
             yield _row(
                 [
@@ -130,4 +136,3 @@ async def message_rows(
                     m.author, m.status, m.entry_id, m.ticket_id, clean(m.text),
                 ]
             )  # fmt: skip
-        last = rows[-1][0].id

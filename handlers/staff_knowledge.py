@@ -228,23 +228,7 @@ def edit_fields(entry: ParsedEntry) -> Markup:
     if entry.kind in ("faq", "smalltalk"):
         return join(
             [
-                field_row(
-                    label("question", "问题"),
-                    void(
-                        "input",
-                        id="question",
-                        name="question",
-                        value=entry.question,
-                        required=True,
-                        class_="wide",
-                    ),
-                ),
-                field_row(
-                    label("alternates", "其他问法（每行一个）"),
-                    tag(
-                        "textarea", "\n".join(entry.alternates), id="alternates", name="alternates", rows="5"
-                    ),
-                ),
+                _phrasings(entry),
                 field_row(
                     label("answer", "答案"),
                     tag("textarea", entry.answer, id="answer", name="answer", rows="8", required=True),
@@ -310,7 +294,7 @@ def edit_fields(entry: ParsedEntry) -> Markup:
 
 
 def _phrasings(entry: ParsedEntry) -> Markup:
-    """A referral's question and other phrasings (how residents ask about the matter)."""
+    """An FAQ's or a referral's question and other phrasings (how residents ask about the matter)."""
     return join(
         [
             field_row(

@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
 from bot.app import App
 from bot.staff_accounts import create_account
-from handlers.web import build_web_app
 from knowledge.models import Broadcast, utcnow
 from tests.fakes.channel import FakeChannel
-from tests.test_staff_console import CHEAP, NAME, PASSWORD, login, post
+from tests.staff_fixtures import CHEAP, NAME, PASSWORD, console, login
+from tests.test_staff_console import post
 from tests.test_subscriptions import TRADE, faq, visitor
 
 
@@ -24,12 +24,8 @@ async def client(app: App) -> AsyncIterator[TestClient]:
     await create_account(app.services.sessions, NAME, PASSWORD, hasher=CHEAP)
     app.registry.add(FakeChannel("web"))
     await app.push.run_once()
-    c = TestClient(TestServer(build_web_app(app)))
-    await c.start_server()
-    try:
+    async with console(app) as c:
         yield c
-    finally:
-        await c.close()
 
 
 async def pending_broadcast(app: App, entry_id: str) -> int:

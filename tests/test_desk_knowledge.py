@@ -17,7 +17,8 @@ from knowledge.answers import answer_text, citation
 from knowledge.importers import ImportFailure, parse_file
 from knowledge.smalltalk import phrasings
 from knowledge.store import DEFAULT_KB
-from tests.test_staff_console import client, login, post  # noqa: F401 (the client fixture)
+from tests.staff_fixtures import login
+from tests.test_staff_console import client, post  # noqa: F401 (the client fixture)
 
 DESK = DEFAULT_KB / "desk"
 

@@ -14,7 +14,8 @@ from bot.config import Settings
 from bot.messages import IncomingMessage
 from policybot.cli import main
 from tests import test_staff_inbox
-from tests.test_staff_inbox import api, login
+from tests.staff_fixtures import login
+from tests.test_staff_inbox import api
 
 client = test_staff_inbox.client  # the fixture: the console with an admin, an editor and two agents
 

@@ -10,7 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import App
 from tests import test_staff_inbox
-from tests.test_staff_inbox import api, hand_over, login
+from tests.staff_fixtures import hand_over, login
+from tests.test_staff_inbox import api
 
 client = test_staff_inbox.client  # the fixture: the console with an admin, an editor and two agents
 

@@ -9,12 +9,11 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from argon2 import PasswordHasher
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot.app import App
-from bot.messages import IncomingMessage, Reply
+from bot.messages import IncomingMessage
 from bot.staff_accounts import (
     StaffAccountError,
     authenticate,
@@ -25,51 +24,27 @@ from bot.staff_accounts import (
     session_for,
 )
 from bot.stats import overview
-from handlers.web import build_web_app
 from knowledge.models import StaffAccount, StaffSession, utcnow
+from tests.staff_fixtures import (
+    CHEAP,
+    NAME,
+    PASSWORD,
+    RecordingChannel,
+    console,
+    hand_over,
+    login,
+    login_token,
+)
 
-CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-NAME, PASSWORD = "li.ming", "s3cret-passw0rd"
 ESCALATED = "会议室周末能借用吗"
 XSS = "<script>alert('x')</script><img src=x onerror=alert(1)>"
-
-
-class RecordingChannel:
-    """A channel that records what the outbox sends (stands in for Telegram)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.sent: list[tuple[str, Reply]] = []
-
-    async def send(self, chat_ref: str, reply: Reply, reply_to: str | None = None) -> str | None:
-        self.sent.append((chat_ref, reply))
-        return str(len(self.sent))
 
 
 @pytest.fixture
 async def client(app: App) -> AsyncIterator[TestClient]:
     await create_account(app.services.sessions, NAME, PASSWORD, hasher=CHEAP)
-    c = TestClient(TestServer(build_web_app(app)))
-    await c.start_server()
-    try:
+    async with console(app) as c:
         yield c
-    finally:
-        await c.close()
-
-
-async def login(client: TestClient, name: str = NAME, password: str = PASSWORD) -> str:
-    """Log in through the form; return the session's CSRF token."""
-    page = await (await client.get("/console/login")).text()
-    token = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert token is not None
-    resp = await client.post(
-        "/console/login",
-        data={"csrf": token.group(1), "name": name, "password": password},
-        allow_redirects=False,
-    )
-    assert resp.status == 303, await resp.text()
-    me = await (await client.get("/console/api/me")).json()
-    return me["csrf_token"]
 
 
 async def escalate(
@@ -87,13 +62,6 @@ async def escalate(
     assert replies[-1].kind == "escalated", replies
     assert replies[-1].ticket_id is not None
     return replies[-1].ticket_id
-
-
-async def hand_over(app: App, text: str, chat: str = "visitor-token-0001") -> int:
-    """The user asks for a person about ``text`` (a ticket whatever the bot could answer)."""
-    reply = await app.conversations.escalate(IncomingMessage("web", chat, chat, ""), text=text)
-    assert reply.ticket_id is not None
-    return reply.ticket_id
 
 
 async def post(client: TestClient, path: str, csrf: str, **data: str):
@@ -168,14 +136,6 @@ async def test_login_cookie_and_stored_session(client: TestClient, app: App) -> 
     assert stored.token_hash == hashlib.sha256(cookie.value.encode()).hexdigest() != cookie.value
     queue = await client.get("/console")
     assert queue.status == 200 and f"已登录：{NAME}" in await queue.text()
-
-
-async def login_token(client: TestClient) -> str:
-    """The login form's double-submit token (a new one, with its cookie, for every form shown)."""
-    page = await (await client.get("/console/login")).text()
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
 
 
 async def test_login_failures(client: TestClient) -> None:

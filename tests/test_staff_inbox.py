@@ -7,34 +7,19 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from argon2 import PasswordHasher
+from aiohttp.test_utils import TestClient
 
 from bot.app import App
-from bot.messages import IncomingMessage, Reply
+from bot.messages import IncomingMessage
 from bot.staff_accounts import create_account, list_accounts
-from handlers.web import build_web_app
 from policybot.cli import main
+from tests.staff_fixtures import CHEAP, PASSWORD, RecordingChannel, console, hand_over, login
 
-CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-PASSWORD = "s3cret-passw0rd"
 # Questions handed to staff, and the office each goes to (and why).
 CLAUSE_Q = "及时更新并公开办事方式、办事条件等信息"  # a clause whose 责任科室 is 外资与外经科（行政审批科）
 HEALTH_Q = "公共卫生知识普及怎么做"  # a clause of 市场秩序科
 CATEGORY_Q = "外商投资企业年报怎么报"  # an FAQ of category 外贸外资
 NOWHERE_Q = "今天天气怎么样"  # no candidate: the default office
-
-
-class RecordingChannel:
-    """A channel that records what the outbox sends."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.sent: list[tuple[str, Reply]] = []
-
-    async def send(self, chat_ref: str, reply: Reply, reply_to: str | None = None) -> str | None:
-        self.sent.append((chat_ref, reply))
-        return str(len(self.sent))
 
 
 @pytest.fixture
@@ -44,34 +29,8 @@ async def client(app: App) -> AsyncIterator[TestClient]:
     await create_account(sessions, "editor1", PASSWORD, office="办公室", role="editor", hasher=CHEAP)
     await create_account(sessions, "agent-wj", PASSWORD, office="外资与外经科", role="agent", hasher=CHEAP)
     await create_account(sessions, "agent-sc", PASSWORD, office="市场秩序科", role="agent", hasher=CHEAP)
-    c = TestClient(TestServer(build_web_app(app)))
-    await c.start_server()
-    try:
+    async with console(app) as c:
         yield c
-    finally:
-        await c.close()
-
-
-async def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
-    """Log in through the form (a fresh cookie jar); return the session's CSRF token."""
-    client.session.cookie_jar.clear()
-    page = await (await client.get("/console/login")).text()
-    token = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert token is not None
-    resp = await client.post(
-        "/console/login",
-        data={"csrf": token.group(1), "name": name, "password": password},
-        allow_redirects=False,
-    )
-    assert resp.status == 303, await resp.text()
-    return (await (await client.get("/console/api/me")).json())["csrf_token"]
-
-
-async def hand_over(app: App, text: str, chat: str) -> int:
-    """A web visitor asks for a person about ``text``; return the ticket number."""
-    reply = await app.conversations.escalate(IncomingMessage("web", chat, chat, ""), text=text)
-    assert reply.ticket_id is not None
-    return reply.ticket_id
 
 
 async def api(client: TestClient, csrf: str, path: str, body: dict | None = None, status: int = 200) -> dict:

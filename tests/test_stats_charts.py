@@ -13,7 +13,8 @@ from bot.messages import IncomingMessage
 from bot.stats import overview
 from knowledge.models import utcnow
 from tests import test_staff_inbox
-from tests.test_staff_inbox import HEALTH_Q, NOWHERE_Q, hand_over, login
+from tests.staff_fixtures import hand_over, login
+from tests.test_staff_inbox import HEALTH_Q, NOWHERE_Q
 
 client = test_staff_inbox.client  # the fixture: the console with an admin, an editor and two agents
 

@@ -22,6 +22,8 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
+from tests.fakes.local_server import LocalServer
+
 APP_ID = "wx1234567890abcdef"
 APP_SECRET = "s3cret-of-the-account"
 ACCOUNT = "gh_0123456789ab"
@@ -34,7 +36,7 @@ class Failure:
 
 
 @dataclass
-class FakeWechatAPI:
+class FakeWechatAPI(LocalServer):
     """``/cgi-bin/stable_token`` and ``/cgi-bin/message/custom/send`` on 127.0.0.1."""
 
     expires_in: int = 7200
@@ -43,23 +45,10 @@ class FakeWechatAPI:
     valid_tokens: set[str] = field(default_factory=set)
     _failures: dict[str, deque[Failure]] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
-    _runner: web.AppRunner | None = None
-    port: int = 0
 
-    async def start(self) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/cgi-bin/stable_token", self._token)
         app.router.add_post("/cgi-bin/message/custom/send", self._send)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     @property
     def base_url(self) -> str:
@@ -181,27 +170,14 @@ def reply_content(xml: str) -> str:
 
 
 @dataclass
-class FakeWecomRobot:
+class FakeWecomRobot(LocalServer):
     """A WeCom group robot's webhook (``/cgi-bin/webhook/send?key=…``) on 127.0.0.1."""
 
     posts: list[dict[str, Any]] = field(default_factory=list)
     _failures: deque[Failure] = field(default_factory=deque)
-    _runner: web.AppRunner | None = None
-    port: int = 0
 
-    async def start(self) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/cgi-bin/webhook/send", self._send)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     @property
     def url(self) -> str:
