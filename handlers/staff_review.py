@@ -54,6 +54,7 @@ ACTION_WORDS = {
     "status": "更改状态",
     "revert": "恢复",
     "remove": "删除",
+    "import": "导入",
 }
 
 routes = web.RouteTableDef()

@@ -7,6 +7,11 @@ processes for a large import: jieba is pure Python, and tokenizing is most of an
 previous batch is written with one INSERT and one UPDATE statement. A bad line anywhere raises
 ``ImportFailure`` and the transaction writes nothing. Memory follows the batch, not the file: only
 the ids seen are kept (to reject duplicates and to find the children a new version dropped).
+
+With an ``actor`` (``policybot kb import``), each added, changed or dropped entry gets a revision in
+the same transaction (``EntryRevision``, as the console's edits do: the record before and after), so
+the entry's history shows the import and it can be reverted. They are written with the batch's own
+bulk INSERT; a changed entry's old record is read with one query a batch.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
@@ -25,15 +31,17 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge import versions
-from knowledge.importers import ImportCounts, ParsedEntry, entry_columns, iter_paths
+from knowledge.importers import ImportCounts, ParsedEntry, entry_columns, entry_to_parsed, iter_paths
 from knowledge.index import tokenize_entry
-from knowledge.models import Entry, utcnow
+from knowledge.models import Entry, EntryRevision, utcnow
 from knowledge.segment import Lexicon
 
 BATCH = 2000  # entries read, compared, tokenized and written at a time
 PARALLEL_FROM = 1000  # a batch this large is tokenized by worker processes (smaller: not worth it)
 TOKENIZERS = min(2, os.cpu_count() or 1)
 APPLY_IN_PLACE = 1000  # changes up to this many are applied to the index entry by entry; more: rebuild
+IMPORT_ACTION = "import"  # the action of the revisions an import keeps
+IMPORT_ACTOR = "kb import"  # their actor when ``policybot kb import`` runs the import
 
 Row = dict[str, Any]
 _LEXICON: Lexicon | None = None  # the worker processes' (inherited when they are forked)
@@ -87,9 +95,10 @@ class Tokenizers:
 
 
 async def bulk_import(
-    session: AsyncSession, paths: Iterable[str | Path], lex: Lexicon, token_sig: str
+    session: AsyncSession, paths: Iterable[str | Path], lex: Lexicon, token_sig: str, actor: str = ""
 ) -> BulkResult:
-    """Import the files in the caller's transaction (see the module docstring)."""
+    """Import the files in the caller's transaction (see the module docstring); with an ``actor``, keep
+    a revision of each entry the import adds, changes or drops."""
     result = BulkResult(ImportCounts())
     seen: set[str] = set()
     parents: set[str] = set()
@@ -105,11 +114,12 @@ async def bulk_import(
 
     try:
         reading = later(asyncio.to_thread(_take, entries, BATCH))
-        previous: tuple[list[Row], list[Row]] | None = None
+        previous: tuple[list[Row], list[Row], list[Row]] | None = None
         while batch := await reading:
             seen.update(e.id for e in batch)
             parents.update(e.id for e in batch if e.kind in ("policy", "guide"))
             new, changed = await _compare(session, batch, result.counts)
+            revisions = await _revisions(session, batch, new, changed, actor) if actor else []
             # The worker processes tokenize this batch while this process reads the next one and
             # writes the previous one.
             tokenizing = later(tokenizers.tokenize(new + changed))
@@ -119,10 +129,10 @@ async def bulk_import(
             for row, toks in zip(new + changed, await tokenizing, strict=True):
                 row["tokens"], row["token_sig"] = toks, token_sig
             _keep(result, new + changed)
-            previous = new, changed
+            previous = new, changed, revisions
         if previous is not None:
             await _write(session, *previous)
-        await _remove_dropped_children(session, parents, seen, result.counts)
+        await _remove_dropped_children(session, parents, seen, result.counts, actor)
         touched = [*result.counts.changed_ids, *result.counts.removed_ids]
         if touched:
             result.version = await versions.record_change(session, touched)
@@ -166,12 +176,51 @@ async def _compare(
     return new, changed
 
 
-async def _write(session: AsyncSession, new: list[Row], changed: list[Row]) -> None:
-    """One bulk INSERT for the new rows, one bulk UPDATE (by primary key) for the changed ones."""
+async def _revisions(
+    session: AsyncSession, batch: list[ParsedEntry], new: list[Row], changed: list[Row], actor: str
+) -> list[Row]:
+    """The revision rows of a batch's new and changed entries (the old records read in one query)."""
+    if not new and not changed:
+        return []
+    touched = {r["id"] for r in new} | {r["id"] for r in changed}
+    before: dict[str, dict[str, Any]] = {}
+    if changed:
+        ids = [r["id"] for r in changed]
+        before = {
+            row.id: _record(row) for row in await session.scalars(select(Entry).where(Entry.id.in_(ids)))
+        }
+    now = utcnow()
+    return [
+        _revision_row(e.id, actor, IMPORT_ACTION, before.get(e.id), e.as_record(), now)
+        for e in batch
+        if e.id in touched
+    ]
+
+
+def _record(row: Entry) -> dict[str, Any]:
+    """What a revision keeps of a stored entry: its export record (as ``KnowledgeBase`` keeps it)."""
+    return entry_to_parsed(row).as_record()
+
+
+def _revision_row(
+    entry_id: str, actor: str, action: str, before: Row | None, after: Row | None, at: datetime
+) -> Row:
+    """An ``EntryRevision`` row for a bulk INSERT."""
+    return {
+        "entry_id": entry_id, "actor": actor[:100], "action": action, "before": before, "after": after,
+        "created_at": at,
+    }  # fmt: skip
+
+
+async def _write(session: AsyncSession, new: list[Row], changed: list[Row], revisions: list[Row]) -> None:
+    """One bulk INSERT for the new rows, one bulk UPDATE (by primary key) for the changed ones, one
+    bulk INSERT for their revisions."""
     if new:
         await session.execute(insert(Entry), new)
     if changed:
         await session.execute(update(Entry), changed)
+    if revisions:
+        await session.execute(insert(EntryRevision), revisions)
 
 
 def _keep(result: BulkResult, rows: list[Row]) -> None:
@@ -185,13 +234,19 @@ def _keep(result: BulkResult, rows: list[Row]) -> None:
 
 
 async def _remove_dropped_children(
-    session: AsyncSession, parents: set[str], seen: set[str], counts: ImportCounts
+    session: AsyncSession, parents: set[str], seen: set[str], counts: ImportCounts, actor: str = ""
 ) -> None:
-    """Delete the clauses and Q&A pairs of imported documents that their new version no longer has."""
+    """Delete the clauses and Q&A pairs of imported documents that their new version no longer has
+    (with an ``actor``, each kept as a ``remove`` revision)."""
     ordered = sorted(parents)
     for i in range(0, len(ordered), 500):
         stale = await session.scalars(select(Entry.id).where(Entry.parent_id.in_(ordered[i : i + 500])))
         gone = [s for s in stale if s not in seen]
+        if gone and actor:
+            now = utcnow()
+            rows = await session.scalars(select(Entry).where(Entry.id.in_(gone)))
+            removed = [_revision_row(row.id, actor, "remove", _record(row), None, now) for row in rows]
+            await session.execute(insert(EntryRevision), removed)
         if gone:
             await session.execute(delete(Entry).where(Entry.id.in_(gone)))
             counts.removed += len(gone)

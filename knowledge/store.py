@@ -200,14 +200,15 @@ class KnowledgeBase:
             log.exception("background index rebuild failed")
 
     # -- writing ------------------------------------------------------------------------------------
-    async def import_paths(self, paths: Sequence[str | Path]) -> ImportCounts:
+    async def import_paths(self, paths: Sequence[str | Path], actor: str = "") -> ImportCounts:
         """Import files in one transaction, a batch at a time (``knowledge.bulk``): a bad line
         anywhere raises ImportFailure and nothing is written. A few changes reach the index entry by
-        entry; many (or an index not loaded yet) are followed by one full load, which saves it."""
+        entry; many (or an index not loaded yet) are followed by one full load, which saves it. With
+        an ``actor``, each added, changed or dropped entry's change is kept as a revision."""
         self._importing += 1  # (``watch`` leaves this worker's own import to it)
         try:
             async with self.sessions() as session, session.begin():
-                result = await bulk_import(session, paths, self.lex, self.token_sig)
+                result = await bulk_import(session, paths, self.lex, self.token_sig, actor)
             if not result.version:
                 return result.counts
             if result.rows is not None and self.version:

@@ -213,13 +213,14 @@ async def _kb(args: argparse.Namespace, settings: Settings) -> int:
     try:
         kb = services.kb
         if args.kb_command == "import":
+            from knowledge.bulk import IMPORT_ACTOR
             from knowledge.store import default_paths
 
             paths = list(args.paths) + ([str(p) for p in default_paths()] if args.default else [])
             if not paths:
                 print("policybot: kb import needs PATH... or --default", file=sys.stderr)
                 return 2
-            counts = await kb.import_paths(paths)
+            counts = await kb.import_paths(paths, actor=IMPORT_ACTOR)
             print(f"imported: {counts}")
         elif args.kb_command == "list":
             for e in await kb.entries(args.kind, args.category, args.status, limit=1_000_000):

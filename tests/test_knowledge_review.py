@@ -4,13 +4,18 @@ can be reverted, and the roles are enforced."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp.test_utils import TestClient
 
 from bot.app import App
+from policybot.cli import main
 from tests import test_staff_inbox
 from tests.staff_fixtures import hand_over, login
+from tests.test_importers import POLICY_MD, write
 from tests.test_staff_inbox import api
 
 client = test_staff_inbox.client  # the fixture: the console with an admin, an editor and two agents
@@ -188,3 +193,40 @@ async def test_the_telegram_save_path_refuses_personal_data_and_keeps_a_revision
     saved = await app.tickets.save_as_knowledge(clean, "李科员")
     revisions = await app.services.kb.revisions(saved)
     assert [(r.actor, r.action) for r in revisions] == [("李科员", "create")]
+
+
+async def test_kb_import_is_kept_in_the_history_and_revertible(
+    app: App, client: TestClient, db_url: str, tmp_path: Path
+) -> None:
+    policy = write(tmp_path, "policy.md", POLICY_MD)
+    kb_import = ["--db", db_url, "kb", "import", str(policy)]
+    assert await asyncio.to_thread(main, kb_import) == 0
+    # The next version: one answer changes, one Q&A pair goes away, the rest is as it was.
+    policy.write_text(POLICY_MD.replace("二十万元", "三十万元").split("### 谁来申报？")[0], encoding="utf-8")
+    assert await asyncio.to_thread(main, kb_import) == 0
+    csrf = await login(client, "editor1")
+
+    async def history(entry_id: str) -> list[dict]:
+        resp = await client.get(f"/console/api/entries/{quote(entry_id)}/revisions")
+        return (await resp.json())["revisions"]
+
+    assert [(r["actor"], r["action"], r["fields"]) for r in await history("t-policy-night")] == [
+        ("kb import", "import", ["全部"])  # added by the first import, unchanged by the second
+    ]
+    changed = await history("t-policy-night#qa1")
+    assert [(r["actor"], r["action"]) for r in changed] == [("kb import", "import")] * 2
+    assert changed[0]["fields"] == ["answer"]
+    assert "二十万元" in changed[0]["before"]["answer"] and "三十万元" in changed[0]["after"]["answer"]
+    assert changed[1]["before"] is None and changed[1]["after"]["id"] == "t-policy-night#qa1"
+    dropped = await history("t-policy-night#qa2")
+    assert [(r["action"], r["before"] is None, r["after"] is None) for r in dropped] == [
+        ("remove", False, True),
+        ("import", True, False),
+    ]
+    page = await (await client.get("/console/knowledge/e/t-policy-night%23qa1")).text()
+    assert "kb import" in page and "导入" in page
+    # An editor reverts the import's change like any other.
+    await api(client, csrf, f"/console/api/revisions/{changed[0]['id']}/revert")
+    entry = await app.services.kb.get("t-policy-night#qa1")
+    assert entry is not None and "二十万元" in entry.answer
+    assert [r["action"] for r in await history("t-policy-night#qa1")] == ["revert", "import", "import"]
