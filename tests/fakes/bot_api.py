@@ -35,6 +35,8 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from tests.fakes.local_server import LocalServer
+
 TOKEN = "123456:TEST-fake-token"
 BOT_ID = 123456
 BOT_USERNAME = "policybot_test_bot"
@@ -90,7 +92,7 @@ class Flooded(Exception):
     """A send over the flood limits: Telegram answers 429 with ``retry_after``."""
 
 
-class FakeBotAPI:
+class FakeBotAPI(LocalServer):
     """The fake server; ``await start()`` binds 127.0.0.1 on a free port."""
 
     def __init__(
@@ -119,23 +121,14 @@ class FakeBotAPI:
         self.port = 0
 
     # -- lifecycle ----------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Serve on 127.0.0.1, port chosen by the system."""
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
         """Wake every pending long poll or hanging call, then shut the server down."""
         self._stopping.set()
         self._changed.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await super().stop()
 
     @property
     def base_url(self) -> str:
