@@ -15,6 +15,7 @@ from bot.channels import ChannelRegistry
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.credentials import CredentialStore
+from bot.hot_questions import HotQuestions
 from bot.messages import ChannelRef
 from bot.outbox import OutboxWorker, Pace
 from bot.push_jobs import PushJobs
@@ -87,6 +88,8 @@ class App:
         sub = settings.subscriptions
         subscriptions = SubscriptionService(services.sessions, services.kb, sub, conversations.conversation)
         conversations.subscriptions = subscriptions
+        conversations.hot = HotQuestions(services.sessions, services.kb, settings.desk)
+        conversations.related_count = settings.desk.related_count
         broadcasts = BroadcastService(
             services.sessions,
             sub,

@@ -140,6 +140,26 @@ class SubscriptionSettings:
     max_new_per_scan: int = 10
 
 
+# The shipped knowledge base's most asked matters: the welcome's hot questions before there is history.
+DEFAULT_HOT = (
+    "faq-bureau-002",
+    "guide-prepaid-card-filing",
+    "guide-ogi-application",
+    "guide-recycling-filing",
+    "guide-fdi-annual-report",
+    "faq-bureau-001",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeskSettings:
+    hot_count: int = 6
+    hot_days: int = 30
+    hot_defaults: list[str] = field(default_factory=lambda: list(DEFAULT_HOT))
+    related_count: int = 4
+    reply_page_per_minute: int = 10
+
+
 @dataclass(frozen=True, slots=True)
 class HandoffSettings:
     # True: a question without a reliable answer opens a staff ticket at once (the behaviour before
@@ -164,6 +184,7 @@ class Settings:
     wecom: WecomSettings = field(default_factory=WecomSettings)
     subscriptions: SubscriptionSettings = field(default_factory=SubscriptionSettings)
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
+    desk: DeskSettings = field(default_factory=DeskSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, section: str, **values: object) -> Settings:
@@ -182,6 +203,7 @@ _SECTION_TYPES = {
     "wecom": WecomSettings,
     "subscriptions": SubscriptionSettings,
     "handoff": HandoffSettings,
+    "desk": DeskSettings,
     "logging": LoggingSettings,
 }
 
@@ -331,6 +353,21 @@ def _check_semantics(s: Settings) -> None:
     if not 0 <= t.per_chat_seconds <= 60:
         raise ConfigError("[telegram] per_chat_seconds: must be between 0 and 60")
     _check_subscriptions(s.subscriptions)
+    _check_desk(s.desk)
+
+
+def _check_desk(d: DeskSettings) -> None:
+    if not 0 <= d.hot_count <= 12:
+        raise ConfigError(f"[desk] hot_count: must be between 0 (none) and 12, got {d.hot_count}")
+    if not 1 <= d.hot_days <= 365:
+        raise ConfigError(f"[desk] hot_days: must be between 1 and 365, got {d.hot_days}")
+    for i, entry_id in enumerate(d.hot_defaults):
+        if not entry_id.strip() or len(entry_id) > 200:
+            raise ConfigError(f"[desk] hot_defaults[{i}]: must be an entry id (1-200 characters)")
+    if not 0 <= d.related_count <= 8:
+        raise ConfigError(f"[desk] related_count: must be between 0 (none) and 8, got {d.related_count}")
+    if not 1 <= d.reply_page_per_minute <= 600:
+        raise ConfigError("[desk] reply_page_per_minute: must be between 1 and 600")
 
 
 def _check_wechat(w: WechatSettings, web: WebSettings) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.hot_questions import HOT_TAG, HotQuestions
 from bot.messages import Button, ChannelRef, Decision, IncomingMessage, Reply, Suggestion
 from bot.outbox import enqueue
 from bot.protocol import (
@@ -50,11 +51,14 @@ from bot.protocol import (
 )
 from bot.push_actions import push_act, push_command
 from bot.qa import QAService
+from bot.ratings import RatingService
+from bot.related import Related, related_buttons, related_for
 from bot.subscriptions import SubscriptionService
 from bot.tickets import TicketService
 from knowledge.answers import answer_text, citation
 from knowledge.models import (
     Conversation,
+    Entry,
     Feedback,
     Message,
     ProcessedUpdate,
@@ -106,6 +110,7 @@ ESCALATED_AFTER = "答复会发到这里。等待期间您可以继续提问：�
 ADDED_TO_TICKET = "已补充到工单 #{id}，工作人员会一并看到。"
 NOT_HELPFUL_ADDED = "抱歉这条回答没有解决您的问题。已把它补充到您正在处理中的工单 #{id}，工作人员会一并答复。"
 RELATED_WHILE_WAITING = "知识库里也有这些相关内容，您可以先看看："
+HOT_LINE = "\n\n大家常问的问题："
 CATEGORY_LIMIT = 8
 CONVERSATION_KEY = ("channel", "chat_ref", "user_ref")  # uq_conversation_ref
 ATTEMPTS = 2  # a message's transaction is run again once when it lost a race on a unique key
@@ -141,6 +146,9 @@ class Conversations:
         self.subscriptions: SubscriptionService | None = None  # set by App.create
         # Called with every contact (set by App.create: notes the time, sends pushes held for it).
         self.on_contact: Callable[[AsyncSession, Conversation], Awaitable[None]] | None = None
+        self.hot: HotQuestions | None = None  # set by App.create
+        self.related_count = 4  # [desk] related_count
+        self.ratings = RatingService(sessions)
 
     # -- the main path ------------------------------------------------------------------------------
     async def handle(self, msg: IncomingMessage, *, via_outbox: bool = False) -> list[Reply]:
@@ -314,7 +322,31 @@ class Conversations:
             entry_id=d.entry_id,
             ticket_id=ticket.id if ticket is not None else None,
         )
-        return await self._bot_reply(session, conv, reply, entry_id=d.entry_id, score=d.score)
+        entry = await self.kb.get(d.entry_id) if d.entry_id else None
+        related = await self._related(entry, d.aspect, d.suggestions)
+        extra = await self._hot_after(entry)
+        return await self._bot_reply(
+            session, conv, reply, entry_id=d.entry_id, score=d.score, related=related, extra=extra
+        )
+
+    async def _related(
+        self, entry: Entry | None, aspect: str | None, cands: list[Suggestion]
+    ) -> list[Related]:
+        """相关问题 for an answer from ``entry``."""
+        if entry is None:
+            return []
+        return await related_for(self.kb, entry, aspect, cands, self.related_count)
+
+    async def _hot_after(self, entry: Entry | None) -> list[list[Button]]:
+        """The hot questions after a small-talk answer tagged 热点问题 (a greeting, 你能做什么)."""
+        if (
+            entry is None
+            or entry.kind != "smalltalk"
+            or HOT_TAG not in (entry.tags or [])
+            or self.hot is None
+        ):
+            return []
+        return await self.hot.buttons()
 
     async def _bot_reply(
         self,
@@ -323,8 +355,11 @@ class Conversations:
         reply: Reply,
         entry_id: str | None = None,
         score: float | None = None,
+        related: list[Related] | None = None,
+        extra: list[list[Button]] | None = None,
     ) -> Reply:
-        """Store an outgoing bot message (the web chat shows the history from these)."""
+        """Store an outgoing bot message (the web chat shows the history from these); an answer gets
+        有用 / 没解决, the subscription buttons, ``extra`` rows and its 相关问题 (kept in the payload)."""
         msg = Message(
             conversation_id=conv.id,
             direction="out",
@@ -341,7 +376,10 @@ class Conversations:
         reply.message_id = msg.id
         if reply.kind == "answer":
             reply.buttons = feedback_buttons(msg.id) + await self._push_buttons(session, entry_id)
+            reply.buttons += (extra or []) + related_buttons(msg.id, related or [])
         msg.payload = {"reply": reply.to_json()}
+        if related:
+            msg.payload["related"] = [r.to_json() for r in related]
         return reply
 
     async def _push_buttons(self, session: AsyncSession, entry_id: str | None) -> list[list[Button]]:
@@ -443,6 +481,10 @@ class Conversations:
                 return [await self.category(a.arg)]
             case "entry":
                 return [await self.show(msg, a.arg)]
+            case "rel":
+                return [await self.related(msg, a.ids[0], a.ids[1])]
+            case "rate":
+                return [await self.ratings.rate(msg, a.ids[0], a.arg)]
         raise AssertionError(a.kind)  # pragma: no cover - parse_action makes only the kinds above
 
     def _subscriptions(self) -> SubscriptionService:
@@ -465,7 +507,8 @@ class Conversations:
     async def _command(self, msg: IncomingMessage, name: str, args: str) -> Reply:
         known: dict[str, CommandName] = {"start": "start", "help": "help", "human": "human",
                                          "status": "status", "cancel": "cancel", "subscribe": "subscribe",
-                                         "unsubscribe": "unsubscribe", "subscriptions": "subscriptions"}  # fmt: skip
+                                         "unsubscribe": "unsubscribe", "subscriptions": "subscriptions",
+                                         "comment": "comment"}  # fmt: skip
         match known.get(name):
             case "subscribe" | "unsubscribe" | "subscriptions":
                 return await push_command(self._subscriptions(), msg, name, args)
@@ -479,6 +522,8 @@ class Conversations:
                 return await self.status(msg)
             case "cancel":
                 return await self.cancel(msg, ticket_arg(args))
+            case "comment":
+                return await self.ratings.comment(msg, args)
             case None:
                 return Reply(UNKNOWN_COMMAND)
 
@@ -506,12 +551,34 @@ class Conversations:
             return stored.message_id
 
     async def greeting(self) -> Reply:
-        """The /start text with one button per knowledge category."""
+        """The /start text: the hot questions (热点问题), then one button per knowledge category."""
         cats = await self.kb.categories()
         names = "、".join(name for name, _ in cats) or "（知识库暂时为空）"
         buttons = [Button(f"{name}（{n}）", category_action(name)) for name, n in cats]
         rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-        return Reply(GREETING.format(count=sum(n for _, n in cats), names=names), buttons=rows)
+        hot = await self.hot.buttons() if self.hot is not None else []
+        text = GREETING.format(count=sum(n for _, n in cats), names=names)
+        return Reply(text + (HOT_LINE if hot else ""), buttons=hot + rows)
+
+    async def welcome(self, msg: IncomingMessage) -> Reply:
+        """The greeting stored in the conversation, so a text-only channel can choose its hot questions
+        by number (``choose``)."""
+        reply = await self.greeting()
+        async with self.sessions() as session, session.begin():
+            conv = await self.conversation(session, msg)
+            return await self._bot_reply(session, conv, reply)
+
+    async def related(self, msg: IncomingMessage, message_id: int, index: int) -> Reply:
+        """相关问题 ``index`` offered under the answer ``message_id`` (``rel:<message>:<i>``)."""
+        async with self.sessions() as session:
+            conv = await self._existing(session, msg)
+            answer = await session.get(Message, message_id)
+            mine = conv is not None and answer is not None and answer.conversation_id == conv.id
+        offered = (answer.payload or {}).get("related", []) if mine and answer else []
+        if not 0 <= index < len(offered):
+            return Reply(GONE, kind="error")
+        item = Related.from_json(offered[index])
+        return await self.show(msg, item.entry_id, aspect=item.aspect)
 
     async def category(self, name: str) -> Reply:
         """A few entries of one category as buttons (pressing one shows its answer)."""
@@ -537,22 +604,28 @@ class Conversations:
             return Reply(GONE, kind="error")
         return await self.show(msg, suggestions[index]["entry_id"], question_id)
 
-    async def show(self, msg: IncomingMessage, entry_id: str, question_id: int | None = None) -> Reply:
-        """Show one entry's answer (a picked suggestion, or an entry chosen from a category list)."""
+    async def show(
+        self, msg: IncomingMessage, entry_id: str, question_id: int | None = None, aspect: str | None = None
+    ) -> Reply:
+        """Show one entry's answer (a picked suggestion, an entry chosen from a category list or the hot
+        questions, or a guide's section offered as 相关问题), with its own 相关问题."""
         entry = await self.kb.get(entry_id)
         if entry is None or entry.status != "published":
             return Reply(GONE, kind="error")
-        aspect = None
+        others: list[Suggestion] = []
         async with self.sessions() as session, session.begin():
             conv = await self.conversation(session, msg)
             if question_id is not None:
                 q = await session.get(Message, question_id)
                 if q is not None and q.conversation_id == conv.id:
                     aspect = self.kb.matcher.analyse(q.text).aspect
+                    stored = (q.payload or {}).get("suggestions", [])
+                    others = [Suggestion(s["entry_id"], s["title"], s["score"]) for s in stored]
             reply = Reply(
                 answer_text(entry, aspect), source_line=citation(entry), kind="answer", entry_id=entry.id
             )
-            return await self._bot_reply(session, conv, reply, entry_id=entry.id)
+            related = await self._related(entry, aspect, others)
+            return await self._bot_reply(session, conv, reply, entry_id=entry.id, related=related)
 
     async def feedback(self, msg: IncomingMessage, message_id: int, helpful: bool) -> Reply:
         """有用 / 没解决 on an answer; 没解决 hands the question to staff."""

@@ -18,19 +18,25 @@ from knowledge.smalltalk import phrasings
 ActionKind = Literal[
     "pick", "feedback", "escalate", "human", "cancel", "status", "cat", "entry",
     "subscribe", "unsubscribe", "subscriptions", "follow", "unfollow", "unsub", "digest", "read",
+    "rate", "rel",
 ]  # fmt: skip
 CommandName = Literal[
-    "start", "help", "human", "status", "cancel", "subscribe", "unsubscribe", "subscriptions"
+    "start", "help", "human", "status", "cancel", "subscribe", "unsubscribe", "subscriptions", "comment"
 ]
 
 COMMAND_NAMES: tuple[CommandName, ...] = (
-    "start", "help", "human", "status", "cancel", "subscribe", "unsubscribe", "subscriptions",
+    "start", "help", "human", "status", "cancel", "subscribe", "unsubscribe", "subscriptions", "comment",
 )  # fmt: skip
 PUSH_KINDS: tuple[ActionKind, ...] = (
     "subscribe", "unsubscribe", "subscriptions", "follow", "unfollow", "unsub", "digest", "read",
 )  # fmt: skip
 MAX_BUTTON_ACTION = 64  # bytes: Telegram's callback data limit; a longer action is not offered as a button
-CHOICE_KINDS = ("pick:", "escalate:")  # buttons a text-only channel offers as numbered choices
+CHOICE_KINDS = (
+    "pick:",
+    "escalate:",
+    "rel:",
+    "entry:",
+)  # buttons a text-only channel offers as numbered choices
 NUMBER = re.compile(r"^[0-9]{1,12}$")
 MAX_ACTION = 256
 # A whole message asking for a person (转人工) is the /human command said in words.
@@ -43,6 +49,7 @@ HUMAN_WORDS = frozenset(
 COMMAND_HINTS = (("escalate", "/human 转人工"), ("human", "/human 转人工"),
                  ("status", "/status 查看进度"), ("cancel", "/cancel 撤回"))  # fmt: skip
 TICKET_ARG = re.compile(r"^#?([0-9]{1,12})$")
+RATING_SCORES = ("good", "fair", "bad")  # 满意 / 一般 / 不满意 (bot/ratings.py)
 
 
 class ActionError(ValueError):
@@ -149,6 +156,16 @@ def read_action(broadcast_id: int, index: int | None = None) -> str:
     return f"read:{broadcast_id}" if index is None else f"read:{broadcast_id}:{index}"
 
 
+def rate_action(message_id: int, score: str) -> str:
+    """满意 (``good``) / 一般 (``fair``) / 不满意 (``bad``) on staff reply ``message_id``."""
+    return f"rate:{score}:{message_id}"
+
+
+def related_action(message_id: int, index: int) -> str:
+    """相关问题 ``index`` offered under the answer ``message_id`` (its stored payload holds the entry)."""
+    return f"rel:{message_id}:{index}"
+
+
 def fits_button(action: str) -> bool:
     """Whether ``action`` can be a button on every channel (Telegram allows 64 bytes)."""
     return 1 <= len(action.encode()) <= MAX_BUTTON_ACTION
@@ -186,6 +203,10 @@ def parse_action(action: str) -> Action:
             return Action("digest", arg=rest)
         case "read" if numeric and len(nums) in (1, 2):
             return Action("read", tuple(nums))
+        case "rate" if len(parts) == 2 and parts[0] in RATING_SCORES and NUMBER.match(parts[1]):
+            return Action("rate", (int(parts[1]),), arg=parts[0])
+        case "rel" if numeric and len(nums) == 2:
+            return Action("rel", (nums[0], nums[1]))
     raise ActionError(action)
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.ratings import counts as rating_counts
 from bot.tickets import TicketService
 from knowledge.models import Entry, Feedback, Message, Ticket, utcnow
 
@@ -76,6 +77,8 @@ class Overview:
     unanswered: list[tuple[str, int]] = field(default_factory=list)
     offices: list[OfficeStats] = field(default_factory=list)
     categories: list[tuple[str, int]] = field(default_factory=list)
+    # Ratings of staff replies (满意 / 一般 / 不满意) given in the period, by score (bot/ratings.py).
+    ratings: dict[str, int] = field(default_factory=dict)
 
     @property
     def questions(self) -> int:
@@ -132,6 +135,7 @@ async def overview(tickets: TicketService, now: datetime | None = None, days: in
         unanswered = await _unanswered(session, start)
         office_rows = await _office_tickets(session, start)
         categories = await _categories(session, start)
+        ratings = await rating_counts(session, start)
     queue = await tickets.queue(now)
     all_days = [(start.astimezone(tz) + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(days)]
     day_rows = [DayCount(d, **per_day.get(d, {})) for d in all_days]
@@ -151,6 +155,7 @@ async def overview(tickets: TicketService, now: datetime | None = None, days: in
         unanswered=unanswered,
         offices=_offices(tickets, office_rows, now),
         categories=categories,
+        ratings=ratings,
     )
 
 

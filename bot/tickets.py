@@ -17,6 +17,7 @@ from bot.messages import Button, ChannelRef, Reply
 from bot.outbox import enqueue
 from bot.personal_data import personal_data
 from bot.privacy import mask
+from bot.ratings import rating_buttons
 from bot.routing import route
 from knowledge.answers import answer_text, citation
 from knowledge.importers.base import ParsedEntry
@@ -333,7 +334,9 @@ class TicketService:
             kind="staff_reply",
             ticket_id=ticket.id,
             message_id=msg.id,
+            buttons=rating_buttons(msg.id),  # 满意 / 一般 / 不满意
         )
+        msg.payload = {"reply": reply.to_json()}
         enqueue(session, ChannelRef(conv.channel, conv.chat_ref), reply, ticket_id=ticket.id)
 
     async def answer_with_entry(self, ticket_id: int, staff_name: str, entry_id: str) -> Ticket:

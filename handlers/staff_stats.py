@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.ratings import RATING_SCORES
 from bot.stats import Overview
 from bot.stats import overview as compute_overview
 from handlers.staff_auth import staff
@@ -18,6 +19,13 @@ routes = web.RouteTableDef()
 
 def _pct(part: int, whole: int) -> str:
     return f"{part / whole:.0%}" if whole else "—"
+
+
+def rating_text(ratings: dict[str, int]) -> str:
+    """满意 / 一般 / 不满意 of the staff replies, with the share satisfied."""
+    good, fair, bad = (ratings.get(s, 0) for s in RATING_SCORES)
+    total = good + fair + bad
+    return f"满意 {good} · 一般 {fair} · 不满意 {bad}（满意率 {_pct(good, total)}）"
 
 
 def cards(o: Overview) -> Markup:
@@ -34,6 +42,7 @@ def cards(o: Overview) -> Markup:
             "满意度（有用占比）",
             f"{_pct(o.helpful, o.helpful + o.not_helpful)}（{o.helpful + o.not_helpful} 次评价）",
         ),
+        ("工作人员答复评价", rating_text(o.ratings)),
     ]
     return tag(
         "dl",

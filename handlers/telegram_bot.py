@@ -28,7 +28,7 @@ POLL_TIMEOUT = dtm.timedelta(seconds=30)
 ALLOWED_UPDATES = ["message", "callback_query"]
 COMMANDS = [("start", "我能回答哪些问题"), ("help", "使用帮助"), ("human", "转人工"),
             ("status", "查看处理进度"), ("cancel", "撤回人工问题"), ("subscribe", "订阅政策更新"),
-            ("subscriptions", "我的订阅"), ("unsubscribe", "退订")]  # fmt: skip
+            ("subscriptions", "我的订阅"), ("unsubscribe", "退订"), ("comment", "对工作人员答复补充意见")]  # fmt: skip
 
 
 @dataclass

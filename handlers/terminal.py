@@ -47,6 +47,12 @@ async def run_terminal_chat(settings: Settings) -> int:
         app.outbox.start()
         user = getpass.getuser()
         print(f"policybot 政策咨询（{await app.services.kb.count()} 条知识）。{HELP}")
+        # The welcome with the hot questions, numbered: typing a number shows that answer.
+        print(
+            render(
+                await app.conversations.welcome(IncomingMessage("terminal", "local", user, display_name=user))
+            )
+        )
         loop = asyncio.get_running_loop()
         while True:
             print(PROMPT, end="", flush=True)

@@ -30,6 +30,7 @@ from handlers import (
     staff_ticket_work,
     staff_tickets,
     web_api,
+    web_desk_api,
 )
 from handlers.web_channel import WebChannel
 from handlers.web_security import RateLimiter, json_errors, ok, security_headers
@@ -129,6 +130,7 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
     for table in (
         routes,
         web_api.routes,
+        web_desk_api.routes,
         staff_auth.routes,
         staff_console.routes,
         staff_knowledge.routes,

@@ -85,7 +85,7 @@ async def conversation(request: web.Request) -> web.Response:
     rows = await core(request).conversations.history("web", token, token, after)
     if not rows and after == 0:
         raise ApiError(404, "unknown_token", "没有这个会话（no conversation for this token）")
-    messages = [message_json(m) for m in rows]
+    messages = await with_ratings(request, [message_json(m) for m in rows])
     return ok({"messages": messages, "last_id": messages[-1]["id"] if messages else after})
 
 
@@ -110,6 +110,17 @@ def message_json(m: Message) -> dict[str, Any]:
         "entry_id": m.entry_id,
         "created_at": _iso(m.created_at),
     }
+
+
+async def with_ratings(request: web.Request, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``rating`` (``{"rating", "comment"}``, or null before one is given) to the staff replies."""
+    staff_ids = [m["id"] for m in messages if m["author"] == "staff"]
+    found = await core(request).conversations.ratings.of_messages(staff_ids)
+    for m in messages:
+        if m["author"] == "staff":
+            r = found.get(m["id"])
+            m["rating"] = None if r is None else {"rating": r.score, "comment": r.comment}
+    return messages
 
 
 def _iso(dt: datetime) -> str:

@@ -433,3 +433,43 @@ class JobState(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200), default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Rating(Base):
+    """A visitor's rating of one staff reply (满意 / 一般 / 不满意, optional comment); one per reply, a
+    new rating replaces the old (``updated_at``)."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), default=None)
+    score: Mapped[str] = mapped_column(String(8))  # good | fair | bad
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class TicketAccess(Base):
+    """A ticket's reply page (``/t/{ticket}-{code}``) and the contact the visitor left with it (留言).
+    Only the code's SHA-256 is stored; the contact is shown masked everywhere but the staff ticket page."""
+
+    __tablename__ = "ticket_access"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), default="")
+    contact: Mapped[str] = mapped_column(String(254), default="")
+    contact_kind: Mapped[str] = mapped_column(String(8), default="")  # phone | email | ""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PinnedQuestion(Base):
+    """An entry staff pinned to the welcome's hot questions (热点问题), in ``position`` order."""
+
+    __tablename__ = "pinned_questions"
+
+    entry_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    pinned_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -138,4 +138,6 @@ async def test_a_number_chooses_among_the_latest_replys_choices(desk: Desk) -> N
     assert await desk.app.conversations.choose(msg(user="u2"), 1) is None  # not u2's reply
     (picked,) = await desk.app.conversations.choose(msg(), 1) or []
     assert picked.kind == "answer"
-    assert await desk.app.conversations.choose(msg(), 1) is None  # the latest reply offers no choice now
+    now = choices(picked.buttons)  # the answer's 相关问题 are the choices now
+    assert now and all(b.action.startswith("rel:") for b in now)
+    assert await desk.app.conversations.choose(msg(), len(now) + 1) is None  # no such choice now

@@ -208,7 +208,8 @@ async def test_question_answered_with_source_and_feedback(bot: Bot, fake: FakeBo
     call = fake.of("sendMessage", ALICE["id"])[-1]
     assert call.params["parse_mode"] == "HTML"
     assert "<i>来源：" in call.params["text"]
-    up, down, subscribe, follow = buttons(answer)
+    up, down, subscribe, follow, *related = buttons(answer)
+    assert all(r.startswith("rel:") for r in related)  # 相关问题
     assert subscribe.startswith("subscribe:") and follow.startswith("follow:")
     assert up.startswith("feedback:up:") and down.startswith("feedback:down:")
 

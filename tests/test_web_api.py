@@ -154,9 +154,10 @@ async def test_ask_answered_with_source_and_feedback_buttons(client: TestClient)
     (reply,) = (await ask(client, ANSWERED))["replies"]
     assert reply["kind"] == "answer" and "0591" in reply["text"]
     assert reply["source_line"].startswith("来源：")
-    feedback, push = ([b["action"] for b in row] for row in reply["buttons"])
+    feedback, push, *related = ([b["action"] for b in row] for row in reply["buttons"])
     assert feedback == [f"feedback:up:{reply['message_id']}", f"feedback:down:{reply['message_id']}"]
     assert push == ["subscribe:机构信息", f"follow:{reply['entry_id']}"]  # 订阅此类政策更新, 关注此条
+    assert all(row[0].startswith(f"rel:{reply['message_id']}:") for row in related)  # 相关问题
 
 
 async def test_ask_suggested_then_pick_a_candidate(client: TestClient) -> None:

@@ -141,6 +141,10 @@
     wrap.appendChild(linked("p", "msg-text", item.text));
     if (item.source_line) wrap.appendChild(linked("p", "msg-source", item.source_line));
     var rows = item.buttons || [];
+    // 相关问题 (rel:) and the staff reply's rating (rate:) are groups of their own, after the others.
+    var related = rows.filter(function (row) { return row.length && /^rel:/.test(row[0].action); });
+    var rating = rows.filter(function (row) { return row.length && /^rate:/.test(row[0].action); });
+    rows = rows.filter(function (row) { return related.indexOf(row) < 0 && rating.indexOf(row) < 0; });
     if (rows.length) {
       var group = el("div", kind === "answer" ? "choices choices-feedback" : "choices");
       group.setAttribute("role", "group");
@@ -158,9 +162,88 @@
       });
       wrap.appendChild(group);
     }
+    if (related.length) wrap.appendChild(relatedGroup(related));
+    if (rating.length) wrap.appendChild(ratingGroup(rating[0], item.rating || null));
     log.appendChild(wrap);
     scrollToEnd();
     return wrap;
+  }
+
+  /* 相关问题 under an answer: each button shows another answer (not used up by pressing another). */
+  function relatedGroup(rows) {
+    var group = el("div", "choices choices-related");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "相关问题");
+    group.appendChild(el("p", "choices-hint", "相关问题："));
+    rows.forEach(function (row) {
+      var btn = el("button", "choice choice-related", row[0].label);
+      btn.type = "button";
+      btn.dataset.action = row[0].action;
+      group.appendChild(btn);
+    });
+    return group;
+  }
+
+  /* 满意 / 一般 / 不满意 under a staff reply, then an optional comment; rating again replaces it. */
+  function ratingGroup(row, current) {
+    var box = el("div", "rating");
+    var group = el("div", "choices choices-rating");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "您对这次答复满意吗");
+    group.appendChild(el("p", "choices-hint", "您对这次答复满意吗？"));
+    var status = el("p", "rating-status");
+    status.setAttribute("role", "status");
+    var form = el("form", "rating-comment");
+    form.hidden = true;
+    var comment = el("textarea");
+    comment.maxLength = 500;
+    comment.rows = 2;
+    comment.placeholder = "补充意见（可选，500 字以内）";
+    comment.setAttribute("aria-label", "补充意见");
+    var send = el("button", "btn btn-secondary", "提交意见");
+    send.type = "submit";
+    form.appendChild(comment);
+    form.appendChild(send);
+    var chosen = current ? current.rating : "";
+    function mark(score) {
+      Array.prototype.forEach.call(group.querySelectorAll("button"), function (b) {
+        var on = b.dataset.score === score;
+        b.classList.toggle("choice-chosen", on);
+        b.setAttribute("aria-pressed", on ? "true" : "false");
+      });
+    }
+    function rate(score, text) {
+      var messageId = Number(row[0].action.split(":")[2]);
+      var data = { token: token, message_id: messageId, rating: score };
+      if (text) data.comment = text;
+      return api("POST", "/api/rating", data).then(function (res) {
+        chosen = score;
+        mark(score);
+        status.textContent = res.reply.text;
+        form.hidden = false;
+      }).catch(function (err) { status.textContent = err.message; });
+    }
+    row.forEach(function (b) {
+      var btn = el("button", "choice choice-rate", b.label);
+      btn.type = "button";
+      btn.dataset.score = b.action.split(":")[1];
+      btn.addEventListener("click", function (ev) { ev.stopPropagation(); rate(btn.dataset.score, ""); });
+      group.appendChild(btn);
+    });
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (!chosen || !comment.value.trim()) return;
+      rate(chosen, comment.value.trim()).then(function () { comment.value = ""; });
+    });
+    if (chosen) {
+      mark(chosen);
+      status.textContent = "您的评价：" + ({ good: "满意", fair: "一般", bad: "不满意" }[chosen] || chosen) +
+        (current.comment ? "（意见：" + current.comment + "）" : "");
+    }
+    box.appendChild(group);
+    box.appendChild(status);
+    box.appendChild(form);
+    return box;
   }
 
   function welcome() {
@@ -170,16 +253,30 @@
     meta.appendChild(el("span", "msg-who", "咨询助手"));
     wrap.appendChild(meta);
     wrap.appendChild(el("p", "msg-text",
-      "您好！我是鼓楼区商务局的政策咨询助手，可以解答商务政策、办事指南和政府信息公开等问题。请直接输入您的问题，也可以点下面的例子："));
-    var group = el("div", "choices");
-    EXAMPLES.forEach(function (q) {
-      var btn = el("button", "choice choice-example", q);
-      btn.type = "button";
-      btn.dataset.example = q;
-      group.appendChild(btn);
-    });
+      "您好！我是鼓楼区商务局的政策咨询助手，可以解答商务政策、办事指南和政府信息公开等问题。请直接输入您的问题，也可以点下面大家常问的问题："));
+    var group = el("div", "choices choices-hot");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "热点问题");
+    group.appendChild(el("p", "choices-hint", "热点问题："));
     wrap.appendChild(group);
     log.appendChild(wrap);
+    // The hot questions (pinned, most asked, defaults) come from the server; the examples if it fails.
+    api("GET", "/api/hot").then(function (data) {
+      if (!data.questions.length) throw new Error("none");
+      data.questions.forEach(function (q) {
+        var btn = el("button", "choice choice-hot", q.label);
+        btn.type = "button";
+        btn.dataset.action = q.action;
+        group.appendChild(btn);
+      });
+    }).catch(function () {
+      EXAMPLES.forEach(function (q) {
+        var btn = el("button", "choice choice-example", q);
+        btn.type = "button";
+        btn.dataset.example = q;
+        group.appendChild(btn);
+      });
+    });
   }
 
   /* Fetch the messages after lastId. A sync asked for while one is running runs after it, so that
@@ -246,7 +343,7 @@
     var action = button.dataset.action;
     var group = button.parentNode;
     // A push's 阅读全文 and 退订, or a list of categories, are separate choices: only the pressed one is used up.
-    var separate = /^(read|unsub|subscribe|unsubscribe|follow|unfollow|digest|subscriptions)(:|$)/.test(action);
+    var separate = /^(read|unsub|subscribe|unsubscribe|follow|unfollow|digest|subscriptions|rel|entry)(:|$)/.test(action);
     var buttons = separate ? [button] : group.querySelectorAll("button");
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
     button.classList.add("choice-chosen");

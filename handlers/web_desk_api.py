@@ -1,0 +1,52 @@
+"""The front desk's JSON API: the welcome's hot questions and the ratings of staff replies.
+
+``GET /api/hot`` -> ``{"questions": [{"entry_id", "label", "action", "source"}]}`` (``source``:
+``pinned``, ``asked`` or ``default``); pressing one is the ``entry:<id>`` action on ``/api/action``.
+``POST /api/rating`` ``{"token", "message_id", "rating": "good"|"fair"|"bad"[, "comment"]}`` rates a
+staff reply of the visitor's conversation (again: replaces the rating). Examples in docs/web.md.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.ratings import RATING_SCORES, RatingError, check
+from handlers.web_api import body, check_token, limit, visitor
+from handlers.web_security import ApiError, field, ok
+from handlers.web_state import core
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/hot")
+async def hot(request: web.Request) -> web.Response:
+    """The hot questions the welcome offers (pinned, most asked in the last 30 days, defaults)."""
+    hot_questions = core(request).conversations.hot
+    found = await hot_questions.top() if hot_questions is not None else []
+    items = [
+        {"entry_id": h.entry_id, "label": h.label, "action": h.action, "source": h.source} for h in found
+    ]
+    return ok({"questions": items})
+
+
+@routes.post("/api/rating")
+async def rating(request: web.Request) -> web.Response:
+    """Rate a staff reply: 400 for a bad rating or comment, 404 for a message that is not a staff reply
+    of this visitor's conversation; nothing is stored then."""
+    data = await body(request)
+    token = check_token(field(data, "token", str))
+    message_id = field(data, "message_id", int)
+    score = field(data, "rating", str)
+    comment = field(data, "comment", str, required=False) or ""
+    try:
+        check(score, comment)
+    except RatingError as exc:
+        code = "bad_rating" if score not in RATING_SCORES else "comment_too_long"
+        raise ApiError(400, code, str(exc)) from None
+    if not 0 < message_id < 10**12:
+        raise ApiError(404, "unknown_message", "找不到这条工作人员答复。")
+    limit(request, token)
+    reply = await core(request).conversations.ratings.rate(visitor(token), message_id, score, comment)
+    if reply.kind == "error":
+        raise ApiError(404, "unknown_message", reply.text)
+    return ok({"reply": reply.to_json()})
