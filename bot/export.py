@@ -1,6 +1,7 @@
 """CSV export of tickets and conversations for a date range (the annual disclosure report needs the
 figures and the record). Personal data is masked (``bot.privacy``) and names left out unless the
-export is asked unmasked (admins only, checked by the caller). Days are calendar days in the staff
+export is asked unmasked (admins only, checked by the caller); the contact left with 留言 is masked
+always (bot/contact.py). Days are calendar days in the staff
 time zone; the file starts with a UTF-8 byte order mark so that spreadsheet programs read Chinese."""
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import privacy
-from knowledge.models import Conversation, Message, Ticket
+from bot.contact import masked as masked_contact
+from knowledge.models import Conversation, Message, Ticket, TicketAccess
 
 Exported = TypeVar("Exported", Ticket, Message)
 MAX_DAYS = 366
 BATCH = 1000
 TICKET_HEADERS = [
     "工单号", "创建时间", "渠道", "提问人", "科室", "状态", "转人工原因", "问题", "认领人", "答复人", "答复时间",
-    "答复", "关闭时间", "合并到",
+    "答复", "关闭时间", "合并到", "联系方式",
 ]  # fmt: skip
 MESSAGE_HEADERS = [
     "消息号",
@@ -105,6 +107,15 @@ async def _with_conversations(
         last = rows[-1][0].id
 
 
+async def _contacts(sessions: async_sessionmaker[AsyncSession], ticket_ids: list[int]) -> dict[int, str]:
+    """The contacts left with these tickets (留言), always masked."""
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(TicketAccess).where(TicketAccess.ticket_id.in_(ticket_ids), TicketAccess.contact != "")
+        )
+        return {a.ticket_id: masked_contact(a.contact_kind, a.contact) for a in rows}
+
+
 async def ticket_rows(
     sessions: async_sessionmaker[AsyncSession], lo: datetime, hi: datetime, tz: str, masked: bool
 ) -> AsyncIterator[str]:
@@ -112,12 +123,14 @@ async def ticket_rows(
     yield "\ufeff" + _row(list(TICKET_HEADERS))
     clean = _cleaner(masked)
     async for rows in _with_conversations(sessions, Ticket, lo, hi):
+        contacts = await _contacts(sessions, [t.id for t, _ in rows])
         for t, c in rows:
             yield _row(
                 [
                     t.id, _local(t.created_at, tz), c.channel, "" if masked else c.display_name, t.office, t.status,
                     t.reason, clean(t.question), t.claimed_by, t.answered_by, _local(t.answered_at, tz),
                     clean(t.answer), _local(t.closed_at, tz), t.merged_into,
+                    contacts.get(t.id, ""),
                 ]
             )  # fmt: skip
 

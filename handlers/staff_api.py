@@ -18,6 +18,7 @@ from handlers.staff_ticket_work import assign
 from handlers.staff_tickets import ticket_filter
 from handlers.web_security import ApiError, field, ok, read_json
 from handlers.web_state import WEB_SETTINGS
+from handlers.web_ticket_page import access
 from knowledge.models import utcnow
 
 routes = web.RouteTableDef()
@@ -89,6 +90,7 @@ async def ticket(request: web.Request) -> web.Response:
     history = await app.conversations.history(conv.channel, conv.chat_ref, conv.user_ref, 0)
     notes = await app.tickets.notes(t.id)
     merged = await app.tickets.merged_into(t.id)
+    contact = (await access(request).contacts([t.id], full=True)).get(t.id, "")  # the ticket page's view
     return ok(
         {
             **item_json(app.tickets.item(t, conv, utcnow())),
@@ -97,6 +99,7 @@ async def ticket(request: web.Request) -> web.Response:
             "answered_by": t.answered_by,
             "candidates": t.candidates,
             "saved_entry_id": t.saved_entry_id,
+            "contact": contact,
             "notes": [
                 {"author": n.author, "text": n.text, "created_at": n.created_at.isoformat()} for n in notes
             ],

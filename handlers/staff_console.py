@@ -44,6 +44,7 @@ from handlers.staff_ticket_work import (
     routing_block,
 )
 from handlers.web_state import core
+from handlers.web_ticket_page import access
 from knowledge.models import Conversation, Message, Ticket
 
 MAX_REPLY_CHARS = 4000
@@ -223,6 +224,7 @@ async def ticket_live_parts(request: web.Request, ticket: Ticket, conv: Conversa
     return join(
         [
             ticket_facts(ticket, conv, tz),
+            await contact_block(request, ticket),
             routing_block(ticket),
             tag("h2", "问题"),
             pre(ticket.question),
@@ -232,6 +234,16 @@ async def ticket_live_parts(request: web.Request, ticket: Ticket, conv: Conversa
             tag("h2", "对话记录"),
             conversation_block(history, tz),
         ]
+    )
+
+
+async def contact_block(request: web.Request, ticket: Ticket) -> Markup:
+    """The contact the visitor left with the ticket (留言), in full: the only place it is shown so."""
+    found = await access(request).contacts([ticket.id], full=True)
+    if ticket.id not in found:
+        return Markup("")
+    return tag(
+        "p", join([tag("strong", "用户留下的联系方式："), tag("span", found[ticket.id], class_="contact")])
     )
 
 

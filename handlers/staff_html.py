@@ -130,6 +130,7 @@ NAV: list[tuple[str, str, str, str]] = [
     ("/console/review", "知识审核", "review", "agent"),
     ("/console/gaps", "知识缺口", "gaps", "agent"),
     ("/console/canned", "常用答复", "canned", "agent"),
+    ("/console/hot", "热点问题", "hot", "agent"),
     ("/console/try", "试问", "try", "agent"),
     ("/console/overview", "统计", "overview", "agent"),
     ("/console/admin", "账号", "admin", "admin"),

@@ -30,6 +30,7 @@ from handlers.staff_html import (
 )
 from handlers.web_security import ApiError
 from handlers.web_state import core
+from handlers.web_ticket_page import access
 from knowledge.models import utcnow
 
 log = logging.getLogger("policybot.console")
@@ -112,7 +113,8 @@ async def tickets_page(request: web.Request) -> web.Response:
         class_="filters",
     )
     tz = app.settings.staff.timezone
-    rows = [_row(q, tz) for q in items]
+    contacts = await access(request).contacts([q.ticket.id for q in items])  # masked
+    rows = [_row(q, tz, contacts.get(q.ticket.id, "")) for q in items]
     body = (
         table(["工单", "科室", "渠道", "问题", "状态", "处理人", "提问时间", "等待"], rows, class_="tickets")
         if rows
@@ -207,7 +209,7 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _row(q: QueueItem, tz: str) -> list[object]:
+def _row(q: QueueItem, tz: str, contact: str = "") -> list[object]:
     t = q.ticket
     status = STATUS_WORDS.get(t.status, t.status) + (
         f"（已合并到 #{t.merged_into}）" if t.merged_into else ""
@@ -219,7 +221,12 @@ def _row(q: QueueItem, tz: str) -> list[object]:
         link(f"/console/tickets/{t.id}", f"#{t.id}"),
         t.office or "—",
         CHANNEL_WORDS.get(q.conversation.channel, q.conversation.channel),
-        tag("span", t.question[:120], class_="question"),
+        join(
+            [
+                tag("span", t.question[:120], class_="question"),
+                tag("small", f"（联系方式：{contact}）", class_="contact") if contact else Markup(""),
+            ]
+        ),
         status,
         t.claimed_by or "—",
         local_time(t.created_at, tz),

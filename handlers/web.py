@@ -23,6 +23,7 @@ from handlers import (
     staff_canned,
     staff_console,
     staff_gaps,
+    staff_hot,
     staff_knowledge,
     staff_live,
     staff_review,
@@ -31,6 +32,7 @@ from handlers import (
     staff_tickets,
     web_api,
     web_desk_api,
+    web_ticket_page,
 )
 from handlers.web_channel import WebChannel
 from handlers.web_security import RateLimiter, json_errors, ok, security_headers
@@ -127,10 +129,12 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
     application[LOGIN_LIMITER] = RateLimiter(LOGIN_PER_MINUTE)
     application.on_response_prepare.append(security_headers)
     staff_live.setup(application)
+    web_ticket_page.setup(application, app)
     for table in (
         routes,
         web_api.routes,
         web_desk_api.routes,
+        web_ticket_page.routes,
         staff_auth.routes,
         staff_console.routes,
         staff_knowledge.routes,
@@ -141,6 +145,7 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
         staff_gaps.routes,
         staff_stats.routes,
         staff_canned.routes,
+        staff_hot.routes,
         staff_api.routes,
         staff_broadcasts.routes,
     ):

@@ -18,6 +18,7 @@ from bot.protocol import ActionError, feedback_action
 from bot.subscriptions import Refusal
 from handlers.web_security import ApiError, check_rate, client_address, field, ok, read_json
 from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, WEB_SETTINGS, core
+from handlers.web_ticket_page import offer_page
 from knowledge.answers import citation, is_expired
 from knowledge.models import Entry, Message
 
@@ -71,6 +72,7 @@ async def ask(request: web.Request) -> web.Response:
     # Typed commands (the bot's replies mention /status and /cancel) are the core's to recognize.
     update_id = f"{token}:{request_id}" if request_id else None
     replies = await core(request).conversations.handle(visitor(token, question, update_id))
+    replies += await offer_page(request, visitor(token), replies)  # a ticket opened: its reply page, once
     return ok({"replies": [r.to_json() for r in replies]})
 
 
@@ -141,7 +143,8 @@ async def feedback(request: web.Request) -> web.Response:
         raise ApiError(404, "unknown_message", "找不到这条回答。") from None
     if reply.kind == "error":
         raise ApiError(404, "unknown_message", reply.text)
-    return ok({"reply": reply.to_json()})
+    notices = await offer_page(request, visitor(token), [reply])
+    return ok({"reply": reply.to_json(), "notices": [n.to_json() for n in notices]})
 
 
 @routes.post("/api/action")
@@ -157,7 +160,8 @@ async def action(request: web.Request) -> web.Response:
         raise ApiError(400, "unknown_action", str(exc)) from None
     except Refusal as exc:  # a subscription action refused: nothing changed
         raise ApiError(exc.status, exc.code, exc.message) from None
-    return ok({"reply": replies[0].to_json()})
+    notices = await offer_page(request, visitor(token), replies)
+    return ok({"reply": replies[0].to_json(), "notices": [n.to_json() for n in notices]})
 
 
 @routes.get("/api/categories")

@@ -13,15 +13,19 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
 from sqlalchemy import func, select, update
 
 from bot.app import App
-from bot.config import DEFAULT_HOT
+from bot.config import DEFAULT_HOT, ConfigError, load_settings
 from bot.hot_questions import PinError
 from bot.messages import IncomingMessage, Reply
 from bot.protocol import ActionError, parse_action
+from bot.staff_accounts import create_account
 from bot.stats import overview
+from handlers.staff_stats import rating_text
 from knowledge.models import Message, PinnedQuestion, Rating, utcnow
+from tests.test_staff_console import login
 from tests.test_web_api import make_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +99,7 @@ async def test_a_staff_reply_carries_the_rating_buttons_and_one_rating_per_reply
     stats = await overview(app.tickets)
     assert stats.ratings == {"good": 0, "fair": 1, "bad": 0}
     assert stats.to_json()["ratings"] == {"good": 0, "fair": 1, "bad": 0}
+    assert rating_text(stats.ratings) == "满意 0 · 一般 1 · 不满意 0（满意率 0%）"  # the overview's card
 
 
 async def test_only_the_visitors_own_staff_reply_can_be_rated(app: App) -> None:
@@ -312,3 +317,81 @@ def test_terminal_numbers_the_hot_questions_and_related_questions(tmp_path: Path
     after = out.split("2020年1月1日起施行", 1)[1]
     assert "[1] 外商投资信息报告制度是怎么运作的？" in after  # 相关问题, numbered
     assert "通过市场监管部门的企业登记系统" in after  # 1 chose the related question
+
+
+# -- [desk] configuration ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("hot_count = 13", "[desk] hot_count"),
+        ("hot_count = -1", "[desk] hot_count"),
+        ("hot_days = 0", "[desk] hot_days"),
+        ('hot_days = "thirty"', "[desk] hot_days"),
+        ('hot_defaults = "faq-bureau-002"', "[desk] hot_defaults"),
+        ('hot_defaults = [""]', "[desk] hot_defaults[0]"),
+        ("related_count = 9", "[desk] related_count"),
+        ("reply_page_per_minute = 0", "[desk] reply_page_per_minute"),
+        ("hot = 3", "[desk] hot"),
+    ],
+)
+def test_invalid_desk_settings_fail_at_start_with_the_key(tmp_path: Path, toml: str, key: str) -> None:
+    path = tmp_path / "policybot.toml"
+    path.write_text(f"[desk]\n{toml}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert str(caught.value).startswith(key)
+
+
+def test_desk_settings_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "policybot.toml"
+    path.write_text('[desk]\nhot_count = 2\nhot_defaults = ["guide-laundry-filing"]\nrelated_count = 0\n')
+    desk = load_settings(path, env={}).desk
+    assert (desk.hot_count, desk.hot_defaults, desk.related_count, desk.hot_days) == (
+        2,
+        ["guide-laundry-filing"],
+        0,
+        30,
+    )
+
+
+# -- pins in the console ----------------------------------------------------------------------------------
+async def test_editors_pin_hot_questions_in_the_console(app: App, client: TestClient) -> None:
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    await create_account(app.services.sessions, "bian.ji", "s3cret-passw0rd", role="editor", hasher=cheap)
+    await create_account(app.services.sessions, "zuo.xi", "s3cret-passw0rd", hasher=cheap)
+    csrf = await login(client, "zuo.xi", "s3cret-passw0rd")  # an agent sees, but may not pin
+    page = await (await client.get("/console/hot")).text()
+    assert PHONE_Q in page and "默认" in page and "置顶一条知识" not in page
+    refused = await client.post("/console/api/hot/pin", json={"entry_id": "guide-laundry-filing"},
+                                headers={"X-CSRF-Token": csrf})  # fmt: skip
+    assert refused.status == 403
+    await client.post("/console/logout", data={"csrf": csrf})
+
+    csrf = await login(client, "bian.ji", "s3cret-passw0rd")
+    headers = {"X-CSRF-Token": csrf}
+    for bad, status, code in [({"entry_id": "smalltalk-hello"}, 400, "bad_pin"), ({"entry_id": "nope"}, 400, "bad_pin"),
+                              ({"entry_id": 5}, 400, "wrong_type"), ({}, 400, "missing_field")]:  # fmt: skip
+        resp = await client.post("/console/api/hot/pin", json=bad, headers=headers)
+        assert resp.status == status and (await resp.json())["error"] == code, bad
+    assert await count(app, PinnedQuestion) == 0
+    resp = await client.post(
+        "/console/hot/pin", data={"csrf": csrf, "entry": "guide-laundry-filing"}, allow_redirects=False
+    )
+    assert resp.status == 303 and "done=pinned" in resp.headers["Location"]
+    data = await (await client.get("/console/api/hot")).json()
+    assert data["questions"][0] == {
+        "entry_id": "guide-laundry-filing",
+        "label": "洗染业经营者备案（现行状态待确认）",
+        "source": "pinned",
+        "asked": 0,
+    }
+    assert (await (await client.get("/api/hot")).json())["questions"][0]["entry_id"] == "guide-laundry-filing"
+    resp = await client.post(
+        "/console/api/hot/unpin", json={"entry_id": "guide-laundry-filing"}, headers=headers
+    )
+    assert resp.status == 200
+    resp = await client.post(
+        "/console/api/hot/unpin", json={"entry_id": "guide-laundry-filing"}, headers=headers
+    )
+    assert resp.status == 404
+    assert await count(app, PinnedQuestion) == 0

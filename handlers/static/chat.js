@@ -140,6 +140,14 @@
     wrap.appendChild(meta);
     wrap.appendChild(linked("p", "msg-text", item.text));
     if (item.source_line) wrap.appendChild(linked("p", "msg-source", item.source_line));
+    var page = /(https?:\/\/[^\s（）]+\/t\/[0-9]+-[a-z0-9]+)/.exec(item.text || "");
+    if (page) {  // a ticket's reply page (shown once): a link to open or bookmark
+      var open = el("a", "btn btn-secondary ticket-page-link", "打开工单答复页");
+      open.href = page[1];
+      open.target = "_blank";
+      open.rel = "noopener";
+      wrap.appendChild(open);
+    }
     var rows = item.buttons || [];
     // 相关问题 (rel:) and the staff reply's rating (rate:) are groups of their own, after the others.
     var related = rows.filter(function (row) { return row.length && /^rel:/.test(row[0].action); });
@@ -158,6 +166,13 @@
           if (/^feedback:/.test(b.action)) btn.className = "choice choice-feedback";
           if (/^escalate:/.test(b.action)) btn.className = "choice choice-human";
           group.appendChild(btn);
+          if (/^(escalate|human)(:|$)/.test(b.action)) {
+            // On the web the way on beside 转人工 is 留言 (a message with a phone number or e-mail).
+            var note = el("button", "choice choice-message", "留言");
+            note.type = "button";
+            note.dataset.message = "1";
+            group.appendChild(note);
+          }
         });
       });
       wrap.appendChild(group);
@@ -354,7 +369,7 @@
       ? api("POST", "/api/feedback", { token: token, message_id: Number(parts[2]), helpful: parts[1] === "up" })
       : api("POST", "/api/action", { token: token, action: action });
     call.then(function (data) {
-      return sync().then(function () { showReplies([data.reply]); });
+      return sync().then(function () { showReplies([data.reply].concat(data.notices || [])); });
     }).catch(function (err) {
       Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
       button.classList.remove("choice-chosen");
@@ -365,9 +380,49 @@
   function simpleAction(action) {
     showError("");
     api("POST", "/api/action", { token: token, action: action })
-      .then(function (data) { return sync().then(function () { showReplies([data.reply]); }); })
+      .then(function (data) {
+        return sync().then(function () { showReplies([data.reply].concat(data.notices || [])); });
+      })
       .catch(function (err) { showError(err.message); });
   }
+
+  /* ---- 留言: a message for staff with an optional phone number or e-mail ---- */
+  var messageForm = document.getElementById("message-form");
+  var messageText = document.getElementById("message-text");
+  var messageContact = document.getElementById("message-contact");
+  var messageError = document.getElementById("message-error");
+
+  function openMessageForm() {
+    if (!messageText.value) {
+      var mine = log.querySelectorAll(".msg-user .msg-text");
+      if (mine.length) messageText.value = mine[mine.length - 1].textContent;
+    }
+    messageError.hidden = true;
+    messageForm.hidden = false;
+    messageText.focus();
+  }
+
+  messageForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = messageText.value.trim();
+    if (!text) { messageError.textContent = "请填写留言内容。"; messageError.hidden = false; return; }
+    var data = { token: token, message: text };
+    if (messageContact.value.trim()) data.contact = messageContact.value.trim();
+    document.getElementById("message-send").disabled = true;
+    api("POST", "/api/message", data).then(function (res) {
+      messageForm.hidden = true;
+      messageText.value = "";
+      messageContact.value = "";
+      var welcomeNode = log.querySelector(".msg-welcome");
+      if (welcomeNode) welcomeNode.remove();
+      return sync().then(function () { showReplies(res.notices || []); });
+    }).catch(function (err) {
+      messageError.textContent = err.message;
+      messageError.hidden = false;
+    }).then(function () { document.getElementById("message-send").disabled = false; });
+  });
+  document.getElementById("message-cancel").addEventListener("click", function () { messageForm.hidden = true; });
+  document.getElementById("leave-message").addEventListener("click", openMessageForm);
 
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -383,6 +438,7 @@
     var target = ev.target.closest("button");
     if (!target) return;
     if (target.dataset.example) { ask(target.dataset.example); return; }
+    if (target.dataset.message) { openMessageForm(); return; }
     if (target.dataset.action) runAction(target);
   });
   document.getElementById("human").addEventListener("click", function () { simpleAction("human"); });
