@@ -72,8 +72,8 @@ async def ask(request: web.Request) -> web.Response:
     # Typed commands (the bot's replies mention /status and /cancel) are the core's to recognize.
     update_id = f"{token}:{request_id}" if request_id else None
     replies = await core(request).conversations.handle(visitor(token, question, update_id))
-    replies += await offer_page(request, visitor(token), replies)  # a ticket opened: its reply page, once
-    return ok({"replies": [r.to_json() for r in replies]})
+    notices = await offer_page(request, visitor(token), replies)  # a ticket opened: its reply page, once
+    return ok({"replies": [r.to_json() for r in replies], "notices": [n.to_json() for n in notices]})
 
 
 @routes.get("/api/conversations/{token}")

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select, update
 
 from bot.app import App
-from bot.config import DEFAULT_HOT, ConfigError, load_settings
+from bot.config import DEFAULT_HOT, ConfigError, Settings, load_settings
 from bot.hot_questions import PinError
 from bot.messages import IncomingMessage, Reply
 from bot.protocol import ActionError, parse_action
@@ -25,6 +25,7 @@ from bot.staff_accounts import create_account
 from bot.stats import overview
 from handlers.staff_stats import rating_text
 from knowledge.models import Message, PinnedQuestion, Rating, utcnow
+from knowledge.segment import Lexicon
 from tests.test_staff_console import login
 from tests.test_web_api import make_client
 
@@ -395,3 +396,16 @@ async def test_editors_pin_hot_questions_in_the_console(app: App, client: TestCl
     )
     assert resp.status == 404
     assert await count(app, PinnedQuestion) == 0
+
+
+async def test_zero_turns_hot_and_related_questions_off(settings: Settings, lexicon: Lexicon) -> None:
+    quiet = settings.replace("desk", hot_count=0, related_count=0)
+    app = await App.create(quiet, lexicon=lexicon)
+    try:
+        await app.services.load_default_if_empty()
+        greeting = await app.conversations.greeting()
+        assert not [b for row in greeting.buttons for b in row if b.action.startswith("entry:")]
+        assert "大家常问的问题" not in greeting.text
+        assert not related_of(await answered(app, FDI_Q))
+    finally:
+        await app.close()

@@ -348,7 +348,7 @@
         input.value = "";
         var welcomeNode = log.querySelector(".msg-welcome");
         if (welcomeNode && !known) welcomeNode.remove();
-        return sync().then(function () { showReplies(data.replies); keepQuestionInView(); });
+        return sync().then(function () { showReplies(data.replies.concat(data.notices || [])); keepQuestionInView(); });
       })
       .catch(function (err) { showError(err.message); })
       .then(function () { setBusy(false); input.focus({ preventScroll: true }); });
