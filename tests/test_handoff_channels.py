@@ -207,7 +207,7 @@ async def test_terminal_front_desk(
     assert await run_terminal_chat(settings) == 0
     out = capsys.readouterr().out
     assert "12333" in out
-    no_answer = out.split("这个问题我暂时还没有准确的答案。", 1)[1]
+    no_answer = out.split("这个问题我暂时还没有准确的答案。", 1)[1].split("您> ", 1)[0]  # that reply only
     numbered = [line.strip() for line in no_answer.splitlines() if line.strip().startswith("[")]
     assert numbered[-1].endswith("] 转人工")
     escalated = out.split("好的，已为您转人工，工单号 #", 1)[1]

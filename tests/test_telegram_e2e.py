@@ -218,7 +218,7 @@ async def test_question_answered_with_source_and_feedback(bot: Bot, fake: FakeBo
     assert "感谢" in ack.params["text"]
     edit = await fake.wait_for(lambda c: c.method == "editMessageReplyMarkup")  # the used buttons disappear
     kept = [b["callback_data"] for row in edit.params["reply_markup"]["inline_keyboard"] for b in row]
-    assert kept == [subscribe, follow]  # ... and only they: 订阅 and 关注 stay under the answer
+    assert kept == [subscribe, follow, *related]  # ... and only they: 订阅, 关注 and 相关问题 stay
 
     say(fake, ALICE, "商务局周六上班吗")
     await fake.wait_sent(ALICE["id"], "来源", count=2)
