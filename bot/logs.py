@@ -36,7 +36,8 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("httpx", "telegram", "apscheduler", "aiohttp.access", "jieba"):
+    # alembic: a migration at start-up says nothing unless it fails (the address is what start-up prints)
+    for name in ("httpx", "telegram", "apscheduler", "aiohttp.access", "jieba", "alembic"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 

@@ -21,7 +21,7 @@ log = logging.getLogger("policybot.qa")
 EMPTY_NOTICE = "请输入您想咨询的问题，例如：“申请政府信息公开多久答复？”"
 TOO_LONG_NOTICE = "问题太长了（超过 {limit} 字），请精简后再问，或输入 /human 转人工。"
 NO_TEXT_NOTICE = "没有看到文字内容。请用文字描述您的问题。"
-ESCALATE_NOTICE = "这个问题知识库里没有可靠的答案，已转给工作人员。"
+ESCALATE_NOTICE = "这个问题知识库里还没有可靠的答案。"
 
 
 class QAService:

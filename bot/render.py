@@ -13,4 +13,4 @@ def decision_text(d: Decision) -> str:
         lines = ["您是不是想问："]
         lines += [f"  {i}. {s.title}" for i, s in enumerate(d.suggestions, 1)]
         return "\n".join(lines)
-    return d.notice or "这个问题暂时无法回答，已记录并转人工处理。"
+    return d.notice or "这个问题知识库里还没有可靠的答案。"

@@ -15,6 +15,7 @@ import hmac
 import os
 import re
 import secrets
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,9 @@ from knowledge.models import StaffAccount, StaffSession, utcnow
 
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
+PASSWORD_RULE = (
+    f"Choose a password of {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters; it is asked twice."
+)
 SESSION_TTL = timedelta(hours=12)
 PASSWORD_ENV = "POLICYBOT_STAFF_PASSWORD"
 _NAME = re.compile(r"^[\w.@-]{1,100}$")
@@ -112,6 +116,7 @@ def read_password(
     env = os.environ if env is None else env
     if env.get(PASSWORD_ENV):
         return check_password(env[PASSWORD_ENV])
+    print(PASSWORD_RULE, file=sys.stderr, flush=True)
     try:
         first = prompt("Password: ")
         second = prompt("Repeat password: ")

@@ -339,15 +339,20 @@ class KnowledgeBase:
             return int(await session.scalar(select(func.count()).select_from(Entry)) or 0)
 
     async def stats(self) -> dict[str, Any]:
-        """Counts by kind, status and category."""
+        """Counts by kind, status and category, and what the loaded index holds (the entries the bot
+        can answer with: published ones), by kind."""
         async with self.sessions() as session:
             rows = (await session.execute(select(Entry.kind, Entry.status, Entry.category))).all()
+        with self.index.reading():
+            alive = self.index.alive
+            indexed = Counter(self.index.docs[i].kind for i in range(len(alive)) if alive[i])
         return {
             "total": len(rows),
             "by_kind": dict(Counter(r[0] for r in rows)),
             "by_status": dict(Counter(r[1] for r in rows)),
             "by_category": dict(Counter(r[2] or "(none)" for r in rows)),
-            "indexed": len(self.index),
+            "indexed": sum(indexed.values()),
+            "indexed_by_kind": dict(indexed),
         }
 
     async def categories(self) -> list[tuple[str, int]]:

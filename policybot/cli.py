@@ -122,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``policybot kb list | head``): stop quietly, and keep Python from
+        # complaining when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a clear message instead of a traceback for operational errors
         from knowledge.db import DatabaseURLError
         from knowledge.importers import ImportFailure
@@ -184,6 +189,7 @@ async def _answer_one(services, question: str, as_json: bool, explain: bool = Fa
         return
     from bot.render import decision_text
 
+    print(f"问：{question.strip()}", flush=True)
     print(decision_text(decision), flush=True)
     print(flush=True)
 
@@ -223,6 +229,7 @@ async def _kb(args: argparse.Namespace, settings: Settings) -> int:
             counts = await kb.import_paths(paths, actor=IMPORT_ACTOR)
             print(f"imported: {counts}")
         elif args.kb_command == "list":
+            print("id\tkind\tstatus\tcategory\ttitle")
             for e in await kb.entries(args.kind, args.category, args.status, limit=1_000_000):
                 print(f"{e.id}\t{e.kind}\t{e.status}\t{e.category}\t{e.title or e.question}")
         elif args.kb_command == "show":
@@ -234,6 +241,7 @@ async def _kb(args: argparse.Namespace, settings: Settings) -> int:
 
             print(json.dumps(entry_to_parsed(entry).as_record(), ensure_ascii=False, indent=2))
         elif args.kb_command == "stats":
+            await kb.load_index()  # what is really indexed (from the saved index files when usable)
             print(json.dumps(await kb.stats(), ensure_ascii=False, indent=2))
         elif args.kb_command == "export":
             lines = await kb.export_lines()

@@ -116,8 +116,15 @@ async def test_kb_commands(db_url: str, tmp_path: Path, lexicon: Lexicon) -> Non
     assert len(export.read_text(encoding="utf-8").splitlines()) == 20
 
     listed = ok(policybot(*db, "kb", "list", "--kind", "clause", cwd=tmp_path)).splitlines()
-    assert len(listed) == 17
-    assert listed[0].split("\t")[:2] == [f"{DOC}/preamble", "clause"]
+    assert listed[0] == "id\tkind\tstatus\tcategory\ttitle" and len(listed) == 18
+    assert listed[1].split("\t")[:2] == [f"{DOC}/preamble", "clause"]
+    # plain ask: each question above its answer
+    asked = ok(
+        policybot(*db, "ask", "这个方案的文号是多少？", "会议室周末能借用吗", cwd=tmp_path)
+    ).splitlines()
+    first, second = asked.index("问：这个方案的文号是多少？"), asked.index("问：会议室周末能借用吗")
+    assert first == 0 and any("鼓商务〔2020〕123号" in line for line in asked[first:second])
+    assert asked[second + 1] == "这个问题知识库里还没有可靠的答案。"
 
     shown = json.loads(ok(policybot(*db, "kb", "show", "cli-faq-7", cwd=tmp_path)))
     assert shown["id"] == "cli-faq-7" and shown["question"] == "展会补贴什么时候发放？"
@@ -127,6 +134,8 @@ async def test_kb_commands(db_url: str, tmp_path: Path, lexicon: Lexicon) -> Non
     stats = json.loads(ok(policybot(*db, "kb", "stats", cwd=tmp_path)))
     assert stats["total"] == 20
     assert stats["by_kind"] == {"policy": 1, "clause": 17, "faq": 2}
+    # what the bot can answer with: the index (loaded for the command), every entry being published
+    assert stats["indexed"] == 20 and stats["indexed_by_kind"] == stats["by_kind"]
 
 
 async def test_ask_explain(db_url: str, tmp_path: Path, lexicon: Lexicon) -> None:
@@ -273,6 +282,20 @@ async def test_ask_and_import_never_load_the_default_kb(
         "smalltalk-hello",
     )
     assert unknown["status"] == "escalated" and unknown["kind"] is None
+
+
+def test_kb_list_to_a_reader_that_stops_early_is_quiet(tmp_path: Path) -> None:
+    """``policybot kb list | head``: the reader is gone before the first line; no traceback, success."""
+    db = f"sqlite:///{tmp_path}/closed.db"
+    closed = subprocess.Popen(
+        [sys.executable, "-m", "policybot", "--db", db, "kb", "list"],
+        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert closed.stdout is not None and closed.stderr is not None
+    closed.stdout.close()
+    with closed.stderr:
+        err = closed.stderr.read().decode()
+    assert closed.wait(timeout=60) == 0 and err == "", err
 
 
 @pytest.mark.skipif(bool(os.environ.get("POLICYBOT_TEST_DATABASE_URL")), reason="checks the SQLite default")

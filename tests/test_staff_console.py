@@ -504,6 +504,20 @@ async def test_xss_is_escaped_everywhere_in_the_console(client: TestClient, app:
 
 
 # -- accounts (bot.staff_accounts) ----------------------------------------------------------------------
+def test_read_password_states_the_rule_before_asking(capsys: pytest.CaptureFixture[str]) -> None:
+    asked: list[str] = []
+
+    def prompt(text: str) -> str:
+        asked.append(capsys.readouterr().err + text)
+        return "same-password"
+
+    assert read_password({}, prompt=prompt) == "same-password"
+    assert asked[0].startswith("Choose a password of 8 to 1024 characters") and asked[0].endswith(
+        "Password: "
+    )
+    assert asked[1] == "Repeat password: "  # one language throughout
+
+
 def test_read_password() -> None:
     assert read_password({"POLICYBOT_STAFF_PASSWORD": "long-enough"}) == "long-enough"
     with pytest.raises(StaffAccountError, match="too short"):
