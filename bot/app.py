@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.conversation import Conversations
 from bot.credentials import CredentialStore
 from bot.hot_questions import HotQuestions
+from bot.limits import Buckets, MemoryBuckets, buckets_for
 from bot.messages import ChannelRef
 from bot.outbox import OutboxWorker, Pace
 from bot.push_jobs import PushJobs
@@ -53,6 +54,8 @@ class App:
     subscriptions: SubscriptionService
     broadcasts: BroadcastService
     push: PushJobs
+    # Rate limits and flood guards: in the database on PostgreSQL (shared by the workers), else in memory.
+    limits: Buckets = field(default_factory=MemoryBuckets)
     stoppers: list = field(default_factory=list)  # async callables that stop the started channels
     # aiohttp RouteDefs other channels ask the web server to serve (the Telegram webhook).
     extra_routes: list = field(default_factory=list)
@@ -100,6 +103,7 @@ class App:
         )
         conversations.on_contact = broadcasts.on_contact
         push = PushJobs(broadcasts, sub.scan_seconds)
+        limits = buckets_for(services.sessions, services.engine.dialect.name)
         return cls(
             services,
             registry,
@@ -111,6 +115,7 @@ class App:
             subscriptions,
             broadcasts,
             push,
+            limits,
         )
 
     async def close(self) -> None:

@@ -164,7 +164,7 @@ async def login_form(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /console/login: check the double-submit token and the password, start a session."""
     try:
-        check_rate(request.app[LOGIN_LIMITER], client_address(request), "login attempts")
+        await check_rate(request.app[LOGIN_LIMITER], client_address(request), "login attempts")
     except ApiError as exc:
         return login_page(request, exc.message, status=429)
     form = await request.post()

@@ -1,12 +1,9 @@
 """Reading Telegram updates: the neutral message of an update, the text meant for the bot, the content
-kind of a non-text message, and the per-user flood limit."""
+kind of a non-text message (the per-user flood limit: ``bot.limits``)."""
 
 from __future__ import annotations
 
 import re
-import time
-from collections import deque
-from collections.abc import Callable
 
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType
@@ -68,43 +65,3 @@ def content_kind(message: Message) -> str:
         if getattr(message, kind, None):
             return kind
     return "other"
-
-
-class FloodGuard:
-    """At most ``limit`` messages per user per ``window`` seconds; one notice per window, then silence."""
-
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = max(1, limit)
-        self.window = max(0.001, float(window))
-        self.clock = clock
-        self._hits: dict[int, deque[float]] = {}
-        self._noticed: set[int] = set()
-
-    def check(self, user_id: int) -> str:
-        """``"ok"`` (counted), ``"notice"`` (over the limit: tell the user once) or ``"drop"``."""
-        now = self.clock()
-        hits = self._hits.setdefault(user_id, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if len(hits) < self.limit:
-            hits.append(now)
-            self._noticed.discard(user_id)
-            self._prune(now)
-            return "ok"
-        if user_id in self._noticed:
-            return "drop"
-        self._noticed.add(user_id)
-        return "notice"
-
-    def wait_seconds(self, user_id: int) -> int:
-        """Seconds until ``user_id`` may send again."""
-        hits = self._hits.get(user_id)
-        if not hits:
-            return 0
-        return max(1, int(hits[0] + self.window - self.clock() + 0.999))
-
-    def _prune(self, now: float) -> None:
-        if len(self._hits) > 10_000:
-            for key in [k for k, h in self._hits.items() if not h or h[-1] <= now - self.window]:
-                self._hits.pop(key, None)
-                self._noticed.discard(key)

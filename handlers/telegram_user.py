@@ -2,13 +2,14 @@
 
 The handlers are thin: every answer comes from the core (``app.conversations``: ``handle``, ``command``,
 ``act``); replies reach the user through the outbox, so a failed send is retried, not lost. In groups the
-bot answers only when mentioned (``@username``) or replied to. Users who flood get one polite notice per
-window. Logs carry pseudonyms, never ids or texts.
+bot answers only when mentioned (``@username``) or replied to. Users who flood get one polite notice, then
+silence until they may send again. Logs carry pseudonyms, never ids or texts.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -25,11 +26,12 @@ from telegram.ext import (
 )
 
 from bot.app import App
+from bot.limits import RateLimiter
 from bot.logs import pseudonym
 from bot.messages import IncomingMessage, Reply
 from bot.protocol import COMMAND_NAMES, ActionError, parse_action
 from bot.subscriptions import Refusal
-from handlers.telegram_input import FloodGuard, addressed_text, content_kind, incoming
+from handlers.telegram_input import addressed_text, content_kind, incoming
 
 log = logging.getLogger("policybot.telegram")
 
@@ -46,7 +48,8 @@ class UserHandlers:
     def __init__(self, app: App) -> None:
         self.core = app.conversations
         tg = app.settings.telegram
-        self.flood = FloodGuard(tg.rate_limit_messages, tg.rate_limit_seconds)
+        # Shared by the workers on PostgreSQL (``bot.limits``): two workers allow one user's rate once.
+        self.flood = RateLimiter("flood", tg.rate_limit_messages, tg.rate_limit_seconds, app.limits)
         self.staff_chat = app.settings.staff.chat_id
 
     def register(self, application: Application) -> None:
@@ -119,8 +122,9 @@ class UserHandlers:
             msg = incoming(update)
             if msg is None:
                 return
-            if self.flood.check(query.from_user.id) != "ok":
-                toast = FLOOD_NOTICE.format(seconds=self.flood.wait_seconds(query.from_user.id))
+            verdict = await self.flood.check(str(query.from_user.id))
+            if not verdict.allowed:
+                toast = FLOOD_NOTICE.format(seconds=_seconds(verdict.wait))
                 return
             action = parse_action(query.data or "")
             replies = await self.core.act(msg, action)
@@ -142,12 +146,17 @@ class UserHandlers:
         user = update.effective_user
         if user is None:
             return False
-        verdict = self.flood.check(user.id)
-        if verdict == "notice":
+        verdict = await self.flood.check(str(user.id))
+        if verdict.first_refusal:  # told once; further messages while refused are dropped silently
             log.info("flood limit", extra={"user": pseudonym(user.id)})
-            notice = Reply(FLOOD_NOTICE.format(seconds=self.flood.wait_seconds(user.id)), kind="info")
+            notice = Reply(FLOOD_NOTICE.format(seconds=_seconds(verdict.wait)), kind="info")
             await self.core.send(msg.ref, [notice])
-        return verdict == "ok"
+        return verdict.allowed
+
+
+def _seconds(wait: float) -> int:
+    """Whole seconds to tell the user (at least 1)."""
+    return max(1, math.ceil(wait))
 
 
 async def _answer(query: CallbackQuery, text: str) -> None:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.app import App
 from bot.config import WebSettings
+from bot.limits import per_minute
 from handlers import (
     staff_admin,
     staff_api,
@@ -35,7 +36,7 @@ from handlers import (
     web_ticket_page,
 )
 from handlers.web_channel import WebChannel
-from handlers.web_security import RateLimiter, json_errors, ok, security_headers
+from handlers.web_security import json_errors, ok, security_headers
 from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, CORE, LOGIN_LIMITER, WEB_SETTINGS, core
 
 HERE = Path(__file__).resolve().parent
@@ -124,9 +125,11 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
     )
     application[CORE] = app
     application[WEB_SETTINGS] = ws
-    application[ASK_LIMITER] = RateLimiter(ws.rate_limit_per_minute)
-    application[ADDRESS_LIMITER] = RateLimiter(ws.rate_limit_per_minute * ADDRESS_FACTOR)
-    application[LOGIN_LIMITER] = RateLimiter(LOGIN_PER_MINUTE)
+    application[ASK_LIMITER] = per_minute("ask", ws.rate_limit_per_minute, app.limits)
+    application[ADDRESS_LIMITER] = per_minute(
+        "address", ws.rate_limit_per_minute * ADDRESS_FACTOR, app.limits
+    )
+    application[LOGIN_LIMITER] = per_minute("login", LOGIN_PER_MINUTE, app.limits)
     application.on_response_prepare.append(security_headers)
     staff_live.setup(application)
     web_ticket_page.setup(application, app)

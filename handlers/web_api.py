@@ -45,10 +45,12 @@ def visitor(token: str, text: str = "", update_id: str | None = None) -> Incomin
     return IncomingMessage("web", token, token, text, display_name=DISPLAY_NAME, update_id=update_id)
 
 
-def limit(request: web.Request, token: str) -> None:
+async def limit(request: web.Request, token: str) -> None:
     """Rate-limit a state-changing request by visitor token and by client address."""
-    check_rate(request.app[ASK_LIMITER], f"t:{token}", "questions")
-    check_rate(request.app[ADDRESS_LIMITER], f"a:{client_address(request)}", "requests from this address")
+    await check_rate(request.app[ASK_LIMITER], f"t:{token}", "questions")
+    await check_rate(
+        request.app[ADDRESS_LIMITER], f"a:{client_address(request)}", "requests from this address"
+    )
 
 
 async def body(request: web.Request) -> dict[str, Any]:
@@ -68,7 +70,7 @@ async def ask(request: web.Request) -> web.Response:
         raise ApiError(400, "question_too_long", f"问题太长了（超过 {max_chars} 字），请精简后再问。")
     if request_id is not None and not 1 <= len(request_id) <= 64:
         raise ApiError(400, "bad_request_id", "request_id 应为 1-64 个字符")
-    limit(request, token)
+    await limit(request, token)
     # Typed commands (the bot's replies mention /status and /cancel) are the core's to recognize.
     update_id = f"{token}:{request_id}" if request_id else None
     replies = await core(request).conversations.handle(visitor(token, question, update_id))
@@ -136,7 +138,7 @@ async def feedback(request: web.Request) -> web.Response:
     token = check_token(field(data, "token", str))
     message_id = field(data, "message_id", int)
     helpful = field(data, "helpful", bool)
-    limit(request, token)
+    await limit(request, token)
     try:
         [reply] = await core(request).conversations.act(visitor(token), feedback_action(message_id, helpful))
     except ActionError:  # not a message id at all (negative, too long)
@@ -153,7 +155,7 @@ async def action(request: web.Request) -> web.Response:
     data = await body(request)
     token = check_token(field(data, "token", str))
     name = field(data, "action", str)
-    limit(request, token)
+    await limit(request, token)
     try:
         replies = await core(request).conversations.act(visitor(token), name)
     except ActionError as exc:

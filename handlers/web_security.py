@@ -1,4 +1,5 @@
-"""Web safety: JSON errors, body limits, rate limits and security headers.
+"""Web safety: JSON errors, body limits, the rate-limit check (the limits: ``bot.limits``) and security
+headers.
 
 Every page sends a Content-Security-Policy without inline scripts or styles (the pages load their
 JavaScript and CSS from ``/static``). The widget page (``/widget``) may be framed by any http(s) site;
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from bot.limits import RateLimiter
 
 CSP_BASE = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -98,44 +100,9 @@ def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], requir
 _TYPE_NAMES = {str: "string", int: "integer", bool: "boolean", float: "number", list: "array", dict: "object"}
 
 
-class RateLimiter:
-    """A token bucket per key: ``per_minute`` requests a minute, in bursts of up to ``per_minute``."""
-
-    def __init__(
-        self, per_minute: int, clock: Callable[[], float] = time.monotonic, max_keys: int = 50_000
-    ) -> None:
-        self.capacity = float(max(1, per_minute))
-        self.rate = self.capacity / 60.0
-        self.clock = clock
-        self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def hit(self, key: str) -> float | None:
-        """Take one token for ``key``: None when allowed, else the seconds until the next is due."""
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-        if len(self._buckets) >= self.max_keys and key not in self._buckets:
-            self._forget_full(now)
-        self._buckets[key] = (tokens - 1.0, now)
-        return None
-
-    def _forget_full(self, now: float) -> None:
-        """Drop the buckets that have refilled (their keys start again from a full bucket anyway)."""
-        full = [k for k, (t, last) in self._buckets.items() if t + (now - last) * self.rate >= self.capacity]
-        for k in full:
-            del self._buckets[k]
-        if len(self._buckets) >= self.max_keys:  # still full of busy keys: drop the oldest half
-            for k in sorted(self._buckets, key=lambda k: self._buckets[k][1])[: self.max_keys // 2]:
-                del self._buckets[k]
-
-
-def check_rate(limiter: RateLimiter, key: str, what: str = "requests") -> None:
-    """Raise a 429 ApiError with ``Retry-After`` when ``key`` is over its limit."""
-    wait = limiter.hit(key)
+async def check_rate(limiter: RateLimiter, key: str, what: str = "requests") -> None:
+    """Raise a 429 ApiError with ``Retry-After`` when ``key`` is over its limit (``bot.limits``)."""
+    wait = await limiter.hit(key)
     if wait is not None:
         seconds = max(1, math.ceil(wait))
         raise ApiError(

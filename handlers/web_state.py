@@ -6,7 +6,7 @@ from aiohttp import web
 
 from bot.app import App
 from bot.config import WebSettings
-from handlers.web_security import RateLimiter
+from bot.limits import RateLimiter
 
 CORE = web.AppKey("policybot_core", App)
 WEB_SETTINGS = web.AppKey("policybot_web_settings", WebSettings)

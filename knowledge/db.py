@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 # The migration the code expects; tests check it equals Alembic's head. Comparing against it lets
 # `policybot ask` skip loading Alembic when the schema is already current (cold start).
-SCHEMA_REVISION = "i15b_front_desk"
+SCHEMA_REVISION = "16_rate_buckets"
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",

@@ -473,3 +473,13 @@ class PinnedQuestion(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     pinned_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+class RateBucket(Base):
+    """A rate limit's token bucket, shared by every worker on the database (``bot.limits``). The key is
+    a digest of the limited thing (a visitor token, an address, a user id), never the thing itself."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    stamp: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch of the last take
+    refusals: Mapped[int] = mapped_column(Integer, default=0)  # refusals since the last grant

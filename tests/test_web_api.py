@@ -17,7 +17,6 @@ from bot.config import WebSettings
 from bot.messages import IncomingMessage
 from handlers.web import build_web_app, embed_snippets, start_web
 from handlers.web_channel import WebChannel
-from handlers.web_security import RateLimiter
 
 STATIC = Path(__file__).resolve().parent.parent / "handlers" / "static"
 TOKEN = "visitor-token-0001"
@@ -415,26 +414,6 @@ async def test_rate_limit_per_token_and_per_address(app: App) -> None:
         assert statuses[:10].count(200) >= 9 and statuses[-1] == 429
     finally:
         await c.close()
-
-
-def test_rate_limiter_refills() -> None:
-    now = [0.0]
-    limiter = RateLimiter(6, clock=lambda: now[0])
-    assert [limiter.hit("k") for _ in range(6)] == [None] * 6
-    wait = limiter.hit("k")
-    assert wait is not None and 9.0 < wait <= 10.0
-    now[0] += 10.0
-    assert limiter.hit("k") is None
-    assert limiter.hit("other") is None
-
-
-def test_rate_limiter_forgets_keys_when_full() -> None:
-    now = [0.0]
-    limiter = RateLimiter(1, clock=lambda: now[0], max_keys=4)
-    for i in range(10):
-        limiter.hit(f"k{i}")
-        now[0] += 1
-    assert len(limiter._buckets) <= 4
 
 
 # -- browsing the knowledge -----------------------------------------------------------------------------

@@ -1,0 +1,168 @@
+"""Rate limits and flood guards: token buckets, kept where every worker sees them.
+
+One primitive serves every limit: a token bucket of ``capacity`` tokens refilled at ``rate`` tokens a
+second; a request takes one token or is refused with the seconds until the next one is due. The web API's
+per-visitor and per-address limits, the console's login limit and Telegram's per-user flood guard are all
+``RateLimiter``s over one ``Buckets`` store:
+
+- ``DatabaseBuckets`` (PostgreSQL, several workers): one row per key in ``rate_buckets``, taken with a
+  single ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` (the row lock orders concurrent takes), so
+  two workers allow exactly the rate one would. Keys are stored as digests, never a token or an address.
+- ``MemoryBuckets`` (SQLite, one worker): the same buckets in the process's memory, no database write.
+
+``buckets_for(sessions, dialect)`` picks the store for a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import ColumnElement, Float, bindparam, case, delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from knowledge.models import RateBucket
+
+PRUNE_EVERY = 600.0  # seconds between a worker's sweeps of refilled buckets from the table
+PRUNE_AFTER = 3600.0  # a bucket untouched this long is full again: its row is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One take: allowed, or refused with ``wait`` seconds until a token is due; ``first_refusal`` is
+    True for the first refusal since the last grant (a flood guard tells the user once, then is silent)."""
+
+    allowed: bool
+    wait: float = 0.0
+    first_refusal: bool = False
+
+
+class Buckets(Protocol):
+    """Where the buckets live."""
+
+    async def take(self, key: str, capacity: float, rate: float) -> Verdict:
+        """Take one token from ``key``'s bucket (created full)."""
+        ...
+
+
+def _verdict(tokens: float, refusals: int, rate: float) -> Verdict:
+    if refusals == 0:
+        return Verdict(True)
+    return Verdict(False, max(0.0, (1.0 - tokens) / rate), refusals == 1)
+
+
+class MemoryBuckets:
+    """Buckets in this process's memory (one worker); at most ``max_keys`` are kept."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 50_000) -> None:
+        self.clock = clock
+        self.max_keys = max_keys
+        self._buckets: dict[str, tuple[float, float, int]] = {}  # key -> tokens, stamp, refusals
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    async def take(self, key: str, capacity: float, rate: float) -> Verdict:
+        """Take one token from ``key``'s bucket."""
+        now = self.clock()
+        tokens, last, refusals = self._buckets.get(key, (capacity, now, 0))
+        tokens = min(capacity, tokens + max(0.0, now - last) * rate)
+        if tokens >= 1.0:
+            tokens, refusals = tokens - 1.0, 0
+            if len(self._buckets) >= self.max_keys and key not in self._buckets:
+                self._forget(now, capacity, rate)
+        else:
+            refusals += 1
+        self._buckets[key] = (tokens, now, refusals)
+        return _verdict(tokens, refusals, rate)
+
+    def _forget(self, now: float, capacity: float, rate: float) -> None:
+        """Drop the buckets that have refilled (their keys start again from a full bucket anyway)."""
+        full = [k for k, (t, last, _) in self._buckets.items() if t + (now - last) * rate >= capacity]
+        for k in full:
+            del self._buckets[k]
+        if len(self._buckets) >= self.max_keys:  # still full of busy keys: drop the oldest half
+            for k in sorted(self._buckets, key=lambda k: self._buckets[k][1])[: self.max_keys // 2]:
+                del self._buckets[k]
+
+
+class DatabaseBuckets:
+    """Buckets in the ``rate_buckets`` table, shared by every worker on the database."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        dialect: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sessions = sessions
+        self.insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self.clock = clock
+        self._pruned = 0.0
+
+    async def take(self, key: str, capacity: float, rate: float) -> Verdict:
+        """Take one token in one statement; concurrent takes of a key wait for each other's row lock."""
+        now = self.clock()
+        cap = bindparam("cap", capacity, type_=Float)
+        at = bindparam("now", now, type_=Float)
+        # Time since the last take (never negative: workers' clocks may differ a little).
+        elapsed = case((at > RateBucket.stamp, at - RateBucket.stamp), else_=0.0)
+        refilled = RateBucket.tokens + elapsed * bindparam("rate", rate, type_=Float)
+        available: ColumnElement[float] = case((refilled > cap, cap), else_=refilled)
+        stmt = (
+            self.insert(RateBucket)
+            .values(key=key, tokens=capacity - 1.0, stamp=now, refusals=0)
+            .on_conflict_do_update(
+                index_elements=[RateBucket.key],
+                set_={
+                    "tokens": case((available >= 1.0, available - 1.0), else_=available),
+                    "refusals": case((available >= 1.0, 0), else_=RateBucket.refusals + 1),
+                    "stamp": case((at > RateBucket.stamp, at), else_=RateBucket.stamp),
+                },
+            )
+            .returning(RateBucket.tokens, RateBucket.refusals)
+        )
+        async with self.sessions() as session, session.begin():
+            tokens, refusals = (await session.execute(stmt)).one()
+            if now - self._pruned > PRUNE_EVERY:
+                self._pruned = now
+                await session.execute(delete(RateBucket).where(RateBucket.stamp < now - PRUNE_AFTER))
+        return _verdict(float(tokens), int(refusals), rate)
+
+
+def buckets_for(sessions: async_sessionmaker[AsyncSession], dialect: str) -> Buckets:
+    """The store for a database: shared rows on PostgreSQL (several workers), memory on SQLite (one
+    worker, and no extra write transaction per request on a database that has one writer at a time)."""
+    if dialect == "postgresql":
+        return DatabaseBuckets(sessions, dialect)
+    return MemoryBuckets()
+
+
+class RateLimiter:
+    """At most ``limit`` requests a ``window`` of seconds per key, in bursts of up to ``limit``."""
+
+    def __init__(self, name: str, limit: int, window: float, buckets: Buckets) -> None:
+        self.name = name
+        self.capacity = float(max(1, limit))
+        self.rate = self.capacity / max(0.001, float(window))
+        self.buckets = buckets
+
+    async def check(self, key: str) -> Verdict:
+        """Take one token for ``key``."""
+        digest = hashlib.sha256(f"{self.name}\n{key}".encode()).hexdigest()[:40]
+        return await self.buckets.take(f"{self.name}:{digest}", self.capacity, self.rate)
+
+    async def hit(self, key: str) -> float | None:
+        """None when ``key`` may go on, else the seconds until it may."""
+        verdict = await self.check(key)
+        return None if verdict.allowed else verdict.wait
+
+
+def per_minute(name: str, limit: int, buckets: Buckets) -> RateLimiter:
+    """A limit of ``limit`` requests a minute."""
+    return RateLimiter(name, limit, 60.0, buckets)

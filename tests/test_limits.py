@@ -1,0 +1,158 @@
+"""Rate limits and flood guards (``bot.limits``): the token bucket in memory and in the database, shared
+by two workers on PostgreSQL (issue 16)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.app import App
+from bot.config import Settings, WebSettings
+from bot.limits import DatabaseBuckets, MemoryBuckets, RateLimiter, buckets_for
+from handlers.web import build_web_app
+from knowledge.db import create_engine, session_factory
+from knowledge.models import RateBucket
+from knowledge.schema import ensure_schema
+from knowledge.segment import Lexicon
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- the bucket, in memory -------------------------------------------------------------------------------
+async def test_a_limit_refills_at_its_rate() -> None:
+    clock = Clock()
+    limiter = RateLimiter("ask", 6, 60.0, MemoryBuckets(clock))
+    assert [await limiter.hit("k") for _ in range(6)] == [None] * 6
+    wait = await limiter.hit("k")
+    assert wait is not None and 9.0 < wait <= 10.0
+    clock.now += 10.0
+    assert await limiter.hit("k") is None
+    assert await limiter.hit("other") is None
+
+
+async def test_memory_buckets_forget_keys_when_full() -> None:
+    clock = Clock()
+    buckets = MemoryBuckets(clock, max_keys=4)
+    limiter = RateLimiter("ask", 1, 60.0, buckets)
+    for i in range(10):
+        await limiter.hit(f"k{i}")
+        clock.now += 1
+    assert len(buckets) <= 4
+
+
+async def test_a_flood_guard_notices_once_per_refusal_run() -> None:
+    clock = Clock()
+    guard = RateLimiter("flood", 3, 10.0, MemoryBuckets(clock))
+    verdicts = [await guard.check("1") for _ in range(6)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False, False, False]
+    assert [v.first_refusal for v in verdicts] == [False, False, False, True, False, False]
+    assert 3.0 < verdicts[3].wait <= 10 / 3  # one message's worth of the window
+    assert (await guard.check("2")).allowed  # per user
+    clock.now += 10.5
+    assert [(await guard.check("1")).allowed for _ in range(4)] == [True, True, True, False]
+
+
+# -- the bucket, in the database (both databases; what PostgreSQL workers share) -------------------------
+@pytest.fixture
+async def two_workers(db_url: str) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], ...]]:
+    """Two workers' session factories (own engines) on one migrated database."""
+    engines = [create_engine(db_url), create_engine(db_url)]
+    await ensure_schema(engines[0])
+    try:
+        yield tuple(session_factory(e) for e in engines)
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
+def dialect_of(sessions: async_sessionmaker[AsyncSession]) -> str:
+    bind = sessions.kw["bind"]
+    return str(bind.dialect.name)
+
+
+async def test_two_workers_share_one_limit(two_workers: tuple[async_sessionmaker[AsyncSession], ...]) -> None:
+    clock = Clock()
+    a, b = (RateLimiter("ask", 5, 60.0, DatabaseBuckets(s, dialect_of(s), clock)) for s in two_workers)
+    assert [await a.hit("t:visitor") for _ in range(3)] == [None] * 3
+    assert [await b.hit("t:visitor") for _ in range(2)] == [None] * 2
+    refused = [(await w.check("t:visitor")) for w in (a, b, a)]
+    assert [v.allowed for v in refused] == [False, False, False]
+    assert [v.first_refusal for v in refused] == [True, False, False]
+    assert 11.0 < refused[0].wait <= 12.0
+    clock.now += 12.0  # one token back, seen by both
+    assert await b.hit("t:visitor") is None
+    assert await a.hit("t:visitor") is not None
+    assert await a.hit("t:someone-else") is None
+
+
+async def test_simultaneous_takes_on_two_workers_allow_exactly_the_limit(
+    two_workers: tuple[async_sessionmaker[AsyncSession], ...],
+) -> None:
+    limiters = [RateLimiter("ask", 10, 60.0, DatabaseBuckets(s, dialect_of(s))) for s in two_workers]
+    verdicts = await asyncio.gather(*(limiters[i % 2].check("a:10.0.0.1") for i in range(30)))
+    assert sum(v.allowed for v in verdicts) == 10
+
+
+async def test_keys_are_stored_as_digests(two_workers: tuple[async_sessionmaker[AsyncSession], ...]) -> None:
+    sessions = two_workers[0]
+    limiter = RateLimiter("ask", 5, 60.0, DatabaseBuckets(sessions, dialect_of(sessions)))
+    await limiter.hit("t:secret-visitor-token-123")
+    async with sessions() as session:
+        keys = list(await session.scalars(select(RateBucket.key)))
+    assert len(keys) == 1 and keys[0].startswith("ask:") and "secret" not in keys[0]
+
+
+async def test_refilled_buckets_are_swept(two_workers: tuple[async_sessionmaker[AsyncSession], ...]) -> None:
+    clock = Clock()
+    sessions = two_workers[0]
+    buckets = DatabaseBuckets(sessions, dialect_of(sessions), clock)
+    limiter = RateLimiter("ask", 5, 60.0, buckets)
+    await limiter.hit("old")
+    clock.now += 7200.0
+    await limiter.hit("new")
+    async with sessions() as session:
+        assert len(list(await session.scalars(select(RateBucket.key)))) == 1
+
+
+def test_postgresql_shares_the_buckets_and_sqlite_keeps_them_in_memory() -> None:
+    assert isinstance(
+        buckets_for(session_factory(create_engine("sqlite:///:memory:")), "sqlite"), MemoryBuckets
+    )
+    pg = create_engine("postgresql://postgres@127.0.0.1:5432/none")
+    assert isinstance(buckets_for(session_factory(pg), "postgresql"), DatabaseBuckets)
+
+
+# -- the web API's limit across two PostgreSQL workers ---------------------------------------------------
+async def test_the_ask_limit_holds_across_two_postgresql_workers(
+    pg_url: str, settings: Settings, lexicon: Lexicon
+) -> None:
+    cores = [await App.create(settings, lexicon=lexicon) for _ in range(2)]
+    await cores[0].services.load_default_if_empty()
+    ws = WebSettings(rate_limit_per_minute=4)
+    clients = [TestClient(TestServer(build_web_app(c, ws))) for c in cores]
+    try:
+        for c in clients:
+            await c.start_server()
+        statuses = []
+        for i in range(6):
+            resp = await clients[i % 2].post(
+                "/api/ask", json={"token": "limited-visitor-0001", "question": "你好"}
+            )
+            statuses.append(resp.status)
+        assert statuses == [200, 200, 200, 200, 429, 429]
+    finally:
+        for c in clients:
+            await c.close()
+        for core in cores:
+            await core.close()
