@@ -20,7 +20,7 @@ from bot.config import TelegramSettings
 from handlers.telegram_channel import CHANNEL, TelegramChannel
 from handlers.telegram_staff import StaffHandlers
 from handlers.telegram_user import UserHandlers
-from handlers.telegram_webhook import WebhookSite, webhook_route
+from handlers.telegram_webhook import WebhookSite, mark_failed, webhook_route
 
 log = logging.getLogger("policybot.telegram")
 
@@ -141,6 +141,9 @@ async def _set_commands(application: Application) -> None:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log a handler failure without personal data (the update id only)."""
+    """Log a handler failure without personal data (the update id only); in webhook mode the update is
+    then answered 500, so Telegram delivers it again."""
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("telegram update failed", exc_info=context.error, extra={"update_id": update_id})
+    if update_id is not None:
+        mark_failed(context.application, update_id)

@@ -1,9 +1,12 @@
-"""The Telegram webhook as an aiohttp route: check the secret, queue the update, answer at once.
+"""The Telegram webhook as an aiohttp route: check the secret, process the update, then answer.
 
 Telegram POSTs each update as JSON with the header ``X-Telegram-Bot-Api-Secret-Token`` set to the secret
 given to ``setWebhook``. A missing or wrong secret gets 403 and changes nothing; a body that is not a JSON
-object gets 400; a good update is put on the PTB Application's ``update_queue`` and answered 200 without
-waiting for it to be processed (Telegram retries slow or failed deliveries; the core de-duplicates).
+object gets 400. A good update is processed by the PTB Application before the answer: 200 means the
+question is stored and its reply queued in the outbox (Telegram never delivers an update again once it
+got 200). A worker killed in the middle answers nothing, and an update whose handler failed (the database
+unreachable) gets 500: Telegram then delivers it again, to this or another worker, and the core
+de-duplicates by update id. Updates are processed concurrently, as web requests are.
 
 The route is served by the web server when ``[web] enabled`` (via ``App.extra_routes``), otherwise by a
 small aiohttp site of its own on ``[telegram] listen``:``port``.
@@ -25,6 +28,24 @@ log = logging.getLogger("policybot.telegram.webhook")
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 1024 * 1024
+FAILED = "policybot_failed_updates"  # bot_data key: ids of updates whose handler raised (``mark_failed``)
+
+
+def mark_failed(application: Application, update_id: int) -> None:
+    """Note that processing ``update_id`` failed (the error handler calls this), so that the webhook
+    answers 500 and Telegram delivers the update again."""
+    failed = application.bot_data.setdefault(FAILED, set())
+    if len(failed) > 10_000:  # only ever read right after processing: old ids are of no use
+        failed.clear()
+    failed.add(update_id)
+
+
+def _failed(application: Application, update_id: int) -> bool:
+    failed = application.bot_data.get(FAILED)
+    if not failed or update_id not in failed:
+        return False
+    failed.discard(update_id)
+    return True
 
 
 def webhook_path(webhook_url: str) -> str:
@@ -58,7 +79,9 @@ def webhook_handler(
             update = Update.de_json(data, application.bot)
         except (KeyError, TypeError, ValueError):
             return web.Response(status=400, text="not a Telegram update")
-        await application.update_queue.put(update)
+        await application.process_update(update)
+        if _failed(application, update.update_id):
+            return web.Response(status=500, text="update not processed; deliver it again")
         return web.Response(status=200)
 
     return receive

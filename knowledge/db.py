@@ -9,6 +9,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from knowledge.write_gate import GatedSession, WriteGate
+
 # The migration the code expects; tests check it equals Alembic's head. Comparing against it lets
 # `policybot ask` skip loading Alembic when the schema is already current (cold start).
 SCHEMA_REVISION = "16_rate_buckets"
@@ -60,5 +62,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit."""
+    """Sessions that keep loaded objects usable after commit; on SQLite their transactions take turns
+    through one ``WriteGate`` per engine (``knowledge.write_gate``)."""
+    if engine.dialect.name == "sqlite":
+        gate = engine.sync_engine.__dict__.setdefault("policybot_write_gate", WriteGate())
+        return async_sessionmaker(engine, expire_on_commit=False, class_=GatedSession, gate=gate)
     return async_sessionmaker(engine, expire_on_commit=False)

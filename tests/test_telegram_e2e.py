@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from bot.app import App
 from bot.config import Settings
 from handlers.telegram_bot import TelegramRuntime, launch_telegram
-from knowledge.models import OutboxItem, ProcessedUpdate, Ticket, utcnow
+from knowledge.models import Message, OutboxItem, ProcessedUpdate, Ticket, utcnow
 from knowledge.segment import Lexicon
 from tests.fakes.bot_api import (
     BOT_ID,
@@ -598,6 +598,53 @@ async def test_webhook_served_by_the_web_server(
     finally:
         if runner is not None:
             await runner.cleanup()
+        await b.stop()
+
+
+async def test_a_webhook_update_is_stored_with_its_reply_queued_before_the_200(
+    settings: Settings, lexicon: Lexicon, fake: FakeBotAPI, no_errors: None
+) -> None:
+    """Telegram never delivers an update again once it got 200: a worker killed right after answering
+    must not lose the question, so the 200 comes only once it is stored with its reply queued."""
+    b = Bot(webhook_settings(settings, fake), lexicon)
+    await b.start()
+    try:
+        assert b.runtime is not None and b.runtime.webhook is not None
+        url = b.runtime.webhook.url
+        for n in range(1, 4):
+            assert await post_webhook(url, text_update(fake, ALICE, ANSWERED), SECRET) == 200
+            # nothing awaited in between: the database has it all already
+            assert await b.count(Message, Message.direction == "in") == n
+            assert await b.count(OutboxItem, OutboxItem.chat_ref == str(ALICE["id"])) == n
+        await fake.wait_sent(ALICE["id"], "来源", count=3)
+    finally:
+        await b.stop()
+
+
+async def test_a_webhook_update_that_failed_is_answered_500_and_handled_when_delivered_again(
+    settings: Settings, lexicon: Lexicon, fake: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = Bot(webhook_settings(settings, fake), lexicon)
+    await b.start()
+    try:
+        assert b.runtime is not None and b.runtime.webhook is not None
+        url = b.runtime.webhook.url
+        conversations = b.core.conversations
+        handle = conversations.handle
+
+        async def unreachable(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionRefusedError("database unreachable")
+
+        monkeypatch.setattr(conversations, "handle", unreachable)
+        update = text_update(fake, ALICE, ANSWERED)
+        assert await post_webhook(url, update, SECRET) == 500  # Telegram will deliver it again
+        monkeypatch.setattr(conversations, "handle", handle)
+        assert await post_webhook(url, update, SECRET) == 200
+        assert await post_webhook(url, update, SECRET) == 200  # delivered a third time: answered once
+        await fake.wait_sent(ALICE["id"], "来源")
+        await asyncio.sleep(0.2)
+        assert len(fake.sent(ALICE["id"])) == 1
+    finally:
         await b.stop()
 
 
