@@ -103,7 +103,7 @@ class App:
         )
         conversations.on_contact = broadcasts.on_contact
         push = PushJobs(broadcasts, sub.scan_seconds)
-        limits = buckets_for(services.sessions, services.engine.dialect.name)
+        limits = buckets_for(services.engine)
         return cls(
             services,
             registry,

@@ -6,11 +6,13 @@ per-visitor and per-address limits, the console's login limit and Telegram's per
 ``RateLimiter``s over one ``Buckets`` store:
 
 - ``DatabaseBuckets`` (PostgreSQL, several workers): one row per key in ``rate_buckets``, taken with a
-  single ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` (the row lock orders concurrent takes), so
-  two workers allow exactly the rate one would. Keys are stored as digests, never a token or an address.
+  single ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in autocommit (the row lock orders
+  concurrent takes and is held for that one statement only, never across a round trip to the worker:
+  every request of one address takes the same row), so two workers allow exactly the rate one would.
+  Keys are stored as digests, never a token or an address.
 - ``MemoryBuckets`` (SQLite, one worker): the same buckets in the process's memory, no database write.
 
-``buckets_for(sessions, dialect)`` picks the store for a database.
+``buckets_for(engine)`` picks the store for a database.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, Float, bindparam, case, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from knowledge.models import RateBucket
 
@@ -96,12 +98,11 @@ class DatabaseBuckets:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
-        dialect: str,
+        engine: AsyncEngine,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.sessions = sessions
-        self.insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self.engine = engine
+        self.insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         self.clock = clock
         self._pruned = 0.0
 
@@ -127,19 +128,20 @@ class DatabaseBuckets:
             )
             .returning(RateBucket.tokens, RateBucket.refusals)
         )
-        async with self.sessions() as session, session.begin():
-            tokens, refusals = (await session.execute(stmt)).one()
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            tokens, refusals = (await conn.execute(stmt)).one()
             if now - self._pruned > PRUNE_EVERY:
                 self._pruned = now
-                await session.execute(delete(RateBucket).where(RateBucket.stamp < now - PRUNE_AFTER))
+                await conn.execute(delete(RateBucket).where(RateBucket.stamp < now - PRUNE_AFTER))
         return _verdict(float(tokens), int(refusals), rate)
 
 
-def buckets_for(sessions: async_sessionmaker[AsyncSession], dialect: str) -> Buckets:
+def buckets_for(engine: AsyncEngine) -> Buckets:
     """The store for a database: shared rows on PostgreSQL (several workers), memory on SQLite (one
     worker, and no extra write transaction per request on a database that has one writer at a time)."""
-    if dialect == "postgresql":
-        return DatabaseBuckets(sessions, dialect)
+    if engine.dialect.name == "postgresql":
+        return DatabaseBuckets(engine)
     return MemoryBuckets()
 
 

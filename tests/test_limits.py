@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import App
 from bot.config import Settings, WebSettings
@@ -65,25 +65,20 @@ async def test_a_flood_guard_notices_once_per_refusal_run() -> None:
 
 # -- the bucket, in the database (both databases; what PostgreSQL workers share) -------------------------
 @pytest.fixture
-async def two_workers(db_url: str) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], ...]]:
-    """Two workers' session factories (own engines) on one migrated database."""
-    engines = [create_engine(db_url), create_engine(db_url)]
+async def two_workers(db_url: str) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    """Two workers' engines on one migrated database."""
+    engines = (create_engine(db_url), create_engine(db_url))
     await ensure_schema(engines[0])
     try:
-        yield tuple(session_factory(e) for e in engines)
+        yield engines
     finally:
         for e in engines:
             await e.dispose()
 
 
-def dialect_of(sessions: async_sessionmaker[AsyncSession]) -> str:
-    bind = sessions.kw["bind"]
-    return str(bind.dialect.name)
-
-
-async def test_two_workers_share_one_limit(two_workers: tuple[async_sessionmaker[AsyncSession], ...]) -> None:
+async def test_two_workers_share_one_limit(two_workers: tuple[AsyncEngine, AsyncEngine]) -> None:
     clock = Clock()
-    a, b = (RateLimiter("ask", 5, 60.0, DatabaseBuckets(s, dialect_of(s), clock)) for s in two_workers)
+    a, b = (RateLimiter("ask", 5, 60.0, DatabaseBuckets(e, clock)) for e in two_workers)
     assert [await a.hit("t:visitor") for _ in range(3)] == [None] * 3
     assert [await b.hit("t:visitor") for _ in range(2)] == [None] * 2
     refused = [(await w.check("t:visitor")) for w in (a, b, a)]
@@ -97,26 +92,26 @@ async def test_two_workers_share_one_limit(two_workers: tuple[async_sessionmaker
 
 
 async def test_simultaneous_takes_on_two_workers_allow_exactly_the_limit(
-    two_workers: tuple[async_sessionmaker[AsyncSession], ...],
+    two_workers: tuple[AsyncEngine, AsyncEngine],
 ) -> None:
-    limiters = [RateLimiter("ask", 10, 60.0, DatabaseBuckets(s, dialect_of(s))) for s in two_workers]
+    limiters = [RateLimiter("ask", 10, 60.0, DatabaseBuckets(e)) for e in two_workers]
     verdicts = await asyncio.gather(*(limiters[i % 2].check("a:10.0.0.1") for i in range(30)))
     assert sum(v.allowed for v in verdicts) == 10
 
 
-async def test_keys_are_stored_as_digests(two_workers: tuple[async_sessionmaker[AsyncSession], ...]) -> None:
-    sessions = two_workers[0]
-    limiter = RateLimiter("ask", 5, 60.0, DatabaseBuckets(sessions, dialect_of(sessions)))
+async def test_keys_are_stored_as_digests(two_workers: tuple[AsyncEngine, AsyncEngine]) -> None:
+    sessions = session_factory(two_workers[0])
+    limiter = RateLimiter("ask", 5, 60.0, DatabaseBuckets(two_workers[0]))
     await limiter.hit("t:secret-visitor-token-123")
     async with sessions() as session:
         keys = list(await session.scalars(select(RateBucket.key)))
     assert len(keys) == 1 and keys[0].startswith("ask:") and "secret" not in keys[0]
 
 
-async def test_refilled_buckets_are_swept(two_workers: tuple[async_sessionmaker[AsyncSession], ...]) -> None:
+async def test_refilled_buckets_are_swept(two_workers: tuple[AsyncEngine, AsyncEngine]) -> None:
     clock = Clock()
-    sessions = two_workers[0]
-    buckets = DatabaseBuckets(sessions, dialect_of(sessions), clock)
+    sessions = session_factory(two_workers[0])
+    buckets = DatabaseBuckets(two_workers[0], clock)
     limiter = RateLimiter("ask", 5, 60.0, buckets)
     await limiter.hit("old")
     clock.now += 7200.0
@@ -126,11 +121,10 @@ async def test_refilled_buckets_are_swept(two_workers: tuple[async_sessionmaker[
 
 
 def test_postgresql_shares_the_buckets_and_sqlite_keeps_them_in_memory() -> None:
+    assert isinstance(buckets_for(create_engine("sqlite:///:memory:")), MemoryBuckets)
     assert isinstance(
-        buckets_for(session_factory(create_engine("sqlite:///:memory:")), "sqlite"), MemoryBuckets
+        buckets_for(create_engine("postgresql://postgres@127.0.0.1:5432/none")), DatabaseBuckets
     )
-    pg = create_engine("postgresql://postgres@127.0.0.1:5432/none")
-    assert isinstance(buckets_for(session_factory(pg), "postgresql"), DatabaseBuckets)
 
 
 # -- the web API's limit across two PostgreSQL workers ---------------------------------------------------

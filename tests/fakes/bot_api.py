@@ -589,14 +589,17 @@ def media_update(api: FakeBotAPI, sender: Json, kind: str, **kw: Any) -> Json:
     }
 
 
-async def post_webhook(url: str, update: Json, secret: str | None, body: bytes | None = None) -> int:
-    """POST an update to a webhook like Telegram does; return the HTTP status."""
+async def post_webhook(
+    url: str, update: Json, secret: str | None, body: bytes | None = None, wait: float = 60.0
+) -> int:
+    """POST an update to a webhook like Telegram does (it waits for the answer while the update is
+    processed, as Telegram does for up to a minute); return the HTTP status."""
     headers = {"Content-Type": "application/json"}
     if secret is not None:
         headers["X-Telegram-Bot-Api-Secret-Token"] = secret
     data = body if body is not None else json.dumps(update).encode()
     async with (
-        ClientSession(timeout=ClientTimeout(total=5)) as session,
+        ClientSession(timeout=ClientTimeout(total=wait)) as session,
         session.post(url, data=data, headers=headers) as resp,
     ):
         return resp.status
