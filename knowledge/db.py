@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from knowledge.write_gate import GatedSession, WriteGate
+from knowledge.write_gate import GatedSession, gate_for
 
 # The migration the code expects; tests check it equals Alembic's head. Comparing against it lets
 # `policybot ask` skip loading Alembic when the schema is already current (cold start).
@@ -63,8 +63,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit; on SQLite their transactions take turns
-    through one ``WriteGate`` per engine (``knowledge.write_gate``)."""
+    through the file's ``WriteGate`` (``knowledge.write_gate``)."""
     if engine.dialect.name == "sqlite":
-        gate = engine.sync_engine.__dict__.setdefault("policybot_write_gate", WriteGate())
+        gate = gate_for(engine.url.database or ":memory:")
         return async_sessionmaker(engine, expire_on_commit=False, class_=GatedSession, gate=gate)
     return async_sessionmaker(engine, expire_on_commit=False)

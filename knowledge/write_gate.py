@@ -4,16 +4,17 @@ database's single write lock.
 SQLite lets one connection write at a time; the others wait in ``busy_timeout`` sleeps inside their
 threads, and with many concurrent requests a transaction that holds the lock across event-loop turns
 (each statement is an ``await``) keeps them sleeping until some give up with "database is locked".
-Here every transaction begun with ``session.begin()`` on a SQLite file first takes the engine's
-``WriteGate`` (an ``asyncio.Lock``, first come first served, re-entrant within one task), so in one
-process there is never more than one at a time and a waiting transaction holds no connection and no
-lock. Other processes (``policybot kb import`` beside a running bot) still meet ``busy_timeout``.
+Here every transaction begun with ``session.begin()`` on a SQLite file first takes the file's
+``WriteGate`` (an ``asyncio.Lock``, first come first served, re-entrant within one task; one per file
+and process, whatever the number of engines on it), so in one process there is never more than one at a
+time and a waiting transaction holds no connection and no lock. Other processes (``policybot kb import`` beside a running bot) still meet ``busy_timeout``.
 PostgreSQL needs none of this: its sessions are plain ``AsyncSession``s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
@@ -24,11 +25,15 @@ class WriteGate:
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._owner: asyncio.Task[Any] | None = None
         self._depth = 0
 
     async def enter(self) -> None:
         """Wait for the turn (at once when this task holds it already)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a gate outlives an event loop (a test's): start afresh in the new one
+            self._lock, self._loop, self._owner, self._depth = asyncio.Lock(), loop, None, 0
         task = asyncio.current_task()
         if task is not None and task is self._owner:
             self._depth += 1
@@ -42,6 +47,14 @@ class WriteGate:
         if self._depth == 0:
             self._owner = None
             self._lock.release()
+
+
+_GATES: dict[str, WriteGate] = {}
+
+
+def gate_for(database: str) -> WriteGate:
+    """The gate of one SQLite file in this process."""
+    return _GATES.setdefault(os.path.abspath(database) if database != ":memory:" else database, WriteGate())
 
 
 class GatedTransaction(AsyncSessionTransaction):
