@@ -50,7 +50,7 @@ async def rating(request: web.Request) -> web.Response:
         raise ApiError(400, code, str(exc)) from None
     if not 0 < message_id < 10**12:
         raise ApiError(404, "unknown_message", "找不到这条工作人员答复。")
-    limit(request, token)
+    await limit(request, token)
     reply = await core(request).conversations.ratings.rate(visitor(token), message_id, score, comment)
     if reply.kind == "error":
         raise ApiError(404, "unknown_message", reply.text)
@@ -66,7 +66,7 @@ async def leave_message(request: web.Request) -> web.Response:
     token = check_token(field(data, "token", str))
     text = field(data, "message", str)
     contact = field(data, "contact", str, required=False) or ""
-    limit(request, token)
+    await limit(request, token)
     try:
         reply, code = await access(request).leave_message(visitor(token), text, contact)
     except ContactError as exc:

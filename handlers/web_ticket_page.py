@@ -16,8 +16,9 @@ from aiohttp import web
 
 from bot.app import App
 from bot.contact import PAGE_PATH, TicketAccessService
+from bot.limits import RateLimiter, per_minute
 from bot.messages import IncomingMessage, Reply
-from handlers.web_security import RateLimiter, check_rate, client_address
+from handlers.web_security import check_rate, client_address
 from handlers.web_state import WEB_SETTINGS, core
 
 PAGE_LIMITER = web.AppKey("policybot_ticket_page_limiter", RateLimiter)
@@ -35,7 +36,7 @@ routes = web.RouteTableDef()
 
 def setup(application: web.Application, app: App) -> None:
     """The page's rate limiter (per client address)."""
-    application[PAGE_LIMITER] = RateLimiter(app.settings.desk.reply_page_per_minute)
+    application[PAGE_LIMITER] = per_minute("ticket-page", app.settings.desk.reply_page_per_minute, app.limits)
 
 
 def access(request: web.Request) -> TicketAccessService:
@@ -98,7 +99,7 @@ def _bubble(author: str, text: str, when: str) -> str:
 @routes.get("/t/{code}")
 async def ticket_page(request: web.Request) -> web.Response:
     """The ticket's conversation for the holder of its code; 404 for anything else."""
-    check_rate(request.app[PAGE_LIMITER], f"t:{client_address(request)}", "requests for ticket pages")
+    await check_rate(request.app[PAGE_LIMITER], f"t:{client_address(request)}", "requests for ticket pages")
     match = PAGE_PATH.match(request.match_info["code"])
     found = await access(request).page(int(match.group(1)), match.group(2)) if match else None
     if found is None:

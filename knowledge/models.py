@@ -473,6 +473,8 @@ class PinnedQuestion(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     pinned_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class RateBucket(Base):
     """A rate limit's token bucket, shared by every worker on the database (``bot.limits``). The key is
     a digest of the limited thing (a visitor token, an address, a user id), never the thing itself."""

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.config import Settings
 from bot.contact import CODE_LENGTH, ContactError, TicketAccessService, parse_contact
+from bot.limits import per_minute
 from bot.messages import IncomingMessage
 from bot.staff_accounts import create_account
 from handlers.web import build_web_app
-from handlers.web_security import RateLimiter
 from handlers.web_ticket_page import PAGE_LIMITER
 from knowledge.models import Message, OutboxItem, Ticket, TicketAccess
 from knowledge.segment import Lexicon
@@ -221,7 +221,7 @@ async def test_the_page_is_rate_limited(staffed: App) -> None:
     """Right or wrong, requests for ticket pages count against the client address's limit."""
     assert staffed.settings.desk.reply_page_per_minute == 10
     app = build_web_app(staffed)
-    app[PAGE_LIMITER] = RateLimiter(3)
+    app[PAGE_LIMITER] = per_minute("ticket-page", 3, staffed.limits)
     async with TestClient(TestServer(app)) as c:
         statuses = [(await c.get(f"/t/1-{'a' * CODE_LENGTH}")).status for _ in range(5)]
     assert statuses == [404, 404, 404, 429, 429]
