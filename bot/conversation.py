@@ -788,6 +788,10 @@ def no_answer_reply(offered: list[Suggestion], question_id: int) -> Reply:
 def suggestion_reply(d: Decision, question_id: int) -> Reply:
     """您是不是想问: the candidates as buttons, and 都不是 to reach staff."""
     # Actions stay short (Telegram allows 64 bytes): the question's stored suggestions hold the ids.
-    buttons = [[Button(s.title[:60], pick_action(question_id, i))] for i, s in enumerate(d.suggestions)]
+    # Two entries with one title are offered once (the first, the better one): never a label twice.
+    labels: dict[str, Button] = {}
+    for i, s in enumerate(d.suggestions):
+        labels.setdefault(s.title[:60].strip(), Button(s.title[:60], pick_action(question_id, i)))
+    buttons = [[b] for b in labels.values()]
     buttons.append([Button("都不是，转人工", escalate_action(question_id))])
     return Reply("您是不是想问：", buttons=buttons, kind="suggestions")

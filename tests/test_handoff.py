@@ -220,3 +220,21 @@ def test_command_hints_and_closest() -> None:
         Suggestion("c", "备案", 1.0),
     ]
     assert [s.entry_id for s in closest(same)] == ["a", "c"]
+
+
+def test_suggestions_never_repeat_a_label() -> None:
+    from bot.conversation import suggestion_reply
+    from bot.messages import Decision
+
+    d = Decision("备案", "suggested")
+    d.suggestions = [
+        Suggestion("a", "预付卡备案", 3.0),
+        Suggestion("b", "预付卡备案", 2.5),
+        Suggestion("c", "洗染业备案", 2.0),
+    ]
+    reply = suggestion_reply(d, 7)
+    assert [(b.label, b.action) for row in reply.buttons for b in row] == [
+        ("预付卡备案", "pick:7:0"),
+        ("洗染业备案", "pick:7:2"),
+        ("都不是，转人工", "escalate:7"),
+    ]
