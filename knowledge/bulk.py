@@ -25,9 +25,9 @@ from datetime import datetime
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge import versions
@@ -44,6 +44,7 @@ IMPORT_ACTION = "import"  # the action of the revisions an import keeps
 IMPORT_ACTOR = "kb import"  # their actor when ``policybot kb import`` runs the import
 
 Row = dict[str, Any]
+ENTRIES, REVISIONS = cast(Table, Entry.__table__), cast(Table, EntryRevision.__table__)
 _LEXICON: Lexicon | None = None  # the worker processes' (inherited when they are forked)
 
 
@@ -215,12 +216,14 @@ def _revision_row(
 async def _write(session: AsyncSession, new: list[Row], changed: list[Row], revisions: list[Row]) -> None:
     """One bulk INSERT for the new rows, one bulk UPDATE (by primary key) for the changed ones, one
     bulk INSERT for their revisions."""
+    # Core statements on the tables: the ORM's bulk INSERT would sort every row's keys into
+    # per-mapper parameter sets first, a tenth of a large import's time, for the same statement.
     if new:
-        await session.execute(insert(Entry), new)
+        await session.execute(insert(ENTRIES), new)
     if changed:
         await session.execute(update(Entry), changed)
     if revisions:
-        await session.execute(insert(EntryRevision), revisions)
+        await session.execute(insert(REVISIONS), revisions)
 
 
 def _keep(result: BulkResult, rows: list[Row]) -> None:

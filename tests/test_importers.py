@@ -6,6 +6,7 @@ Every file is parsed and validated before anything is written; a malformed one f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -613,3 +614,23 @@ def test_content_hash_is_the_digest_stored_by_earlier_versions() -> None:
     assert entry.content_hash() == earlier
     assert ParsedEntry(**{**asdict(entry), "origin": "b.jsonl"}).content_hash() == earlier  # origin aside
     assert ParsedEntry(**{**asdict(entry), "title": "改了"}).content_hash() != earlier
+
+
+def test_as_record_is_asdict_without_origin_and_a_copy() -> None:
+    """as_record is the generic asdict (origin left out), built without its deep copy: the record
+    can be changed without changing the entry."""
+    entry = ParsedEntry(
+        id="g1", kind="guide", title="备案", alternates=["怎么备案"], sections=[["申请材料", "营业执照"]],
+        tags=["备案"], source={"title": "指南", "pages": [1]}, heading_path=["一"], origin="a.jsonl",
+    )  # fmt: skip
+    expected = dataclasses.asdict(entry)
+    expected.pop("origin")
+    record = entry.as_record()
+    assert record == expected
+    record["alternates"].append("x")
+    record["sections"][0].append("x")
+    record["source"]["title"] = "x"
+    record["source"]["pages"].append(2)
+    record["tags"].clear()
+    assert entry.alternates == ["怎么备案"] and entry.sections == [["申请材料", "营业执照"]]
+    assert entry.source == {"title": "指南", "pages": [1]} and entry.tags == ["备案"]

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 KINDS = ("faq", "guide", "policy", "clause", "smalltalk", "referral")
@@ -72,10 +72,20 @@ class ParsedEntry:
         return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
     def as_record(self) -> dict[str, Any]:
-        """The export form: every field, origin left out (it is where the file came from)."""
-        data = asdict(self)
-        data.pop("origin")
-        return data
+        """The export form: every field, origin left out (it is where the file came from), its lists
+        and dicts copied (``asdict``'s generic deep copy was most of the time a large import spent
+        keeping revisions)."""
+        return {f.name: _copied(getattr(self, f.name)) for f in fields(self) if f.name != "origin"}
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a field's value: its lists and dicts copied at every level, the strings and numbers
+    in them shared (immutable, where ``asdict`` deep-copies each one)."""
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    return value
 
 
 _MAX_CHARS = {"category": 100, "office": 200}  # the columns' lengths (knowledge/models.py)
