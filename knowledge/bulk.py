@@ -44,6 +44,9 @@ IMPORT_ACTION = "import"  # the action of the revisions an import keeps
 IMPORT_ACTOR = "kb import"  # their actor when ``policybot kb import`` runs the import
 
 Row = dict[str, Any]
+_Batch = tuple[
+    list[Row], list[Row], list[Row], "asyncio.Task[list[dict[str, Any]]]"
+]  # new, changed, revisions, tokens
 ENTRIES, REVISIONS = cast(Table, Entry.__table__), cast(Table, EntryRevision.__table__)
 _LEXICON: Lexicon | None = None  # the worker processes' (inherited when they are forked)
 
@@ -69,11 +72,13 @@ class Tokenizers:
     def __init__(self, lex: Lexicon) -> None:
         self.lex = lex
         self._pool: Executor | None = None
+        self._in_process = asyncio.Lock()
 
     async def tokenize(self, rows: list[Row]) -> list[dict[str, Any]]:
         """The tokens of each row, in order."""
         if len(rows) < PARALLEL_FROM or TOKENIZERS < 2:
-            return await asyncio.to_thread(lambda: [tokenize_entry(Entry(**r), self.lex) for r in rows])
+            async with self._in_process:  # one thread at a time on the lexicon's caches
+                return await asyncio.to_thread(lambda: [tokenize_entry(Entry(**r), self.lex) for r in rows])
         loop = asyncio.get_running_loop()
         pool = self._start()
         step = -(-len(rows) // TOKENIZERS)
@@ -113,26 +118,31 @@ async def bulk_import(
         pending.append(task := asyncio.ensure_future(job))
         return task
 
+    async def finish(previous: _Batch) -> None:
+        """Wait for a batch's tokens, then write it."""
+        new, changed, revisions, tokenizing = previous
+        for row, toks in zip(new + changed, await tokenizing, strict=True):
+            row["tokens"], row["token_sig"] = toks, token_sig
+        _keep(result, new + changed)
+        await _write(session, new, changed, revisions)
+
     try:
         reading = later(asyncio.to_thread(_take, entries, BATCH))
-        previous: tuple[list[Row], list[Row], list[Row]] | None = None
+        previous: _Batch | None = None
         while batch := await reading:
             seen.update(e.id for e in batch)
             parents.update(e.id for e in batch if e.kind in ("policy", "guide"))
             new, changed = await _compare(session, batch, result.counts)
             revisions = await _revisions(session, batch, new, changed, actor) if actor else []
-            # The worker processes tokenize this batch while this process reads the next one and
-            # writes the previous one.
+            # Queued behind the previous batch's tokenizing, so the worker processes never wait for
+            # this process: while they work, it reads the next batch and writes the previous one.
             tokenizing = later(tokenizers.tokenize(new + changed))
             reading = later(asyncio.to_thread(_take, entries, BATCH))
             if previous is not None:
-                await _write(session, *previous)
-            for row, toks in zip(new + changed, await tokenizing, strict=True):
-                row["tokens"], row["token_sig"] = toks, token_sig
-            _keep(result, new + changed)
-            previous = new, changed, revisions
+                await finish(previous)
+            previous = new, changed, revisions, tokenizing
         if previous is not None:
-            await _write(session, *previous)
+            await finish(previous)
         await _remove_dropped_children(session, parents, seen, result.counts, actor)
         touched = [*result.counts.changed_ids, *result.counts.removed_ids]
         if touched:
