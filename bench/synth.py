@@ -422,8 +422,16 @@ def partial(text: str, rng: random.Random) -> str:
 
 
 def _stored_questions(items: Sequence[CorpusItem]) -> list[tuple[str, str]]:
-    """(question, entry id) of every FAQ question and alternate in a knowledge base."""
-    return [(q, r["id"]) for r, _ in items for q in [r["question"], *r["alternates"]] if q]
+    """(question, entry id) of every question and alternate in a knowledge base, small talk aside:
+    it is answered by its whole wording before any search (knowledge/smalltalk.py), and the index
+    gives it no words, so its phrasings are no test of the matcher."""
+    return [
+        (q, r["id"])
+        for r, _ in items
+        if r.get("kind") != "smalltalk"
+        for q in [r["question"], *r["alternates"]]
+        if q
+    ]
 
 
 def _take(rng: random.Random, pool: Sequence[Any], k: int) -> list[Any]:
