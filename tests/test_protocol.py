@@ -109,6 +109,14 @@ async def test_act_and_command_deduplicate_and_queue(desk: Desk) -> None:
     assert [r.text for _, r, _ in desk.users.sent] == [thanks.text, status.text]
 
 
+async def test_help_names_every_command_of_the_menu(desk: Desk) -> None:
+    from handlers.telegram_bot import COMMANDS
+
+    (help_reply,) = await desk.say("/help")
+    missing = [name for name, _ in COMMANDS if name != "help" and f"/{name}" not in help_reply.text]
+    assert missing == []
+
+
 async def test_commands_through_handle_and_command(desk: Desk) -> None:
     (help_reply,) = await desk.say("/help")
     assert "/human" in help_reply.text
