@@ -324,19 +324,19 @@ class Conversations:
             ticket_id=ticket.id if ticket is not None else None,
         )
         entry = await self.kb.get(d.entry_id) if d.entry_id else None
-        related = await self._related(entry, d.aspect, d.suggestions)
+        related = await self._related(entry, d.aspect, d.suggestions, d.score)
         extra = await self._hot_after(entry)
         return await self._bot_reply(
             session, conv, reply, entry_id=d.entry_id, score=d.score, related=related, extra=extra
         )
 
     async def _related(
-        self, entry: Entry | None, aspect: str | None, cands: list[Suggestion]
+        self, entry: Entry | None, aspect: str | None, cands: list[Suggestion], score: float = 0.0
     ) -> list[Related]:
-        """相关问题 for an answer from ``entry``."""
+        """相关问题 for an answer from ``entry`` (``score``: the answer's, when ``cands`` leave it out)."""
         if entry is None:
             return []
-        return await related_for(self.kb, entry, aspect, cands, self.related_count)
+        return await related_for(self.kb, entry, aspect, cands, self.related_count, best=score)
 
     async def _hot_after(self, entry: Entry | None) -> list[list[Button]]:
         """The hot questions after a small-talk answer tagged 热点问题 (a greeting, 你能做什么)."""

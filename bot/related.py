@@ -1,5 +1,6 @@
 """相关问题 under an answer: the same guide's other sections, the same policy's other Q&As, then the
-next candidates of the search, without duplicates and never the entry just answered.
+next candidates of the search that score at least half the best, without duplicates and never the
+entry just answered.
 
 The offer is stored in the answer's payload (``related``) and each button carries only the answer's
 message id and an index (``rel:<message>:<i>``), so actions stay within Telegram's 64 bytes.
@@ -21,6 +22,7 @@ from knowledge.store import KnowledgeBase
 LABEL_CHARS = 40
 NO_RELATED_KINDS = ("smalltalk",)
 GUIDE_SKIP = ("事项名称",)  # a guide's name is its title, not an aspect to ask about
+RELATED_SCORE_SHARE = 0.5  # a next candidate is offered when it scores at least this share of the best
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +60,10 @@ async def related_for(
     aspect: str | None,
     candidates: list[Suggestion],
     limit: int,
+    best: float = 0.0,
 ) -> list[Related]:
-    """Up to ``limit`` related questions for the answer ``entry`` gave (for ``aspect`` of a guide)."""
+    """Up to ``limit`` related questions for the answer ``entry`` gave (for ``aspect`` of a guide);
+    ``best``: the answer's own score, when the candidates leave it out."""
     if limit <= 0 or entry.kind in NO_RELATED_KINDS:
         return []
     found: list[Related] = []
@@ -91,8 +95,13 @@ async def related_for(
             for child in rows:
                 add(Related(child.id, _short(child.question or child.title)))
     answered = {entry.id, entry.parent_id}
+    # A candidate far below the best shares only an incidental word with the question (福州 in
+    # 明天福州会下雨吗, answered by the weather referral): offered under the answer, it would be noise.
+    floor = RELATED_SCORE_SHARE * max([best, *(c.score for c in candidates)])
     for c in candidates:
-        if c.entry_id not in answered and all(r.entry_id != c.entry_id for r in found):
+        if c.score < floor or c.entry_id in answered:
+            continue
+        if all(r.entry_id != c.entry_id for r in found):
             add(Related(c.entry_id, _short(c.title)))
     return found
 

@@ -285,6 +285,16 @@ async def test_related_questions_after_a_guide_section_are_its_other_sections(ap
     assert labels[0] not in again and "再生资源回收经营者备案：申请材料" in again
 
 
+async def test_related_questions_leave_out_candidates_that_share_an_incidental_word(app: App) -> None:
+    # 福州 draws the Fuzhou consumption-voucher Q&As far below the weather referral that answers.
+    reply = await answered(app, "明天福州会下雨吗")
+    assert reply.entry_id == "ref-weather"
+    assert not [label for label, _ in related_of(reply) if "消费券" in label]
+    # Close candidates are still offered (the guide and FAQs next to an OGI answer).
+    close = await answered(app, "申请政府信息公开多久答复")
+    assert related_of(close)
+
+
 async def test_related_actions_of_others_or_out_of_range_are_refused(app: App) -> None:
     reply = await answered(app, FDI_Q)
     [gone] = await app.conversations.act(web(), f"rel:{reply.message_id}:99")
