@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from bot.alerts import StaffAlerts
 from bot.broadcasts import BroadcastService
@@ -20,6 +21,7 @@ from bot.limits import Buckets, MemoryBuckets, buckets_for
 from bot.messages import ChannelRef
 from bot.outbox import OutboxWorker, Pace
 from bot.push_jobs import PushJobs
+from bot.retention import RetentionJob
 from bot.services import Services
 from bot.subscriptions import SubscriptionService
 from bot.tickets import TicketService
@@ -54,6 +56,7 @@ class App:
     subscriptions: SubscriptionService
     broadcasts: BroadcastService
     push: PushJobs
+    retention: RetentionJob  # the daily purge of what is past [privacy] retention_days (started by run)
     # Rate limits and flood guards: in the database on PostgreSQL (shared by the workers), else in memory.
     limits: Buckets = field(default_factory=MemoryBuckets)
     stoppers: list = field(default_factory=list)  # async callables that stop the started channels
@@ -104,6 +107,12 @@ class App:
         conversations.on_contact = broadcasts.on_contact
         push = PushJobs(broadcasts, sub.scan_seconds)
         limits = buckets_for(services.engine)
+        retention = RetentionJob(
+            services.engine,
+            services.sessions,
+            ZoneInfo(settings.staff.timezone),
+            settings.privacy.retention_days,
+        )
         return cls(
             services,
             registry,
@@ -115,6 +124,7 @@ class App:
             subscriptions,
             broadcasts,
             push,
+            retention,
             limits,
         )
 
@@ -126,5 +136,6 @@ class App:
         self.stoppers.clear()
         await self.alerts.stop()
         await self.push.stop()
+        await self.retention.stop()
         await self.outbox.stop()
         await self.services.close()

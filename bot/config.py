@@ -168,6 +168,13 @@ class HandoffSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivacySettings:
+    # Conversations, tickets, processed update ids and delivered outbox rows older than this many days
+    # are deleted by ``policybot purge`` and the service's daily purge (their statistics are kept).
+    retention_days: int = 180
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "INFO"
     format: str = "json"
@@ -185,6 +192,7 @@ class Settings:
     subscriptions: SubscriptionSettings = field(default_factory=SubscriptionSettings)
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
     desk: DeskSettings = field(default_factory=DeskSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, section: str, **values: object) -> Settings:
@@ -204,6 +212,7 @@ _SECTION_TYPES = {
     "subscriptions": SubscriptionSettings,
     "handoff": HandoffSettings,
     "desk": DeskSettings,
+    "privacy": PrivacySettings,
     "logging": LoggingSettings,
 }
 
@@ -354,6 +363,10 @@ def _check_semantics(s: Settings) -> None:
         raise ConfigError("[telegram] per_chat_seconds: must be between 0 and 60")
     _check_subscriptions(s.subscriptions)
     _check_desk(s.desk)
+    if not 0 < s.privacy.retention_days <= 36600:
+        raise ConfigError(
+            f"[privacy] retention_days: must be a number of days above 0, got {s.privacy.retention_days}"
+        )
 
 
 def _check_desk(d: DeskSettings) -> None:

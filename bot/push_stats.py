@@ -4,6 +4,7 @@ deliveries, the time from a change to its delivery (and the share within the dea
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.subscriptions import CATEGORY, ENTRY
-from knowledge.models import Broadcast, Delivery, OutboxItem, Subscription, SubscriptionEvent
+from knowledge.models import Broadcast, DailyStats, Delivery, OutboxItem, Subscription, SubscriptionEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,13 @@ async def push_stats(sessions: async_sessionmaker[AsyncSession], deadline_hours:
             .select_from(SubscriptionEvent)
             .where(SubscriptionEvent.action == "unsubscribe")
         )
+        # What ``policybot purge`` deleted was counted first (``bot.retention``): add it back.
+        purged = await _purged(session)
+    by_status["sent"] = by_status.get("sent", 0) + int(purged.get("delivered", 0))
+    delays += [
+        timedelta(minutes=float(m)) for m, n in purged.get("delays", {}).items() for _ in range(int(n))
+    ]
+    unsubscribes = int(unsubscribes or 0) + int(purged.get("unsubscribes", 0))
     within = sum(1 for d in delays if d <= timedelta(hours=deadline_hours))
     minutes = [d.total_seconds() / 60 for d in delays]
     return PushStats(
@@ -77,8 +85,19 @@ async def push_stats(sessions: async_sessionmaker[AsyncSession], deadline_hours:
         max_minutes=round(max(minutes), 1) if minutes else None,
         within_deadline=round(within / len(delays), 4) if delays else None,
         deadline_hours=deadline_hours,
-        unsubscribes=int(unsubscribes or 0),
+        unsubscribes=unsubscribes,
     )
+
+
+async def _purged(session: AsyncSession) -> dict[str, Any]:
+    """The push figures of what was purged: delivered messages, their delays, unsubscribes."""
+    out: dict[str, Any] = {"delivered": 0, "delays": Counter(), "unsubscribes": 0}
+    for data in await session.scalars(select(DailyStats.data)):
+        push = data.get("push", {})
+        out["delivered"] += int(push.get("delivered", 0))
+        out["delays"].update({k: int(v) for k, v in push.get("delays", {}).items()})
+        out["unsubscribes"] += int(push.get("unsubscribes", 0))
+    return out
 
 
 async def _subscribers(session: AsyncSession) -> dict[str, int]:

@@ -124,10 +124,9 @@ class RatingService:
             return {r.message_id: r for r in rows}
 
 
-async def counts(session: AsyncSession, start: datetime) -> dict[str, int]:
-    """Ratings given (or changed) since ``start``, by score."""
-    rows = await session.execute(
-        select(Rating.score, func.count()).where(Rating.updated_at >= start).group_by(Rating.score)
-    )
+async def counts(session: AsyncSession, start: datetime, end: datetime | None = None) -> dict[str, int]:
+    """Ratings given (or changed) since ``start`` (and before ``end``), by score."""
+    bounds = [Rating.updated_at >= start] + ([Rating.updated_at < end] if end is not None else [])
+    rows = await session.execute(select(Rating.score, func.count()).where(*bounds).group_by(Rating.score))
     found = {str(s): int(n) for s, n in rows}
     return {s: found.get(s, 0) for s in RATING_SCORES}

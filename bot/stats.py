@@ -8,6 +8,7 @@ in the staff time zone (``[staff] timezone``).
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,14 +17,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import privacy
+from bot.ratings import RATING_SCORES
 from bot.ratings import counts as rating_counts
 from bot.tickets import TicketService
-from knowledge.models import Entry, Feedback, Message, Ticket, utcnow
+from knowledge.models import DailyStats, Entry, Feedback, JobState, Message, Ticket, utcnow
 
 QUESTION_STATUSES = ("answered", "suggested", "escalated")
 DAYS = 14
 TOP_UNANSWERED = 10
 TOP_CATEGORIES = 8
+PURGE_MARK = "purge_before"  # job_state: the first day ``policybot purge`` has not purged
+PUSH_ROW = "push"  # daily_stats: the running totals of purged push deliveries (not a day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,39 +128,140 @@ def local_day(column: Any, dialect: str, tz: ZoneInfo, now: datetime) -> ColumnE
 
 
 async def overview(tickets: TicketService, now: datetime | None = None, days: int = DAYS) -> Overview:
-    """Compute the overview for the last ``days`` days (including today)."""
+    """Compute the overview for the last ``days`` days (including today).
+
+    Days before the purge mark (``policybot purge`` deleted their rows) come from ``daily_stats``, the
+    rest from the live rows; questions are shown masked (``bot.privacy``)."""
     now = now or utcnow()
     tz = ZoneInfo(tickets.staff.timezone)
     start = period_start(now, tz, days)
+    first_day = start.astimezone(tz).strftime("%Y-%m-%d")
     async with tickets.sessions() as session:
         dialect = (await session.connection()).dialect.name
-        per_day = await _questions_per_day(session, start, local_day(Message.created_at, dialect, tz, now))
-        opened, staff_answered, waits = await _ticket_numbers(session, start)
-        helpful, not_helpful = await _feedback(session, start)
-        unanswered = await _unanswered(session, start)
-        office_rows = await _office_tickets(session, start)
-        categories = await _categories(session, start)
-        ratings = await rating_counts(session, start)
+        mark = await purge_mark(session)
+        live_start = max(start, day_start(mark, tz)) if mark else start
+        live = await day_data(session, dialect, tz, now, live_start, None)
+        stored = await stored_days(session, first_day, mark) if mark and first_day < mark else []
+    data = merge_day_data([live, *stored])
     queue = await tickets.queue(now)
     all_days = [(start.astimezone(tz) + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(days)]
+    per_day = data["questions"]
     day_rows = [DayCount(d, **per_day.get(d, {})) for d in all_days]
+    waits = data["waits"]
+    helpful, not_helpful = data["feedback"].get("helpful", 0), data["feedback"].get("not_helpful", 0)
     return Overview(
         days=day_rows,
         answered=sum(d.answered for d in day_rows),
         suggested=sum(d.suggested for d in day_rows),
         escalated=sum(d.escalated for d in day_rows),
-        tickets_opened=opened,
-        staff_answered=staff_answered,
+        tickets_opened=data["tickets_opened"],
+        staff_answered=len(waits),
         median_response_minutes=round(statistics.median(waits), 1) if waits else None,
         open_tickets=len(queue),
         past_sla=sum(1 for q in queue if q.working_minutes > tickets.staff.sla_minutes),
         sla_minutes=tickets.staff.sla_minutes,
         helpful=helpful,
         not_helpful=not_helpful,
-        unanswered=unanswered,
-        offices=_offices(tickets, office_rows, now),
-        categories=categories,
-        ratings=ratings,
+        unanswered=_top(data["unanswered"], TOP_UNANSWERED),
+        offices=_offices(tickets, [_office_row(r) for r in data["offices"]], now),
+        categories=_top(data["categories"], TOP_CATEGORIES),
+        ratings={s: data["ratings"].get(s, 0) for s in RATING_SCORES},
+    )
+
+
+# -- one stretch of time's numbers, as stored for a purged day (``daily_stats.data``) ---------------
+
+
+async def day_data(
+    session: AsyncSession,
+    dialect: str,
+    tz: ZoneInfo,
+    now: datetime,
+    start: datetime,
+    end: datetime | None,
+) -> dict[str, Any]:
+    """Everything the overview counts from rows created in ``[start, end)``, as plain JSON: questions by
+    day and outcome, tickets, first-response minutes, feedback, unanswered questions (masked), office
+    rows, categories and ratings."""
+    day = local_day(Message.created_at, dialect, tz, now)
+    opened, waits = await _ticket_numbers(session, start, end)
+    helpful, not_helpful = await _feedback(session, start, end)
+    return {
+        "questions": await _questions_per_day(session, start, end, day),
+        "tickets_opened": opened,
+        "waits": waits,
+        "feedback": {"helpful": helpful, "not_helpful": not_helpful},
+        "unanswered": await _unanswered(session, start, end),
+        "offices": [
+            [o, _iso(c), _iso(a) if a else None, st]
+            for o, c, a, st in await _office_tickets(session, start, end)
+        ],
+        "categories": await _categories(session, start, end),
+        "ratings": await rating_counts(session, start, end),
+    }
+
+
+def merge_day_data(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sum of several ``day_data`` results (live rows and stored days)."""
+    out: dict[str, Any] = {
+        "questions": {},
+        "tickets_opened": 0,
+        "waits": [],
+        "feedback": Counter(),
+        "unanswered": Counter(),
+        "offices": [],
+        "categories": Counter(),
+        "ratings": Counter(),
+    }
+    for part in parts:
+        for d, by_status in part.get("questions", {}).items():
+            day = out["questions"].setdefault(d, {})
+            for status, n in by_status.items():
+                day[status] = day.get(status, 0) + int(n)
+        out["tickets_opened"] += int(part.get("tickets_opened", 0))
+        out["waits"] += [float(w) for w in part.get("waits", [])]
+        out["offices"] += part.get("offices", [])
+        for key in ("feedback", "unanswered", "categories", "ratings"):
+            out[key].update({k: int(v) for k, v in part.get(key, {}).items()})
+    return out
+
+
+async def purge_mark(session: AsyncSession) -> str | None:
+    """The first calendar day not purged (``YYYY-MM-DD``): earlier days are in ``daily_stats``."""
+    state = await session.get(JobState, PURGE_MARK)
+    return state.value if state is not None and state.value else None
+
+
+def day_start(day: str, tz: ZoneInfo) -> datetime:
+    """Local midnight starting ``day`` (``YYYY-MM-DD``), in UTC."""
+    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=tz).astimezone(UTC)
+
+
+async def stored_days(session: AsyncSession, first: str, mark: str) -> list[dict[str, Any]]:
+    """The stored statistics of the purged days from ``first`` up to (not including) ``mark``."""
+    rows = await session.scalars(
+        select(DailyStats.data).where(
+            DailyStats.day >= first, DailyStats.day < mark, DailyStats.day != PUSH_ROW
+        )
+    )
+    return list(rows)
+
+
+def _top(counts: Counter[str], limit: int) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+
+def _iso(dt: datetime) -> str:
+    return _aware(dt).isoformat()
+
+
+def _office_row(row: list[Any]) -> tuple[str, datetime, datetime | None, str]:
+    office, created, answered, status = row
+    return (
+        office,
+        datetime.fromisoformat(created),
+        datetime.fromisoformat(answered) if answered else None,
+        status,
     )
 
 
@@ -163,12 +269,16 @@ def _questions() -> list[ColumnElement[bool]]:
     return [Message.direction == "in", Message.author == "user", Message.status.in_(QUESTION_STATUSES)]
 
 
+def _within(column: Any, start: datetime, end: datetime | None) -> list[ColumnElement[bool]]:
+    return [column >= start] + ([column < end] if end is not None else [])
+
+
 async def _questions_per_day(
-    session: AsyncSession, start: datetime, day: ColumnElement[Any]
+    session: AsyncSession, start: datetime, end: datetime | None, day: ColumnElement[Any]
 ) -> dict[str, dict[str, int]]:
     rows = await session.execute(
         select(day, Message.status, func.count())
-        .where(*_questions(), Message.created_at >= start)
+        .where(*_questions(), *_within(Message.created_at, start, end))
         .group_by(day, Message.status)
     )
     out: dict[str, dict[str, int]] = {}
@@ -177,52 +287,56 @@ async def _questions_per_day(
     return out
 
 
-async def _ticket_numbers(session: AsyncSession, start: datetime) -> tuple[int, int, list[float]]:
-    """Tickets opened in the period, how many staff answered, and the minutes each answer took."""
-    opened = await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.created_at >= start))
+async def _ticket_numbers(
+    session: AsyncSession, start: datetime, end: datetime | None
+) -> tuple[int, list[float]]:
+    """Tickets opened in the stretch, and the minutes each staff answer took."""
+    opened = await session.scalar(
+        select(func.count()).select_from(Ticket).where(*_within(Ticket.created_at, start, end))
+    )
     rows = await session.execute(
         select(Ticket.created_at, Ticket.answered_at).where(
-            Ticket.created_at >= start, Ticket.answered_at.is_not(None)
+            *_within(Ticket.created_at, start, end), Ticket.answered_at.is_not(None)
         )
     )
     waits = [
         (_aware(done) - _aware(created)).total_seconds() / 60 for created, done in rows if done is not None
     ]
-    return int(opened or 0), len(waits), waits
+    return int(opened or 0), waits
 
 
-async def _feedback(session: AsyncSession, start: datetime) -> tuple[int, int]:
+async def _feedback(session: AsyncSession, start: datetime, end: datetime | None) -> tuple[int, int]:
     rows = dict(
         (bool(h), int(n))
         for h, n in await session.execute(
             select(Feedback.helpful, func.count())
-            .where(Feedback.created_at >= start)
+            .where(*_within(Feedback.created_at, start, end))
             .group_by(Feedback.helpful)
         )
     )
     return rows.get(True, 0), rows.get(False, 0)
 
 
-async def _unanswered(session: AsyncSession, start: datetime) -> list[tuple[str, int]]:
-    """The most frequent questions the bot did not answer outright (suggested or escalated)."""
-    count = func.count().label("n")
+async def _unanswered(session: AsyncSession, start: datetime, end: datetime | None) -> dict[str, int]:
+    """The questions the bot did not answer outright (suggested or escalated), masked, with counts."""
     rows = await session.execute(
-        select(Message.text, count)
-        .where(*_questions(), Message.status != "answered", Message.created_at >= start)
+        select(Message.text, func.count())
+        .where(*_questions(), Message.status != "answered", *_within(Message.created_at, start, end))
         .group_by(Message.text)
-        .order_by(count.desc(), Message.text)
-        .limit(TOP_UNANSWERED)
     )
-    return [(text, int(n)) for text, n in rows]
+    out: Counter[str] = Counter()
+    for text, n in rows:
+        out[privacy.mask(text)] += int(n)
+    return dict(out)
 
 
 async def _office_tickets(
-    session: AsyncSession, start: datetime
+    session: AsyncSession, start: datetime, end: datetime | None
 ) -> list[tuple[str, datetime, datetime | None, str]]:
-    """(office, created, answered, status) of the tickets opened in the period (merged ones left out)."""
+    """(office, created, answered, status) of the tickets opened in the stretch (merged ones left out)."""
     rows = await session.execute(
         select(Ticket.office, Ticket.created_at, Ticket.answered_at, Ticket.status).where(
-            Ticket.created_at >= start, Ticket.merged_into.is_(None)
+            *_within(Ticket.created_at, start, end), Ticket.merged_into.is_(None)
         )
     )
     return [(o, c, a, st) for o, c, a, st in rows]
@@ -261,21 +375,20 @@ def _offices(
     return out
 
 
-async def _categories(
-    session: AsyncSession, start: datetime, limit: int = TOP_CATEGORIES
-) -> list[tuple[str, int]]:
-    """The categories of the entries questions were answered or suggested from, most asked first."""
-    count = func.count().label("n")
+async def _categories(session: AsyncSession, start: datetime, end: datetime | None) -> dict[str, int]:
+    """The categories of the entries questions were answered or suggested from, with counts."""
     rows = await session.execute(
-        select(Entry.category, count)
+        select(Entry.category, func.count())
         .select_from(Message)
         .join(Entry, Entry.id == Message.entry_id)
-        .where(*_questions(), Message.status.in_(("answered", "suggested")), Message.created_at >= start)
+        .where(
+            *_questions(),
+            Message.status.in_(("answered", "suggested")),
+            *_within(Message.created_at, start, end),
+        )
         .group_by(Entry.category)
-        .order_by(count.desc(), Entry.category)
-        .limit(limit)
     )
-    return [(c or "（未分类）", int(n)) for c, n in rows]
+    return {(c or "（未分类）"): int(n) for c, n in rows}
 
 
 def _aware(dt: datetime) -> datetime:

@@ -485,3 +485,15 @@ class RateBucket(Base):
     tokens: Mapped[float] = mapped_column(Float)
     stamp: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch of the last take
     refusals: Mapped[int] = mapped_column(Integer, default=0)  # refusals since the last grant
+
+
+class DailyStats(Base):
+    """The statistics of one purged calendar day (staff time zone), counted before ``policybot purge``
+    deleted the rows behind them, so the console shows the same numbers for that day afterwards
+    (``bot.retention``). ``data`` holds counts and timings only, and questions masked."""
+
+    __tablename__ = "daily_stats"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -4,7 +4,7 @@
 
 Commands: ``run`` (every configured channel), ``chat`` (terminal conversation), ``ask`` (answer
 questions, ``--json`` for one JSON object a line, ``-`` to read questions from standard input),
-``kb import|list|show|stats|export``, ``staff add|list|disable|enable|reset-password`` and ``gaps``. Heavy modules are imported per command so
+``kb import|list|show|stats|export``, ``staff add|list|disable|enable|reset-password``, ``gaps`` and ``purge``. Heavy modules are imported per command so
 that ``ask`` starts quickly.
 """
 
@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help='one object a line: {"label", "count", "questions", "nearest_entry_id"}',
     )
+
+    purge = sub.add_parser(
+        "purge", help="delete conversations, tickets and delivered messages past [privacy] retention_days"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="print what would be deleted; change nothing")
 
     staff = sub.add_parser("staff", help="manage staff console accounts").add_subparsers(
         dest="staff_command", required=True
@@ -155,6 +160,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _staff(args, settings)
     if args.command == "gaps":
         return await _gaps(args, settings)
+    if args.command == "purge":
+        return await _purge(args, settings)
     raise AssertionError(args.command)  # pragma: no cover - argparse guarantees a known command
 
 
@@ -277,6 +284,28 @@ async def _gaps(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{g.count}\t{g.label}\t（{channels}；最近的条目：{g.nearest_entry_id or '无'}）")
         for q in g.questions[1:6]:
             print(f"\t- {q}")
+    return 0
+
+
+async def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from bot.retention import purge, purge_before
+    from bot.services import Services
+    from knowledge.models import utcnow
+
+    tz = ZoneInfo(settings.staff.timezone)
+    services = await Services.start(settings, build_index=False)
+    try:
+        counts = await purge(
+            services.engine, services.sessions, tz, settings.privacy.retention_days, dry_run=args.dry_run
+        )
+    finally:
+        await services.close()
+    mark = purge_before(utcnow(), tz, settings.privacy.retention_days)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"purge: rows from before {mark} ({settings.privacy.retention_days} days); {verb}:")
+    print("\n".join(counts.lines()))
     return 0
 
 

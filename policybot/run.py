@@ -28,6 +28,7 @@ async def run_forever(settings: Settings) -> int:
         app.outbox.start()
         if settings.subscriptions.enabled:
             app.push.start()  # notices knowledge changes and pushes them to subscribers
+        app.retention.start()  # purges what is past [privacy] retention_days, now and daily
         await _wait_for_signal()
     finally:
         await app.close()
