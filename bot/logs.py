@@ -1,12 +1,23 @@
-"""Structured logging: one JSON object a line (or plain text), with personal data kept out."""
+"""Structured logging: one JSON object a line (or plain text), with personal data kept out.
+
+Every record passes ``PrivacyFilter`` on its way out: phone, ID-card and bank-card numbers, e-mail
+addresses and names in the message, the ``extra`` fields and the traceback are masked
+(``bot.privacy``), the configured secrets (the Telegram token, the webhook and session secrets, the
+WeChat secrets) and anything shaped like a Telegram bot token are replaced by ``***``, and ``extra``
+fields named like a secret (``token``, ``password``, ``secret``, ``cookie``) are never written.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import re
 import sys
+from collections.abc import Iterable
 from typing import Any
+
+from bot import privacy
 
 _STD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
@@ -23,13 +34,56 @@ class JSONFormatter(logging.Formatter):
         }
         data.update({k: v for k, v in vars(record).items() if k not in _STD})
         if record.exc_info:
-            data["error"] = self.formatException(record.exc_info)
+            data["error"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """Send policybot's logs to stderr; quiet the chatty libraries."""
+HIDDEN = "***"
+# Extra fields never written, whatever their value: a visitor token, a password, a secret, a cookie.
+SECRET_FIELDS = re.compile(r"token|passw|secret|cookie|credential|api_key", re.I)
+# A Telegram bot token (``123456789:AAE…``), also inside a Bot API URL.
+BOT_TOKEN = re.compile(r"\d{5,12}:[A-Za-z0-9_-]{30,}")
+
+
+class PrivacyFilter(logging.Filter):
+    """Masks personal data and hides secrets in a record before any handler writes it."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        # Longest first, so a secret that contains another is hidden whole; short values are no secret.
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+
+    def clean(self, text: str) -> str:
+        """``text`` with the secrets hidden and personal data masked."""
+        for secret in self.secrets:
+            text = text.replace(secret, HIDDEN)
+        return privacy.mask(BOT_TOKEN.sub(HIDDEN, text))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: keep what there is
+            message = str(record.msg)
+        record.msg, record.args = self.clean(message), None
+        for key, value in list(vars(record).items()):
+            if key in _STD:
+                continue
+            if SECRET_FIELDS.search(key):
+                setattr(record, key, HIDDEN)
+            elif isinstance(value, str):
+                setattr(record, key, self.clean(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.clean(record.exc_text)
+        return True
+
+
+def setup_logging(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = ()) -> None:
+    """Send policybot's logs to stderr, personal data masked and ``secrets`` hidden; quiet the chatty
+    libraries."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(PrivacyFilter(secrets))
     handler.setFormatter(
         JSONFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s: %(message)s")
     )
@@ -44,3 +98,16 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
 def pseudonym(value: object) -> str:
     """A stable, non-reversible tag for a user or chat id, for logs (never the id itself)."""
     return hashlib.sha256(f"policybot:{value}".encode()).hexdigest()[:12]
+
+
+def secrets_of(settings: Any) -> list[str]:
+    """The configured secrets, to hide wherever they would appear in a log."""
+    return [
+        settings.telegram.token,
+        settings.telegram.webhook_secret,
+        settings.web.session_secret,
+        settings.wechat.token,
+        settings.wechat.app_secret,
+        settings.wechat.encoding_aes_key,
+        settings.wecom.webhook_url,
+    ]

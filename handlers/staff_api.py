@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import privacy
 from bot.stats import overview
 from bot.tickets import QueueItem, TicketError
 from handlers.staff_auth import staff
@@ -54,7 +55,7 @@ def item_json(q: QueueItem) -> dict[str, Any]:
     return {
         "ticket_id": t.id,
         "channel": q.conversation.channel,
-        "question": t.question,
+        "question": privacy.mask(t.question),  # in full only on one ticket's page (``ticket`` below)
         "status": t.status,
         "office": t.office,
         "route_reason": t.route_reason,
@@ -94,6 +95,7 @@ async def ticket(request: web.Request) -> web.Response:
     return ok(
         {
             **item_json(app.tickets.item(t, conv, utcnow())),
+            "question": t.question,
             "reason": t.reason,
             "answer": t.answer,
             "answered_by": t.answered_by,

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot import privacy
 from bot.canned import CannedReplies
 from bot.knowledge_review import KnowledgeReview, PersonalDataError, ReviewError
 from bot.staff_accounts import StaffLogin
@@ -97,7 +98,7 @@ def queue_rows(items: list[QueueItem]) -> Markup:
                         link(f"/console/tickets/{q.ticket.id}", f"#{q.ticket.id}"),
                         q.ticket.office or "—",
                         CHANNEL_WORDS.get(q.conversation.channel, q.conversation.channel),
-                        tag("span", q.ticket.question[:120], class_="question"),
+                        tag("span", privacy.mask(q.ticket.question)[:120], class_="question"),
                         STATUS_WORDS.get(q.ticket.status, q.ticket.status)
                         + (f"（{q.ticket.claimed_by}）" if q.ticket.claimed_by else ""),
                         minutes_text(q.waiting_minutes),

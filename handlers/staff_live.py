@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import privacy
 from bot.tickets import QueueItem, TicketError
 from handlers.staff_auth import staff
 from handlers.staff_console import (
@@ -46,7 +47,7 @@ def queue_row(q: QueueItem) -> dict[str, Any]:
         "id": t.id,
         "office": t.office or "—",
         "channel": CHANNEL_WORDS.get(q.conversation.channel, q.conversation.channel),
-        "question": t.question[:120],
+        "question": privacy.mask(t.question)[:120],
         "status": STATUS_WORDS.get(t.status, t.status) + (f"（{t.claimed_by}）" if t.claimed_by else ""),
         "waiting": minutes_text(q.waiting_minutes),
         "working": minutes_text(q.working_minutes) + ("，已超时" if q.overdue else ""),

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot import privacy
 from bot.export import ExportError, day_range, message_rows, ticket_rows
 from bot.staff_accounts import list_accounts
 from bot.tickets import QueueItem, TicketFilter
@@ -223,7 +224,7 @@ def _row(q: QueueItem, tz: str, contact: str = "") -> list[object]:
         CHANNEL_WORDS.get(q.conversation.channel, q.conversation.channel),
         join(
             [
-                tag("span", t.question[:120], class_="question"),
+                tag("span", privacy.mask(t.question)[:120], class_="question"),
                 tag("small", f"（联系方式：{contact}）", class_="contact") if contact else Markup(""),
             ]
         ),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 
 from sqlalchemy import event
@@ -46,14 +48,29 @@ def create_engine(url: str, echo: bool = False) -> AsyncEngine:
     url = async_url(url)
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        create_private(Path(parsed.database))
     # JSON columns (an entry's cached tokens, revisions' records) keep Chinese as UTF-8: the default
     # \uXXXX escapes made them 1.7 times as large (a 100k knowledge base: hundreds of MB more to write
     # and read back at every start).
-    engine = create_async_engine(url, echo=echo, json_serializer=_json_dumps)
+    # hide_parameters: an error's message names the statement but not its values, which carry visitor
+    # tokens and what residents typed (they would reach the logs with every database error).
+    engine = create_async_engine(url, echo=echo, json_serializer=_json_dumps, hide_parameters=True)
     if parsed.drivername.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def create_private(path: Path) -> None:
+    """Create the SQLite file's folder (0700) and the file itself (0600) when they do not exist yet, so
+    other local users cannot read the conversations; existing ones are left as their owner set them.
+    (SQLite gives its -wal and -shm files the database file's permissions.)"""
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process created it a moment ago
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _json_dumps(value: object) -> str:

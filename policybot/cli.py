@@ -120,9 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"policybot: config error: {exc}", file=sys.stderr)
         return 2
-    from bot.logs import setup_logging
+    from bot.logs import secrets_of, setup_logging
 
-    setup_logging(settings.logging.level if args.command == "run" else "WARNING", settings.logging.format)
+    level = settings.logging.level if args.command == "run" else "WARNING"
+    setup_logging(level, settings.logging.format, secrets_of(settings))
     try:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
@@ -276,7 +277,10 @@ async def _gaps(args: argparse.Namespace, settings: Settings) -> int:
         fill_nearest(gaps, services.kb.matcher, limit=len(gaps))
     finally:
         await services.close()
+    from bot.privacy import mask
+
     for g in gaps:
+        g.label, g.questions = mask(g.label), [mask(q) for q in g.questions]
         if args.json:
             print(json.dumps(g.to_json(), ensure_ascii=False), flush=True)
             continue
