@@ -15,12 +15,10 @@ from bot.config import StaffSettings
 from bot.hours import WorkingHours
 from bot.messages import Button, ChannelRef, Reply
 from bot.outbox import enqueue
-from bot.personal_data import personal_data
 from bot.privacy import mask
 from bot.ratings import rating_buttons
 from bot.routing import route
 from knowledge.answers import answer_text, citation
-from knowledge.importers.base import ParsedEntry
 from knowledge.models import (
     Conversation,
     Entry,
@@ -80,7 +78,7 @@ def staff_post(ticket: Ticket, conv: Conversation, header: str = "新工单") ->
     """The staff-chat message for a ticket: number, question, who asked, candidates, actions."""
     lines = [
         f"【{header} #{ticket.id}】",
-        f"提问：{ticket.question}",
+        f"提问：{mask(ticket.question)}",  # in full only on the console's ticket page
         f"来自：{conv.display_name or '访客'}（{conv.channel}）",
     ]
     if ticket.office:
@@ -179,7 +177,9 @@ class TicketService:
         )
         session.add(added)
         posts = list(await session.scalars(select(TicketPost).where(TicketPost.ticket_id == ticket.id)))
-        note = Reply(f"【工单 #{ticket.id} 用户补充】\n{text}", kind="staff_followup", ticket_id=ticket.id)
+        note = Reply(
+            f"【工单 #{ticket.id} 用户补充】\n{mask(text)}", kind="staff_followup", ticket_id=ticket.id
+        )
         targets = {(p.channel, p.chat_ref): p.message_ref for p in posts}
         for ref in self.staff_targets:
             reply_to = targets.get((ref.channel, ref.chat_ref))
@@ -375,51 +375,6 @@ class TicketService:
                     enqueue(session, ChannelRef(c.channel, c.chat_ref), note, ticket_id=t.id)
         self.wake()
         return ticket
-
-    async def save_as_knowledge(
-        self, ticket_id: int, staff_name: str, entry_id: str | None = None, candidate: int | None = None
-    ) -> str:
-        """Turn the question and staff answer into an FAQ entry, or add the question as an alternate
-        phrasing of an existing entry (``entry_id``, or the ticket's candidate number ``candidate``).
-        The index updates at once; the change is kept as a revision. Refused when the text holds personal
-        data. (The Telegram staff chat's 存为知识; the console goes through ``bot.knowledge_review``.)
-        Returns the entry id."""
-        ticket, _ = await self.get(ticket_id)
-        if candidate is not None:
-            if not 0 <= candidate < len(ticket.candidates):
-                raise TicketError(f"工单 #{ticket_id} 没有第 {candidate + 1} 个候选")
-            entry_id = ticket.candidates[candidate]["entry_id"]
-        found = personal_data([ticket.question, "" if entry_id or candidate is not None else ticket.answer])
-        if found:
-            raise TicketError(
-                f"工单 #{ticket_id} 含有个人信息（{'、'.join(found)}），不能直接存为知识：请在工作台遮盖后保存"
-            )
-        if entry_id:
-            if not await self.kb.add_alternate(entry_id, ticket.question, actor=staff_name):
-                raise TicketError(f"没有知识条目 {entry_id}")
-            saved = entry_id
-        else:
-            if not ticket.answer:
-                raise TicketError(f"工单 #{ticket_id} 还没有工作人员答复，请先回复再存为知识")
-            saved = f"staff-{ticket.id}"
-            await self.kb.save_entry(
-                ParsedEntry(
-                    id=saved,
-                    kind="faq",
-                    question=ticket.question,
-                    answer=ticket.answer,
-                    category="工作人员答复",
-                    tags=["人工答复"],
-                    source={"title": "工作人员答复", "note": f"工单 #{ticket.id}，{staff_name}"},
-                    origin=f"ticket:{ticket.id}",
-                ),
-                actor=staff_name,
-            )
-        async with self.sessions() as session, session.begin():
-            row = await session.get(Ticket, ticket_id)
-            assert row is not None
-            row.saved_entry_id = saved
-        return saved
 
     async def queue(self, now: datetime | None = None, office_first: str = "") -> list[QueueItem]:
         """Open tickets from every channel (duplicates merged into another left out), oldest first;

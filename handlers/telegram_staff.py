@@ -27,8 +27,10 @@ from telegram.ext import (
 
 from bot.app import App
 from bot.channels import DeliveryError
+from bot.knowledge_review import KnowledgeReview
 from bot.logs import pseudonym
 from bot.messages import IncomingMessage, Reply
+from bot.privacy import mask
 from bot.tickets import QueueItem, TicketError
 from handlers.telegram_channel import CHANNEL, TelegramChannel
 
@@ -155,10 +157,16 @@ class StaffHandlers:
         return f"工单 #{ticket_id} 已由 {name} 关闭"
 
     async def _save(self, ticket_id: int, name: str, rest: list[str]) -> str:
+        """存为知识: a proposal in the console's review queue (never published from the chat, where no
+        editor checks it), with personal data masked before it is stored."""
         candidate = int(rest[0]) if rest else None
-        entry_id = await self.tickets.save_as_knowledge(ticket_id, name, candidate=candidate)
-        how = "新增为常见问题" if candidate is None else "加为已有条目的问法"
-        return f"工单 #{ticket_id} 已{how}（{entry_id}），以后同样的问题由机器人直接回答"
+        review = KnowledgeReview(self.app.services.sessions, self.app.services.kb)
+        saved = await review.save_from_ticket(ticket_id, name, publish=False, candidate=candidate, mask=True)
+        how = "新增为常见问题" if candidate is None else f"加为已有条目（{saved.entry_id}）的问法"
+        return (
+            f"工单 #{ticket_id} 已提交审核（{how}，建议 #{saved.proposal_id}）：编辑在工作台“知识审核”批准后，"
+            "机器人才会用它回答；其中的个人信息已遮盖"
+        )
 
     # -- the queue and reminders ------------------------------------------------------------------------
     async def queue(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -225,7 +233,7 @@ def queue_line(item: QueueItem) -> str:
     wait = f"{waited // 60} 小时 {waited % 60} 分" if waited >= 60 else f"{waited} 分钟"
     who = item.conversation.display_name or "访客"
     claimed = f"，{t.claimed_by}" if t.claimed_by else ""
-    return f"#{t.id}【{STATUS_WORDS.get(t.status, t.status)}{claimed}】等待 {wait}｜{who}：{t.question[:40]}"
+    return f"#{t.id}【{STATUS_WORDS.get(t.status, t.status)}{claimed}】等待 {wait}｜{who}：{mask(t.question)[:40]}"
 
 
 def _message(query: CallbackQuery) -> Message | None:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from bot.app import App
 from bot.config import Settings
 from bot.conversation import NO_TICKET, NOT_TEXT
+from bot.knowledge_review import KnowledgeReview
 from bot.messages import IncomingMessage, Reply
 from bot.qa import EMPTY_NOTICE
 from bot.tickets import TicketError
@@ -299,7 +300,7 @@ async def test_ticket_errors(desk: Desk) -> None:
     with pytest.raises(TicketError):
         await desk.app.tickets.reply(999_999, "李四", "答复")
     with pytest.raises(TicketError, match="还没有工作人员答复"):
-        await desk.app.tickets.save_as_knowledge(tid, "李四")
+        await publish(desk.app, tid)
     await desk.app.tickets.close(tid, "李四")
     with pytest.raises(TicketError):
         await desk.app.tickets.reply(tid, "李四", "答复")
@@ -403,11 +404,17 @@ async def test_restart_loses_nothing(settings: Settings, lexicon: Lexicon) -> No
 # -- staff answers become knowledge -------------------------------------------------------------------
 
 
+async def publish(app: App, tid: int, **kw: object) -> str | None:
+    """An editor saves ticket ``tid`` as knowledge (published at once, through the review service)."""
+    review = KnowledgeReview(app.services.sessions, app.services.kb)
+    return (await review.save_from_ticket(tid, "李四", publish=True, **kw)).entry_id  # type: ignore[arg-type]
+
+
 async def test_save_as_knowledge_then_the_bot_answers(desk: Desk) -> None:
     question = "跨境电商企业出口退税找哪个部门办理？"
     tid = await escalate(desk, text=question)
     await desk.app.tickets.reply(tid, "李四", "出口退税向主管税务机关申报，商务局不受理。")
-    saved = await desk.app.tickets.save_as_knowledge(tid, "李四")
+    saved = await publish(desk.app, tid)
     assert saved == f"staff-{tid}"
     entry = await desk.app.services.kb.get(saved)
     assert entry is not None and entry.kind == "faq" and entry.question == question
@@ -425,13 +432,13 @@ async def test_save_as_an_alternate_of_a_candidate(desk: Desk) -> None:
     ticket = await desk.ticket(tid)
     assert ticket.candidates, "the staff post lists the bot's candidates"
     target = ticket.candidates[0]["entry_id"]
-    assert await desk.app.tickets.save_as_knowledge(tid, "李四", candidate=0) == target
+    assert await publish(desk.app, tid, candidate=0) == target
     entry = await desk.app.services.kb.get(target)
     assert entry is not None and question in entry.alternates
     with pytest.raises(TicketError):
-        await desk.app.tickets.save_as_knowledge(tid, "李四", candidate=9)
+        await publish(desk.app, tid, candidate=9)
     with pytest.raises(TicketError):
-        await desk.app.tickets.save_as_knowledge(tid, "李四", entry_id="no-such-entry")
+        await publish(desk.app, tid, entry_id="no-such-entry")
 
 
 # -- the staff queue -------------------------------------------------------------------------------------

@@ -180,17 +180,19 @@ async def test_edits_are_kept_and_revertible_and_agents_cannot_edit(app: App, cl
     assert resp.status == 403
 
 
-async def test_the_telegram_save_path_refuses_personal_data_and_keeps_a_revision(app: App) -> None:
+async def test_publishing_from_a_ticket_refuses_personal_data_and_keeps_a_revision(app: App) -> None:
     import pytest
 
-    from bot.tickets import TicketError
+    from bot.knowledge_review import KnowledgeReview, PersonalDataError
 
+    review = KnowledgeReview(app.services.sessions, app.services.kb)
     dirty = await _answered_ticket(app, PII_QUESTION, "visitor-rv-0008-abcdefgh")
-    with pytest.raises(TicketError, match="含有个人信息"):
-        await app.tickets.save_as_knowledge(dirty, "李科员")
+    with pytest.raises(PersonalDataError, match="含有个人信息"):
+        await review.save_from_ticket(dirty, "李科员", publish=True)
     assert await app.services.kb.get(f"staff-{dirty}") is None
     clean = await _answered_ticket(app, "外资企业年报可以补报吗", "visitor-rv-0009-abcdefgh")
-    saved = await app.tickets.save_as_knowledge(clean, "李科员")
+    saved = (await review.save_from_ticket(clean, "李科员", publish=True)).entry_id
+    assert saved is not None
     revisions = await app.services.kb.revisions(saved)
     assert [(r.actor, r.action) for r in revisions] == [("李科员", "create")]
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 
 from bot.app import App
 from bot.config import Settings
+from bot.knowledge_review import KnowledgeReview
 from handlers.telegram_bot import TelegramRuntime, launch_telegram
 from knowledge.models import Message, OutboxItem, ProcessedUpdate, Ticket, utcnow
 from knowledge.segment import Lexicon
@@ -309,7 +310,10 @@ async def test_full_handoff_and_save_as_knowledge(bot: Bot, fake: FakeBotAPI) ->
     assert ticket.status == "answered" and ticket.answered_by == "李科员" and ticket.answered_at is not None
 
     press(fake, STAFF, post, f"save:{number}")
-    await fake.wait_sent(STAFF_CHAT, "新增为常见问题")
+    (proposed,) = await fake.wait_sent(STAFF_CHAT, "已提交审核")
+    assert "新增为常见问题" in proposed["text"]
+    assert await bot.core.services.kb.get(f"staff-{number}") is None  # not published from the chat
+    await approve_all(bot, "编辑")  # an editor approves it in the console's review queue
     say(fake, BOB, UNKNOWN)  # the same question, now answered by the bot
     (auto,) = await fake.wait_sent(BOB["id"], "惠聚榕城")
     assert "来源：《工作人员答复》" in auto["text"]
@@ -332,10 +336,49 @@ async def test_save_as_alternate_phrasing(bot: Bot, fake: FakeBotAPI) -> None:
     save_alt = [d for d in buttons(post) if d.startswith(f"save:{number}:")]
     assert save_alt
     press(fake, STAFF, post, save_alt[0])
-    await fake.wait_sent(STAFF_CHAT, "加为已有条目的问法")
+    await fake.wait_sent(STAFF_CHAT, "的问法")
     entry_id = (await bot.ticket(number)).candidates[0]["entry_id"]
     entry = await bot.core.services.kb.get(entry_id)
+    assert entry is not None and question not in entry.alternates  # waits for an editor
+    await approve_all(bot, "编辑")
+    entry = await bot.core.services.kb.get(entry_id)
     assert entry is not None and question in entry.alternates
+
+
+async def approve_all(bot: Bot, editor: str) -> None:
+    """An editor approves every pending proposal (as the console's review page does)."""
+    review = KnowledgeReview(bot.core.services.sessions, bot.core.services.kb)
+    for p in await review.proposals():
+        await review.decide(p.id, editor, True)
+
+
+async def test_personal_data_is_masked_in_the_staff_chat_and_never_saved_unreviewed(
+    bot: Bot, fake: FakeBotAPI
+) -> None:
+    question = "我叫张伟，手机13812345678，身份证350102199001011234，新开的奶茶店能领消费券补贴吗"
+    say(fake, ALICE, question)
+    (post,) = await fake.wait_sent(STAFF_CHAT, "新工单")
+    number = ticket_no(post["text"])
+    assert "13812345678" not in post["text"] and "350102199001011234" not in post["text"]
+    assert "138****5678" in post["text"] and "张*" in post["text"]
+    assert (await bot.ticket(number)).question == question  # kept in full for the ticket page
+    await threaded(bot, post)
+    say(fake, ALICE, "我的邮箱是 zhangwei@example.com")  # a follow-up, posted into the thread masked
+    (followup,) = await fake.wait_sent(STAFF_CHAT, "用户补充")
+    assert "zhangwei@example.com" not in followup["text"] and "z***@example.com" in followup["text"]
+    say(fake, STAFF, "/queue", chat_id=STAFF_CHAT)
+    (listed,) = await fake.wait_sent(STAFF_CHAT, "待处理工单")
+    assert "13812345678" not in listed["text"] and "138****5678" in listed["text"]
+    say(fake, STAFF, "可以，请带营业执照到商务局。", chat_id=STAFF_CHAT, reply_to=post)
+    await fake.wait_sent(STAFF_CHAT, "已发送给用户")
+    press(fake, STAFF, post, f"save:{number}")  # 存为知识
+    await fake.wait_sent(STAFF_CHAT, "已提交审核")
+    assert await bot.core.services.kb.get(f"staff-{number}") is None
+    review = KnowledgeReview(bot.core.services.sessions, bot.core.services.kb)
+    (proposal,) = await review.proposals()
+    assert proposal.ticket_id == number and proposal.proposed_by == "李科员"
+    assert "13812345678" not in proposal.question and "350102199001011234" not in proposal.question
+    assert "138****5678" in proposal.question
 
 
 async def test_restart_between_escalation_and_staff_reply(bot: Bot, fake: FakeBotAPI) -> None:
