@@ -11,6 +11,7 @@ from datetime import datetime
 from aiohttp import web
 from rapidfuzz import fuzz
 
+from bot import privacy
 from bot.staff_accounts import StaffLogin, list_accounts
 from bot.tickets import OPEN_STATES, QueueItem, TicketError
 from handlers.staff_auth import staff
@@ -250,7 +251,7 @@ def _merge_choice(q: QueueItem, ticket: Ticket) -> Markup:
                 void("input", type="checkbox", name="ticket_id", value=str(q.ticket.id), id=box_id),
                 tag(
                     "label",
-                    f"#{q.ticket.id}（{_channel(q.conversation)}，相似度 {similar:.0f}%）：{q.ticket.question[:80]}",
+                    f"#{q.ticket.id}（{_channel(q.conversation)}，相似度 {similar:.0f}%）：{privacy.mask(q.ticket.question)[:80]}",
                     for_=box_id,
                 ),
             ]

@@ -75,6 +75,10 @@ async def test_the_console_masks_lists_and_shows_the_full_question_only_on_the_t
     # One ticket's page (and its JSON) is where staff see it in full.
     page = await (await client.get(f"/console/tickets/{tid}")).text()
     assert PHONE in page and ID_CARD in page
+    # ... but not another visitor's: the merge choices on a ticket page list other tickets masked.
+    other = await hand_over(app, "今天天气怎么样？我的手机13900001111", "visitor-pd-0003-abcdefgh")
+    page = await (await client.get(f"/console/tickets/{tid}")).text()
+    assert f"#{other}" in page and "13900001111" not in page and "139****1111" in page
     data = await (await client.get(f"/console/api/tickets/{tid}")).json()
     assert data["question"] == QUESTION
     # An admin may ask for an unmasked export, explicitly.
