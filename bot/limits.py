@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, Float, bindparam, case, delete
+from sqlalchemy import ColumnElement, Float, bindparam, case, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -49,6 +49,10 @@ class Buckets(Protocol):
 
     async def take(self, key: str, capacity: float, rate: float) -> Verdict:
         """Take one token from ``key``'s bucket (created full)."""
+        ...
+
+    async def level(self, key: str, capacity: float, rate: float) -> float:
+        """The tokens in ``key``'s bucket now (``capacity`` when it has none), taking nothing."""
         ...
 
 
@@ -82,6 +86,12 @@ class MemoryBuckets:
             refusals += 1
         self._buckets[key] = (tokens, now, refusals)
         return _verdict(tokens, refusals, rate)
+
+    async def level(self, key: str, capacity: float, rate: float) -> float:
+        """The tokens ``key``'s bucket holds now, taking nothing."""
+        now = self.clock()
+        tokens, last, _ = self._buckets.get(key, (capacity, now, 0))
+        return min(capacity, tokens + max(0.0, now - last) * rate)
 
     def _forget(self, now: float, capacity: float, rate: float) -> None:
         """Drop the buckets that have refilled (their keys start again from a full bucket anyway)."""
@@ -136,6 +146,16 @@ class DatabaseBuckets:
                 await conn.execute(delete(RateBucket).where(RateBucket.stamp < now - PRUNE_AFTER))
         return _verdict(float(tokens), int(refusals), rate)
 
+    async def level(self, key: str, capacity: float, rate: float) -> float:
+        """The tokens ``key``'s row holds now (refilled since its last take), taking nothing."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(RateBucket.tokens, RateBucket.stamp).where(RateBucket.key == key))
+            ).one_or_none()
+        if row is None:
+            return capacity
+        return min(capacity, float(row.tokens) + max(0.0, self.clock() - float(row.stamp)) * rate)
+
 
 def buckets_for(engine: AsyncEngine) -> Buckets:
     """The store for a database: shared rows on PostgreSQL (several workers), memory on SQLite (one
@@ -154,10 +174,22 @@ class RateLimiter:
         self.rate = self.capacity / max(0.001, float(window))
         self.buckets = buckets
 
+    def _key(self, key: str) -> str:
+        digest = hashlib.sha256(f"{self.name}\n{key}".encode()).hexdigest()[:40]
+        return f"{self.name}:{digest}"
+
     async def check(self, key: str) -> Verdict:
         """Take one token for ``key``."""
-        digest = hashlib.sha256(f"{self.name}\n{key}".encode()).hexdigest()[:40]
-        return await self.buckets.take(f"{self.name}:{digest}", self.capacity, self.rate)
+        return await self.buckets.take(self._key(key), self.capacity, self.rate)
+
+    async def level(self, key: str) -> float:
+        """The tokens ``key`` has left now (``capacity``: untouched lately), taking none."""
+        return await self.buckets.level(self._key(key), self.capacity, self.rate)
+
+    async def wait(self, key: str) -> float | None:
+        """None when ``key`` has a token left, else the seconds until it has one (taking none)."""
+        level = await self.level(key)
+        return None if level >= 1.0 else (1.0 - level) / self.rate
 
     async def hit(self, key: str) -> float | None:
         """None when ``key`` may go on, else the seconds until it may."""
@@ -168,3 +200,29 @@ class RateLimiter:
 def per_minute(name: str, limit: int, buckets: Buckets) -> RateLimiter:
     """A limit of ``limit`` requests a minute."""
     return RateLimiter(name, limit, 60.0, buckets)
+
+
+# The console's login (``handlers.staff_auth``). Only failures count against an account, and per
+# address: an attacker elsewhere cannot lock a staff member out, and a staff member behind the same
+# address who has not failed is let in with the right password.
+LOGIN_ATTEMPTS_PER_MINUTE = 120  # every attempt, per address: keeps a flood off the password hashing
+LOGIN_ACCOUNT_FAILURES = 10  # failed attempts per (address, account) ...
+LOGIN_ADDRESS_FAILURES = 30  # ... and per address, whatever the account ...
+LOGIN_FAILURE_WINDOW = 900.0  # ... in 15 minutes (one more allowed every 90 or 30 seconds after)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """The login's three limits (see ``handlers.staff_auth.login`` for how they combine)."""
+
+    attempts: RateLimiter
+    account_failures: RateLimiter
+    address_failures: RateLimiter
+
+    @classmethod
+    def over(cls, buckets: Buckets) -> LoginLimits:
+        return cls(
+            per_minute("login", LOGIN_ATTEMPTS_PER_MINUTE, buckets),
+            RateLimiter("login-fail", LOGIN_ACCOUNT_FAILURES, LOGIN_FAILURE_WINDOW, buckets),
+            RateLimiter("login-fail-address", LOGIN_ADDRESS_FAILURES, LOGIN_FAILURE_WINDOW, buckets),
+        )

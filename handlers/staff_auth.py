@@ -10,10 +10,12 @@ token (cookie ``policybot_login`` plus a hidden field).
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 
 from aiohttp import web
 
+from bot.limits import LoginLimits
 from bot.staff_accounts import ROLE_WORDS, StaffLogin, authenticate, close_session, open_session, session_for
 from handlers.staff_html import Markup, button, field_row, join, label, notice, page, redirect, tag, void
 from handlers.web_security import ApiError, Handler, check_rate, client_address, json_error
@@ -163,8 +165,9 @@ async def login_form(request: web.Request) -> web.Response:
 @routes.post(LOGIN_PATH)
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /console/login: check the double-submit token and the password, start a session."""
+    limits, address = request.app[LOGIN_LIMITER], client_address(request)
     try:
-        await check_rate(request.app[LOGIN_LIMITER], client_address(request), "login attempts")
+        await check_rate(limits.attempts, address, "login attempts")
     except ApiError as exc:
         return login_page(request, exc.message, status=429)
     form = await request.post()
@@ -172,9 +175,15 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not sent or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
         return login_page(request, "登录页面已过期，请重新输入（login form expired）", status=403)
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+    pair = f"{address}\n{name.casefold()}"
+    wait = await _login_refused(limits, address, pair)
+    if wait is not None:
+        return _too_many(request, wait, name)
     sessions = core(request).services.sessions
     account = await authenticate(sessions, name, password) if name and password else None
     if account is None:
+        await limits.account_failures.check(pair)
+        await limits.address_failures.check(address)
         return login_page(request, "账号或密码不正确", status=401, name=name)
     token, _ = await open_session(sessions, account, _secret(request))
     response = redirect("/console")
@@ -182,6 +191,39 @@ async def login(request: web.Request) -> web.StreamResponse:
         COOKIE, token, path="/console", httponly=True, samesite="Strict", secure=_secure(request)
     )
     response.del_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
+    return response
+
+
+async def _login_refused(limits: LoginLimits, address: str, pair: str) -> float | None:
+    """Seconds to wait when this attempt is refused before its password is checked, else None.
+
+    Only failures count. Ten failures for one account from one address refuse that account from that
+    address (the right password too, or guessing would go on: a success would tell), for up to 15
+    minutes; other addresses are not affected, so an attacker elsewhere cannot lock the member out.
+    Thirty failures from one address (any accounts) refuse the accounts that failed from there
+    lately, but an account with no recent failure from that address is still checked: a colleague
+    behind the same address (a proxy, an office's NAT) logs in with the right password."""
+    pair_wait = await limits.account_failures.wait(pair)
+    if pair_wait is not None:
+        return pair_wait
+    address_wait = await limits.address_failures.wait(address)
+    if (
+        address_wait is not None
+        and await limits.account_failures.level(pair) < limits.account_failures.capacity
+    ):
+        return address_wait
+    return None
+
+
+def _too_many(request: web.Request, wait: float, name: str) -> web.Response:
+    seconds = max(1, math.ceil(wait))
+    response = login_page(
+        request,
+        f"登录失败次数过多，请 {seconds} 秒后再试（too many failed logins; retry in {seconds} s）",
+        status=429,
+        name=name,
+    )
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 

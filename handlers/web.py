@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.app import App
 from bot.config import WebSettings
-from bot.limits import per_minute
+from bot.limits import LoginLimits, per_minute
 from handlers import (
     staff_admin,
     staff_api,
@@ -44,7 +44,6 @@ STATIC = HERE / "static"
 TEMPLATES = HERE / "templates"
 CONSOLE_MAX_BODY = 1024 * 1024  # staff edits of long guides; the public API keeps [web] max_body_bytes
 ADDRESS_FACTOR = 10  # one address may carry many visitors (an office behind one NAT)
-LOGIN_PER_MINUTE = 10
 SHUTDOWN_SECONDS = 5.0
 
 routes = web.RouteTableDef()
@@ -129,7 +128,7 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
     application[ADDRESS_LIMITER] = per_minute(
         "address", ws.rate_limit_per_minute * ADDRESS_FACTOR, app.limits
     )
-    application[LOGIN_LIMITER] = per_minute("login", LOGIN_PER_MINUTE, app.limits)
+    application[LOGIN_LIMITER] = LoginLimits.over(app.limits)
     application.on_response_prepare.append(security_headers)
     staff_live.setup(application)
     web_ticket_page.setup(application, app)
