@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
+from bot import retention
 from bot.app import App
 from bot.config import Settings, settings_from_dict
 from bot.messages import IncomingMessage
@@ -223,3 +224,29 @@ async def test_two_workers_purging_at_once_take_turns(app: App, lexicon: Lexicon
     assert PurgeCounts() in (one, two)  # the second found the work done
     assert (one.tickets + two.tickets, one.conversations + two.conversations) == (1, 2)
     assert (await overview(app.tickets, now=then, days=3)).to_json() == before
+
+
+async def test_a_failing_batch_deletes_nothing_of_its_conversations(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _history(app)
+    tz = ZoneInfo(app.settings.staff.timezone)
+    counts = await _counts(app)
+    real = retention._deleted
+
+    async def failing(session: Any, stmt: Any) -> int:
+        if stmt.table.name == "conversations":  # the batch's last statement: the rest ran already
+            raise RuntimeError("database went away")
+        return await real(session, stmt)
+
+    monkeypatch.setattr(retention, "_deleted", failing)
+    with pytest.raises(RuntimeError):
+        await purge(app.services.engine, app.services.sessions, tz, 180)
+    after = await _counts(app)
+    assert (after["messages"], after["tickets"], after["feedback"]) == (
+        counts["messages"],
+        counts["tickets"],
+        counts["feedback"],
+    )
+    monkeypatch.setattr(retention, "_deleted", real)
+    assert (await purge(app.services.engine, app.services.sessions, tz, 180)).conversations == 2
