@@ -3,7 +3,8 @@
 Every record passes ``PrivacyFilter`` on its way out: phone, ID-card and bank-card numbers, e-mail
 addresses and names in the message, the ``extra`` fields and the traceback are masked
 (``bot.privacy``), the configured secrets (the Telegram token, the webhook and session secrets, the
-WeChat secrets) and anything shaped like a Telegram bot token are replaced by ``***``, and ``extra``
+WeChat secrets), anything shaped like a Telegram bot token and visitor tokens in a poll URL or a
+JSON ``"token"`` field are replaced by ``***``, and ``extra``
 fields named like a secret (``token``, ``password``, ``secret``, ``cookie``) are never written.
 """
 
@@ -43,6 +44,8 @@ HIDDEN = "***"
 SECRET_FIELDS = re.compile(r"token|passw|secret|cookie|credential|api_key", re.I)
 # A Telegram bot token (``123456789:AAE…``), also inside a Bot API URL.
 BOT_TOKEN = re.compile(r"\d{5,12}:[A-Za-z0-9_-]{30,}")
+# A visitor token where it shows in text: the poll URL's path, or a JSON body's "token" field.
+VISITOR_TOKEN = re.compile(r"""(/api/conversations/|["']token["']\s*:\s*["'])[A-Za-z0-9_-]{8,128}""")
 
 
 class PrivacyFilter(logging.Filter):
@@ -57,7 +60,8 @@ class PrivacyFilter(logging.Filter):
         """``text`` with the secrets hidden and personal data masked."""
         for secret in self.secrets:
             text = text.replace(secret, HIDDEN)
-        return privacy.mask(BOT_TOKEN.sub(HIDDEN, text))
+        text = VISITOR_TOKEN.sub(lambda m: m.group(1) + HIDDEN, BOT_TOKEN.sub(HIDDEN, text))
+        return privacy.mask(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:

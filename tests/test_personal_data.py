@@ -113,9 +113,14 @@ def test_the_filter_masks_text_logs_too() -> None:
     log.addHandler(handler)
     try:
         log.warning("id %s secret %s", ID_CARD, "s3cret-value")
+        log.warning(
+            'GET /api/conversations/visitor-abcdefgh-0123?after=2 body {"token": "visitor-abcdefgh-0123"}'
+        )
     finally:
         log.removeHandler(handler)
-    assert ID_CARD not in stream.getvalue() and "s3cret-value" not in stream.getvalue()
+    out = stream.getvalue()
+    assert ID_CARD not in out and "s3cret-value" not in out and "visitor-abcdefgh-0123" not in out
+    assert "/api/conversations/***" in out
 
 
 async def test_a_failing_statement_does_not_carry_the_visitor_token(
