@@ -8,8 +8,6 @@ or a day's summary is posted once per target even with several workers.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime, time
@@ -19,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.messages import ChannelRef, Reply
 from bot.outbox import enqueue
+from bot.periodic import Periodic
 from bot.privacy import mask
 from bot.stats import Overview, overview
 from bot.tickets import QUESTION_CHARS, QueueItem, TicketService
@@ -51,7 +50,7 @@ class StaffAlerts:
         self.tz = ZoneInfo(tickets.staff.timezone)
         hour, minute = (int(p) for p in summary_at.split(":"))
         self.summary_at = time(hour, minute)
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("policybot-alerts", self.check, CHECK_SECONDS, log)
 
     async def overdue(self, now: datetime | None = None) -> list[int]:
         """Queue one alert per target for each ticket past the SLA; return the tickets alerted now."""
@@ -95,24 +94,16 @@ class StaffAlerts:
         return queued
 
     def start(self) -> None:
-        if self.targets and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="policybot-alerts")
+        if self.targets:
+            self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.overdue()
-                await self.daily_summary()
-            except Exception:  # a database hiccup: try again at the next check
-                log.exception("staff alerts check failed")
-            await asyncio.sleep(CHECK_SECONDS)
+    async def check(self) -> None:
+        """One check: overdue tickets, then the daily summary."""
+        await self.overdue()
+        await self.daily_summary()
 
 
 def summary_text(o: Overview, local: datetime) -> str:

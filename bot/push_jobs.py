@@ -7,11 +7,10 @@ change written by another process is noticed within a minute without a restart.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from bot.broadcasts import BroadcastService
+from bot.periodic import Periodic
 
 log = logging.getLogger("policybot.push")
 
@@ -22,18 +21,13 @@ class PushJobs:
     def __init__(self, broadcasts: BroadcastService, interval: float) -> None:
         self.broadcasts = broadcasts
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("policybot-push", self.run_once, interval, log)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="policybot-push")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def run_once(self) -> int:
         """One pass; returns the number of broadcasts made."""
@@ -43,11 +37,3 @@ class PushJobs:
         await self.broadcasts.notice_overdue()
         await self.broadcasts.send_digests()
         return len(made)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # a database hiccup must not end the pushes for good
-                log.exception("push pass failed")
-            await asyncio.sleep(self.interval)

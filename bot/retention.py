@@ -16,8 +16,6 @@ running it at once take turns; the second finds the work done. A purge can be re
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
@@ -28,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, CursorResult, Delete, and_, delete, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.periodic import Periodic
 from bot.stats import PURGE_MARK, PUSH_ROW, day_data, day_start, local_day, purge_mark
 from knowledge.db_lock import database_lock
 from knowledge.models import (
@@ -383,26 +382,13 @@ class RetentionJob:
     ) -> None:
         self.engine, self.sessions, self.tz = engine, sessions, tz
         self.retention_days, self.every = retention_days, every
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("policybot-retention", self.run_once, every, log)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="policybot-retention")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def run_once(self) -> PurgeCounts:
         return await purge(self.engine, self.sessions, self.tz, self.retention_days)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # a database hiccup must not end the purges for good
-                log.exception("purge failed")
-            await asyncio.sleep(self.every)
