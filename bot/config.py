@@ -55,6 +55,9 @@ class DatabaseSettings:
     echo: bool = False
     index_dir: str = ""
     index_poll_seconds: float = 0.5
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +313,16 @@ def _coerce(where: str, hint: object, value: object) -> object:
 def _check_semantics(s: Settings) -> None:
     if not 0 <= s.database.index_poll_seconds <= 60:
         raise ConfigError("[database] index_poll_seconds: must be between 0 (off) and 60")
+    if not 1 <= s.database.pool_size <= 100:
+        raise ConfigError("[database] pool_size: must be between 1 and 100")
+    if not 0 <= s.database.max_overflow <= 100:
+        raise ConfigError("[database] max_overflow: must be between 0 and 100")
+    if s.database.pool_size + s.database.max_overflow < 2:
+        # Starting on an empty database holds the migration lock on one connection while migrating
+        # and loading the default knowledge on another.
+        raise ConfigError("[database] pool_size: with max_overflow, at least 2 connections are needed")
+    if not 0 < s.database.pool_timeout <= 600:
+        raise ConfigError("[database] pool_timeout: must be more than 0 and at most 600 seconds")
     if not 0 < s.wechat.push_window_hours <= 48:
         raise ConfigError("[wechat] push_window_hours: must be more than 0 and at most 48 (WeChat's limit)")
     m = s.matching

@@ -323,22 +323,28 @@ class Conversations:
             entry_id=d.entry_id,
             ticket_id=ticket.id if ticket is not None else None,
         )
-        entry = await self.kb.get(d.entry_id) if d.entry_id else None
-        related = await self._related(entry, d.aspect, d.suggestions, d.score)
-        extra = await self._hot_after(entry)
+        # Everything of this turn is read in its own transaction: one connection a turn (see related_for).
+        entry = await session.get(Entry, d.entry_id) if d.entry_id else None
+        related = await self._related(session, entry, d.aspect, d.suggestions, d.score)
+        extra = await self._hot_after(session, entry)
         return await self._bot_reply(
             session, conv, reply, entry_id=d.entry_id, score=d.score, related=related, extra=extra
         )
 
     async def _related(
-        self, entry: Entry | None, aspect: str | None, cands: list[Suggestion], score: float = 0.0
+        self,
+        session: AsyncSession,
+        entry: Entry | None,
+        aspect: str | None,
+        cands: list[Suggestion],
+        score: float = 0.0,
     ) -> list[Related]:
         """相关问题 for an answer from ``entry`` (``score``: the answer's, when ``cands`` leave it out)."""
         if entry is None:
             return []
-        return await related_for(self.kb, entry, aspect, cands, self.related_count, best=score)
+        return await related_for(session, entry, aspect, cands, self.related_count, best=score)
 
-    async def _hot_after(self, entry: Entry | None) -> list[list[Button]]:
+    async def _hot_after(self, session: AsyncSession, entry: Entry | None) -> list[list[Button]]:
         """The hot questions after a small-talk answer tagged 热点问题 (a greeting, 你能做什么)."""
         if (
             entry is None
@@ -347,7 +353,7 @@ class Conversations:
             or self.hot is None
         ):
             return []
-        return await self.hot.buttons()
+        return await self.hot.buttons(session)
 
     async def _bot_reply(
         self,
@@ -625,7 +631,7 @@ class Conversations:
             reply = Reply(
                 answer_text(entry, aspect), source_line=citation(entry), kind="answer", entry_id=entry.id
             )
-            related = await self._related(entry, aspect, others)
+            related = await self._related(session, entry, aspect, others)
             return await self._bot_reply(session, conv, reply, entry_id=entry.id, related=related)
 
     async def feedback(self, msg: IncomingMessage, message_id: int, helpful: bool) -> Reply:

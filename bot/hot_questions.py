@@ -70,32 +70,40 @@ class HotQuestions:
         self.kb = kb
         self.settings = settings
 
-    async def top(self, now: datetime | None = None, limit: int | None = None) -> list[HotQuestion]:
-        """The hot questions, pinned first."""
+    async def top(
+        self, now: datetime | None = None, limit: int | None = None, session: AsyncSession | None = None
+    ) -> list[HotQuestion]:
+        """The hot questions, pinned first (read in ``session`` when the caller has one open: a
+        conversation's turn holds one database connection, never a second)."""
         limit = self.settings.hot_count if limit is None else limit
         if limit <= 0:
             return []
         since = (now or utcnow()) - timedelta(days=self.settings.hot_days)
-        async with self.sessions() as session:
-            pinned = [p.entry_id for p in await self._pins(session)]
-            asked = list(
-                (str(e), int(n))
-                for e, n in await session.execute(
-                    select(Message.entry_id, func.count())
-                    .where(
-                        Message.direction == "in",
-                        Message.author == "user",
-                        Message.status == "answered",
-                        Message.entry_id.is_not(None),
-                        Message.created_at >= since,
-                    )
-                    .group_by(Message.entry_id)
-                    .order_by(func.count().desc(), Message.entry_id)
-                    .limit(limit * 4)
+        if session is not None:
+            return await self._top(session, since, limit)
+        async with self.sessions() as own:
+            return await self._top(own, since, limit)
+
+    async def _top(self, session: AsyncSession, since: datetime, limit: int) -> list[HotQuestion]:
+        pinned = [p.entry_id for p in await self._pins(session)]
+        asked = list(
+            (str(e), int(n))
+            for e, n in await session.execute(
+                select(Message.entry_id, func.count())
+                .where(
+                    Message.direction == "in",
+                    Message.author == "user",
+                    Message.status == "answered",
+                    Message.entry_id.is_not(None),
+                    Message.created_at >= since,
                 )
+                .group_by(Message.entry_id)
+                .order_by(func.count().desc(), Message.entry_id)
+                .limit(limit * 4)
             )
-        wanted = [*pinned, *(e for e, _ in asked), *self.settings.hot_defaults]
-        entries = await self.kb.get_many(list(dict.fromkeys(wanted)))
+        )
+        wanted = list(dict.fromkeys([*pinned, *(e for e, _ in asked), *self.settings.hot_defaults]))
+        entries = {e.id: e for e in await session.scalars(select(Entry).where(Entry.id.in_(wanted)))}
         counts = dict(asked)
         out: list[HotQuestion] = []
         seen: set[str] = set()
@@ -113,9 +121,9 @@ class HotQuestions:
                 out.append(HotQuestion(entry_id, label_of(entry), source, counts.get(entry_id, 0)))
         return out
 
-    async def buttons(self) -> list[list[Button]]:
+    async def buttons(self, session: AsyncSession | None = None) -> list[list[Button]]:
         """The hot questions as buttons, one a row."""
-        return [[Button(h.label, h.action)] for h in await self.top()]
+        return [[Button(h.label, h.action)] for h in await self.top(session=session)]
 
     async def pins(self) -> list[PinnedQuestion]:
         """The staff's pins in order."""

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Button, Suggestion
 from bot.protocol import related_action
 from knowledge.answers import GUIDE_OVERVIEW
 from knowledge.models import Entry
-from knowledge.store import KnowledgeBase
 
 LABEL_CHARS = 40
 NO_RELATED_KINDS = ("smalltalk",)
@@ -55,7 +55,7 @@ def _guide_title(entry: Entry) -> str:
 
 
 async def related_for(
-    kb: KnowledgeBase,
+    session: AsyncSession,
     entry: Entry,
     aspect: str | None,
     candidates: list[Suggestion],
@@ -63,7 +63,9 @@ async def related_for(
     best: float = 0.0,
 ) -> list[Related]:
     """Up to ``limit`` related questions for the answer ``entry`` gave (for ``aspect`` of a guide);
-    ``best``: the answer's own score, when the candidates leave it out."""
+    ``best``: the answer's own score, when the candidates leave it out. Read in the caller's
+    ``session``: a conversation's turn holds one database connection, never a second (with several
+    at once, turns waiting for a second connection drained PostgreSQL's pool)."""
     if limit <= 0 or entry.kind in NO_RELATED_KINDS:
         return []
     found: list[Related] = []
@@ -85,15 +87,14 @@ async def related_for(
     parent_id = entry.parent_id if entry.kind == "faq" and entry.parent_id else None
     family = parent_id or (entry.id if entry.kind == "policy" else None)
     if family is not None:
-        async with kb.sessions() as session:
-            rows = await session.scalars(
-                select(Entry)
-                .where(Entry.parent_id == family, Entry.status == "published", Entry.kind == "faq")
-                .order_by(Entry.position, Entry.id)
-                .limit(limit + 1)
-            )
-            for child in rows:
-                add(Related(child.id, _short(child.question or child.title)))
+        rows = await session.scalars(
+            select(Entry)
+            .where(Entry.parent_id == family, Entry.status == "published", Entry.kind == "faq")
+            .order_by(Entry.position, Entry.id)
+            .limit(limit + 1)
+        )
+        for child in rows:
+            add(Related(child.id, _short(child.question or child.title)))
     answered = {entry.id, entry.parent_id}
     # A candidate far below the best shares only an incidental word with the question (福州 in
     # 明天福州会下雨吗, answered by the weather referral): offered under the answer, it would be noise.

@@ -34,7 +34,9 @@ class Services:
         cls, settings: Settings, *, build_index: bool = True, lexicon: Lexicon | None = None
     ) -> Services:
         """Open the database (migrating it), load the lexicon (unless given) and build the index."""
-        engine = create_engine(settings.database.url, echo=settings.database.echo)
+        db = settings.database
+        pool = {"pool_size": db.pool_size, "max_overflow": db.max_overflow, "pool_timeout": db.pool_timeout}
+        engine = create_engine(db.url, echo=db.echo, pool=pool)
         m = settings.matching
         try:
             if lexicon is None:
@@ -50,7 +52,6 @@ class Services:
             await engine.dispose()
             raise
         sessions = session_factory(engine)
-        db = settings.database
         index_dir = index_dir_for(db.url, db.index_dir)
         kb = KnowledgeBase(sessions, lexicon, index_dir)
         watcher = None

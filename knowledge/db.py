@@ -43,18 +43,22 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def create_engine(url: str, echo: bool = False) -> AsyncEngine:
-    """Create the async engine; make the SQLite file's folder and set pragmas for concurrency."""
+def create_engine(url: str, echo: bool = False, pool: dict[str, float] | None = None) -> AsyncEngine:
+    """Create the async engine; make the SQLite file's folder and set pragmas for concurrency.
+    ``pool``: the connection pool's ``pool_size``, ``max_overflow`` and ``pool_timeout`` (a file or
+    server database; an in-memory SQLite database has one connection)."""
     url = async_url(url)
     parsed = make_url(url)
-    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        create_private(Path(parsed.database))
+    in_memory = parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:")
+    if parsed.drivername.startswith("sqlite") and not in_memory:
+        create_private(Path(parsed.database or ""))
+    options = dict(pool or {}) if not in_memory else {}
     # JSON columns (an entry's cached tokens, revisions' records) keep Chinese as UTF-8: the default
     # \uXXXX escapes made them 1.7 times as large (a 100k knowledge base: hundreds of MB more to write
     # and read back at every start).
     # hide_parameters: an error's message names the statement but not its values, which carry visitor
     # tokens and what residents typed (they would reach the logs with every database error).
-    engine = create_async_engine(url, echo=echo, json_serializer=_json_dumps, hide_parameters=True)
+    engine = create_async_engine(url, echo=echo, json_serializer=_json_dumps, hide_parameters=True, **options)
     if parsed.drivername.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -99,6 +99,10 @@ format = "text"
         ({"staff": {"timezone": ""}}, "[staff] timezone", "unknown time zone"),
         ({"staff": {"sla_minutes": 0}}, "[staff] sla_minutes", "must be positive"),
         ({"web": {"port": 70000}}, "[web] port", "between 0 and 65535"),
+        ({"database": {"pool_size": 0}}, "[database] pool_size", "between 1 and 100"),
+        ({"database": {"max_overflow": -1}}, "[database] max_overflow", "between 0 and 100"),
+        ({"database": {"pool_size": 1, "max_overflow": 0}}, "[database] pool_size", "at least 2 connections"),
+        ({"database": {"pool_timeout": 0}}, "[database] pool_timeout", "more than 0"),
         ({"telegram": {"port": -1}}, "[telegram] port", "between 0 and 65535"),
         ({"telegram": {"base_url": "ftp://x"}}, "[telegram] base_url", "http(s) URL"),
         (
