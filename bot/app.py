@@ -77,7 +77,8 @@ class App:
         outbox = OutboxWorker(services.sessions, registry, poll=outbox_poll)
         alerting = alert_targets(settings)
         tg = settings.telegram
-        outbox.pace("telegram", Pace(tg.send_per_second, tg.per_chat_seconds))
+        limits = buckets_for(services.engine)
+        outbox.pace("telegram", Pace("telegram", tg.send_per_second, tg.per_chat_seconds, limits))
         tickets = TicketService(
             services.sessions, services.kb, settings.staff, staff_targets(settings), outbox.wake, alerting
         )
@@ -106,7 +107,6 @@ class App:
         )
         conversations.on_contact = broadcasts.on_contact
         push = PushJobs(broadcasts, sub.scan_seconds)
-        limits = buckets_for(services.engine)
         retention = RetentionJob(
             services.engine,
             services.sessions,

@@ -6,8 +6,8 @@ second worker on PostgreSQL), sends them through the channel registry, and on fa
 with exponential backoff, or after the channel's ``retry_after`` (Telegram's 429).
 
 Rows are taken by ``priority`` (replies 0 before broadcasts 1), then in order. A channel may be given a
-``Pace`` (Telegram: about 30 messages a second overall, one a second per chat): the worker spaces its sends
-so the channel's flood limits are never hit, and leaves a broadcast row whose chat was just written to
+``Pace`` (Telegram: about 30 messages a second overall, one a second per chat; shared by the workers on
+PostgreSQL): the worker spaces its sends so the channel's flood limits are never hit, and leaves a broadcast row whose chat was just written to
 for the next pass (a reply is not held back: a short burst in one chat is tolerated). ``stop()`` lets the row being sent finish, so a restart never sends one twice.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -25,6 +24,7 @@ from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels import ChannelRegistry, DeliveryError
+from bot.limits import Buckets, MemoryBuckets, RateLimiter
 from bot.messages import ChannelRef, Reply
 from knowledge.models import OutboxItem, OutboxKind, TicketPost, utcnow
 
@@ -38,6 +38,7 @@ STOP_GRACE = 10.0  # seconds ``stop()`` waits for the row being sent
 PRIORITY_REPLY = 0
 PRIORITY_BROADCAST = 1
 IN_FLIGHT = 4  # paced pushes sent at once (each to another chat)
+MAX_PACE_TRIES = 1000  # slots a send waits for before it goes anyway (a wrong clock must not stall it)
 
 SentHook = Callable[[AsyncSession, OutboxItem, str | None], Awaitable[None]]
 
@@ -84,32 +85,35 @@ def backoff(attempts: int) -> float:
 
 class Pace:
     """A channel's flood limits: at most ``per_second`` sends overall, evenly spaced, and one send per
-    chat every ``per_chat`` seconds."""
+    chat every ``per_chat`` seconds. Kept in ``buckets`` (``bot.limits``): in the database on
+    PostgreSQL, so that the workers together keep to them, not each on its own (two workers pacing
+    themselves at 25 a second would send 50 together, past Telegram's 30)."""
 
     def __init__(
-        self, per_second: float, per_chat: float = 0.0, clock: Callable[[], float] = time.monotonic
+        self, channel: str, per_second: float, per_chat: float = 0.0, buckets: Buckets | None = None
     ) -> None:
-        self.interval = 1.0 / per_second
+        store = buckets if buckets is not None else MemoryBuckets()
         self.per_chat = per_chat
-        self.clock = clock
-        self._next = 0.0
-        self._chats: dict[str, float] = {}
+        # One token at a time, refilled at ``per_second``: the sends are spaced, never bunched.
+        self.overall = RateLimiter(f"pace-{channel}", 1, 1.0 / per_second, store)
+        self.chats = RateLimiter(f"pace-{channel}-chat", 1, per_chat, store) if per_chat > 0 else None
 
-    def chat_wait(self, chat_ref: str) -> float:
+    async def chat_wait(self, chat_ref: str) -> float:
         """Seconds until ``chat_ref`` may be written to again (0: now)."""
-        last = self._chats.get(chat_ref)
-        return 0.0 if last is None else max(0.0, last + self.per_chat - self.clock())
+        if self.chats is None:
+            return 0.0
+        return await self.chats.wait(chat_ref) or 0.0
 
     async def turn(self, chat_ref: str) -> None:
         """Wait for the next overall slot, and take it for ``chat_ref``."""
-        now = self.clock()
-        if self._next > now:
-            await asyncio.sleep(self._next - now)
-            now = self.clock()
-        self._next = max(now, self._next) + self.interval
-        self._chats[chat_ref] = now
-        if len(self._chats) > 10_000:  # forget chats whose window is over
-            self._chats = {c: t for c, t in self._chats.items() if t + self.per_chat > now}
+        # (Another worker may take the slot first: then wait for the next one it leaves.)
+        for _ in range(MAX_PACE_TRIES):
+            wait = await self.overall.hit("all")
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
+        if self.chats is not None:
+            await self.chats.check(chat_ref)  # (a reply is not held back by its chat's window)
 
 
 class OutboxWorker:
@@ -202,7 +206,7 @@ class OutboxWorker:
                 await pace.turn(chat_ref)
                 sent += await self._deliver_one(item_id, now)
                 continue
-            if pace.chat_wait(chat_ref) > 0:
+            if await pace.chat_wait(chat_ref) > 0:
                 continue  # this chat had a message a moment ago: the push waits for the next pass
             # Pushes go to different chats: a few in flight at once keep up with the pace's rate.
             await pace.turn(chat_ref)

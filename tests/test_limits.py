@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import App
 from bot.config import Settings, WebSettings
 from bot.limits import DatabaseBuckets, MemoryBuckets, RateLimiter, buckets_for
+from bot.outbox import Pace
 from handlers.web import build_web_app
 from knowledge.db import create_engine, session_factory
 from knowledge.models import RateBucket
@@ -89,6 +90,26 @@ async def test_two_workers_share_one_limit(two_workers: tuple[AsyncEngine, Async
     assert await b.hit("t:visitor") is None
     assert await a.hit("t:visitor") is not None
     assert await a.hit("t:someone-else") is None
+
+
+async def test_two_workers_keep_one_send_pace_together(two_workers: tuple[AsyncEngine, AsyncEngine]) -> None:
+    """The outbox's pace (Telegram: 30 a second overall) is kept by the workers together: 40 sends at
+    20 a second take two seconds whether one worker or two make them (each pacing itself, two workers
+    took one second: 40 a second)."""
+    paces = [Pace("telegram", 20.0, 1.0, DatabaseBuckets(e)) for e in two_workers]
+
+    async def sends(pace: Pace, first_chat: int) -> None:
+        for chat in range(first_chat, first_chat + 20):
+            await pace.turn(str(chat))
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await asyncio.gather(sends(paces[0], 1000), sends(paces[1], 2000))
+    assert loop.time() - start >= 1.8  # 39 intervals of 50 ms after the first slot
+    # A chat just written to waits its second, whichever worker asks.
+    await paces[0].turn("3000")
+    assert await paces[1].chat_wait("3000") > 0
+    assert await paces[1].chat_wait("3001") == 0
 
 
 async def test_simultaneous_takes_on_two_workers_allow_exactly_the_limit(
