@@ -38,6 +38,9 @@ CHOICE_KINDS = (
     "entry:",
 )  # buttons a text-only channel offers as numbered choices
 NUMBER = re.compile(r"^[0-9]{1,12}$")
+# The largest id an action (or any id from outside) may carry: the database's id columns are 32-bit
+# INTEGER on PostgreSQL, so a larger one is no row's id, and querying it would be a database error.
+MAX_ID = 2**31 - 1
 MAX_ACTION = 256
 # A whole message asking for a person (转人工) is the /human command said in words.
 HUMAN_WORDS = frozenset(
@@ -172,18 +175,35 @@ def fits_button(action: str) -> bool:
 
 
 # -- parsing --------------------------------------------------------------------------------------------
+def is_id(value: int) -> bool:
+    """Whether ``value`` can be a row's id (0 < value <= MAX_ID): anything else is nobody's."""
+    return 0 < value <= MAX_ID
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a number an action may carry: digits only, at most ``MAX_ID``."""
+    return bool(NUMBER.match(text)) and int(text) <= MAX_ID
+
+
+def parse_id(text: str) -> int:
+    """An id from outside (a button's data, a path): ``ValueError`` unless it is digits for 1..MAX_ID."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and is_id(int(text))):
+        raise ValueError(f"not an id: {text[:20]!r}")
+    return int(text)
+
+
 def parse_action(action: str) -> Action:
     """The action a button carries, or ``ActionError`` for anything the builders above do not make."""
     if not isinstance(action, str) or not 0 < len(action) <= MAX_ACTION:
         raise ActionError(str(action))
     kind, _, rest = action.partition(":")
     parts = rest.split(":") if rest else []
-    nums = [int(p) for p in parts if NUMBER.match(p)]
+    nums = [int(p) for p in parts if is_number(p)]
     numeric = len(nums) == len(parts)
     match kind:
         case "pick" if numeric and len(nums) == 2:
             return Action("pick", (nums[0], nums[1]))
-        case "feedback" if len(parts) == 2 and parts[0] in ("up", "down") and NUMBER.match(parts[1]):
+        case "feedback" if len(parts) == 2 and parts[0] in ("up", "down") and is_number(parts[1]):
             return Action("feedback", (int(parts[1]),), helpful=parts[0] == "up")
         case "escalate" | "cancel" if numeric and len(nums) <= 1:
             return Action(kind, tuple(nums))
@@ -203,7 +223,7 @@ def parse_action(action: str) -> Action:
             return Action("digest", arg=rest)
         case "read" if numeric and len(nums) in (1, 2):
             return Action("read", tuple(nums))
-        case "rate" if len(parts) == 2 and parts[0] in RATING_SCORES and NUMBER.match(parts[1]):
+        case "rate" if len(parts) == 2 and parts[0] in RATING_SCORES and is_number(parts[1]):
             return Action("rate", (int(parts[1]),), arg=parts[0])
         case "rel" if numeric and len(nums) == 2:
             return Action("rel", (nums[0], nums[1]))
@@ -242,7 +262,10 @@ def ticket_arg(args: str) -> int | None:
     """The ticket number of ``/cancel 12`` or ``/cancel #12``; None when absent or not a number."""
     first = args.split()[0] if args.split() else ""
     match = TICKET_ARG.match(first)
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return number if number <= MAX_ID else 0  # no ticket has it (0 is nobody's id either)
 
 
 def choices(buttons: list[list[Button]]) -> list[Button]:

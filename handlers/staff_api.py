@@ -146,11 +146,7 @@ async def reply(request: web.Request) -> web.Response:
     if not text.strip() or len(text) > MAX_REPLY_CHARS:
         raise ApiError(400, "bad_text", f"答复需要 1-{MAX_REPLY_CHARS} 字")
     tickets = core(request).tickets
-    ticket_id = int(request.match_info["ticket_id"])
-    try:
-        await tickets.get(ticket_id)
-    except TicketError as exc:
-        raise ApiError(404, "unknown_ticket", str(exc)) from None
+    ticket_id = await _ticket_exists(request)
     try:
         ticket = await tickets.reply(ticket_id, staff(request).name, text)
     except TicketError as exc:

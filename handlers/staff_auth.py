@@ -59,6 +59,13 @@ def _secure(request: web.Request) -> bool:
     return request.secure or request.app[WEB_SETTINGS].public_url.startswith("https://")
 
 
+def session_cookie(request: web.Request) -> str:
+    """The session cookie's value, or "" when it cannot be a token of ours (``token_urlsafe`` text):
+    aiohttp keeps bytes that are not UTF-8 as lone surrogates, which cannot even be hashed."""
+    value = request.cookies.get(COOKIE, "")
+    return value if value.isascii() and value.isprintable() else ""
+
+
 def _is_api(request: web.Request) -> bool:
     return request.path.startswith("/console/api/")
 
@@ -77,9 +84,7 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
     path = request.path
     if not (path == "/console" or path.startswith("/console/")) or path == LOGIN_PATH:
         return await handler(request)
-    login = await session_for(
-        core(request).services.sessions, request.cookies.get(COOKIE, ""), _secret(request)
-    )
+    login = await session_for(core(request).services.sessions, session_cookie(request), _secret(request))
     if login is None:
         return forbidden(request, "请先登录工作台（staff login required）")
     if request.method not in SAFE_METHODS:

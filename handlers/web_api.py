@@ -7,6 +7,7 @@ examples are in docs/web.md.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.messages import IncomingMessage
-from bot.protocol import ActionError, feedback_action
+from bot.protocol import MAX_ID, ActionError, feedback_action, is_id
 from bot.subscriptions import Refusal
 from handlers.web_security import ApiError, check_rate, client_address, field, ok, read_json
 from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, WEB_SETTINGS, core
@@ -22,8 +23,8 @@ from handlers.web_ticket_page import offer_page
 from knowledge.answers import citation, is_expired
 from knowledge.models import Entry, Message
 
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
-NUMBER = re.compile(r"^[0-9]{1,12}$")
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")  # fullmatch: "$" would let a trailing newline through
+NUMBER = re.compile(r"[0-9]{1,12}")
 DISPLAY_NAME = "网页访客"
 
 routes = web.RouteTableDef()
@@ -31,7 +32,7 @@ routes = web.RouteTableDef()
 
 def check_token(value: Any) -> str:
     """A well-formed visitor token, or 400."""
-    if not isinstance(value, str) or not TOKEN.match(value):
+    if not isinstance(value, str) or not TOKEN.fullmatch(value):
         raise ApiError(
             400,
             "bad_token",
@@ -72,10 +73,17 @@ async def ask(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request_id", "request_id 应为 1-64 个字符")
     await limit(request, token)
     # Typed commands (the bot's replies mention /status and /cancel) are the core's to recognize.
-    update_id = f"{token}:{request_id}" if request_id else None
+    update_id = request_key(token, request_id) if request_id else None
     replies = await core(request).conversations.handle(visitor(token, question, update_id))
     notices = await offer_page(request, visitor(token), replies)  # a ticket opened: its reply page, once
     return ok({"replies": [r.to_json() for r in replies], "notices": [n.to_json() for n in notices]})
+
+
+def request_key(token: str, request_id: str) -> str:
+    """The key a retried ``/api/ask`` is recognised by (``processed_updates.update_id``, 100 characters):
+    a digest of the token and the request id, which fits however long both are (up to 128 + 64) and
+    keeps the token out of the table."""
+    return "r:" + hashlib.sha256(f"{token}\n{request_id}".encode()).hexdigest()
 
 
 @routes.get("/api/conversations/{token}")
@@ -83,8 +91,8 @@ async def conversation(request: web.Request) -> web.Response:
     """The stored messages after ``?after=<id>``; 404 for a token that has never asked anything."""
     token = check_token(request.match_info["token"])
     after_raw = request.query.get("after", "0")
-    if not NUMBER.match(after_raw):
-        raise ApiError(400, "bad_after", "after 应为非负整数（after must be a message id）")
+    if not NUMBER.fullmatch(after_raw) or int(after_raw) > MAX_ID:
+        raise ApiError(400, "bad_after", f"after 应为 0-{MAX_ID} 的整数（after must be a message id）")
     after = int(after_raw)
     rows = await core(request).conversations.history("web", token, token, after)
     if not rows and after == 0:
@@ -138,6 +146,8 @@ async def feedback(request: web.Request) -> web.Response:
     token = check_token(field(data, "token", str))
     message_id = field(data, "message_id", int)
     helpful = field(data, "helpful", bool)
+    if not is_id(message_id):  # beyond the id columns: nobody's message
+        raise ApiError(404, "unknown_message", "找不到这条回答。")
     await limit(request, token)
     try:
         [reply] = await core(request).conversations.act(visitor(token), feedback_action(message_id, helpful))

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.contact import ContactError, page_notice
 from bot.messages import ChannelRef
+from bot.protocol import is_id
 from bot.ratings import RATING_SCORES, RatingError, check
 from handlers.web_api import body, check_token, limit, visitor
 from handlers.web_security import ApiError, field, ok
@@ -48,7 +49,7 @@ async def rating(request: web.Request) -> web.Response:
     except RatingError as exc:
         code = "bad_rating" if score not in RATING_SCORES else "comment_too_long"
         raise ApiError(400, code, str(exc)) from None
-    if not 0 < message_id < 10**12:
+    if not is_id(message_id):
         raise ApiError(404, "unknown_message", "找不到这条工作人员答复。")
     await limit(request, token)
     reply = await core(request).conversations.ratings.rate(visitor(token), message_id, score, comment)

@@ -1,5 +1,12 @@
-"""Web safety: JSON errors, body limits, the rate-limit check (the limits: ``bot.limits``) and security
-headers.
+"""Web safety: JSON errors, body limits, input checks, the rate-limit check (the limits: ``bot.limits``)
+and security headers.
+
+``json_errors`` is the one error layer of the whole web app: under ``/api/`` and ``/console/api/`` every
+answer is JSON (an error is ``{"error", "message"}``), bad input anywhere is a 4xx and never a 500, and
+an unexpected exception is logged and answered with a JSON 500 that shows nothing of the internals.
+Input is checked in one place: ``read_json`` refuses bodies that are badly encoded, too deep or hold
+numbers too long to convert, and strings no database column can hold (lone surrogates, NUL bytes);
+the middleware checks the same of path parts and query values, and path ids against ``MAX_ID``.
 
 Every page sends a Content-Security-Policy without inline scripts or styles (the pages load their
 JavaScript and CSS from ``/static``). The widget page (``/widget``) may be framed by any http(s) site;
@@ -9,13 +16,20 @@ the chat page only by its own origin; the staff console by nobody.
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from bot.limits import RateLimiter
+from bot.protocol import MAX_ID
+
+log = logging.getLogger(__name__)
 
 CSP_BASE = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -24,6 +38,9 @@ CSP_BASE = (
 WIDGET_PATHS = ("/widget",)
 API_PREFIXES = ("/api/", "/console/api/")
 JSON_TYPE = "application/json"
+MAX_DEPTH = 20  # the API's bodies are two levels deep; deeper nesting is refused (json.loads recurses)
+# Lone surrogates cannot be encoded as UTF-8 (SQLite and PostgreSQL refuse them); PostgreSQL refuses NUL.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -64,6 +81,10 @@ async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _too_large(max_bytes) from None
+    except (HttpProcessingError, RequestPayloadError):  # e.g. "gzip" on a body that is not compressed
+        raise ApiError(
+            400, "bad_encoding", "请求体的编码无法解读（request body does not match its Content-Encoding）"
+        ) from None
     if len(body) > max_bytes:
         raise _too_large(max_bytes)
     try:
@@ -72,9 +93,43 @@ async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
         raise ApiError(
             400, "bad_json", f"请求体不是合法的 JSON（request body is not valid JSON: {exc}）"
         ) from None
+    except (RecursionError, ValueError):  # nested past the recursion limit; a number of 4,300+ digits
+        raise ApiError(
+            400, "bad_json", "请求体嵌套太深或数字太长（request body nested too deep or number too long）"
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(400, "bad_json", "请求体必须是 JSON 对象（request body must be a JSON object）")
+    check_json(data)
     return data
+
+
+def check_json(data: Any) -> None:
+    """Refuse (400) a JSON value nested deeper than ``MAX_DEPTH`` or holding a string (key or value)
+    that no database column can store; walked without recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ApiError(400, "bad_json", f"请求体嵌套超过 {MAX_DEPTH} 层（request body nested too deep）")
+        if isinstance(value, str):
+            check_text(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                check_text(key)
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+
+
+def check_text(value: str, what: str = "文本") -> str:
+    """``value`` when it can be stored: 400 ``bad_text`` for a NUL byte or a lone surrogate."""
+    if UNSTORABLE.search(value):
+        raise ApiError(
+            400,
+            "bad_text",
+            f"{what}含有无法保存的字符（NUL 或不成对的代理字符）（text holds a NUL byte or a lone surrogate）",
+        )
+    return value
 
 
 def _too_large(max_bytes: int) -> ApiError:
@@ -118,19 +173,58 @@ def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
+def is_api(request: web.Request) -> bool:
+    """Whether ``request`` is for the JSON API (the residents' or the console's)."""
+    return request.path.startswith(API_PREFIXES)
+
+
+def check_request(request: web.Request) -> None:
+    """The path parts and query values of any request: no NUL byte or lone surrogate (400), and a path
+    part its route declares as digits (``{ticket_id:\\d+}``) is an id no larger than ``MAX_ID`` (404:
+    no row can have it)."""
+    check_texts(request.match_info.values(), "地址")
+    check_texts(request.query.keys(), "查询参数")
+    check_texts(request.query.values(), "查询参数")
+    info = request.match_info.route.resource.get_info() if request.match_info.route.resource else {}
+    pattern = getattr(info.get("pattern"), "pattern", "")
+    for name, value in request.match_info.items():
+        if f"(?P<{name}>\\d" in pattern and (len(value) > 10 or int(value) > MAX_ID):
+            raise ApiError(404, "not_found", f"没有编号为 {value[:20]} 的记录（no such id）")
+
+
+def check_texts(values: Iterable[str], what: str) -> None:
+    for value in values:
+        check_text(value, what)
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer API errors (and 404/405/413 under the API prefixes) as JSON."""
+    """The web app's error layer: API errors (and 404/405/413 under the API prefixes) as JSON, bad
+    input as a 4xx, anything unexpected as a logged JSON 500 under the API prefixes."""
     try:
+        check_request(request)
         return await handler(request)
     except ApiError as exc:
         return exc.response()
     except web.HTTPException as exc:
-        if not request.path.startswith(API_PREFIXES) or exc.status < 400:
+        if not is_api(request) or exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return json_error(exc.status, code, f"{exc.reason}（{request.method} {request.path}）", headers)
+    except (HttpProcessingError, RequestPayloadError):  # a body aiohttp could not decode (a console form)
+        return json_error(400, "bad_encoding", "请求体无法解读（request body could not be decoded）")
+    except Exception:
+        if not is_api(request):
+            raise  # aiohttp logs it and answers a plain 500 page
+        log.exception("web request failed", extra={"method": request.method, "route": _route(request)})
+        return json_error(500, "internal_error", "服务器内部错误，请稍后再试（internal server error）")
+
+
+def _route(request: web.Request) -> str:
+    """The route's pattern (``/api/conversations/{token}``), never the path: paths carry tokens."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "?"
 
 
 _HTTP_CODES = {

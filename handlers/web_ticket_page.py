@@ -18,6 +18,7 @@ from bot.app import App
 from bot.contact import PAGE_PATH, TicketAccessService
 from bot.limits import RateLimiter, per_minute
 from bot.messages import IncomingMessage, Reply
+from bot.protocol import is_id
 from handlers.web_security import check_rate, client_address
 from handlers.web_state import WEB_SETTINGS, core
 
@@ -101,7 +102,8 @@ async def ticket_page(request: web.Request) -> web.Response:
     """The ticket's conversation for the holder of its code; 404 for anything else."""
     await check_rate(request.app[PAGE_LIMITER], f"t:{client_address(request)}", "requests for ticket pages")
     match = PAGE_PATH.match(request.match_info["code"])
-    found = await access(request).page(int(match.group(1)), match.group(2)) if match else None
+    number = int(match.group(1)) if match else 0
+    found = await access(request).page(number, match.group(2)) if match and is_id(number) else None
     if found is None:
         return _page("工单答复", f'<p class="notice notice-warn">{html.escape(NOT_FOUND)}</p>', status=404)
     t, tz = found.ticket, core(request).settings.staff.timezone
