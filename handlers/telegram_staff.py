@@ -31,6 +31,7 @@ from bot.knowledge_review import KnowledgeReview
 from bot.logs import pseudonym
 from bot.messages import IncomingMessage, Reply
 from bot.privacy import mask
+from bot.protocol import parse_id
 from bot.tickets import QueueItem, TicketError
 from handlers.telegram_channel import CHANNEL, TelegramChannel
 
@@ -139,8 +140,9 @@ class StaffHandlers:
             if not await self._first_time(update, query.from_user):
                 return
             kind, ticket, *rest = (query.data or "").split(":")
-            toast = await self.actions[kind](int(ticket), query.from_user.full_name, rest)
-            await self._note(toast, _message(query), int(ticket))
+            ticket_id = parse_id(ticket)  # ValueError beyond the id columns (claim:99999999999)
+            toast = await self.actions[kind](ticket_id, query.from_user.full_name, rest)
+            await self._note(toast, _message(query), ticket_id)
         except TicketError as exc:
             toast, alert = str(exc), True
         except (KeyError, ValueError):
