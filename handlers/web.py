@@ -33,6 +33,7 @@ from handlers import (
     staff_tickets,
     web_api,
     web_desk_api,
+    web_openapi,
     web_ticket_page,
 )
 from handlers.web_channel import WebChannel
@@ -136,6 +137,7 @@ def build_web_app(app: App, settings: WebSettings | None = None) -> web.Applicat
         routes,
         web_api.routes,
         web_desk_api.routes,
+        web_openapi.routes,
         web_ticket_page.routes,
         staff_auth.routes,
         staff_console.routes,
