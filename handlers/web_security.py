@@ -38,6 +38,7 @@ CSP_BASE = (
 WIDGET_PATHS = ("/widget",)
 API_PREFIXES = ("/api/", "/console/api/")
 JSON_TYPE = "application/json"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_DEPTH = 20  # the API's bodies are two levels deep; deeper nesting is refused (json.loads recurses)
 # Lone surrogates cannot be encoded as UTF-8 (SQLite and PostgreSQL refuse them); PostgreSQL refuses NUL.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -178,13 +179,20 @@ def is_api(request: web.Request) -> bool:
     return request.path.startswith(API_PREFIXES)
 
 
-def check_request(request: web.Request) -> None:
-    """The path parts and query values of any request: no NUL byte or lone surrogate (400), and a path
-    part its route declares as digits (``{ticket_id:\\d+}``) is an id no larger than ``MAX_ID`` (404:
-    no row can have it)."""
+async def check_request(request: web.Request) -> None:
+    """The path parts, query values and form fields of any request: no NUL byte or lone surrogate
+    (400), and a path part its route declares as digits (``{ticket_id:\\d+}``) is an id no larger than
+    ``MAX_ID`` (404: no row can have it). A form read here is cached for the handler."""
     check_texts(request.match_info.values(), "地址")
     check_texts(request.query.keys(), "查询参数")
     check_texts(request.query.values(), "查询参数")
+    if request.method == "POST" and request.content_type in FORM_TYPES:
+        try:
+            form = await request.post()
+        except (ValueError, HttpProcessingError, RequestPayloadError):  # not UTF-8, a broken multipart
+            raise ApiError(400, "bad_form", "表单无法解读（form could not be decoded）") from None
+        check_texts(form.keys(), "表单")
+        check_texts((v for v in form.values() if isinstance(v, str)), "表单")
     info = request.match_info.route.resource.get_info() if request.match_info.route.resource else {}
     pattern = getattr(info.get("pattern"), "pattern", "")
     for name, value in request.match_info.items():
@@ -202,7 +210,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     """The web app's error layer: API errors (and 404/405/413 under the API prefixes) as JSON, bad
     input as a 4xx, anything unexpected as a logged JSON 500 under the API prefixes."""
     try:
-        check_request(request)
+        await check_request(request)
         return await handler(request)
     except ApiError as exc:
         return exc.response()

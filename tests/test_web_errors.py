@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -231,3 +233,80 @@ async def test_pick_on_another_visitors_question_reveals_nothing(client: TestCli
     assert suggestions["buttons"][0][0]["label"] not in reply["text"]
     mine = await client.post("/api/action", json={"token": TOKEN, "action": action})
     assert (await mine.json())["reply"]["kind"] == "answer"
+
+
+# -- the console's JSON API: every route, hostile input ------------------------------------------------
+CONSOLE_FIELDS = ("text", "office", "colleague", "entry_id", "ticket_ids", "title", "name", "password",
+                  "question", "answer", "category", "alternates", "questions", "mode", "candidate", "mask",
+                  "role", "q")  # fmt: skip
+FORM = "application/x-www-form-urlencoded"
+HOSTILE_VALUES = (
+    "\x00",
+    "a\ud800",
+    2**31,
+    2**63,
+    [2**31],
+    [[["deep"]]],
+    {"x": "\udfff"},
+    True,
+    None,
+    "x" * 3000,
+)
+
+
+def console_urls(path: str) -> list[str]:
+    """``path`` with its placeholders filled: a small id, ids beyond the range, hostile text."""
+    if "{" not in path:
+        return [path]
+    urls = []
+    for filler in ("1", str(BEYOND), str(HUGE), "%00", "%ED%A0%80", "a%0Ab"):
+        urls.append(re.sub(r"\{[^}]+\}", filler, path))
+    return urls
+
+
+async def test_every_console_route_refuses_hostile_input(app: App) -> None:
+    """Every console route, logged in as an admin, with hostile path parts, queries, JSON bodies and
+    form fields: never a 5xx; under /console/api/ always JSON."""
+    await create_account(app.services.sessions, NAME, PASSWORD, role="admin", hasher=CHEAP)
+    await hand_over_question(app)
+    statuses: set[int] = set()
+    async with console(app) as c:
+        csrf = await login(c)
+        paths = set()
+        for route in c.server.app.router.routes():
+            info = route.resource.get_info() if route.resource else {}
+            path = info.get("path") or info.get("formatter") or ""
+            if path.startswith("/console") and path != "/console/logout" and route.method in ("GET", "POST"):
+                paths.add((route.method, path))
+        assert len(paths) > 40
+        for method, path in sorted(paths):
+            for url in console_urls(path):
+                if method == "GET":
+                    query = "&".join(f"{f}=%00%ED%A0%80" for f in ("q", "status", "days", "from"))
+                    sent = [c.get(url), c.get(f"{url}?{query}")]
+                else:
+                    bodies = [json.dumps({f: v for f in CONSOLE_FIELDS}) for v in HOSTILE_VALUES]
+                    bodies += ["[" * 16000, "{", '{"text": ' + "9" * 5000 + "}"]
+                    sent = [c.post(url, data=b, headers={"X-CSRF-Token": csrf}) for b in bodies]
+                    for v in ("a\x00b", "\ud800", str(BEYOND)):
+                        form = {"csrf": csrf, **{f: v for f in CONSOLE_FIELDS}}
+                        raw = urlencode({k: x.encode("utf-8", "surrogatepass") for k, x in form.items()})
+                        sent.append(c.post(url, data=raw, headers={"Content-Type": FORM}))
+                for pending in sent:
+                    resp = await pending
+                    text = await resp.text()
+                    statuses.add(resp.status)
+                    assert resp.status < 500, (method, url, text[:300])
+                    if path.startswith("/console/api/"):
+                        assert resp.content_type == "application/json", (method, url, resp.status, text)
+    assert {200, 400, 404} <= statuses
+
+
+async def hand_over_question(app: App) -> int:
+    """A ticket to act on (ticket 1)."""
+    from bot.messages import IncomingMessage
+
+    await app.conversations.handle(IncomingMessage("web", TOKEN, TOKEN, "会议室周末能借用吗"))
+    (reply,) = await app.conversations.command(IncomingMessage("web", TOKEN, TOKEN, "转人工"), "human", "")
+    assert reply.ticket_id is not None
+    return reply.ticket_id
