@@ -38,9 +38,9 @@ log = logging.getLogger("policybot.contact")
 ContactKind = Literal["", "phone", "email"]
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud or copied by hand
 CODE_LENGTH = 10
-PAGE_PATH = re.compile(r"^([1-9][0-9]{0,11})-([a-z0-9]{1,40})$")
+PAGE_PATH = re.compile(r"^([1-9][0-9]{0,11})-([a-z0-9]{1,40})\Z")  # \Z: "$" allows a final newline
 MAX_MESSAGE = 2000
-_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}\Z")
 _EMAIL = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}$"

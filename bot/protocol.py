@@ -37,7 +37,7 @@ CHOICE_KINDS = (
     "rel:",
     "entry:",
 )  # buttons a text-only channel offers as numbered choices
-NUMBER = re.compile(r"^[0-9]{1,12}$")
+NUMBER = re.compile(r"[0-9]{1,12}")  # fullmatch: "$" would let "1\n" through
 # The largest id an action (or any id from outside) may carry: the database's id columns are 32-bit
 # INTEGER on PostgreSQL, so a larger one is no row's id, and querying it would be a database error.
 MAX_ID = 2**31 - 1
@@ -51,7 +51,7 @@ HUMAN_WORDS = frozenset(
 # The typed command that does what a button does, for channels that hint commands (Telegram, terminal).
 COMMAND_HINTS = (("escalate", "/human 转人工"), ("human", "/human 转人工"),
                  ("status", "/status 查看进度"), ("cancel", "/cancel 撤回"))  # fmt: skip
-TICKET_ARG = re.compile(r"^#?([0-9]{1,12})$")
+TICKET_ARG = re.compile(r"^#?([0-9]{1,12})\Z")
 RATING_SCORES = ("good", "fair", "bad")  # 满意 / 一般 / 不满意 (bot/ratings.py)
 
 
@@ -182,7 +182,7 @@ def is_id(value: int) -> bool:
 
 def is_number(text: str) -> bool:
     """Whether ``text`` is a number an action may carry: digits only, at most ``MAX_ID``."""
-    return bool(NUMBER.match(text)) and int(text) <= MAX_ID
+    return bool(NUMBER.fullmatch(text)) and int(text) <= MAX_ID
 
 
 def parse_id(text: str) -> int:

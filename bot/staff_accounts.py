@@ -34,7 +34,7 @@ PASSWORD_RULE = (
 )
 SESSION_TTL = timedelta(hours=12)
 PASSWORD_ENV = "POLICYBOT_STAFF_PASSWORD"
-_NAME = re.compile(r"^[\w.@-]{1,100}$")
+_NAME = re.compile(r"^[\w.@-]{1,100}\Z")  # \Z: "$" allows a final newline
 # Roles, each allowed what the ones before it are: an agent works tickets; an editor also approves
 # knowledge, manages canned replies and turns knowledge gaps into entries; an admin also manages accounts
 # and may export personal data unmasked.

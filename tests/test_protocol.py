@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.protocol import (
+    MAX_ID,
     Action,
     ActionError,
     cancel_action,
@@ -20,6 +21,7 @@ from bot.protocol import (
     feedback_action,
     parse_action,
     parse_command,
+    parse_id,
     pick_action,
     ticket_arg,
 )
@@ -29,7 +31,11 @@ from tests.test_conversation import NUMBER_Q, OFF_Q, VAGUE_Q, Desk, msg, open_de
 
 BAD = ["", "pick", "pick:1", "pick:x:y", "pick:1:2:3", "pick:-1:0", "feedback:sideways:1", "feedback:up",
        "feedback:up:x", "escalate:a", "escalate:1:2", "cancel:abc", "status:1", "human:2", "cat:", "entry:",
-       "explode", "x" * 300, "pick:1234567890123:0"]  # fmt: skip
+       "explode", "x" * 300, "pick:1234567890123:0",
+       # ids beyond the database's 32-bit id columns (issue 16, R1): nobody's row, refused up front
+       "pick:2147483648:0", "pick:1:2147483648", "cancel:2147483648", "escalate:999999999999",
+       "feedback:up:2147483648", "rate:good:2147483648", "rel:2147483648:0", "unsub:2147483648",
+       "read:2147483648", "pick:1\n:0"]  # fmt: skip
 
 
 @pytest.fixture
@@ -51,6 +57,15 @@ def test_every_builder_parses_back() -> None:
     assert parse_action(category_action("机构信息")) == Action("cat", arg="机构信息")
     assert parse_action(entry_action("faq:a-1")) == Action("entry", arg="faq:a-1")
     assert parse_action("human") == Action("human") and parse_action("status") == Action("status")
+    assert parse_action(pick_action(MAX_ID, 0)) == Action("pick", (MAX_ID, 0))  # the largest id still is one
+
+
+def test_ids_from_outside() -> None:
+    assert parse_id("1") == 1 and parse_id(str(MAX_ID)) == MAX_ID
+    for bad in ("0", str(MAX_ID + 1), "99999999999", "-1", "1\n", "١", "", "x"):
+        with pytest.raises(ValueError):
+            parse_id(bad)
+    assert ticket_arg("#12") == 12 and ticket_arg("99999999999") == 0  # a number no ticket has
 
 
 @pytest.mark.parametrize("action", BAD)

@@ -310,3 +310,16 @@ async def hand_over_question(app: App) -> int:
     (reply,) = await app.conversations.command(IncomingMessage("web", TOKEN, TOKEN, "转人工"), "human", "")
     assert reply.ticket_id is not None
     return reply.ticket_id
+
+
+def test_other_patterns_refuse_a_trailing_newline() -> None:
+    """The same "$" slip elsewhere: staff names, reply-page addresses, numbers in actions."""
+    from bot.contact import PAGE_PATH
+    from bot.protocol import ActionError, parse_action
+    from bot.staff_accounts import StaffAccountError, check_name
+
+    with pytest.raises(StaffAccountError):
+        check_name(NAME + "\n")
+    assert PAGE_PATH.match("12-abcdefghjk") and not PAGE_PATH.match("12-abcdefghjk\n")
+    with pytest.raises(ActionError):
+        parse_action("pick:1\n:0")
