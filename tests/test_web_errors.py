@@ -12,11 +12,13 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import App
 from bot.staff_accounts import create_account
+from handlers.web import build_web_app
 from handlers.web_api import check_token
 from handlers.web_security import ApiError
 from knowledge.models import Message, ProcessedUpdate, Ticket
@@ -323,3 +325,28 @@ def test_other_patterns_refuse_a_trailing_newline() -> None:
     assert PAGE_PATH.match("12-abcdefghjk") and not PAGE_PATH.match("12-abcdefghjk\n")
     with pytest.raises(ActionError):
         parse_action("pick:1\n:0")
+
+
+async def test_an_unexpected_exception_is_a_logged_json_500(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault of the server under the API prefixes: JSON 500 without internals, logged with the route
+    (never the path, which may carry a visitor token)."""
+    application = build_web_app(app)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internals")
+
+    application.router.add_get("/api/boom/{token}", boom)
+    c = TestClient(TestServer(application))
+    await c.start_server()
+    try:
+        resp = await c.get(f"/api/boom/{TOKEN}")
+        assert resp.status == 500 and resp.content_type == "application/json"
+        data = await resp.json()
+        assert data["error"] == "internal_error" and "secret" not in json.dumps(data)
+    finally:
+        await c.close()
+    [record] = [r for r in caplog.records if r.getMessage() == "web request failed"]
+    assert record.exc_info is not None and getattr(record, "route", "") == "/api/boom/{token}"
+    assert TOKEN not in record.getMessage() + str(getattr(record, "route", ""))
