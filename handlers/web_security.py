@@ -6,7 +6,8 @@ answer is JSON (an error is ``{"error", "message"}``), bad input anywhere is a 4
 an unexpected exception is logged and answered with a JSON 500 that shows nothing of the internals.
 Input is checked in one place: ``read_json`` refuses bodies that are badly encoded, too deep or hold
 numbers too long to convert, and strings no database column can hold (lone surrogates, NUL bytes);
-the middleware checks the same of path parts and query values, and path ids against ``MAX_ID``.
+the middleware checks the same of path parts, query values and form fields, and path ids against
+``MAX_ID``.
 
 Every page sends a Content-Security-Policy without inline scripts or styles (the pages load their
 JavaScript and CSS from ``/static``). The widget page (``/widget``) may be framed by any http(s) site;
