@@ -240,9 +240,12 @@ async def test_pick_on_another_visitors_question_reveals_nothing(client: TestCli
 # -- the console's JSON API: every route, hostile input ------------------------------------------------
 CONSOLE_FIELDS = ("text", "office", "colleague", "entry_id", "ticket_ids", "title", "name", "password",
                   "question", "answer", "category", "alternates", "questions", "mode", "candidate", "mask",
-                  "role", "q")  # fmt: skip
+                  "role", "q", "id", "entry", "label", "ticket", "ticket_id", "revision_id", "status", "done",
+                  "section_name", "section_text", "valid_until", "from", "to", "what", "days", "page")  # fmt: skip
 FORM = "application/x-www-form-urlencoded"
 HOSTILE_VALUES = (
+    "y" * 120,
+    "z" * 220,
     "\x00",
     "a\ud800",
     2**31,
@@ -290,7 +293,7 @@ async def test_every_console_route_refuses_hostile_input(app: App) -> None:
                     bodies = [json.dumps({f: v for f in CONSOLE_FIELDS}) for v in HOSTILE_VALUES]
                     bodies += ["[" * 16000, "{", '{"text": ' + "9" * 5000 + "}"]
                     sent = [c.post(url, data=b, headers={"X-CSRF-Token": csrf}) for b in bodies]
-                    for v in ("a\x00b", "\ud800", str(BEYOND)):
+                    for v in ("a\x00b", "\ud800", str(BEYOND), "y" * 120, "z" * 220):
                         form = {"csrf": csrf, **{f: v for f in CONSOLE_FIELDS}}
                         raw = urlencode({k: x.encode("utf-8", "surrogatepass") for k, x in form.items()})
                         sent.append(c.post(url, data=raw, headers={"Content-Type": FORM}))
