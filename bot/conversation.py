@@ -327,8 +327,17 @@ class Conversations:
         entry = await session.get(Entry, d.entry_id) if d.entry_id else None
         related = await self._related(session, entry, d.aspect, d.suggestions, d.score)
         extra = await self._hot_after(session, entry)
+        # Small talk is not an answer to judge: 没解决 under 你好 would hand a greeting to staff.
+        rated = entry is None or entry.kind != "smalltalk"
         return await self._bot_reply(
-            session, conv, reply, entry_id=d.entry_id, score=d.score, related=related, extra=extra
+            session,
+            conv,
+            reply,
+            entry_id=d.entry_id,
+            score=d.score,
+            related=related,
+            extra=extra,
+            rated=rated,
         )
 
     async def _related(
@@ -364,9 +373,11 @@ class Conversations:
         score: float | None = None,
         related: list[Related] | None = None,
         extra: list[list[Button]] | None = None,
+        rated: bool = True,
     ) -> Reply:
         """Store an outgoing bot message (the web chat shows the history from these); an answer gets
-        有用 / 没解决, the subscription buttons, ``extra`` rows and its 相关问题 (kept in the payload)."""
+        有用 / 没解决 (when ``rated``), the subscription buttons, ``extra`` rows and its 相关问题 (kept in
+        the payload)."""
         msg = Message(
             conversation_id=conv.id,
             direction="out",
@@ -382,7 +393,8 @@ class Conversations:
         await session.flush()
         reply.message_id = msg.id
         if reply.kind == "answer":
-            reply.buttons = feedback_buttons(msg.id) + await self._push_buttons(session, entry_id)
+            rating = feedback_buttons(msg.id) if rated else []
+            reply.buttons = rating + await self._push_buttons(session, entry_id)
             reply.buttons += (extra or []) + related_buttons(msg.id, related or [])
         msg.payload = {"reply": reply.to_json()}
         if related:

@@ -295,6 +295,15 @@ async def test_related_questions_leave_out_candidates_that_share_an_incidental_w
     assert related_of(close)
 
 
+async def test_small_talk_is_not_rated(app: App) -> None:
+    # 没解决 under a greeting would hand 你好 to staff; an answer keeps its 有用 / 没解决.
+    (hello,) = await app.conversations.handle(web(text="你好"))
+    assert hello.kind == "answer"
+    assert not [b for row in hello.buttons for b in row if b.action.startswith("feedback:")]
+    answer = await answered(app, "申请政府信息公开多久答复")
+    assert [b.label for b in answer.buttons[0]] == ["有用", "没解决"]
+
+
 async def test_related_actions_of_others_or_out_of_range_are_refused(app: App) -> None:
     reply = await answered(app, FDI_Q)
     [gone] = await app.conversations.act(web(), f"rel:{reply.message_id}:99")
