@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from bot.app import App
 from bot.config import Settings
@@ -125,3 +126,16 @@ async def app(settings: Settings, lexicon: Lexicon) -> AsyncIterator[App]:
         yield core
     finally:
         await core.close()
+
+
+@pytest.fixture
+async def client(app: App) -> AsyncIterator[TestClient]:
+    """A test client for the residents' web app of ``app`` (modules that need another kind of client,
+    the console's, define their own ``client``)."""
+    from tests.test_web_api import make_client
+
+    c = await make_client(app)
+    try:
+        yield c
+    finally:
+        await c.close()

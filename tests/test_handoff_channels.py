@@ -19,7 +19,6 @@ from knowledge.models import Ticket
 from knowledge.segment import Lexicon
 from tests.fakes.bot_api import FakeBotAPI, user
 from tests.test_telegram_e2e import STAFF_CHAT, Bot, buttons, press, say, telegram_settings, ticket_no
-from tests.test_web_api import make_client
 
 ANSWERED = "外资企业年报什么时候报？"
 UNKNOWN = "会议室周末能借用吗"
@@ -35,15 +34,6 @@ async def ticket_count(app: App) -> int:
 
 
 # -- web ------------------------------------------------------------------------------------------------
-@pytest.fixture
-async def client(app: App) -> AsyncIterator[TestClient]:
-    c = await make_client(app)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
 async def ask(client: TestClient, question: str, token: str = TOKEN) -> dict:
     resp = await client.post("/api/ask", json={"token": token, "question": question})
     assert resp.status == 200, await resp.text()

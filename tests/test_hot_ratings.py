@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from handlers.staff_stats import rating_text
 from knowledge.models import Message, PinnedQuestion, Rating, utcnow
 from knowledge.segment import Lexicon
 from tests.test_staff_console import login
-from tests.test_web_api import make_client
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE_Q = "鼓楼区商务局的电话是多少？"  # faq-bureau-002, the entry's own question
@@ -64,15 +62,6 @@ async def staff_reply(app: App, token: str = TOKEN) -> int:
 async def count(app: App, model: type) -> int:
     async with app.services.sessions() as s:
         return int(await s.scalar(select(func.count()).select_from(model)) or 0)
-
-
-@pytest.fixture
-async def client(app: App) -> AsyncIterator[TestClient]:
-    c = await make_client(app)
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 # -- 7. satisfaction --------------------------------------------------------------------------------------

@@ -38,15 +38,6 @@ def vars_of(ws: WebSettings) -> dict[str, object]:
     return {name: getattr(ws, name) for name in ws.__dataclass_fields__}
 
 
-@pytest.fixture
-async def client(app: App) -> AsyncIterator[TestClient]:
-    c = await make_client(app)
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
 async def ask(client: TestClient, question: str, token: str = TOKEN) -> dict:
     resp = await client.post("/api/ask", json={"token": token, "question": question})
     assert resp.status == 200, await resp.text()

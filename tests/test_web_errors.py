@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import aiohttp
@@ -23,20 +22,11 @@ from handlers.web_api import check_token
 from handlers.web_security import ApiError
 from knowledge.models import Message, ProcessedUpdate, Ticket
 from tests.staff_fixtures import CHEAP, NAME, PASSWORD, console, login
-from tests.test_web_api import SUGGESTED, TOKEN, ask, make_client
+from tests.test_web_api import SUGGESTED, TOKEN, ask
 
 OTHER = "visitor-token-0002"
 BEYOND = 2**31  # the first id PostgreSQL's INTEGER columns cannot hold
 HUGE = 2**63  # the first id SQLite's INTEGER cannot hold
-
-
-@pytest.fixture
-async def client(app: App) -> AsyncIterator[TestClient]:
-    c = await make_client(app)
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 async def stored(app: App) -> tuple[int, int, int]:
