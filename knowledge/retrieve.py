@@ -553,18 +553,25 @@ class Matcher:
 
 
 def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int]) -> list[Candidate]:
-    """The candidates asked word for word by one of their own questions first (the oldest entry
-    first among equals), each scored at least as high as the best of the others: the question *is*
-    that entry's question, whatever near duplicate says its words as well. (``decide`` then tells
-    them apart by how much more the question is the entry's own.)"""
+    """The candidates asked word for word by one of their own questions first, each scored at least
+    as high as the best of the others: the question *is* that entry's question, whatever near
+    duplicate says its words as well. Entries that share the question are one tie, however their
+    answers' wording differs, in the order of their ids (the same before and after a rebuild,
+    which numbers docs in that order), unless one of them does not state what is asked (a number,
+    a place, a section: its ``factor`` is lower) and follows them; ``decide`` then offers the tie
+    together."""
     first = [c for c in cands if by_id.get(c.entry_id) in asked]
     rest = [c for c in cands if by_id.get(c.entry_id) not in asked]
     if not first:
         return cands
     best = max((c.score for c in rest), default=0.0)
-    first = [dataclasses.replace(c, score=max(c.score, best)) for c in first]
-    first.sort(key=lambda c: (-c.score, by_id[c.entry_id]))
-    return first + rest
+    fit = max(c.factor for c in first)
+    tie = [c for c in first if c.factor >= fit]
+    top = max(best, max(c.score for c in tie))
+    tied = sorted((dataclasses.replace(c, score=top) for c in tie), key=lambda c: c.entry_id)
+    apart = [dataclasses.replace(c, score=max(c.score, best)) for c in first if c.factor < fit]
+    apart.sort(key=lambda c: (-c.score, c.entry_id))
+    return tied + apart + rest
 
 
 def _best(scores: np.ndarray, k: int) -> np.ndarray:

@@ -1034,6 +1034,30 @@ async def test_an_exact_own_question_is_a_candidate_whatever_its_rank(
     assert [kb.index.docs[d].entry_id for d in top.tolist()] == ["t-louder"]
 
 
+@pytest.mark.parametrize("rebuilt", [False, True])
+async def test_entries_sharing_the_question_asked_are_one_tie_in_id_order(
+    seeded: Services, rebuilt: bool
+) -> None:
+    """Two entries with the same question, the newer one's answer repeating more of its words: asked
+    that question word for word, both are the question's own entry, so they tie (in id order, from
+    the delta and after a rebuild alike, the newer no longer ahead for its answer's wording) and the
+    decision offers both instead of answering with either."""
+    kb = seeded.kb
+    asked = "海外仓备案怎么办理？"
+    await kb.save_entry(ParsedEntry(id="t-1", kind="faq", question=asked, answer="在线提交。"))
+    await kb.save_entry(
+        ParsedEntry(id="t-2", kind="faq", question=asked, answer="海外仓备案办理：在线提交备案材料。")
+    )
+    if rebuilt:
+        await kb.rebuild()
+    q, cands = kb.matcher.search(asked)
+    assert [c.entry_id for c in cands[:2]] == ["t-1", "t-2"]
+    assert cands[0].score == cands[1].score
+    verdict = decide(q, cands, MatchingSettings())
+    assert verdict.status == "suggested"
+    assert {c.entry_id for c in verdict.alternatives[:2]} == {"t-1", "t-2"}
+
+
 def _plain_coverage(m, q, top: np.ndarray) -> list[tuple[float, float]]:
     """Matcher._coverage's rule, word by word and written plainly: said literally (or, for a word
     with synonyms, shown by its postings) counts fully, but a clause's word said only in its
