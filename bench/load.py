@@ -22,6 +22,9 @@ killed worker) for every reply to be delivered, then checks the database:
 - lost: questions stored without their decision, web 200s whose replies are not stored, a visitor's
   answered requests beyond the questions stored, Telegram updates accepted (200) without a reply;
 - duplicated: Telegram replies beyond the updates accepted, questions stored beyond the requests sent;
+  of these, ``in_doubt`` counts the replies a killed worker may have sent just before it died (rows sent
+  again after their lease, ``bot.outbox.IN_DOUBT``: delivery is at least once), and ``unexplained`` the
+  duplicates beyond them (a Telegram reply sent twice otherwise, or a question stored twice);
 - pending: outbox rows not sent after the drain.
 
     .venv/bin/python bench/load.py --pg postgresql://postgres@127.0.0.1:5432/bench_load
@@ -56,7 +59,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import bindparam, text  # noqa: E402
 
-from bot.outbox import LEASE  # noqa: E402
+from bot.outbox import IN_DOUBT, LEASE  # noqa: E402
 from knowledge.db import create_engine  # noqa: E402
 from tests.fakes.bot_api import FakeBotAPI, post_webhook, text_update, user  # noqa: E402
 
@@ -372,6 +375,9 @@ SELECT c.chat_ref, count(m.id) FROM conversations c JOIN messages m ON m.convers
 WHERE c.channel = 'web' AND m.direction = 'in' GROUP BY c.chat_ref
 """
 PENDING = "SELECT count(*) FROM outbox WHERE status <> 'sent'"
+IN_DOUBT_SENT = (
+    "SELECT count(*) FROM outbox WHERE channel = 'telegram' AND status = 'sent' AND last_error = :doubt"
+)
 REPLIES_STORED = "SELECT count(*) FROM messages WHERE direction = 'out' AND id IN :ids"
 
 
@@ -400,6 +406,7 @@ async def verify(url: str, fake: CountingBotAPI, st: Stats) -> dict[str, int]:
             no_decision = int((await conn.execute(text(LOST_DECISIONS))).scalar_one())
             stored = {r[0]: int(r[1]) for r in (await conn.execute(text(STORED_PER_VISITOR))).all()}
             pending = int((await conn.execute(text(PENDING))).scalar_one())
+            in_doubt = int((await conn.execute(text(IN_DOUBT_SENT), {"doubt": IN_DOUBT})).scalar_one())
             found = 0
             ids = sorted(set(st.web_reply_ids))
             for k in range(0, len(ids), 1000):
@@ -416,6 +423,8 @@ async def verify(url: str, fake: CountingBotAPI, st: Stats) -> dict[str, int]:
     return {
         "lost": no_decision + web_unstored + web_short + tg_missing,
         "duplicated": web_extra + tg_extra,
+        "in_doubt": in_doubt,
+        "unexplained": web_extra + max(0, tg_extra - in_doubt),
         "pending": pending,
         "no_decision": no_decision,
         "web_unstored": web_unstored,
@@ -528,11 +537,18 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         f"| {r['config']} | {r['workers']} | {r['telegram']} | {r['web_rps']} | {r['web_p50_ms']} | "
         f"{r['web_p99_ms']} | {r['web_errors']} | {r['tg_per_s']} | {r['tg_p50_ms']} | {r['tg_p99_ms']} | "
-        f"{r['tg_errors']} | {r['lost']} | {r['duplicated']} | {r['pending']} | "
+        f"{r['tg_errors']} | {r['lost']} | {_duplicated(r)} | {r['pending']} | "
         f"{r['floor_p50_ms']}/{r['floor_p99_ms']} | {r['load_avg'][0]}-{r['load_avg'][1]} |"
         for r in rows
     ]
     return head + "\n".join(lines) + "\n"
+
+
+def _duplicated(r: dict[str, Any]) -> str:
+    """The duplicates, and how many of them were replies in flight when a worker was killed."""
+    if r["duplicated"] and r.get("in_doubt"):
+        return f"{r['duplicated']} ({r['in_doubt']} in flight at the kill)"
+    return str(r["duplicated"])
 
 
 def targets(rows: list[dict[str, Any]]) -> list[str]:
@@ -561,7 +577,7 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         if r["lost"] or r["duplicated"] or r["pending"]:
             out.append(
-                f"{r['config']}: lost {r['lost']}, duplicated {r['duplicated']}, pending {r['pending']}"
+                f"{r['config']}: lost {r['lost']}, duplicated {_duplicated(r)}, pending {r['pending']}"
             )
     return out
 

@@ -9,6 +9,11 @@ Rows are taken by ``priority`` (replies 0 before broadcasts 1), then in order. A
 ``Pace`` (Telegram: about 30 messages a second overall, one a second per chat; shared by the workers on
 PostgreSQL): the worker spaces its sends so the channel's flood limits are never hit, and leaves a broadcast row whose chat was just written to
 for the next pass (a reply is not held back: a short burst in one chat is tolerated). ``stop()`` lets the row being sent finish, so a restart never sends one twice.
+
+A worker killed outright (SIGKILL, power loss) between a send and its record leaves the row claimed: it
+is sent again once the claim's ``LEASE`` expires, and marked ``IN_DOUBT``, for the first send may have
+arrived. That is the one case where a reply can arrive twice (no channel offers an idempotent send);
+the record is written in one statement right after the send to keep that moment short.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels import ChannelRegistry, DeliveryError
@@ -31,6 +36,10 @@ from knowledge.models import OutboxItem, OutboxKind, TicketPost, utcnow
 log = logging.getLogger("policybot.outbox")
 
 LEASE = timedelta(seconds=60)  # a claimed row whose worker died is retried after this
+# Kept in ``last_error`` of a row taken over from a worker that died holding it: its send may have
+# reached the channel before the worker could record it (no channel's API can tell), so the retry
+# may deliver it twice. Delivery is at least once; these rows are the only ones that can arrive twice.
+IN_DOUBT = "lease expired: the previous send's outcome is unknown (it may arrive twice)"
 MAX_BACKOFF = 600.0
 MAX_ATTEMPTS = 12  # about an hour and a half of retries before a row is marked failed
 BATCH = 100  # rows looked at per pass; a full pass is followed by the next at once
@@ -227,11 +236,20 @@ class OutboxWorker:
                     OutboxItem.next_attempt_at <= now,
                     or_(OutboxItem.status == "pending", OutboxItem.status == "sending"),
                 )
-                .values(status="sending", next_attempt_at=now + LEASE, attempts=OutboxItem.attempts + 1)
+                .values(
+                    status="sending",
+                    next_attempt_at=now + LEASE,
+                    attempts=OutboxItem.attempts + 1,
+                    # Still "sending" when due again: its worker died holding it (``IN_DOUBT``).
+                    last_error=case((OutboxItem.status == "sending", IN_DOUBT), else_=OutboxItem.last_error),
+                )
             )
             if cast("CursorResult[Any]", result).rowcount != 1:  # an UPDATE's result has a rowcount
                 return None  # another worker has it
-            return await session.get(OutboxItem, item_id)
+            item = await session.get(OutboxItem, item_id)
+            if item is not None and item.last_error == IN_DOUBT:
+                log.warning("outbox row taken over after its lease", extra={"outbox_id": item_id})
+            return item
 
     async def _deliver_one(self, item_id: int, now: datetime) -> int:
         item = await self._claim(item_id, now)
@@ -255,16 +273,23 @@ class OutboxWorker:
             )
             return 0
         async with self.sessions() as session, session.begin():
-            row = await session.get(OutboxItem, item.id)
-            assert row is not None
-            row.status, row.sent_at, row.last_error = "sent", utcnow(), ""
-            if row.kind in ("staff_post", "staff_followup") and row.ticket_id and message_ref:
+            # One statement (no read first): the moment a kill would leave a sent row unrecorded.
+            await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == item.id)
+                .values(
+                    status="sent",
+                    sent_at=utcnow(),
+                    last_error="" if item.last_error != IN_DOUBT else IN_DOUBT,
+                )
+            )
+            if item.kind in ("staff_post", "staff_followup") and item.ticket_id and message_ref:
                 session.add(
                     TicketPost(
-                        channel=row.channel,
-                        chat_ref=row.chat_ref,
+                        channel=item.channel,
+                        chat_ref=item.chat_ref,
                         message_ref=str(message_ref),
-                        ticket_id=row.ticket_id,
+                        ticket_id=item.ticket_id,
                     )
                 )
         return 1

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.channels import ChannelRegistry, DeliveryError
 from bot.config import Settings
 from bot.messages import Button, ChannelRef, Reply
-from bot.outbox import LEASE, MAX_ATTEMPTS, OutboxWorker, backoff, enqueue
+from bot.outbox import IN_DOUBT, LEASE, MAX_ATTEMPTS, OutboxWorker, backoff, enqueue
 from bot.services import Services
 from knowledge.models import OutboxItem, utcnow
 from knowledge.segment import Lexicon
@@ -171,6 +171,21 @@ async def test_a_row_left_sending_by_a_dead_worker_is_retried_after_the_lease(ou
     assert await worker.deliver_due(now + LEASE + timedelta(seconds=1)) == 1
     r = await row(services, item)
     assert (r.status, r.attempts) == ("sent", 2)
+    # Its first send may have arrived before the worker died: the row says so once sent again.
+    assert r.last_error == IN_DOUBT
+
+
+async def test_only_a_row_taken_over_after_its_lease_is_in_doubt(outbox) -> None:
+    """A row sent at its first try, and one sent after a failed try, are recorded without doubt:
+    only a claim that expired in the "sending" state leaves an unknown outcome behind."""
+    services, worker, channel = outbox
+    retried, once = await put(services, "失败后重发", "一次发出")
+    channel.fail_next(DeliveryError("网络错误"))  # (the first row's first send)
+    now = utcnow()
+    assert await worker.deliver_due(now) == 1
+    assert await worker.deliver_due(now + timedelta(seconds=5)) == 1
+    rows = [await row(services, retried), await row(services, once)]
+    assert [(r.status, r.attempts, r.last_error) for r in rows] == [("sent", 2, ""), ("sent", 1, "")]
 
 
 async def test_the_worker_loop_keeps_going(outbox) -> None:
