@@ -68,6 +68,7 @@ async def push_stats(sessions: async_sessionmaker[AsyncSession], deadline_hours:
         # What ``policybot purge`` deleted was counted first (``bot.retention``): add it back.
         purged = await _purged(session)
     by_status["sent"] = by_status.get("sent", 0) + int(purged.get("delivered", 0))
+    by_status["failed"] = by_status.get("failed", 0) + int(purged.get("failed", 0))
     delays += [
         timedelta(minutes=float(m)) for m, n in purged.get("delays", {}).items() for _ in range(int(n))
     ]
@@ -90,11 +91,12 @@ async def push_stats(sessions: async_sessionmaker[AsyncSession], deadline_hours:
 
 
 async def _purged(session: AsyncSession) -> dict[str, Any]:
-    """The push figures of what was purged: delivered messages, their delays, unsubscribes."""
-    out: dict[str, Any] = {"delivered": 0, "delays": Counter(), "unsubscribes": 0}
+    """The push figures of what was purged: delivered and failed messages, the delays, unsubscribes."""
+    out: dict[str, Any] = {"delivered": 0, "failed": 0, "delays": Counter(), "unsubscribes": 0}
     for data in await session.scalars(select(DailyStats.data)):
         push = data.get("push", {})
         out["delivered"] += int(push.get("delivered", 0))
+        out["failed"] += int(push.get("failed", 0))
         out["delays"].update({k: int(v) for k, v in push.get("delays", {}).items()})
         out["unsubscribes"] += int(push.get("unsubscribes", 0))
     return out

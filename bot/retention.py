@@ -2,8 +2,9 @@
 
 ``purge`` deletes what is older than the retention: messages (except those of a ticket still open),
 closed tickets (their notes, staff-chat posts and contact go with them), feedback, subscription events,
-conversations left with nothing (and no subscription), processed update ids, and delivered outbox rows
-with their push deliveries. Before deleting, it counts each whole calendar day it is about to purge
+conversations left with nothing (and no subscription), processed update ids, outbox rows done with
+(delivered, or given up on, unless their ticket is still open) with their push deliveries, and
+knowledge proposals already decided (a question staff proposed as knowledge may quote a resident). Before deleting, it counts each whole calendar day it is about to purge
 into ``daily_stats`` (``bot.stats.day_data``) and moves the purge mark (``job_state``) past it, in one
 transaction: the console's statistics read the days before the mark from there, so their numbers stay
 the same. Days are the staff time zone's; a row is purged on the first day its whole day is past the
@@ -36,6 +37,7 @@ from knowledge.models import (
     Delivery,
     Feedback,
     JobState,
+    KnowledgeProposal,
     Message,
     OutboxItem,
     ProcessedUpdate,
@@ -65,6 +67,7 @@ class PurgeCounts:
     processed_updates: int = 0
     outbox: int = 0
     deliveries: int = 0
+    proposals: int = 0
 
     def add(self, other: PurgeCounts) -> None:
         for f in fields(self):
@@ -101,6 +104,7 @@ async def purge(
         counts = await _purge_conversations(sessions, cutoff, batch)
         counts.add(await _purge_outbox(sessions, cutoff, batch))
         counts.add(await _purge_updates(sessions, cutoff, batch))
+        counts.add(await _purge_proposals(sessions, cutoff, batch))
     log.info("purge done", extra={"before": mark, **asdict(counts)})
     return counts
 
@@ -262,13 +266,36 @@ async def _purge_batch(session: AsyncSession, ids: list[int], cutoff: datetime) 
     return done
 
 
-# -- delivered outbox rows, and processed update ids -------------------------------------------------
+# -- outbox rows done with, processed update ids, decided proposals ---------------------------------
+
+
+def _done_outbox(cutoff: datetime) -> list[ColumnElement[bool]]:
+    """Outbox rows older than ``cutoff`` that nothing will send again: delivered, or given up on
+    (``failed``: the reply and its address are personal data too) unless their ticket is still open,
+    whose page shows staff why its reply did not arrive."""
+    return [
+        OutboxItem.created_at < cutoff,
+        or_(
+            OutboxItem.status == "sent",
+            and_(
+                OutboxItem.status == "failed",
+                or_(OutboxItem.ticket_id.is_(None), ~_kept_ticket(OutboxItem.ticket_id)),
+            ),
+        ),
+    ]
+
+
+def _decided_proposals(cutoff: datetime) -> list[ColumnElement[bool]]:
+    """Knowledge proposals decided (approved or rejected) before ``cutoff``: what was approved lives on
+    in the entry and its revisions; a pending one waits for its editor whatever its age."""
+    return [KnowledgeProposal.status != "pending", KnowledgeProposal.created_at < cutoff]
 
 
 async def _purge_outbox(
     sessions: async_sessionmaker[AsyncSession], cutoff: datetime, batch: int
 ) -> PurgeCounts:
-    """Delete delivered outbox rows with their push deliveries, adding their push figures to the totals.
+    """Delete the outbox rows done with (``_done_outbox``) with their push deliveries, adding their
+    push figures to the totals.
 
     The deliveries go too: one whose outbox row were gone (``outbox_id`` set NULL) would look like a
     digest not yet written, and the next digest would send it again."""
@@ -277,10 +304,7 @@ async def _purge_outbox(
         async with sessions() as session, session.begin():
             ids = list(
                 await session.scalars(
-                    select(OutboxItem.id)
-                    .where(OutboxItem.status == "sent", OutboxItem.created_at < cutoff)
-                    .order_by(OutboxItem.id)
-                    .limit(batch)
+                    select(OutboxItem.id).where(*_done_outbox(cutoff)).order_by(OutboxItem.id).limit(batch)
                 )
             )
             if not ids:
@@ -292,10 +316,11 @@ async def _purge_outbox(
 
 
 async def _count_pushes(session: AsyncSession, outbox_ids: list[int]) -> None:
-    """Add these outbox rows' push figures (as ``bot.push_stats`` counts them) to the purged totals."""
+    """Add these outbox rows' push figures (as ``bot.push_stats`` counts them: delivered with their
+    delays, and failed) to the purged totals."""
     rows = (
         await session.execute(
-            select(OutboxItem.id, Broadcast.published_at, OutboxItem.sent_at)
+            select(OutboxItem.id, OutboxItem.status, Broadcast.published_at, OutboxItem.sent_at)
             .join(Delivery, Delivery.outbox_id == OutboxItem.id)
             .join(Broadcast, Broadcast.id == Delivery.broadcast_id)
             .where(OutboxItem.id.in_(outbox_ids))
@@ -309,11 +334,13 @@ async def _count_pushes(session: AsyncSession, outbox_ids: list[int]) -> None:
         session.add(row)
     push = dict(row.data.get("push", {}))
     delays = Counter({k: int(v) for k, v in push.get("delays", {}).items()})
-    for _, published, sent in rows:
-        if sent is not None:
+    for _, status, published, sent in rows:
+        if status == "sent" and sent is not None:
             minutes = (_aware(sent) - _aware(published)).total_seconds() / 60
             delays[f"{minutes:.1f}"] += 1
-    push["delivered"] = int(push.get("delivered", 0)) + len({i for i, _, _ in rows})
+    by_status = Counter({i: status for i, status, _, _ in rows}.values())  # (each row once)
+    push["delivered"] = int(push.get("delivered", 0)) + by_status["sent"]
+    push["failed"] = int(push.get("failed", 0)) + by_status["failed"]
     push["delays"] = dict(delays)
     row.data = {**row.data, "push": push}  # a new dict: the JSON column notices the change
 
@@ -337,13 +364,27 @@ async def _purge_updates(
 # -- dry run ---------------------------------------------------------------------------------------
 
 
+async def _purge_proposals(
+    sessions: async_sessionmaker[AsyncSession], cutoff: datetime, batch: int
+) -> PurgeCounts:
+    total = PurgeCounts()
+    while True:
+        async with sessions() as session, session.begin():
+            some = select(KnowledgeProposal.id).where(*_decided_proposals(cutoff)).limit(batch)
+            ids = list(await session.scalars(some))
+            n = await _deleted(session, delete(KnowledgeProposal).where(KnowledgeProposal.id.in_(ids)))
+        total.proposals += n
+        if len(ids) < batch:
+            return total
+
+
 async def _count(session: AsyncSession, cutoff: datetime) -> PurgeCounts:
     """What a purge at ``cutoff`` would delete (conversations: those left with nothing)."""
 
     async def n(table: Any, *where: ColumnElement[bool]) -> int:
         return int(await session.scalar(select(func.count()).select_from(table).where(*where)) or 0)
 
-    sent_old = select(OutboxItem.id).where(OutboxItem.status == "sent", OutboxItem.created_at < cutoff)
+    done_old = select(OutboxItem.id).where(*_done_outbox(cutoff))
     return PurgeCounts(
         conversations=await n(Conversation, *_empty_conversation(cutoff)),
         messages=await n(Message, *_old_messages(cutoff)),
@@ -351,8 +392,9 @@ async def _count(session: AsyncSession, cutoff: datetime) -> PurgeCounts:
         feedback=await n(Feedback, Feedback.created_at < cutoff),
         subscription_events=await n(SubscriptionEvent, SubscriptionEvent.created_at < cutoff),
         processed_updates=await n(ProcessedUpdate, ProcessedUpdate.created_at < cutoff),
-        outbox=await n(OutboxItem, OutboxItem.status == "sent", OutboxItem.created_at < cutoff),
-        deliveries=await n(Delivery, Delivery.outbox_id.in_(sent_old)),
+        outbox=await n(OutboxItem, *_done_outbox(cutoff)),
+        deliveries=await n(Delivery, Delivery.outbox_id.in_(done_old)),
+        proposals=await n(KnowledgeProposal, *_decided_proposals(cutoff)),
     )
 
 

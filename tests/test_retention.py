@@ -26,6 +26,7 @@ from knowledge.models import (
     Conversation,
     Delivery,
     Feedback,
+    KnowledgeProposal,
     Message,
     OutboxItem,
     ProcessedUpdate,
@@ -82,7 +83,8 @@ async def _counts(app: App) -> dict[str, int]:
 
 async def _history(app: App) -> dict[str, Any]:
     """Old conversations (one answered with feedback, one answered by staff, one still open, one
-    subscribed to a digest that was sent), a new one, and old and new update ids and outbox rows."""
+    subscribed to a digest that was sent and to one that failed), a new one, old and new update ids,
+    outbox rows (sent, pending, failed: one for the open ticket) and knowledge proposals."""
     old_answer = await app.conversations.handle(
         IncomingMessage("web", "old-answered-0001", "old-answered-0001", ANSWERED_Q)
     )
@@ -109,9 +111,35 @@ async def _history(app: App) -> dict[str, Any]:
         )  # fmt: skip
         session.add_all([bc, sent])
         await session.flush()
+        failed = OutboxItem(
+            channel="web", chat_ref="old-digest-0001", kind="broadcast", status="failed",
+            created_at=now - AGE + timedelta(hours=1), last_error="gave up",
+        )  # fmt: skip
+        session.add(failed)
+        await session.flush()
         session.add(
             Delivery(broadcast_id=bc.id, conversation_id=digest_conv.id, mode="digest", outbox_id=sent.id)
         )
+        bc2 = Broadcast(
+            change_key="k2", kind="new", topic="c:外贸外资", status="sent", published_at=now - AGE
+        )
+        session.add(bc2)
+        await session.flush()
+        session.add(
+            Delivery(broadcast_id=bc2.id, conversation_id=digest_conv.id, mode="digest", outbox_id=failed.id)
+        )
+        for status, age in (
+            ("approved", AGE),
+            ("rejected", AGE),
+            ("pending", AGE),
+            ("approved", timedelta(0)),
+        ):
+            session.add(
+                KnowledgeProposal(
+                    kind="new", question=f"{status} 我的电话13812345678", proposed_by="agent",
+                    status=status, created_at=now - age,
+                )
+            )  # fmt: skip
         session.add(ProcessedUpdate(channel="telegram", update_id="1", created_at=now - AGE))
         session.add(ProcessedUpdate(channel="telegram", update_id="2", created_at=now))
         session.add(OutboxItem(channel="web", chat_ref="x", status="sent", created_at=now, sent_at=now))
@@ -121,6 +149,14 @@ async def _history(app: App) -> dict[str, Any]:
             .where(OutboxItem.chat_ref != "x", OutboxItem.kind != "broadcast")
             .values(status="sent")
         )
+        # A reply that could not be delivered: gone with age, unless its ticket is still open.
+        for ticket_id in (None, still_open):
+            session.add(
+                OutboxItem(
+                    channel="wechat", chat_ref="old-wechat-0001", status="failed", ticket_id=ticket_id,
+                    created_at=now - AGE, last_error="48 小时窗口已过",
+                )
+            )  # fmt: skip
     for conv_id in ids.values():
         await _age(app, conv_id)
     return {"ids": ids, "open": still_open, "done": done, "digest_conv": digest_conv.id}
@@ -134,7 +170,7 @@ async def test_purge_deletes_what_is_past_retention_and_keeps_the_statistics(app
     today_before = (await overview(app.tickets)).to_json()
     pushes_before = (await push_stats(app.services.sessions, 12)).to_json()
     assert before["questions"] >= 1 and before["tickets_opened"] == 2 and before["helpful"] == 1
-    assert pushes_before["delivered"] == 1
+    assert (pushes_before["delivered"], pushes_before["failed"]) == (1, 1)
 
     dry = await purge(app.services.engine, app.services.sessions, tz, 180, dry_run=True)
     counts_dry = await _counts(app)
@@ -158,16 +194,27 @@ async def test_purge_deletes_what_is_past_retention_and_keeps_the_statistics(app
         )
         deliveries = int(await session.scalar(select(func.count()).select_from(Delivery)) or 0)
         feedback = int(await session.scalar(select(func.count()).select_from(Feedback)) or 0)
+        failed_left = list(
+            await session.scalars(select(OutboxItem.ticket_id).where(OutboxItem.status == "failed"))
+        )
+        proposals = set(
+            await session.execute(
+                select(KnowledgeProposal.status, KnowledgeProposal.created_at < utcnow() - AGE / 2)
+            )
+        )
     assert "old-answered-0001" not in convs and "old-ticket-0001" not in convs
     assert {"new-visitor-0001", "old-open-0001", "old-digest-0001"} <= convs  # new, open ticket, subscribed
     assert tickets == {h["open"]}
     assert not any("13812345678" in t for t in texts)
     assert updates == {"2"}
-    assert old_sent == 0 and old_pending == 1  # only delivered rows go
+    assert old_sent == 0 and old_pending == 1  # delivered rows go, pending ones wait to be sent
+    assert failed_left == [h["open"]]  # given up on: gone, but for the reply of the open ticket
+    assert proposals == {("pending", True), ("approved", False)}  # decided long ago: gone
     assert deliveries == 0 and feedback == 0
     assert (
-        done.conversations == 2 and done.tickets == 1 and done.processed_updates == 1 and done.deliveries == 1
+        done.conversations == 2 and done.tickets == 1 and done.processed_updates == 1 and done.deliveries == 2
     )
+    assert (done.outbox, done.proposals) == (3, 2)  # the digest sent, the digest and the reply failed
 
     assert (await overview(app.tickets, now=then, days=3)).to_json() == before
     assert (await overview(app.tickets)).to_json() == today_before
