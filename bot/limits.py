@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, Float, bindparam, case, delete, select
+from sqlalchemy import ColumnElement, Float, bindparam, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -53,6 +53,10 @@ class Buckets(Protocol):
 
     async def level(self, key: str, capacity: float, rate: float) -> float:
         """The tokens in ``key``'s bucket now (``capacity`` when it has none), taking nothing."""
+        ...
+
+    async def give_back(self, key: str, capacity: float) -> None:
+        """Return one token taken from ``key``'s bucket (never past ``capacity``)."""
         ...
 
 
@@ -92,6 +96,12 @@ class MemoryBuckets:
         now = self.clock()
         tokens, last, _ = self._buckets.get(key, (capacity, now, 0))
         return min(capacity, tokens + max(0.0, now - last) * rate)
+
+    async def give_back(self, key: str, capacity: float) -> None:
+        """Return one token to ``key``'s bucket."""
+        if key in self._buckets:
+            tokens, last, refusals = self._buckets[key]
+            self._buckets[key] = (min(capacity, tokens + 1.0), last, refusals)
 
     def _forget(self, now: float, capacity: float, rate: float) -> None:
         """Drop the buckets that have refilled (their keys start again from a full bucket anyway)."""
@@ -146,6 +156,17 @@ class DatabaseBuckets:
                 await conn.execute(delete(RateBucket).where(RateBucket.stamp < now - PRUNE_AFTER))
         return _verdict(float(tokens), int(refusals), rate)
 
+    async def give_back(self, key: str, capacity: float) -> None:
+        """Return one token to ``key``'s row, in one statement (as ``take``)."""
+        cap = bindparam("cap", capacity, type_=Float)
+        more = RateBucket.tokens + 1.0
+        stmt = (
+            update(RateBucket).where(RateBucket.key == key).values(tokens=case((more > cap, cap), else_=more))
+        )
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(stmt)
+
     async def level(self, key: str, capacity: float, rate: float) -> float:
         """The tokens ``key``'s row holds now (refilled since its last take), taking nothing."""
         async with self.engine.connect() as conn:
@@ -190,6 +211,10 @@ class RateLimiter:
         """None when ``key`` has a token left, else the seconds until it has one (taking none)."""
         level = await self.level(key)
         return None if level >= 1.0 else (1.0 - level) / self.rate
+
+    async def give_back(self, key: str) -> None:
+        """Return the token a ``check`` of ``key`` took (for a take that turned out not to count)."""
+        await self.buckets.give_back(self._key(key), self.capacity)
 
     async def hit(self, key: str) -> float | None:
         """None when ``key`` may go on, else the seconds until it may."""

@@ -184,12 +184,20 @@ async def login(request: web.Request) -> web.StreamResponse:
     wait = await _login_refused(limits, address, pair)
     if wait is not None:
         return _too_many(request, wait, name)
+    # The attempt counts as a failure before its password is checked, and is given back when the
+    # password is right: attempts made at once each take their own token, so together they never pass
+    # a limit that one at a time would reach (checked first and counted after, all would).
+    pair_take = await limits.account_failures.check(pair)
+    if not pair_take.allowed:
+        return _too_many(request, pair_take.wait, name)
+    address_take = await limits.address_failures.check(address)
     sessions = core(request).services.sessions
     account = await authenticate(sessions, name, password) if name and password else None
     if account is None:
-        await limits.account_failures.check(pair)
-        await limits.address_failures.check(address)
         return login_page(request, "账号或密码不正确", status=401, name=name)
+    await limits.account_failures.give_back(pair)
+    if address_take.allowed:
+        await limits.address_failures.give_back(address)
     token, _ = await open_session(sessions, account, _secret(request))
     response = redirect("/console")
     response.set_cookie(

@@ -92,6 +92,24 @@ async def test_two_workers_share_one_limit(two_workers: tuple[AsyncEngine, Async
     assert await a.hit("t:someone-else") is None
 
 
+@pytest.mark.parametrize("store", ["memory", "database"])
+async def test_a_token_given_back_is_there_again_never_past_capacity(
+    two_workers: tuple[AsyncEngine, AsyncEngine], store: str
+) -> None:
+    clock = Clock()
+    buckets = MemoryBuckets(clock) if store == "memory" else DatabaseBuckets(two_workers[0], clock)
+    limiter = RateLimiter("login-fail", 3, 900.0, buckets)
+    assert [(await limiter.check("pair")).allowed for _ in range(4)] == [True, True, True, False]
+    await limiter.give_back("pair")
+    assert await limiter.level("pair") == 1.0
+    assert (await limiter.check("pair")).allowed and not (await limiter.check("pair")).allowed
+    for _ in range(5):
+        await limiter.give_back("pair")
+    assert await limiter.level("pair") == 3.0  # a full bucket stays full
+    await limiter.give_back("untouched")  # nothing taken: nothing to give back
+    assert await limiter.level("untouched") == 3.0
+
+
 async def test_two_workers_keep_one_send_pace_together(two_workers: tuple[AsyncEngine, AsyncEngine]) -> None:
     """The outbox's pace (Telegram: 30 a second overall) is kept by the workers together: 40 sends at
     20 a second take two seconds whether one worker or two make them (each pacing itself, two workers

@@ -4,8 +4,10 @@ address whose limit holds unless that account itself failed there."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -13,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import App
 from bot.limits import LOGIN_ACCOUNT_FAILURES, LOGIN_ADDRESS_FAILURES
 from bot.staff_accounts import create_account
+from handlers.staff_auth import LOGIN_COOKIE
 from handlers.web import build_web_app
 from handlers.web_security import Handler
 from tests.staff_fixtures import CHEAP, PASSWORD, login_token
@@ -84,3 +87,25 @@ async def test_failures_for_one_account_do_not_refuse_another_from_the_same_addr
     assert (await fail(client, address, "member-1", LOGIN_ACCOUNT_FAILURES + 1))[-1] == 429
     assert await attempt(client, address, "member-2", PASSWORD) == 303
     assert await attempt(client, address, "member-1", PASSWORD) == 429  # refused, right password too
+
+
+async def test_attempts_at_once_never_pass_the_limit_together(client: TestClient) -> None:
+    """Wrong passwords sent all at once for one account from one address: each attempt counts before
+    its password is checked, so no more of them are checked than the limit allows one at a time."""
+    token = await login_token(client)
+    address, tries = "203.0.113.77", LOGIN_ACCOUNT_FAILURES + 8
+
+    async def one(session: aiohttp.ClientSession) -> int:
+        resp = await session.post(
+            client.make_url("/console/login"),
+            data={"csrf": token, "name": "member-1", "password": "wrong-password"},
+            headers={"X-Test-Remote": address, "Cookie": f"{LOGIN_COOKIE}={token}"},
+            allow_redirects=False,
+        )
+        return resp.status
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        statuses = await asyncio.gather(*(one(session) for _ in range(tries)))
+    assert sorted(statuses) == [401] * LOGIN_ACCOUNT_FAILURES + [429] * (tries - LOGIN_ACCOUNT_FAILURES)
+    assert await attempt(client, address, "member-1", PASSWORD) == 429  # the account is refused there
+    assert await attempt(client, "198.51.100.9", "member-1", PASSWORD) == 303  # not elsewhere
