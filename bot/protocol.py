@@ -36,7 +36,10 @@ CHOICE_KINDS = (
     "escalate:",
     "rel:",
     "entry:",
-)  # buttons a text-only channel offers as numbered choices
+    "feedback:",
+    "rate:",
+)  # buttons a text-only channel offers as numbered choices (有用 / 没解决 and 满意 / 一般 / 不满意 too)
+RATING_KINDS = ("feedback:", "rate:")
 NUMBER = re.compile(r"[0-9]{1,12}")  # fullmatch: "$" would let "1\n" through
 # The largest id an action (or any id from outside) may carry: the database's id columns are 32-bit
 # INTEGER on PostgreSQL, so a larger one is no row's id, and querying it would be a database error.
@@ -269,6 +272,9 @@ def ticket_arg(args: str) -> int | None:
 
 
 def choices(buttons: list[list[Button]]) -> list[Button]:
-    """The buttons a text-only channel (terminal, WeChat) shows as numbered lines, in order; the user
-    answers with the number (``Conversations.choose``)."""
-    return [b for row in buttons for b in row if b.action.startswith(CHOICE_KINDS)]
+    """The buttons a text-only channel (terminal, WeChat) shows as numbered lines, in order, the
+    ratings last (the questions offered keep the first numbers); the user answers with the number
+    (``Conversations.choose``)."""
+    offered = [b for row in buttons for b in row if b.action.startswith(CHOICE_KINDS)]
+    rating = [b for b in offered if b.action.startswith(RATING_KINDS)]
+    return [b for b in offered if b not in rating] + rating

@@ -1,7 +1,8 @@
 """WeChat rendering: a neutral ``Reply`` as the plain text of a WeChat message.
 
-WeChat text messages have no buttons: the core's choices (suggested questions, 都不是，转人工) become
-numbered lines the user answers with a number; category and entry buttons are listed by name;
+WeChat text messages have no buttons: the core's choices (suggested questions, 都不是，转人工, and the
+ratings 有用 / 没解决 of an answer and 满意 / 一般 / 不满意 of a staff reply) become numbered lines the user
+answers with a number; category and entry buttons are listed by name;
 subscription buttons become the words to send instead (订阅 分类名, 退订 分类名, 我的订阅: see
 ``handlers.wechat.WORDS``). A text longer than one message is cut on line boundaries into parts of at
 most ``PART_BYTES`` bytes of UTF-8.
@@ -13,7 +14,9 @@ from bot.messages import Reply
 from bot.protocol import ActionError, choices, command_hint, parse_action
 
 PART_BYTES = 2000  # WeChat's text messages hold 2048 bytes; keep a margin
-CHOOSE_HINT = "回复数字查看对应内容。"
+CHOOSE_HINT = "回复数字选择。"
+RATE_HINT = "回复数字评价这条答复。"  # when every numbered line is a rating
+RATINGS = ("feedback", "rate")
 LISTED = ("cat", "entry")  # buttons listed by name (the user can ask about them in words)
 SUBSCRIBE_HINT = "回复“订阅 分类名”订阅该类政策更新，例如：订阅 {example}"
 UNSUBSCRIBE_HINT = "回复“退订 分类名”取消订阅，回复“我的订阅”查看您的订阅。"
@@ -28,7 +31,7 @@ def render_text(reply: Reply) -> str:
     if numbered:
         lines.append("")
         lines += [f"{i}. {b.label}" for i, b in enumerate(numbered, 1)]
-        lines.append(CHOOSE_HINT)
+        lines.append(RATE_HINT if all(_kind(b.action) in RATINGS for b in numbered) else CHOOSE_HINT)
     listed = [b.label for row in reply.buttons for b in row if _kind(b.action) in LISTED]
     if listed:
         lines.append("")
@@ -41,17 +44,15 @@ def render_text(reply: Reply) -> str:
 def _subscription_words(reply: Reply) -> list[str]:
     """Subscription buttons as the words to send: the categories offered, then how to unsubscribe."""
     offered = [
-        b.label
-        for row in reply.buttons
-        for b in row
-        if _kind(b.action) == "subscribe" and b.action != "subscribe"
+        b for row in reply.buttons for b in row if _kind(b.action) == "subscribe" and b.action != "subscribe"
     ]
     ending = any(_kind(b.action) in ("unsub", "unsubscribe") for row in reply.buttons for b in row)
     lines: list[str] = []
     if offered:
-        lines += ["", *(f"· {label}" for label in offered)]
-        fresh = [label for label in offered if not label.startswith("✓")] or offered
-        lines.append(SUBSCRIBE_HINT.format(example=fresh[0].lstrip("✓ ")))
+        lines += ["", *(f"· {b.label}" for b in offered)]
+        # The example names a category (the button's, not its label: 订阅此类政策更新 under an answer).
+        fresh = [b for b in offered if not b.label.startswith("✓")] or offered
+        lines.append(SUBSCRIBE_HINT.format(example=parse_action(fresh[0].action).arg))
     if ending:
         lines += ["", UNSUBSCRIBE_HINT]
     return lines

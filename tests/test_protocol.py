@@ -161,6 +161,9 @@ async def test_a_number_chooses_among_the_latest_replys_choices(desk: Desk) -> N
     assert await desk.app.conversations.choose(msg(user="u2"), 1) is None  # not u2's reply
     (picked,) = await desk.app.conversations.choose(msg(), 1) or []
     assert picked.kind == "answer"
-    now = choices(picked.buttons)  # the answer's 相关问题 are the choices now
-    assert now and all(b.action.startswith("rel:") for b in now)
+    now = choices(picked.buttons)  # the answer's 相关问题 are the choices now, then 有用 / 没解决
+    kinds = [b.action.split(":")[0] for b in now]
+    assert kinds[-2:] == ["feedback", "feedback"] and kinds[:-2] and set(kinds[:-2]) == {"rel"}
     assert await desk.app.conversations.choose(msg(), len(now) + 1) is None  # no such choice now
+    (rated,) = await desk.app.conversations.choose(msg(), len(now) - 1) or []  # 有用, by its number
+    assert rated.kind == "ack"

@@ -23,8 +23,18 @@ from bot.messages import IncomingMessage, Reply
 from handlers.web import build_web_app
 from handlers.wechat import UNKNOWN_KEY, start_wechat
 from handlers.wechat_api import WechatApi
-from handlers.wechat_render import CHOOSE_HINT, split_bytes
-from knowledge.models import ChannelToken, Conversation, Message, OutboxItem, ProcessedUpdate, Ticket, utcnow
+from handlers.wechat_render import CHOOSE_HINT, RATE_HINT, split_bytes
+from knowledge.models import (
+    ChannelToken,
+    Conversation,
+    Feedback,
+    Message,
+    OutboxItem,
+    ProcessedUpdate,
+    Rating,
+    Ticket,
+    utcnow,
+)
 from knowledge.segment import Lexicon
 from tests.conftest import seed_path
 from tests.fakes.wechat import (
@@ -138,6 +148,9 @@ async def test_candidates_are_numbered_and_a_number_picks_one(wechat: Wechat) ->
     first_title = lines[0].split(". ", 1)[1]
     picked = await wechat.say("1")
     assert "来源：" in picked and first_title[:6] in picked
+    rating = [line for line in picked.splitlines() if line[:1].isdigit()][-2:]
+    assert [line.split(". ", 1)[1] for line in rating] == ["有用", "没解决"]  # numbered last
+    await wechat.say(rating[0].split(".")[0])  # rated 有用: nothing is pending now
     # a number with no choices pending is a question like any other
     again = await wechat.say("1")
     assert CHOOSE_HINT not in again or again.startswith("您是不是想问")
@@ -147,13 +160,39 @@ async def test_candidates_are_numbered_and_a_number_picks_one(wechat: Wechat) ->
     assert "工单号 #" in escalated
 
 
+async def test_an_answer_and_a_staff_reply_are_rated_by_number(wechat: Wechat) -> None:
+    """WeChat has no buttons: 有用 / 没解决 under an answer and 满意 / 一般 / 不满意 under a staff reply are
+    numbered lines, and the number is the rating (as the buttons are on Telegram and the web)."""
+    answer = await wechat.say(NUMBER_Q)
+    lines = [line for line in answer.splitlines() if line[:1].isdigit()]
+    assert lines == ["1. 有用", "2. 没解决"] and RATE_HINT in answer
+    # 订阅此类政策更新 under it: the words to send name the answer's category, not the button
+    assert "订阅 订阅此类政策更新" not in answer and "例如：订阅 政策文件" in answer
+    thanks = await wechat.say("1")
+    async with wechat.app.services.sessions() as s:
+        assert [f.helpful for f in await s.scalars(select(Feedback))] == [True]
+    assert "1. 有用" not in thanks  # nothing left to rate: a number is a question again
+    text = await wechat.say(OFF_Q)
+    ticket_id = int(text.split("工单号 #")[1].split("。")[0])
+    await wechat.app.tickets.reply(ticket_id, "王老师", "明天多云，20 到 25 度。")
+    assert await wechat.deliver() == 1
+    await wechat.say("2")
+    async with wechat.app.services.sessions() as s:
+        assert [(r.score, r.ticket_id) for r in await s.scalars(select(Rating))] == [("fair", ticket_id)]
+
+
 async def test_escalation_ticket_and_the_staff_reply_by_customer_service_message(wechat: Wechat) -> None:
     text = await wechat.say(OFF_Q)
     assert "工单号 #" in text and "/status" in text
     ticket_id = int(text.split("工单号 #")[1].split("。")[0])
     await wechat.app.tickets.reply(ticket_id, "王老师", "明天多云，20 到 25 度。")
     assert await wechat.deliver() == 1
-    assert wechat.api.sent == [(USER, f"工作人员答复（工单 #{ticket_id}）：\n明天多云，20 到 25 度。")]
+    assert wechat.api.sent == [
+        (
+            USER,
+            f"工作人员答复（工单 #{ticket_id}）：\n明天多云，20 到 25 度。\n\n1. 满意\n2. 一般\n3. 不满意\n{RATE_HINT}",
+        )
+    ]
     assert wechat.api.token_calls == 1
     async with wechat.app.services.sessions() as s:
         stored = await s.get(ChannelToken, f"wechat:{APP_ID}")
@@ -229,9 +268,9 @@ async def test_limits_and_server_errors_are_retried_without_sending_twice(wechat
     await wechat.app.tickets.reply(ticket_id, "王老师", "答复内容")
     for _ in range(3):  # each pass as if the retry were due
         await wechat.app.outbox.deliver_due(utcnow() + timedelta(hours=1))
-    assert [text for _, text in wechat.api.sent] == [
+    assert [text.split("\n\n")[0] for _, text in wechat.api.sent] == [
         "工作人员答复（工单 #" + str(ticket_id) + "）：\n答复内容"
-    ]
+    ]  # (sent once; its rating lines follow the text)
     async with wechat.app.services.sessions() as s:
         row = await s.scalar(select(OutboxItem).where(OutboxItem.channel == "wechat"))
     assert row is not None and row.status == "sent" and row.attempts == 3
