@@ -4,11 +4,11 @@
 closed tickets (their notes, staff-chat posts and contact go with them), feedback, subscription events,
 conversations left with nothing (and no subscription), processed update ids, outbox rows done with
 (delivered, or given up on, unless their ticket is still open) with their push deliveries, and
-knowledge proposals already decided (a question staff proposed as knowledge may quote a resident). Before deleting, it counts each whole calendar day it is about to purge
-into ``daily_stats`` (``bot.stats.day_data``) and moves the purge mark (``job_state``) past it, in one
-transaction: the console's statistics read the days before the mark from there, so their numbers stay
-the same. Days are the staff time zone's; a row is purged on the first day its whole day is past the
-retention.
+knowledge proposals already decided (a question staff proposed as knowledge may quote a resident).
+Before deleting, it counts each whole calendar day it is about to purge into ``daily_stats``
+(``bot.stats.day_data``) and moves the purge mark (``job_state``) past it, in one transaction: the
+console's statistics read the days before the mark from there, so their numbers stay the same. Days
+are the staff time zone's; a row is purged on the first day its whole day is past the retention.
 
 Deleting runs in batches, one transaction each: a batch of conversations loses all its old rows at
 once or none of them. The whole purge holds a database lock (``knowledge.db_lock``), so two workers
@@ -361,9 +361,6 @@ async def _purge_updates(
             return total
 
 
-# -- dry run ---------------------------------------------------------------------------------------
-
-
 async def _purge_proposals(
     sessions: async_sessionmaker[AsyncSession], cutoff: datetime, batch: int
 ) -> PurgeCounts:
@@ -376,6 +373,9 @@ async def _purge_proposals(
         total.proposals += n
         if len(ids) < batch:
             return total
+
+
+# -- dry run ---------------------------------------------------------------------------------------
 
 
 async def _count(session: AsyncSession, cutoff: datetime) -> PurgeCounts:
