@@ -11,12 +11,11 @@ most ``PART_BYTES`` bytes of UTF-8.
 from __future__ import annotations
 
 from bot.messages import Reply
-from bot.protocol import ActionError, choices, command_hint, parse_action
+from bot.protocol import RATING_KINDS, ActionError, choices, command_hint, parse_action
 
 PART_BYTES = 2000  # WeChat's text messages hold 2048 bytes; keep a margin
 CHOOSE_HINT = "回复数字选择。"
 RATE_HINT = "回复数字评价这条答复。"  # when every numbered line is a rating
-RATINGS = ("feedback", "rate")
 LISTED = ("cat", "entry")  # buttons listed by name (the user can ask about them in words)
 SUBSCRIBE_HINT = "回复“订阅 分类名”订阅该类政策更新，例如：订阅 {example}"
 UNSUBSCRIBE_HINT = "回复“退订 分类名”取消订阅，回复“我的订阅”查看您的订阅。"
@@ -31,7 +30,7 @@ def render_text(reply: Reply) -> str:
     if numbered:
         lines.append("")
         lines += [f"{i}. {b.label}" for i, b in enumerate(numbered, 1)]
-        lines.append(RATE_HINT if all(_kind(b.action) in RATINGS for b in numbered) else CHOOSE_HINT)
+        lines.append(RATE_HINT if all(b.action.startswith(RATING_KINDS) for b in numbered) else CHOOSE_HINT)
     listed = [b.label for row in reply.buttons for b in row if _kind(b.action) in LISTED]
     if listed:
         lines.append("")
