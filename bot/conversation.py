@@ -571,7 +571,7 @@ class Conversations:
 
     async def greeting(self) -> Reply:
         """The /start text: the hot questions (热点问题), then one button per knowledge category."""
-        cats = await self.kb.categories()
+        cats = await self.kb.categories(topics_only=True)
         names = "、".join(name for name, _ in cats) or "（知识库暂时为空）"
         buttons = [Button(f"{name}（{n}）", category_action(name)) for name, n in cats]
         rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]

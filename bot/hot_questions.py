@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import DeskSettings
 from bot.messages import Button
 from bot.protocol import entry_action, fits_button
+from knowledge.importers.base import DESK_KINDS
 from knowledge.models import Entry, Message, PinnedQuestion, utcnow
 from knowledge.store import KnowledgeBase
 
 LABEL_CHARS = 40
-NOT_HOT_KINDS = ("smalltalk", "referral")
+NOT_HOT_KINDS = DESK_KINDS  # small talk and referrals are never a hot question
 MAX_PINNED = 12
 HOT_TAG = "热点问题"  # a small-talk entry with this tag (你好, 你能做什么) is followed by the hot questions
 

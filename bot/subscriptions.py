@@ -89,7 +89,7 @@ class SubscriptionService:
     # -- categories ---------------------------------------------------------------------------------
     async def categories(self) -> list[str]:
         """The categories one can subscribe to: those with published entries."""
-        return [name for name, _ in await self.kb.categories()]
+        return [name for name, _ in await self.kb.categories(topics_only=True)]
 
     async def check_category(self, category: str) -> str:
         """``category`` if it exists, else a refusal naming the ones that do."""

@@ -178,8 +178,9 @@ async def action(request: web.Request) -> web.Response:
 
 @routes.get("/api/categories")
 async def categories(request: web.Request) -> web.Response:
-    """Published categories with their entry counts."""
-    cats = await core(request).services.kb.categories()
+    """Published categories of the bureau's knowledge with their entry counts (the front desk's small
+    talk and referrals are no topic)."""
+    cats = await core(request).services.kb.categories(topics_only=True)
     return ok({"categories": [{"name": name, "count": n} for name, n in cats]})
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from knowledge import index_files, versions
 from knowledge.bulk import bulk_import
 from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed
-from knowledge.importers.base import ParsedEntry, check_entry
+from knowledge.importers.base import DESK_KINDS, ParsedEntry, check_entry
 from knowledge.index import Index, IndexBuilder, token_signature, tokenize_entry
 from knowledge.index_files import index_signature
 from knowledge.models import Entry, EntryRevision, utcnow
@@ -355,13 +355,19 @@ class KnowledgeBase:
             "indexed_by_kind": dict(indexed),
         }
 
-    async def categories(self) -> list[tuple[str, int]]:
-        """Published categories with their entry counts (clauses and Q&A children not counted)."""
+    async def categories(self, topics_only: bool = False) -> list[tuple[str, int]]:
+        """Published categories with their entry counts (clauses and Q&A children not counted).
+        ``topics_only``: the bureau's own knowledge, as residents are offered it (the welcome,
+        subscriptions): not the front desk's small talk and referrals (``DESK_KINDS``), whose
+        categories (问候, 闲聊, 其他部门事项...) are no topic to ask about or subscribe to."""
+        where = [Entry.status == "published", Entry.parent_id.is_(None), Entry.category != ""]
+        if topics_only:
+            where.append(Entry.kind.not_in(DESK_KINDS))
         async with self.sessions() as session:
             rows = (
                 await session.execute(
                     select(Entry.category, func.count())
-                    .where(Entry.status == "published", Entry.parent_id.is_(None), Entry.category != "")
+                    .where(*where)
                     .group_by(Entry.category)
                     .order_by(Entry.category)
                 )

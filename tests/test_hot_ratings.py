@@ -185,6 +185,9 @@ async def test_hot_questions_without_history_are_the_shipped_defaults(app: App, 
     actions = [b.action for row in greeting.buttons for b in row]
     assert actions[: len(DEFAULT_HOT)] == [f"entry:{e}" for e in DEFAULT_HOT]
     assert any(a.startswith("cat:") for a in actions)  # the categories follow
+    # ... the bureau's topics, not the front desk's small talk (问候, 闲聊, 不文明用语) or referrals
+    assert not {"cat:问候", "cat:闲聊", "cat:不文明用语", "cat:其他部门事项"} & set(actions)
+    assert "问候" not in greeting.text and "闲聊" not in greeting.text
     [hello] = await app.conversations.handle(web(text="你好"))  # small talk tagged 热点问题
     assert f"entry:{DEFAULT_HOT[0]}" in [b.action for row in hello.buttons for b in row]
     [thanks] = await app.conversations.handle(web(text="谢谢"))

@@ -17,6 +17,7 @@ from bot.config import WebSettings
 from bot.messages import IncomingMessage
 from handlers.web import build_web_app, embed_snippets, start_web
 from handlers.web_channel import WebChannel
+from knowledge.importers.base import DESK_KINDS
 
 STATIC = Path(__file__).resolve().parent.parent / "handlers" / "static"
 TOKEN = "visitor-token-0001"
@@ -408,10 +409,13 @@ async def test_rate_limit_per_token_and_per_address(app: App) -> None:
 
 
 # -- browsing the knowledge -----------------------------------------------------------------------------
-async def test_categories_and_entries(client: TestClient) -> None:
+async def test_categories_and_entries(client: TestClient, app: App) -> None:
     cats = (await (await client.get("/api/categories")).json())["categories"]
     names = {c["name"]: c["count"] for c in cats}
     assert names["机构信息"] > 0 and "政府信息公开" in names
+    # The front desk's small talk and referrals are in the knowledge base but are no topic to browse.
+    desk = {e.category for e in await app.services.kb.entries(status="published") if e.kind in DESK_KINDS}
+    assert {"问候", "闲聊", "其他部门事项"} <= desk and not desk & set(names)
     data = await (await client.get("/api/entries", params={"category": "机构信息"})).json()
     ids = [e["id"] for e in data["entries"]]
     assert "faq-bureau-002" in ids

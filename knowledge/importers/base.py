@@ -10,6 +10,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 KINDS = ("faq", "guide", "policy", "clause", "smalltalk", "referral")
+DESK_KINDS = (
+    "smalltalk",
+    "referral",
+)  # the front desk's replies (knowledge/data/desk), not the bureau's knowledge
 STATUSES = ("published", "draft", "expired")
 GUIDE_SECTIONS = (
     "事项名称",
