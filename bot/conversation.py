@@ -94,7 +94,7 @@ HELP = (
     "/cancel 撤回正在等待的人工问题\n"
     "/start 查看我能回答哪些方面的问题\n"
     "/subscribe 订阅某类政策的更新（有新政策时推送给您），/unsubscribe 退订，/subscriptions 我的订阅\n"
-    "/comment 对工作人员的答复补充意见（先在答复下方点“满意 / 一般 / 不满意”）\n"
+    "/comment 对工作人员的答复补充意见（先评价这条答复：满意 / 一般 / 不满意）\n"
     "在群里提问时，请 @我 或回复我的消息。"
 )
 UNKNOWN_COMMAND = "没有这个命令。" + HELP

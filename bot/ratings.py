@@ -25,7 +25,7 @@ THANKS = "感谢您的评价（{label}）！"
 THANKS_COMMENT = "感谢您的评价（{label}）和意见！"
 NO_REPLY = "找不到这条工作人员答复。"
 ASK_COMMENT = "如有意见，请发送 /comment 加上您的意见，例如：/comment 答复很清楚。"
-NOTHING_RATED = "请先在工作人员答复下方点“满意 / 一般 / 不满意”评价，再发送 /comment 补充意见。"
+NOTHING_RATED = "请先评价工作人员的答复（满意 / 一般 / 不满意），再发送 /comment 补充意见。"
 EMPTY_COMMENT = "请在 /comment 后面写上您的意见，例如：/comment 答复很清楚。"
 COMMENT_HOURS = 24  # /comment adds to the conversation's rating given within this many hours
 
