@@ -7,8 +7,9 @@ with exponential backoff, or after the channel's ``retry_after`` (Telegram's 429
 
 Rows are taken by ``priority`` (replies 0 before broadcasts 1), then in order. A channel may be given a
 ``Pace`` (Telegram: about 30 messages a second overall, one a second per chat; shared by the workers on
-PostgreSQL): the worker spaces its sends so the channel's flood limits are never hit, and leaves a broadcast row whose chat was just written to
-for the next pass (a reply is not held back: a short burst in one chat is tolerated). ``stop()`` lets the row being sent finish, so a restart never sends one twice.
+PostgreSQL): the worker spaces its sends so the channel's flood limits are never hit, and leaves a
+broadcast row whose chat was just written to for the next pass (a reply is not held back: a short burst
+in one chat is tolerated). ``stop()`` lets the row being sent finish, so a restart never sends one twice.
 
 A worker killed outright (SIGKILL, power loss) between a send and its record leaves the row claimed: it
 is sent again once the claim's ``LEASE`` expires, and marked ``IN_DOUBT``, for the first send may have
@@ -280,7 +281,7 @@ class OutboxWorker:
                 .values(
                     status="sent",
                     sent_at=utcnow(),
-                    last_error="" if item.last_error != IN_DOUBT else IN_DOUBT,
+                    last_error=IN_DOUBT if item.last_error == IN_DOUBT else "",
                 )
             )
             if item.kind in ("staff_post", "staff_followup") and item.ticket_id and message_ref:

@@ -31,15 +31,11 @@ PUSH_KINDS: tuple[ActionKind, ...] = (
     "subscribe", "unsubscribe", "subscriptions", "follow", "unfollow", "unsub", "digest", "read",
 )  # fmt: skip
 MAX_BUTTON_ACTION = 64  # bytes: Telegram's callback data limit; a longer action is not offered as a button
-CHOICE_KINDS = (
-    "pick:",
-    "escalate:",
-    "rel:",
-    "entry:",
+RATING_KINDS = (
     "feedback:",
     "rate:",
-)  # buttons a text-only channel offers as numbered choices (有用 / 没解决 and 满意 / 一般 / 不满意 too)
-RATING_KINDS = ("feedback:", "rate:")
+)  # 有用 / 没解决 under an answer, 满意 / 一般 / 不满意 under a staff reply
+CHOICE_KINDS = ("pick:", "escalate:", "rel:", "entry:", *RATING_KINDS)  # numbered on a text-only channel
 NUMBER = re.compile(r"[0-9]{1,12}")  # fullmatch: "$" would let "1\n" through
 # The largest id an action (or any id from outside) may carry: the database's id columns are 32-bit
 # INTEGER on PostgreSQL, so a larger one is no row's id, and querying it would be a database error.
