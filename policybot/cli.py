@@ -166,11 +166,20 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(args.command)  # pragma: no cover - argparse guarantees a known command
 
 
+EMPTY_KB_HINT = (
+    "policybot: the knowledge base is empty, so every question goes to staff; "
+    "`policybot kb import --default` loads the shipped one, `kb import PATH...` your own"
+)
+
+
 async def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from bot.services import Services
 
     services = await Services.start(settings)
     try:
+        if await services.kb.count() == 0:
+            # ``ask`` never loads knowledge itself (an FAQ imported next would be mixed with it)
+            print(EMPTY_KB_HINT, file=sys.stderr)
         if args.questions == ["-"]:
             loop = asyncio.get_running_loop()
             while True:

@@ -254,8 +254,10 @@ async def test_ask_and_import_never_load_the_default_kb(
     config = tmp_path / "policybot.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{elsewhere}"\n', encoding="utf-8")
     db = ["--config", str(config), "--db", db_url]
-    row = json.loads(ok(policybot(*db, "ask", "--json", "外商投资信息报告要什么材料", cwd=tmp_path)))
+    empty = policybot(*db, "ask", "--json", "外商投资信息报告要什么材料", cwd=tmp_path)
+    row = json.loads(ok(empty))
     assert row["status"] == "escalated"
+    assert "knowledge base is empty" in empty.stderr and "kb import --default" in empty.stderr
     assert (await _count(db_url, lexicon))[0] == 0
     assert not elsewhere.exists()
 
@@ -263,9 +265,9 @@ async def test_ask_and_import_never_load_the_default_kb(
     expected = len(parse_paths(default_paths()))
     assert f"added {expected}, updated 0, unchanged 0" in out
     asked = ["鼓楼区商务局的电话是多少？", "房产证丢了怎么补办", "你好", "会议室周末能借用吗"]
-    phone, referral, greeting, unknown = map(
-        json.loads, ok(policybot(*db, "ask", "--json", *asked, cwd=tmp_path)).splitlines()
-    )
+    loaded = policybot(*db, "ask", "--json", *asked, cwd=tmp_path)
+    assert "knowledge base is empty" not in loaded.stderr
+    phone, referral, greeting, unknown = map(json.loads, ok(loaded).splitlines())
     assert phone["status"] == "answered" and phone["entry_id"] == "faq-bureau-002"
     assert phone["kind"] == "faq"
     # Another body's matter is answered (by its referral), small talk too; no reliable answer stays
