@@ -8,6 +8,11 @@ previous batch is written with one INSERT and one UPDATE statement. A bad line a
 ``ImportFailure`` and the transaction writes nothing. Memory follows the batch, not the file: only
 the ids seen are kept (to reject duplicates and to find the children a new version dropped).
 
+Imported into an empty knowledge base (the first load of a large FAQ), the index is built along the
+way from the rows and tokens at hand (``IndexBuilder``, in a thread while the batch is written), so
+the caller need not read 100k rows back; it is only handed over when no other writer changed the
+knowledge during the import (the version moved by exactly this import's one step).
+
 With an ``actor`` (``policybot kb import``), each added, changed or dropped entry gets a revision in
 the same transaction (``EntryRevision``, as the console's edits do: the record before and after), so
 the entry's history shows the import and it can be reverted. They are written with the batch's own
@@ -25,6 +30,7 @@ from datetime import datetime
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, insert, select, update
@@ -32,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge import versions
 from knowledge.importers import ImportCounts, ParsedEntry, entry_columns, entry_to_parsed, iter_paths
-from knowledge.index import tokenize_entry
+from knowledge.index import IndexBuilder, tokenize_entry
 from knowledge.models import Entry, EntryRevision, utcnow
 from knowledge.segment import Lexicon
 
@@ -58,6 +64,7 @@ class BulkResult:
     counts: ImportCounts
     version: int = 0
     rows: list[Entry] | None = field(default_factory=list)
+    built: IndexBuilder | None = None  # the whole index, built along (see the module docstring)
 
 
 def _tokenize_rows(rows: list[Row]) -> list[dict[str, Any]]:
@@ -101,11 +108,20 @@ class Tokenizers:
 
 
 async def bulk_import(
-    session: AsyncSession, paths: Iterable[str | Path], lex: Lexicon, token_sig: str, actor: str = ""
+    session: AsyncSession,
+    paths: Iterable[str | Path],
+    lex: Lexicon,
+    token_sig: str,
+    actor: str = "",
+    builder: IndexBuilder | None = None,
 ) -> BulkResult:
     """Import the files in the caller's transaction (see the module docstring); with an ``actor``, keep
-    a revision of each entry the import adds, changes or drops."""
+    a revision of each entry the import adds, changes or drops; with a ``builder``, build the index
+    along when the knowledge base is empty (``BulkResult.built``)."""
     result = BulkResult(ImportCounts())
+    start_version = await versions.version_in(session) if builder is not None else None
+    if start_version is None or await session.scalar(select(Entry.id).limit(1)) is not None:
+        builder = None
     seen: set[str] = set()
     parents: set[str] = set()
     entries = iter_paths(paths)
@@ -124,7 +140,13 @@ async def bulk_import(
         for row, toks in zip(new + changed, await tokenizing, strict=True):
             row["tokens"], row["token_sig"] = toks, token_sig
         _keep(result, new + changed)
+        adding = None
+        if builder is not None:  # (an empty knowledge base: every row is new)
+            batch = [(SimpleNamespace(**r), r["tokens"]) for r in new]
+            adding = later(asyncio.to_thread(builder.add, batch))  # type: ignore[arg-type]
         await _write(session, new, changed, revisions)
+        if adding is not None:
+            await adding
 
     try:
         reading = later(asyncio.to_thread(_take, entries, BATCH))
@@ -147,6 +169,8 @@ async def bulk_import(
         touched = [*result.counts.changed_ids, *result.counts.removed_ids]
         if touched:
             result.version = await versions.record_change(session, touched)
+        if builder is not None and start_version is not None and result.version == start_version + 1:
+            result.built = builder
     finally:
         for task in pending:
             if not task.done():

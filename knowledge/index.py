@@ -17,7 +17,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from itertools import islice
+from itertools import islice, pairwise
 from typing import Any
 
 import numpy as np
@@ -168,8 +168,26 @@ class IndexBuilder:
 
     def segment(self) -> tuple[_Segment, float, float]:
         """The postings of everything added, and the average key and body lengths."""
+        renumbered = self._in_id_order()
         batches, self._batches = self._batches, []
-        return _build_segment(self.vocab, len(self.docs), batches, self._len_k, self._len_b)
+        return _build_segment(self.vocab, len(self.docs), batches, self._len_k, self._len_b, renumbered)
+
+    def _in_id_order(self) -> bool:
+        """Renumber the docs in entry id order when they were added in another (an import adds them
+        in its files' order; a build from the database reads them by id). Equal scores rank by doc
+        number, so every build of one knowledge base must number its docs alike. True if renumbered."""
+        ids = [d.entry_id for d in self.docs]
+        if all(a <= b for a, b in pairwise(ids)):
+            return False
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        new_number = np.empty(len(ids), dtype=np.int32)
+        new_number[order] = np.arange(len(ids), dtype=np.int32)
+        self.docs = [self.docs[i] for i in order]
+        self._len_k = array("i", np.frombuffer(self._len_k, dtype=np.int32)[order].tobytes())
+        self._len_b = array("i", np.frombuffer(self._len_b, dtype=np.int32)[order].tobytes())
+        for batch in self._batches:
+            batch.doc = new_number[batch.doc]
+        return True
 
 
 @dataclass
@@ -385,7 +403,7 @@ class Index:
     def _pinyin_map(self, vocab: Iterable[str]) -> dict[str, list[str]]:
         """Toneless pinyin -> vocabulary words (2-4 Han characters), for homophone typos."""
         out: dict[str, list[str]] = defaultdict(list)
-        for word in vocab:
+        for word in sorted(vocab):  # (in one order whatever order the build met the words in)
             if 2 <= len(word) <= 4:
                 key = self.lex.pinyin_key(word)
                 if key:
@@ -684,21 +702,26 @@ def _bm25f(
 
 
 def _build_segment(
-    vocab: dict[str, int], n: int, batches: list[_Pairs], len_k: array, len_b: array
+    vocab: dict[str, int],
+    n: int,
+    batches: list[_Pairs],
+    len_k: array,
+    len_b: array,
+    renumbered: bool = False,
 ) -> tuple[_Segment, float, float]:
     """The postings of a whole build from its batches' pairs, computed with array operations (see
     ``_bm25f``); also the average key and body lengths. Batches hold ascending docs, so a stable
-    sort by token puts every posting list in doc order."""
+    sort by token puts every posting list in doc order (``renumbered`` docs are sorted by token and
+    doc instead)."""
     if not batches:
         return _Segment(vocab), 1.0, 1.0
     v = max(len(vocab), 1)
     lk, lb = np.frombuffer(len_k, dtype=np.int32), np.frombuffer(len_b, dtype=np.int32)
     avg_k, avg_b = max(1.0, float(lk.mean())), max(1.0, float(lb.mean()))
     # One field at a time, each batch's copy dropped once joined: the peak is about twice the pairs.
-    tok = _join(batches, "tok")
-    order = np.argsort(tok, kind="stable")
-    tok = tok[order]
-    doc = _join(batches, "doc")[order]
+    tok, doc = _join(batches, "tok"), _join(batches, "doc")
+    order = np.argsort(tok.astype(np.int64) * n + doc) if renumbered else np.argsort(tok, kind="stable")
+    tok, doc = tok[order], doc[order]
     tf_k = _join(batches, "tf_k")[order]
     tf_b = _join(batches, "tf_b")[order]
     del order

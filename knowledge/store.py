@@ -103,16 +103,21 @@ class KnowledgeBase:
             rows = await session.stream(published.execution_options(yield_per=LOAD_BATCH))
             async for batch in rows.partitions():
                 await asyncio.to_thread(builder.add, [(r, r.tokens) for r in batch])  # type: ignore[misc]
+        return await self._install(builder, state.version, state.kb_id)
+
+    async def _install(self, builder: IndexBuilder, version: int, kb_id: str) -> int:
+        """Make a full build (of the knowledge at ``version``) the index, replay what changed since,
+        and save it as files. Returns the number of indexed entries."""
         parts = await asyncio.to_thread(self.index.prepare, builder)
         async with self._lock:
             self.index.install_parts(*parts)
             parts = self.index.parts()
-            self.version, self.kb_id = state.version, state.kb_id
+            self.version, self.kb_id = version, kb_id
             await self._catch_up()
         if self.index_dir is not None:
             try:
                 await asyncio.to_thread(
-                    index_files.save, parts, self.index_dir, state.kb_id, self.index_sig, state.version
+                    index_files.save, parts, self.index_dir, kb_id, self.index_sig, version
                 )
             except OSError:
                 log.exception("could not save the index files (the index in memory still answers)")
@@ -204,14 +209,19 @@ class KnowledgeBase:
         """Import files in one transaction, a batch at a time (``knowledge.bulk``): a bad line
         anywhere raises ImportFailure and nothing is written. A few changes reach the index entry by
         entry; many (or an index not loaded yet) are followed by one full load, which saves it. With
-        an ``actor``, each added, changed or dropped entry's change is kept as a revision."""
+        an ``actor``, each added, changed or dropped entry's change is kept as a revision. Into an
+        empty knowledge base the index is built during the import instead (``knowledge.bulk``)."""
         self._importing += 1  # (``watch`` leaves this worker's own import to it)
         try:
             async with self.sessions() as session, session.begin():
-                result = await bulk_import(session, paths, self.lex, self.token_sig, actor)
+                along = IndexBuilder(self.index)
+                result = await bulk_import(session, paths, self.lex, self.token_sig, actor, along)
             if not result.version:
                 return result.counts
-            if result.rows is not None and self.version:
+            if result.built is not None:
+                state = await versions.read_state(self.sessions)
+                await self._install(result.built, result.version, state.kb_id)
+            elif result.rows is not None and self.version:
                 await self._applied(result.version, result.rows, result.counts.removed_ids)
             elif self.version and result.rows is None:
                 await self.rebuild()

@@ -56,6 +56,11 @@ async def current_version(sessions: async_sessionmaker[AsyncSession]) -> int:
         return int(await session.scalar(select(KnowledgeState.version).where(KnowledgeState.id == 1)) or 0)
 
 
+async def version_in(session: AsyncSession) -> int | None:
+    """The knowledge version as the caller's transaction sees it (None: no state row yet)."""
+    return await session.scalar(select(KnowledgeState.version).where(KnowledgeState.id == 1))
+
+
 async def record_change(session: AsyncSession, entry_ids: Collection[str]) -> int:
     """In the writer's transaction, as its last statement: raise the version (the row stays locked
     until the commit) and log the changed entries; returns the new version."""

@@ -6,18 +6,22 @@ with the others' changes."""
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import knowledge.bulk
 from bot.config import Settings
 from bot.services import Services
-from knowledge.importers import ParsedEntry
+from knowledge import versions
+from knowledge.importers import ParsedEntry, parse_paths
 from knowledge.index import Index
 from knowledge.segment import Lexicon
-from knowledge.store import KnowledgeBase
+from knowledge.store import KnowledgeBase, default_paths
 from tests.conftest import seed_path
 
 QUESTION = "跨境电商企业出口退税找哪个部门办理？"
@@ -271,3 +275,57 @@ def test_dense_rows_of_a_loaded_snapshot_equal_the_built_ones(tmp_path: Path, le
         a, b = loaded.dense_weights(w), index.dense_weights(w)
         assert (a is None) == (b is None) and (a is None or np.array_equal(a, b))
     assert [loaded.docs[i] for i in range(5)] == list(index.docs)
+
+
+def _export_shuffled(path: Path, seed: int = 7) -> int:
+    """The default knowledge base as one export file, its records in a shuffled order."""
+    records = [e.as_record() for e in parse_paths(default_paths())]
+    random.Random(seed).shuffle(records)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return len(records)
+
+
+async def test_an_import_into_an_empty_knowledge_base_builds_as_a_rebuild_does(
+    services: Services, lexicon: Lexicon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "kb.jsonl"
+    n = _export_shuffled(path)
+    kb = services.kb
+    _forbid_rebuild(kb, monkeypatch)  # built along the import: nothing is read back
+    await kb.import_paths([path])
+    assert len(kb.index) == n - sum(1 for e in parse_paths(default_paths()) if e.status != "published")
+    assert _snapshots(kb)  # saved
+    full = await _fresh_kb(services, lexicon)
+    monkeypatch.undo()
+    await full.rebuild()
+    assert _state(full.index) == _state(kb.index)
+    # numbered alike (equal scores rank by number), so both rank every question alike
+    assert [d.entry_id for d in kb.index.docs] == [d.entry_id for d in full.index.docs]
+    for e in parse_paths(default_paths())[::7]:
+        asked = e.question or e.title
+        assert [(c.entry_id, c.score) for c in kb.matcher.search(asked)[1]] == [
+            (c.entry_id, c.score) for c in full.matcher.search(asked)[1]
+        ]
+    assert full.version == kb.version
+
+
+async def test_an_import_another_writer_overlapped_is_indexed_from_the_database(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "kb.jsonl"
+    _export_shuffled(path)
+    kb = services.kb
+    real_version_in = versions.version_in
+
+    async def seen_one_change_earlier(session):  # as if another worker's change committed meanwhile
+        return (await real_version_in(session)) - 1
+
+    monkeypatch.setattr(versions, "version_in", seen_one_change_earlier)
+    monkeypatch.setattr(knowledge.bulk, "APPLY_IN_PLACE", 10)  # (else applied entry by entry)
+    rebuilt: list[int] = []
+    rebuild = kb.rebuild
+    monkeypatch.setattr(kb, "rebuild", lambda: rebuilt.append(1) or rebuild())
+    await kb.import_paths([path])
+    assert rebuilt == [1]  # the build made along was not used
+    d = await services.qa.ask("鼓楼区商务局的电话是多少？")
+    assert d.entry_id == "faq-bureau-002"
