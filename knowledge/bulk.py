@@ -22,6 +22,7 @@ bulk INSERT; a changed entry's old record is read with one query a batch.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -37,6 +38,7 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge import versions
+from knowledge.db import EncodedJSON
 from knowledge.importers import ImportCounts, ParsedEntry, entry_columns, entry_to_parsed, iter_paths
 from knowledge.index import IndexBuilder, tokenize_entry
 from knowledge.models import Entry, EntryRevision, utcnow
@@ -51,7 +53,7 @@ IMPORT_ACTOR = "kb import"  # their actor when ``policybot kb import`` runs the 
 
 Row = dict[str, Any]
 _Batch = tuple[
-    list[Row], list[Row], list[Row], "asyncio.Task[list[dict[str, Any]]]"
+    list[Row], list[Row], list[Row], "asyncio.Task[list[dict[str, Any]] | list[EncodedJSON]]"
 ]  # new, changed, revisions, tokens
 ENTRIES, REVISIONS = cast(Table, Entry.__table__), cast(Table, EntryRevision.__table__)
 _LEXICON: Lexicon | None = None  # the worker processes' (inherited when they are forked)
@@ -67,10 +69,18 @@ class BulkResult:
     built: IndexBuilder | None = None  # the whole index, built along (see the module docstring)
 
 
-def _tokenize_rows(rows: list[Row]) -> list[dict[str, Any]]:
-    """In a worker process: the index tokens of each row (``tokenize_entry``)."""
+def _tokenize_rows(rows: list[Row]) -> list[EncodedJSON]:
+    """In a worker process: the index tokens of each row (``tokenize_entry``), as the JSON text the
+    tokens column stores (encoding them here, in parallel, spares the importing process both
+    unpickling the tokens and encoding them: it is the busiest of the processes)."""
     assert _LEXICON is not None
-    return [tokenize_entry(Entry(**r), _LEXICON) for r in rows]
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    return [EncodedJSON(encode(tokenize_entry(Entry(**r), _LEXICON))) for r in rows]
+
+
+def _decoded(tokens: dict[str, Any] | EncodedJSON) -> dict[str, Any]:
+    """Tokens as the index reads them, from a worker process's JSON text or as they are."""
+    return cast(dict[str, Any], json.loads(tokens)) if isinstance(tokens, EncodedJSON) else tokens
 
 
 class Tokenizers:
@@ -81,8 +91,8 @@ class Tokenizers:
         self._pool: Executor | None = None
         self._in_process = asyncio.Lock()
 
-    async def tokenize(self, rows: list[Row]) -> list[dict[str, Any]]:
-        """The tokens of each row, in order."""
+    async def tokenize(self, rows: list[Row]) -> list[dict[str, Any]] | list[EncodedJSON]:
+        """The tokens of each row, in order (from the worker processes: as JSON text)."""
         if len(rows) < PARALLEL_FROM or TOKENIZERS < 2:
             async with self._in_process:  # one thread at a time on the lexicon's caches
                 return await asyncio.to_thread(lambda: [tokenize_entry(Entry(**r), self.lex) for r in rows])
@@ -142,8 +152,7 @@ async def bulk_import(
         _keep(result, new + changed)
         adding = None
         if builder is not None:  # (an empty knowledge base: every row is new)
-            batch = [(SimpleNamespace(**r), r["tokens"]) for r in new]
-            adding = later(asyncio.to_thread(builder.add, batch))  # type: ignore[arg-type]
+            adding = later(asyncio.to_thread(_add_to, builder, new))
         await _write(session, new, changed, revisions)
         if adding is not None:
             await adding
@@ -178,6 +187,11 @@ async def bulk_import(
         await asyncio.gather(*pending, return_exceptions=True)
         await asyncio.to_thread(tokenizers.close)
     return result
+
+
+def _add_to(builder: IndexBuilder, rows: list[Row]) -> None:
+    """Index a batch of new rows (in a thread, while the batch is written)."""
+    builder.add([(SimpleNamespace(**r), _decoded(r["tokens"])) for r in rows])  # type: ignore[misc]
 
 
 def _take(entries: Iterator[ParsedEntry], n: int) -> list[ParsedEntry]:
@@ -267,7 +281,7 @@ def _keep(result: BulkResult, rows: list[Row]) -> None:
     if len(result.rows) + len(rows) > APPLY_IN_PLACE:
         result.rows = None
         return
-    result.rows += [Entry(**r) for r in rows]
+    result.rows += [Entry(**(r | {"tokens": _decoded(r["tokens"])})) for r in rows]
 
 
 async def _remove_dropped_children(

@@ -77,8 +77,20 @@ def create_private(path: Path) -> None:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
+class EncodedJSON(str):
+    """JSON text encoded already (an import's tokenizer processes encode each entry's tokens, in
+    parallel): a JSON column given one stores it as it is instead of encoding a string."""
+
+    __slots__ = ()
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # (one encoder, not one a value: most values are small)
+
+
 def _json_dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    if type(value) is EncodedJSON:
+        return str(value)
+    return _ENCODER.encode(value)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
