@@ -323,8 +323,11 @@ class Conversations:
             entry_id=d.entry_id,
             ticket_id=ticket.id if ticket is not None else None,
         )
-        # Everything of this turn is read in its own transaction: one connection a turn (see related_for).
-        entry = await session.get(Entry, d.entry_id) if d.entry_id else None
+        # The rest of this turn is read in its own transaction: one connection a turn (see related_for);
+        # the entry as the decision read it, a moment ago.
+        entry = d.entry if d.entry is not None and d.entry.id == d.entry_id else None
+        if entry is None and d.entry_id:
+            entry = await session.get(Entry, d.entry_id)
         related = await self._related(session, entry, d.aspect, d.suggestions, d.score)
         extra = await self._hot_after(session, entry)
         # Small talk is not an answer to judge: 没解决 under 你好 would hand a greeting to staff.
@@ -338,6 +341,7 @@ class Conversations:
             related=related,
             extra=extra,
             rated=rated,
+            entry=entry,
         )
 
     async def _related(
@@ -374,10 +378,11 @@ class Conversations:
         related: list[Related] | None = None,
         extra: list[list[Button]] | None = None,
         rated: bool = True,
+        entry: Entry | None = None,
     ) -> Reply:
         """Store an outgoing bot message (the web chat shows the history from these); an answer gets
         有用 / 没解决 (when ``rated``), the subscription buttons, ``extra`` rows and its 相关问题 (kept in
-        the payload)."""
+        the payload). ``entry``: the answering entry, when the caller has read it."""
         msg = Message(
             conversation_id=conv.id,
             direction="out",
@@ -394,18 +399,20 @@ class Conversations:
         reply.message_id = msg.id
         if reply.kind == "answer":
             rating = feedback_buttons(msg.id) if rated else []
-            reply.buttons = rating + await self._push_buttons(session, entry_id)
+            reply.buttons = rating + await self._push_buttons(session, entry_id, entry)
             reply.buttons += (extra or []) + related_buttons(msg.id, related or [])
         msg.payload = {"reply": reply.to_json()}
         if related:
             msg.payload["related"] = [r.to_json() for r in related]
         return reply
 
-    async def _push_buttons(self, session: AsyncSession, entry_id: str | None) -> list[list[Button]]:
+    async def _push_buttons(
+        self, session: AsyncSession, entry_id: str | None, entry: Entry | None = None
+    ) -> list[list[Button]]:
         """订阅此类政策更新 and 关注此条 under an answer (when subscriptions are on)."""
         if self.subscriptions is None or not entry_id:
             return []
-        return await self.subscriptions.answer_buttons(session, entry_id)
+        return await self.subscriptions.answer_buttons(session, entry_id, entry)
 
     async def _candidates(self, text: str) -> list[Suggestion]:
         """The bot's best guesses, for the staff post of an escalated question."""
@@ -644,7 +651,9 @@ class Conversations:
                 answer_text(entry, aspect), source_line=citation(entry), kind="answer", entry_id=entry.id
             )
             related = await self._related(session, entry, aspect, others)
-            return await self._bot_reply(session, conv, reply, entry_id=entry.id, related=related)
+            return await self._bot_reply(
+                session, conv, reply, entry_id=entry.id, related=related, entry=entry
+            )
 
     async def feedback(self, msg: IncomingMessage, message_id: int, helpful: bool) -> Reply:
         """有用 / 没解决 on an answer; 没解决 hands the question to staff."""

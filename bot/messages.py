@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
-from knowledge.models import ReplyKind
+from knowledge.models import Entry, ReplyKind
 
 Status = Literal["answered", "suggested", "escalated"]
 REPLY_KINDS: frozenset[str] = frozenset(get_args(ReplyKind))
@@ -42,6 +42,9 @@ class Decision:
     aspect: str | None = None
     confidence: float = 0.0  # the probability that the best entry answers the question (bot/confidence.py)
     kind: str | None = None  # the answered or best entry's kind (faq, guide, policy, clause...)
+    # The answered entry as read to answer (the turn that stores the answer need not read it again);
+    # not part of the JSON.
+    entry: Entry | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The ``policybot ask --json`` object (keys fixed by the command-line contract)."""

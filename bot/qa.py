@@ -68,7 +68,7 @@ class QAService:
             if entry is None:  # removed between search and read: treat as no answer
                 decision.status = "escalated"
             else:
-                decision.kind = entry.kind
+                decision.kind, decision.entry = entry.kind, entry
                 decision.answer = answer_text(entry, query.aspect)
                 decision.source = source_of(entry)
                 decision.citation = citation(entry)
@@ -103,6 +103,7 @@ class QAService:
             source=source_of(entry),
             kind=entry.kind,
             confidence=1.0,  # said word for word
+            entry=entry,
         )
 
     async def explain(self, question: str, limit: int = 5) -> list[dict[str, object]]:

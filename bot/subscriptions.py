@@ -230,12 +230,16 @@ class SubscriptionService:
         ]
         return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
-    async def answer_buttons(self, session: AsyncSession, entry_id: str) -> list[list[Button]]:
+    async def answer_buttons(
+        self, session: AsyncSession, entry_id: str, entry: Entry | None = None
+    ) -> list[list[Button]]:
         """订阅此类政策更新 (the entry's category) and 关注此条 (the entry, or a clause's document) under
-        an answer; an action too long for a button on every channel is left out."""
+        an answer; an action too long for a button on every channel is left out. ``entry``: the entry,
+        when the caller has read it already."""
         if not self.settings.enabled:
             return []
-        entry = await session.get(Entry, entry_id)
+        if entry is None or entry.id != entry_id:
+            entry = await session.get(Entry, entry_id)
         category = entry.category if entry is not None else ""
         if entry is not None and entry.parent_id:
             entry = await session.get(Entry, entry.parent_id)

@@ -112,7 +112,20 @@ def test_to_simplified_and_han_checks() -> None:
 
 
 def test_normalize_never_raises_on_odd_strings() -> None:
-    odd = ["\ud7ff", "\ud800", "a\udfffb", "\U0010ffff", "𠀀𠀁", "\u0301\u0301", "ﷺ", "㍿", "Ⅻ", "①②", "\x85\u2028", "A" * 10000]
+    odd = [
+        "\ud7ff",
+        "\ud800",
+        "a\udfffb",
+        "\U0010ffff",
+        "𠀀𠀁",
+        "\u0301\u0301",
+        "ﷺ",
+        "㍿",
+        "Ⅻ",
+        "①②",
+        "\x85\u2028",
+        "A" * 10000,
+    ]
     for s in odd:
         assert isinstance(normalize(s), str)
     assert normalize("备案\ud800材料") == "备案 材料"  # a lone surrogate (from JSON) is a space
