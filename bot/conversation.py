@@ -169,7 +169,7 @@ class Conversations:
                 async with self.sessions() as session, session.begin():
                     if msg.update_id is not None and not await self._first_time(session, msg):
                         return []
-                    conv = await self.conversation(session, msg)
+                    conv = await self.conversation(session, msg, hold=True)
                     replies = await self._respond(session, conv, msg, decision)
                     if via_outbox:
                         for reply in replies:
@@ -211,13 +211,16 @@ class Conversations:
         await session.flush()
         return True
 
-    async def conversation(self, session: AsyncSession, msg: IncomingMessage) -> Conversation:
-        """The conversation of this user on this channel, created on first contact.
+    async def conversation(
+        self, session: AsyncSession, msg: IncomingMessage, hold: bool = False
+    ) -> Conversation:
+        """The conversation of this user on this channel, created on first contact; with ``hold``, its
+        row locked until the transaction ends (``_hold``), in the statement that reads it.
 
         Get-or-create that survives two first messages at once (two requests, or two workers): the
         insert does nothing when the other one created the row a moment earlier, and both use that row.
         """
-        conv = await self._existing(session, msg)
+        conv = await self._existing(session, msg, hold)
         if conv is None:
             values = {
                 "channel": msg.channel,
@@ -227,7 +230,7 @@ class Conversations:
                 "created_at": utcnow(),
             }
             await insert_or_ignore(session, Conversation, values, CONVERSATION_KEY)
-            conv = await self._existing(session, msg)
+            conv = await self._existing(session, msg, hold)
             if conv is None:  # pragma: no cover - the row exists once the insert has returned
                 raise RuntimeError("conversation vanished while being created")
         if msg.display_name and conv.display_name != msg.display_name[:200]:
@@ -251,7 +254,7 @@ class Conversations:
     async def _respond(
         self, session: AsyncSession, conv: Conversation, msg: IncomingMessage, decision: Decision | None
     ) -> list[Reply]:
-        await self._hold(session, conv)
+        """The replies to ``msg`` (its conversation's row held: see ``conversation``)."""
         open_ticket = await self.tickets.open_for(session, conv)
         if msg.content_type != "text":
             return [await self._not_text(session, conv, msg, open_ticket)]
@@ -477,14 +480,25 @@ class Conversations:
             return None
         return await self.act(msg, offered[number - 1].action, via_outbox=via_outbox)
 
-    async def _existing(self, session: AsyncSession, msg: IncomingMessage) -> Conversation | None:
-        return await session.scalar(
-            select(Conversation).where(
-                Conversation.channel == msg.channel,
-                Conversation.chat_ref == msg.chat_ref,
-                Conversation.user_ref == msg.user_ref,
-            )
+    async def _existing(
+        self, session: AsyncSession, msg: IncomingMessage, hold: bool = False
+    ) -> Conversation | None:
+        mine = (
+            Conversation.channel == msg.channel,
+            Conversation.chat_ref == msg.chat_ref,
+            Conversation.user_ref == msg.user_ref,
         )
+        if not hold:
+            return await session.scalar(select(Conversation).where(*mine))
+        # The write of ``_hold`` that returns the row: read and locked in one statement.
+        locking = (
+            update(Conversation)
+            .where(*mine)
+            .values(display_name=Conversation.display_name)
+            .returning(Conversation)
+            .execution_options(synchronize_session=False)
+        )
+        return await session.scalar(locking)
 
     async def _act(self, msg: IncomingMessage, a: Action) -> list[Reply]:
         if a.kind in PUSH_KINDS:
