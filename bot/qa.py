@@ -43,7 +43,9 @@ class QAService:
             return Decision(shown, "escalated", notice=EMPTY_NOTICE, invalid=True)
         if not any(unicodedata.category(c)[0] in "LN" for c in shown):
             return Decision(shown, "escalated", notice=NO_TEXT_NOTICE, invalid=True)
-        if (small := find_small_talk(self.kb.index, question)) and (entry := await self.kb.get(small)):
+        if (small := find_small_talk(self.kb.index, question)) and (
+            entry := await self.kb.answer_entry(small)
+        ):
             return self._small_talk(shown, entry)
         query, cands = self.kb.matcher.search(question, limit=10)
         verdict = decide(query, cands, self.settings)
@@ -64,7 +66,7 @@ class QAService:
         if best is not None and verdict.status != "escalated":
             decision.entry_id, decision.title = best.entry_id, best.info.title
         if verdict.status == "answered" and best is not None:
-            entry = await self.kb.get(best.entry_id)
+            entry = await self.kb.answer_entry(best.entry_id)
             if entry is None:  # removed between search and read: treat as no answer
                 decision.status = "escalated"
             else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ DEFAULT_KB_DIRS = ("documents", "guides", "policies", "faq", "desk")
 log = logging.getLogger("policybot.knowledge")
 
 LOAD_BATCH = 2000  # rows read (and tokenized) at a time while building the index
+ANSWER_CACHE = 1024  # entries kept in memory for answering (``answer_entry``)
 # What a build reads of an entry (``make_doc`` and ``IndexBuilder.add``).
 INDEX_COLUMNS = (
     Entry.id, Entry.kind, Entry.title, Entry.question, Entry.parent_id, Entry.answer, Entry.sections,
@@ -67,6 +68,10 @@ class KnowledgeBase:
         self._lock = asyncio.Lock()  # one change of the index at a time, in version order
         self._rebuild_task: asyncio.Task[None] | None = None
         self._importing = 0
+        # Entries read to answer, until the index changes them (``answer_entry``); the generation
+        # counts those changes, so that a read overtaken by one is not kept.
+        self._answers: OrderedDict[str, Entry] = OrderedDict()
+        self._generation = 0
 
     # -- index --------------------------------------------------------------------------------------
     async def load_index(self) -> int:
@@ -82,6 +87,7 @@ class KnowledgeBase:
                     index_files.load, self.index_dir, self.index, state.kb_id, self.index_sig, bounds
                 )
                 if loaded is not None:
+                    self._forget_answers()
                     self.version, self.kb_id = loaded, state.kb_id
                     log.info("index loaded from files", extra={"version": loaded, "entries": len(self.index)})
                     full = await self._catch_up()
@@ -111,6 +117,7 @@ class KnowledgeBase:
         parts = await asyncio.to_thread(self.index.prepare, builder)
         async with self._lock:
             self.index.install_parts(*parts)
+            self._forget_answers()
             parts = self.index.parts()
             self.version, self.kb_id = version, kb_id
             await self._catch_up()
@@ -171,8 +178,11 @@ class KnowledgeBase:
                     self._tokenize(r)
 
     def _apply_to_index(self, rows: Iterable[Entry], removed: Iterable[str] = ()) -> None:
+        removed = list(removed)
         for entry_id in removed:
             self.index.remove(entry_id)
+        rows = list(rows)
+        self._forget_answers([*removed, *(r.id for r in rows)])
         needs_rebuild = False
         for row in rows:
             needs_rebuild |= self.index.upsert(row, row.tokens)
@@ -316,6 +326,31 @@ class KnowledgeBase:
         """One entry by id."""
         async with self.sessions() as session:
             return await session.get(Entry, entry_id)
+
+    async def answer_entry(self, entry_id: str) -> Entry | None:
+        """An entry to answer with: read once, then kept in memory (up to ``ANSWER_CACHE``) until a
+        change reaches the index (this worker's, or another's through ``sync``), so an answer is
+        never older than the index that chose it. Callers only read it."""
+        kept = self._answers.get(entry_id)
+        if kept is not None:
+            self._answers.move_to_end(entry_id)
+            return kept
+        generation = self._generation
+        entry = await self.get(entry_id)
+        if entry is not None and generation == self._generation:
+            self._answers[entry_id] = entry
+            if len(self._answers) > ANSWER_CACHE:
+                self._answers.popitem(last=False)
+        return entry
+
+    def _forget_answers(self, ids: Iterable[str] | None = None) -> None:
+        """Drop the kept entries the index just changed (``None``: all of them)."""
+        self._generation += 1
+        if ids is None:
+            self._answers.clear()
+        else:
+            for entry_id in ids:
+                self._answers.pop(entry_id, None)
 
     async def get_many(self, ids: Sequence[str]) -> dict[str, Entry]:
         """Entries by id."""

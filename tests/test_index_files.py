@@ -329,3 +329,34 @@ async def test_an_import_another_writer_overlapped_is_indexed_from_the_database(
     assert rebuilt == [1]  # the build made along was not used
     d = await services.qa.ask("鼓楼区商务局的电话是多少？")
     assert d.entry_id == "faq-bureau-002"
+
+
+async def test_an_answer_kept_in_memory_follows_every_edit(settings: Settings, lexicon: Lexicon) -> None:
+    """Entries read to answer are kept (``KnowledgeBase.answer_entry``) until a change reaches the
+    index: this worker's edit at once, another worker's with its sync; never the old text after."""
+    settings = settings.replace("database", index_poll_seconds=0.2)
+    a = await Services.start(settings, lexicon=lexicon)
+    b = await Services.start(settings, lexicon=lexicon)
+    try:
+        await a.kb.import_paths([seed_path()])
+        await a.kb.save_entry(NEW)
+        await _until(lambda: "t-new" in b.kb.index.by_id, 1.0)
+        for worker in (a, b):
+            assert "向税务机关申报" in ((await worker.qa.ask(QUESTION)).answer or "")
+        assert "t-new" in a.kb._answers and "t-new" in b.kb._answers  # kept
+        reads: list[str] = []
+        get = b.kb.get
+        b.kb.get = lambda entry_id: reads.append(entry_id) or get(entry_id)  # type: ignore[method-assign]
+        await b.qa.ask(QUESTION)
+        assert reads == []  # answered from memory
+        edited = ParsedEntry(id="t-new", kind="faq", question=QUESTION, answer="改为在电子税务局在线申报。")
+        await a.kb.save_entry(edited)
+        assert "电子税务局" in ((await a.qa.ask(QUESTION)).answer or "")  # this worker: at once
+        await _until(lambda: "t-new" not in b.kb._answers, 1.0)  # the other: with its sync
+        assert "电子税务局" in ((await b.qa.ask(QUESTION)).answer or "")
+        assert reads == ["t-new"]
+        await a.kb.set_status("t-new", "expired")
+        assert (await a.qa.ask(QUESTION)).entry_id != "t-new"
+    finally:
+        await a.close()
+        await b.close()
