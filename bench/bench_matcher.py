@@ -146,6 +146,10 @@ class MemoryKB:
         """One entry by id."""
         return self._by_id.get(entry_id)
 
+    async def answer_entry(self, entry_id: str) -> Entry | None:
+        """An entry to answer with (``KnowledgeBase.answer_entry``: these are all in memory)."""
+        return self._by_id.get(entry_id)
+
 
 class Baseline:
     """The naive matcher: fuzz.ratio of the question against every stored question."""
