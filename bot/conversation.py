@@ -695,8 +695,7 @@ class Conversations:
         """/human, 都不是, or an explicit request: hand the question (or the last one) to staff."""
         text = storable(text)
         async with self.sessions() as session, session.begin():
-            conv = await self.conversation(session, msg)
-            await self._hold(session, conv)
+            conv = await self.conversation(session, msg, hold=True)
             existing = await self.tickets.open_for(session, conv)
             if existing is not None:
                 if text:
