@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from knowledge.index import EMPTY_F, EMPTY_I, Index, IndexedDoc
+from knowledge.index import EMPTY_F, EMPTY_I, Index, IndexedDoc, distinct
 from knowledge.segment import Memo
 from knowledge.text import HAN_ONLY, compact, is_han, normalize
 
@@ -535,10 +535,10 @@ class Matcher:
             both[[i for i, ws in enumerate(words) if not ws]] = 0.0
         np.maximum.at(sims, owner, both)
         # Each candidate's closest question (the first of its best, by a stable sort): its words.
-        order = np.argsort(-both, kind="stable")
-        owners = np.asarray(owner)[order]
-        first = np.unique(owners, return_index=True)[1]
-        closest: dict[int, tuple[str, ...]] = {int(owners[f]): words[int(order[f])] for f in first.tolist()}
+        closest: dict[int, tuple[str, ...]] = {}
+        for i in np.argsort(-both, kind="stable").tolist():
+            if owner[i] not in closest:
+                closest[owner[i]] = words[i]
         return sims, closest
 
     def _unsaid(self, q: Query, words: tuple[str, ...] | None) -> float:
@@ -602,10 +602,7 @@ def _floor(scores: np.ndarray, postings: list[np.ndarray]) -> float:
 
 def _union(lists: list[np.ndarray]) -> np.ndarray:
     """The doc numbers of several posting lists, ascending, each once."""
-    if len(lists) == 1:
-        return lists[0]
-    ids = np.sort(np.concatenate(lists))
-    return ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
+    return lists[0] if len(lists) == 1 else distinct(np.concatenate(lists))
 
 
 def _told_apart(words: list[str], docs: list[IndexedDoc]) -> set[tuple[str, str]]:
