@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 import knowledge.bulk
 from bot.config import Settings
 from bot.services import Services
-from knowledge import versions
+from knowledge import index_files, versions
 from knowledge.importers import ParsedEntry, parse_paths
 from knowledge.index import Index
 from knowledge.segment import Lexicon
@@ -39,7 +41,7 @@ async def _fresh_kb(services: Services, lexicon: Lexicon) -> KnowledgeBase:
 
 
 def _forbid_rebuild(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def no_rebuild() -> int:
+    async def no_rebuild(**_: bool) -> int:
         raise AssertionError("rebuilt instead of loading the files")
 
     monkeypatch.setattr(kb, "rebuild", no_rebuild)
@@ -109,9 +111,9 @@ async def test_a_snapshot_of_other_knowledge_or_layout_is_never_used(
     rebuilt: list[int] = []
     rebuild = kb.rebuild
 
-    async def counting_rebuild() -> int:
+    async def counting_rebuild(*, save_behind: bool = False) -> int:
         rebuilt.append(1)
-        return await rebuild()
+        return await rebuild(save_behind=save_behind)
 
     kb.rebuild = counting_rebuild  # type: ignore[method-assign]
     other_sig.mkdir(exist_ok=True)
@@ -324,7 +326,7 @@ async def test_an_import_another_writer_overlapped_is_indexed_from_the_database(
     monkeypatch.setattr(knowledge.bulk, "APPLY_IN_PLACE", 10)  # (else applied entry by entry)
     rebuilt: list[int] = []
     rebuild = kb.rebuild
-    monkeypatch.setattr(kb, "rebuild", lambda: rebuilt.append(1) or rebuild())
+    monkeypatch.setattr(kb, "rebuild", lambda **kw: rebuilt.append(1) or rebuild(**kw))
     await kb.import_paths([path])
     assert rebuilt == [1]  # the build made along was not used
     d = await services.qa.ask("鼓楼区商务局的电话是多少？")
@@ -360,3 +362,38 @@ async def test_an_answer_kept_in_memory_follows_every_edit(settings: Settings, l
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_start_answers_before_its_index_files_are_written(
+    seeded: Services, settings: Settings, lexicon: Lexicon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start that must build answers as soon as the index is built; the files follow behind it,
+    and closing the services waits for them (a later start then loads them)."""
+    assert seeded.kb.index_dir is not None
+    shutil.rmtree(seeded.kb.index_dir)
+    release = threading.Event()
+    real_save = index_files.save
+
+    def held_save(*args: object, **kwargs: object) -> Path:
+        assert release.wait(10), "never released"
+        return real_save(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_files, "save", held_save)
+    started = await Services.start(settings, lexicon=lexicon)  # (returns while the save is held)
+    try:
+        assert (await started.qa.ask("这个方案的文号是多少？")).status != "escalated"
+        assert not seeded.kb.index_dir.exists()  # nothing written yet
+        closing = asyncio.create_task(started.close())
+        await asyncio.sleep(0.1)
+        assert not closing.done()  # waits for the files
+        release.set()
+        await closing
+    finally:
+        release.set()
+    assert [p.name for p in _snapshots(started.kb)] == [
+        f"{started.kb.kb_id}-{started.kb.index_sig}-v{started.kb.version}"
+    ]
+    monkeypatch.undo()
+    again = await _fresh_kb(seeded, lexicon)
+    _forbid_rebuild(again, monkeypatch)
+    assert await again.load_index() == 18
