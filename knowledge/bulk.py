@@ -22,6 +22,7 @@ bulk INSERT; a changed entry's old record is read with one query a batch.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -108,7 +109,10 @@ class Tokenizers:
         global _LEXICON
         if self._pool is None:
             _LEXICON = self.lex
-            self._pool = ProcessPoolExecutor(TOKENIZERS, mp_context=get_context("fork"))
+            # (forked during an import, with the parent's collector paused: theirs runs again)
+            self._pool = ProcessPoolExecutor(
+                TOKENIZERS, mp_context=get_context("fork"), initializer=gc.enable
+            )
         return self._pool
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from knowledge.collector import collector_paused
 from knowledge.models import Entry
 from knowledge.segment import Lexicon, Memo
 from knowledge.text import compact, normalize
@@ -347,9 +348,10 @@ class Index:
         """Replace the whole index with these (entry, tokens) pairs (published entries only)."""
         builder = IndexBuilder(self)
         rest = iter(entries)
-        while batch := list(islice(rest, BUILD_BATCH)):
-            builder.add(batch)
-        self.install(builder)
+        with collector_paused():
+            while batch := list(islice(rest, BUILD_BATCH)):
+                builder.add(batch)
+            self.install(builder)
 
     def install(self, builder: IndexBuilder) -> None:
         """Replace the whole index with what ``builder`` was given."""

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge import index_files, versions
 from knowledge.bulk import bulk_import
+from knowledge.collector import collector_paused
 from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed
 from knowledge.importers.base import DESK_KINDS, ParsedEntry, check_entry
 from knowledge.index import Index, IndexBuilder, Parts, token_signature, tokenize_entry
@@ -104,14 +105,15 @@ class KnowledgeBase:
         # Read before the rows: a change committed while they are read is replayed after.
         state = await versions.read_state(self.sessions)
         builder = IndexBuilder(self.index)
-        async with self.sessions() as session:
-            # Only the columns the index reads, as plain rows (no ORM objects, and two JSON columns
-            # decoded instead of six): a batch is freed once the builder has it.
-            published = select(*INDEX_COLUMNS).where(Entry.status == "published").order_by(Entry.id)
-            rows = await session.stream(published.execution_options(yield_per=LOAD_BATCH))
-            async for batch in rows.partitions():
-                await asyncio.to_thread(builder.add, [(r, r.tokens) for r in batch])  # type: ignore[misc]
-        return await self._install(builder, state.version, state.kb_id, save_behind)
+        with collector_paused():
+            async with self.sessions() as session:
+                # Only the columns the index reads, as plain rows (no ORM objects, and two JSON
+                # columns decoded instead of six): a batch is freed once the builder has it.
+                published = select(*INDEX_COLUMNS).where(Entry.status == "published").order_by(Entry.id)
+                rows = await session.stream(published.execution_options(yield_per=LOAD_BATCH))
+                async for batch in rows.partitions():
+                    await asyncio.to_thread(builder.add, [(r, r.tokens) for r in batch])  # type: ignore[misc]
+            return await self._install(builder, state.version, state.kb_id, save_behind)
 
     async def _install(
         self, builder: IndexBuilder, version: int, kb_id: str, save_behind: bool = False
@@ -248,23 +250,28 @@ class KnowledgeBase:
         empty knowledge base the index is built during the import instead (``knowledge.bulk``)."""
         self._importing += 1  # (``watch`` leaves this worker's own import to it)
         try:
-            async with self.sessions() as session, session.begin():
-                along = IndexBuilder(self.index)
-                result = await bulk_import(session, paths, self.lex, self.token_sig, actor, along)
-            if not result.version:
-                return result.counts
-            if result.built is not None:
-                state = await versions.read_state(self.sessions)
-                await self._install(result.built, result.version, state.kb_id)
-            elif result.rows is not None and self.version:
-                await self._applied(result.version, result.rows, result.counts.removed_ids)
-            elif self.version and result.rows is None:
-                await self.rebuild()
-            else:  # not loaded: the saved files and the change log, or a build
-                await self.load_index()
-            return result.counts
+            with collector_paused():
+                return await self._import(paths, actor)
         finally:
             self._importing -= 1
+
+    async def _import(self, paths: Sequence[str | Path], actor: str) -> ImportCounts:
+        """``import_paths``' work: the import, then the index brought up to it."""
+        async with self.sessions() as session, session.begin():
+            along = IndexBuilder(self.index)
+            result = await bulk_import(session, paths, self.lex, self.token_sig, actor, along)
+        if not result.version:
+            return result.counts
+        if result.built is not None:
+            state = await versions.read_state(self.sessions)
+            await self._install(result.built, result.version, state.kb_id)
+        elif result.rows is not None and self.version:
+            await self._applied(result.version, result.rows, result.counts.removed_ids)
+        elif self.version and result.rows is None:
+            await self.rebuild()
+        else:  # not loaded: the saved files and the change log, or a build
+            await self.load_index()
+        return result.counts
 
     async def write_entries(
         self, entries: Sequence[ParsedEntry], actor: str = "", action: str = "edit"
