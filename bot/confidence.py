@@ -27,6 +27,7 @@ FEATURES: tuple[str, ...] = (
     "margin",  # over the runner-up with another answer
     "coverage",  # share of the question's informative words the entry holds (by weight)
     "key_coverage",  # ... in its questions, title or headings
+    "key_gap",  # ... words the runner-up's lacks, when it holds none this one lacks (``key_gap``)
     "question_sim",  # closeness to one of its own questions (0 without)
     "question_gap",  # ... more than the runner-up's
     "phrase",  # how literally it says the question's words
@@ -49,6 +50,7 @@ SIGNS: dict[str, int] = {
     "margin": 1,
     "coverage": 1,
     "key_coverage": 1,
+    "key_gap": 1,
     "question_sim": 1,
     "question_gap": 1,
     "phrase": 1,
@@ -73,6 +75,7 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         best.score - (runner.score if runner else 0.0),
         best.coverage,
         best.key_coverage,
+        key_gap(q, best, runner),
         best.question_sim,
         best.question_sim - (runner.question_sim if runner else 0.0),
         best.phrase,
@@ -87,10 +90,26 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
     ]
 
 
+def key_gap(q: Query, best: Candidate, runner: Candidate | None) -> float:
+    """The share (by weight) of the question's words that ``best`` holds in its key field (questions,
+    title, headings) and the runner-up's lacks, when the runner-up's holds none that ``best`` lacks
+    (0 otherwise: each names part of the question)."""
+    if runner is None:
+        return best.key_coverage
+    if runner.key_words & ~best.key_words:
+        return 0.0
+    extra = best.key_words & ~runner.key_words
+    return sum(w for i, w in enumerate(q.weights) if extra >> i & 1) / (sum(q.weights) or 1.0)
+
+
 def tied(x: list[float]) -> bool:
-    """Another answer scores within ``TIE`` of this one and its own question does not tell them
-    apart either: whatever the model says, the match cannot choose between them, so it offers both."""
-    return x[FEATURES.index("margin")] < TIE and x[FEATURES.index("question_gap")] < TIE
+    """Another answer scores within ``TIE`` of this one and neither its own question nor its key
+    field (questions, title, headings) tells them apart: two guides of near-identical text, one of
+    which names the question's words in its title, are apart, unless the other's own question is
+    the closer one. Whatever the model says, the match cannot choose between tied answers, so it
+    offers both."""
+    margin, q_gap, k_gap = (x[FEATURES.index(f)] for f in ("margin", "question_gap", "key_gap"))
+    return margin < TIE and q_gap < TIE and (k_gap < TIE or q_gap <= -TIE)
 
 
 # An entry holding less than this share (by weight) of the question's informative words is never the

@@ -168,6 +168,7 @@ class Coverage:
     missing: list[float]
     spec_cover: list[float]
     spec_missing: list[float]
+    key_words: list[int]  # which of the question's words each holds in its key field (bit i: word i)
 
 
 @dataclass(slots=True)
@@ -188,6 +189,7 @@ class Candidate:
     spec_coverage: float = 0.0  # coverage with each word weighed by its idf here too
     spec_missing: float = 0.0  # missing, likewise
     unsaid: float = 0.0  # the heaviest word of its closest own question not asked (relative)
+    key_words: int = 0  # which question words its key field holds (bit i: ``Query.words[i]``)
 
 
 class Matcher:
@@ -411,6 +413,7 @@ class Matcher:
                 spec_coverage=sc[j],
                 spec_missing=sl[j],
                 unsaid=self._unsaid(q, closest.get(j)),
+                key_words=cov.key_words[j],
             )
             for j in best
         ]
@@ -437,12 +440,14 @@ class Matcher:
         missing: list[float] = []
         spec_cover: list[float] = []
         spec_missing: list[float] = []
+        key_words: list[int] = []
         for j, doc in enumerate(docs):
             key, body = doc.key_text, doc.body_text  # (a word holds no space: never across the two)
             shared, document = doc.shared_key, doc.document  # a clause's ("" for other kinds)
             own = key[len(shared) :]
             c = k = lack = sc = s_lack = 0.0
-            for (w, v, held, in_key, grams, half), sp in zip(plan, spec, strict=True):
+            mask = 0
+            for i, ((w, v, held, in_key, grams, half), sp) in enumerate(zip(plan, spec, strict=True)):
                 said_in_key = w in key
                 if said_in_key or w in body or (held is not None and held[j]):
                     # Said only in a heading the clause shares with a sibling that says it itself.
@@ -469,7 +474,9 @@ class Matcher:
                 # One character inside a longer word of the key is not that word: postings only.
                 if (in_key is not None and in_key[j]) or (len(w) > 1 and said_in_key):
                     k += v
+                    mask |= 1 << i
             cover.append(c)
+            key_words.append(mask)
             key_cover.append(k)
             missing.append(lack)
             spec_cover.append(sc / spec_total)
@@ -482,6 +489,7 @@ class Matcher:
             [m / top_w for m in missing],
             spec_cover,
             spec_missing,
+            key_words,
         )
 
     def _specificity(self, words: list[str], weights: list[float]) -> list[float]:

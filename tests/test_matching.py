@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.confidence import FEATURES, GROUPS, ConfidenceModel, Logistic, features, shipped_model
+from bot.confidence import FEATURES, GROUPS, ConfidenceModel, Logistic, features, shipped_model, tied
 from bot.config import MatchingSettings
 from bot.decide import decide
 from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE
@@ -786,6 +786,24 @@ def test_features_of_a_match() -> None:
     assert x["short"] == 1.0  # one informative word
     alone = dict(zip(FEATURES, features(Q, best, []), strict=True))
     assert alone["margin"] == 0.8 and alone["ties"] == 0.0
+
+
+def test_a_key_field_naming_more_of_the_question_tells_close_answers_apart() -> None:
+    """Two answers within TIE of each other are tied, unless one's key field (title, headings,
+    questions) holds question words the other's lacks while lacking none the other holds, and the
+    other's own question is not the closer one."""
+    q = Query("q", "q", "ab", ["a", "b"], [0.5, 0.5], ["a", "b"], False, "", "", None)
+    best, runner = _cand(0, 0.8), _cand(1, 0.79)
+    best.key_words, runner.key_words = 0b11, 0b01  # the best's key holds both words, the runner's one
+    x = dict(zip(FEATURES, features(q, best, [runner]), strict=True))
+    assert x["key_gap"] == pytest.approx(0.5)
+    assert not tied(list(x.values()))
+    best.key_words, runner.key_words = 0b01, 0b10  # each names a different word: no gap, tied
+    x = dict(zip(FEATURES, features(q, best, [runner]), strict=True))
+    assert x["key_gap"] == 0.0 and tied(list(x.values()))
+    best.key_words, runner.key_words = 0b11, 0b01
+    runner.question_sim = 0.9  # the runner's own question is much closer: tied whatever the key says
+    assert tied(features(q, best, [runner]))
 
 
 async def test_features_on_real_questions(default_kb: Services) -> None:
