@@ -222,7 +222,7 @@ def _explained_text(found: dict) -> str:
     for i, c in enumerate(found["candidates"], 1):
         lines.append(
             f"  {i}. {c['entry_id']} [{c['kind']}] {c['title']}  score {c['score']:.3f}"
-            f"  probability {c['probability']:.3f}"
+            f"  question_sim {c['question_sim']:.3f}  probability {c['probability']:.3f}"
         )
         lines.append("     " + " ".join(f"{k}={v}" for k, v in c["features"].items()))
     return "\n".join(lines) + "\n"

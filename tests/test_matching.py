@@ -779,7 +779,7 @@ def test_features_of_a_match() -> None:
     runner.spec_coverage = 0.5
     x = dict(zip(FEATURES, features(Q, best, [runner, _cand(2, 0.1)]), strict=True))
     assert x["score"] == 0.8 and x["margin"] == pytest.approx(0.02)
-    assert x["question_sim"] == 0.9 and x["question_gap"] == pytest.approx(0.4)
+    assert x["question_gap"] == pytest.approx(0.4)  # (its own closeness, 0.9, is no feature)
     assert x["spec_coverage"] == 0.6 and x["spec_gap"] == pytest.approx(0.1) and x["spec_missing"] == 0.3
     assert x["missing"] == 0.2 and x["unsaid"] == 0.4 and x["off_type"] == 1.0
     assert x["ties"] == pytest.approx(1 / 3)  # e1 within TIE, e2 not
