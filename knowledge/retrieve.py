@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,8 @@ ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does n
 SHARED_HEADING = 0.5  # a clause's word said only where its siblings say it too (``_told_apart``)
 STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
+FORM_PENALTY = 0.95  # an entry whose own questions all ask in another form than the question (``_rerank``)
+FORM_MEMO = 50_000  # entries' own questions whose form is remembered
 _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
 )
@@ -108,6 +111,19 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 ASPECT_RX = dict(ASPECTS)  # section name -> its pattern (does an entry's own question ask for it?)
 
+# What kind of answer a question asks for, by its interrogative words: why, when, where or who, how
+# much or many, how, what or which, yes or no. Two questions of the same matter asked in different
+# forms (为什么要买 / 哪里买 / 什么时候买) are different questions, whichever words they share.
+FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("why", re.compile(r"为什么|为何|为啥|怎么会")),
+    ("when", re.compile(r"什么时候|何时|啥时候|哪天|哪年|几月|几号|几时|多久|多长时间|几天|多少天")),
+    ("where", re.compile(r"哪里|哪儿|在哪|何处|去哪|找谁|谁")),
+    ("much", re.compile(r"多少|几[个项件次岁位家条种类]|多大|多高|多贵")),
+    ("how", re.compile(r"如何|怎么|怎样|咋")),
+    ("what", re.compile(r"什么|啥|哪个|哪些|哪种|哪类|哪几|哪一")),
+    ("whether", re.compile(r"吗|是否|能否|可否|可不可以|能不能|是不是|有没有|会不会|要不要|需不需要")),
+)
+
 
 def _clauses(pieces: list[str], stopwords: frozenset[str] | set[str]) -> list[int]:
     """The clause (0, 1, ...) of each word of ``Lexicon.words(pieces)``: punctuation and spaces, which
@@ -125,16 +141,27 @@ def _clauses(pieces: list[str], stopwords: frozenset[str] | set[str]) -> list[in
     return out
 
 
-def asked_aspect(norm: str) -> str | None:
-    """The guide section a (normalized) question asks for: of the aspects it names, the one named
-    last (哪个网站/网上 -> 在线办理, 多久 -> 办理时限, 要钱吗 -> 收费标准, 带什么 -> 申请材料); None
-    when it names none."""
+def _last_named(norm: str, patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> str | None:
+    """The name of the pattern whose match ends last in ``norm`` (None: none matches)."""
     best, end = None, -1
-    for name, rx in ASPECTS:
+    for name, rx in patterns:
         for m in rx.finditer(norm):
             if m.end() > end:
                 best, end = name, m.end()
     return best
+
+
+def asked_form(norm: str) -> str | None:
+    """The form of a (normalized) question (``FORMS``): of the forms its words ask in, the one
+    named last (怎么申请，要多久: when); None when it names none (a bare matter: 营业执照)."""
+    return _last_named(norm, FORMS)
+
+
+def asked_aspect(norm: str) -> str | None:
+    """The guide section a (normalized) question asks for: of the aspects it names, the one named
+    last (哪个网站/网上 -> 在线办理, 多久 -> 办理时限, 要钱吗 -> 收费标准, 带什么 -> 申请材料); None
+    when it names none."""
+    return _last_named(norm, ASPECTS)
 
 
 # A question word as ``_coverage`` checks it: the word, its weight, which candidates its postings
@@ -157,6 +184,7 @@ class Query:
     asks_place: str  # the words that ask where ("" when it does not)
     aspect: str | None
     corrections: dict[str, str] = field(default_factory=dict)
+    form: str | None = None  # the form it asks in (``asked_form``)
 
 
 @dataclass(slots=True)
@@ -201,6 +229,7 @@ class Matcher:
         self._weight = Memo(self.lex.informativeness)  # of the words of entries' own questions
         # Words that stand for others (synonyms): a doc may hold them without saying them.
         self._grouped = frozenset(v for k, v in self.lex.synonyms.items() if k != v)
+        self._form = Memo(asked_form, limit=FORM_MEMO)  # of entries' own questions
 
     # -- analysis -----------------------------------------------------------------------------------
     def analyse(self, question: str) -> Query:
@@ -229,6 +258,7 @@ class Matcher:
             asks_place=place.group() if (place := _ASKS_PLACE.search(norm)) else "",
             aspect=aspect,
             corrections=corrections,
+            form=asked_form(norm),
         )
 
     def _story_weights(self, words: list[str], clauses: list[int]) -> list[float]:
@@ -379,11 +409,16 @@ class Matcher:
             off = [j for j, d in enumerate(docs) if q.aspect not in d.aspects and not asks.search(d.key_text)]
             factor[off] *= ASPECT_PENALTY
 
+        # Its own questions all ask in another form (why, when, how...): they ask another question.
+        # (Not a ``factor``: that says the entry lacks what is asked, ``off_type``.)
+        form = np.ones(len(docs))
+        form[other_form(q.form, docs, self._form.__getitem__)] = FORM_PENALTY
+
         covered, own = _score_parts(cover, key_cover, qsim)
         tie = 0.01 * (1.0 - qsim)  # ties between full matches: how closely its own question was asked
 
         def final(phrase: np.ndarray | float) -> np.ndarray:
-            return np.minimum(1.0, (covered + PHRASE_WEIGHT * phrase + own) * factor) - tie
+            return np.minimum(1.0, (covered + PHRASE_WEIGHT * phrase + own) * factor * form) - tie
 
         phrase = np.zeros(len(docs))
         worth = np.arange(len(docs))
@@ -558,6 +593,18 @@ class Matcher:
         ws = [weight(w) for w in words]
         top = max(ws) or 1.0
         return max((v for w, v in zip(words, ws, strict=True) if w not in q.core), default=0.0) / top
+
+
+def other_form(asked: str | None, docs: list[IndexedDoc], form_of: Callable[[str], str | None]) -> list[int]:
+    """The positions of the entries with questions of their own none of which asks in the form
+    ``asked`` (``form_of`` of each question text, ``asked_form``): none when that is None."""
+    if asked is None:
+        return []
+    return [
+        j
+        for j, d in enumerate(docs)
+        if d.question_texts and all(form_of(t) != asked for t in d.question_texts)
+    ]
 
 
 def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int]) -> list[Candidate]:
