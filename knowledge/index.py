@@ -148,24 +148,36 @@ class IndexBuilder:
 
     def add(self, entries: Iterable[tuple[Entry, dict[str, Any]]]) -> None:
         """Take a batch of (entry, tokens) pairs; unpublished entries are skipped."""
-        number = self._number
         first = len(self.docs)
-        key_doc, key_tok, body_doc, body_tok = (array("i") for _ in range(4))
+        keys: list[str] = []
+        bodies: list[str] = []
+        len_k, len_b = array("i"), array("i")
         for entry, toks in entries:
             if entry.status != "published":
                 continue
-            i = len(self.docs)
             self.docs.append(make_doc(self.index.lex, entry, toks, self._words))
-            k = list(map(number.__getitem__, toks.get("key", [])))
-            b = list(map(number.__getitem__, toks.get("body", [])))
-            key_tok.extend(k)
-            key_doc.extend([i] * len(k))
-            body_tok.extend(b)
-            body_doc.extend([i] * len(b))
-            self._len_k.append(len(k))
-            self._len_b.append(len(b))
-        if len(self.docs) > first:
-            self._batches.append(_Pairs.of(first, len(self.docs), key_doc, key_tok, body_doc, body_tok))
+            k, b = toks.get("key", []), toks.get("body", [])
+            keys += k
+            bodies += b
+            len_k.append(len(k))
+            len_b.append(len(b))
+        if len(self.docs) == first:
+            return
+        self._len_k.extend(len_k)
+        self._len_b.extend(len_b)
+        # The batch's tokens as numbers, and the doc of each, in one pass each (not four a doc).
+        number = self._number.__getitem__
+        docs = np.arange(first, len(self.docs), dtype=np.int32)
+        self._batches.append(
+            _Pairs.of(
+                first,
+                len(self.docs),
+                np.repeat(docs, np.frombuffer(len_k, dtype=np.int32)),
+                np.fromiter(map(number, keys), dtype=np.int32, count=len(keys)),
+                np.repeat(docs, np.frombuffer(len_b, dtype=np.int32)),
+                np.fromiter(map(number, bodies), dtype=np.int32, count=len(bodies)),
+            )
+        )
 
     def segment(self) -> tuple[_Segment, float, float]:
         """The postings of everything added, and the average key and body lengths."""
@@ -203,12 +215,11 @@ class _Pairs:
 
     @classmethod
     def of(
-        cls, first: int, end: int, key_doc: array, key_tok: array, body_doc: array, body_tok: array
+        cls, first: int, end: int, kd: np.ndarray, kt: np.ndarray, bd: np.ndarray, bt: np.ndarray
     ) -> _Pairs:
-        """The pairs of docs ``first`` to ``end`` from their tokens (doc and token numbers)."""
+        """The pairs of docs ``first`` to ``end`` from their key and body tokens: the doc and
+        token number of each (int32)."""
         stride = end - first
-        kd, kt = np.frombuffer(key_doc, dtype=np.int32), np.frombuffer(key_tok, dtype=np.int32)
-        bd, bt = np.frombuffer(body_doc, dtype=np.int32), np.frombuffer(body_tok, dtype=np.int32)
         pairs_k = kt.astype(np.int64) * stride + (kd - first)
         pairs_b = bt.astype(np.int64) * stride + (bd - first)
         pairs, inverse = np.unique(np.concatenate([pairs_k, pairs_b]), return_inverse=True)
