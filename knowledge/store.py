@@ -147,7 +147,7 @@ class KnowledgeBase:
         assert self.index_dir is not None
         try:
             await asyncio.to_thread(index_files.save, parts, self.index_dir, kb_id, self.index_sig, version)
-        except OSError:
+        except Exception:  # (the files are a cache: failing to write them fails no build)
             log.exception("could not save the index files (the index in memory still answers)")
 
     async def saved(self) -> None:
