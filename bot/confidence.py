@@ -42,6 +42,8 @@ FEATURES: tuple[str, ...] = (
     "off_type",  # asked for a number, place or guide section it does not state
     "ties",  # how many other answers score within TIE of it (up to 3, over 3)
     "short",  # the question has at most SHORT_WORDS informative words
+    "section",  # it has the guide section the question asks for (``Query.aspect``)
+    "bm25_share",  # its BM25 score relative to the highest of the answers offered (``bm25_share``)
 )
 
 
@@ -64,6 +66,8 @@ SIGNS: dict[str, int] = {
     "off_type": -1,
     "ties": -1,
     "short": -1,
+    "section": 1,
+    "bm25_share": 1,
 }
 
 
@@ -88,7 +92,17 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         1.0 if best.factor < 1.0 else 0.0,
         min(ties, 3) / 3,
         1.0 if len(q.words) <= SHORT_WORDS else 0.0,
+        1.0 if q.aspect and q.aspect in best.info.aspects else 0.0,
+        bm25_share(best, others),
     ]
+
+
+def bm25_share(best: Candidate, others: list[Candidate]) -> float:
+    """``best``'s BM25 score relative to the highest among it and ``others``, in [0, 1]: whether the
+    retrieval that found the candidates agrees with the full score on the best (a ratio, the same
+    on any knowledge base, where BM25 scores themselves are not)."""
+    top = max([best.bm25] + [c.bm25 for c in others])
+    return best.bm25 / top if top > 0 else 0.0
 
 
 def key_gap(q: Query, best: Candidate, runner: Candidate | None) -> float:
