@@ -794,8 +794,8 @@ def test_features_of_a_match() -> None:
 @pytest.mark.parametrize(
     ("question", "form"),
     [
-        ("为什么要买年金", "why"),
-        ("什么时候买年金最好", "when"),
+        ("为什么要办预付卡", "why"),
+        ("什么时候办预付卡最好", "when"),
         ("怎么申请，要多久", "when"),  # the form named last
         ("预付卡备案去哪里办", "where"),
         ("注册资金最少要多少", "much"),
@@ -814,9 +814,9 @@ def test_an_entry_whose_own_questions_ask_in_another_form_is_told() -> None:
     question that names no form marks none."""
     import dataclasses
 
-    why = dataclasses.replace(_doc(0), question_texts=("为什么要买年金", "年金好不好"))
-    where = dataclasses.replace(_doc(1), question_texts=("哪里买年金",))
-    mixed = dataclasses.replace(_doc(2), question_texts=("哪里买年金", "为何买年金"))
+    why = dataclasses.replace(_doc(0), question_texts=("为什么要办预付卡", "预付卡好不好"))
+    where = dataclasses.replace(_doc(1), question_texts=("哪里办预付卡",))
+    mixed = dataclasses.replace(_doc(2), question_texts=("哪里办预付卡", "为何办预付卡"))
     docs = [why, where, mixed, _doc(3, asked=False)]
     assert other_form("why", docs, asked_form) == [1]
     assert other_form(None, docs, asked_form) == []
