@@ -7,7 +7,8 @@ The labelled sets (bench/labelled.py), on three knowledge bases each imported al
 - seed: the seed document, with the dev sets of ../shared/eval and our own seed sets (tests/data);
 - default: the shipped default knowledge base, with tests/data/faq_eval.jsonl and batch a of the
   resident sets (tests/data/resident_*.jsonl; batch b is held out: --held-out reports it, fits nothing);
-- insuranceqa: the InsuranceQA development half (../shared/eval/faq_insuranceqa), evaluation only.
+- insuranceqa: the InsuranceQA development half (../shared/eval/faq_insuranceqa), read in place and
+  never copied into the project (its licence is for evaluation): only the fitted weights come of it.
 
 Every question gives one example: the features of the entry the decision would pick (bot/decide.py)
 and whether it is right (``answer``), and whether a right entry is among the answers offered
