@@ -57,7 +57,7 @@ class Services:
         watcher = None
         if build_index:
             try:
-                # Answering first: a first build's files are written behind it (1.5 s of 12 at 100k).
+                # Answering first: a first build's files are written behind it (1.5-3 s of a 100k build).
                 await kb.load_index(save_behind=True)
             except BaseException:
                 await engine.dispose()

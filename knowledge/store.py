@@ -141,7 +141,7 @@ class KnowledgeBase:
     ) -> None:
         """Write a built index's files, after those of the build before it (a snapshot prunes the
         older ones: out of order, an older one would prune a newer). The index answers meanwhile:
-        the files only spare the next start a build (about 1.5 s of a 100k build, BENCHMARKS.md)."""
+        the files only spare the next start a build (1.5-3 s of a 100k build, BENCHMARKS.md)."""
         if previous is not None:
             await asyncio.wait([previous])  # (its failure is its own, logged there)
         assert self.index_dir is not None
