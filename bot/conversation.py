@@ -68,7 +68,7 @@ from knowledge.models import (
 )
 from knowledge.store import KnowledgeBase
 from knowledge.text import storable
-from knowledge.upsert import insert_or_ignore
+from knowledge.upsert import insert_if_new, insert_or_ignore
 
 log = logging.getLogger("policybot.conversation")
 
@@ -204,12 +204,10 @@ class Conversations:
             return await session.get(ProcessedUpdate, (msg.channel, str(msg.update_id))) is not None
 
     async def _first_time(self, session: AsyncSession, msg: IncomingMessage) -> bool:
-        key = (msg.channel, str(msg.update_id))
-        if await session.get(ProcessedUpdate, key) is not None:
-            return False
-        session.add(ProcessedUpdate(channel=key[0], update_id=key[1]))
-        await session.flush()
-        return True
+        # One statement: a worker handling the same update at this moment holds the key until it
+        # commits; this one waits for it, then finds the key taken (or takes it, if that one rolled back).
+        values = {"channel": msg.channel, "update_id": str(msg.update_id), "created_at": utcnow()}
+        return await insert_if_new(session, ProcessedUpdate, values, ("channel", "update_id"))
 
     async def conversation(
         self, session: AsyncSession, msg: IncomingMessage, hold: bool = False

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, Float, bindparam, case, delete, select, update
+from sqlalchemy import ColumnElement, Float, Insert, String, bindparam, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -113,6 +113,34 @@ class MemoryBuckets:
                 del self._buckets[k]
 
 
+def _take_statement(dialect: str) -> Insert:
+    """The take of ``DatabaseBuckets``, built once (building it is most of a take's Python work): one
+    ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` whose values are the parameters ``key``, ``full``
+    (a new bucket's tokens after this take), ``now``, ``cap`` and ``rate``."""
+    cap = bindparam("cap", type_=Float)
+    at = bindparam("now", type_=Float)
+    # Time since the last take (never negative: workers' clocks may differ a little).
+    elapsed = case((at > RateBucket.stamp, at - RateBucket.stamp), else_=0.0)
+    refilled = RateBucket.tokens + elapsed * bindparam("rate", type_=Float)
+    available: ColumnElement[float] = case((refilled > cap, cap), else_=refilled)
+    build = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        build(RateBucket)
+        .values(
+            key=bindparam("key", type_=String), tokens=bindparam("full", type_=Float), stamp=at, refusals=0
+        )
+        .on_conflict_do_update(
+            index_elements=[RateBucket.key],
+            set_={
+                "tokens": case((available >= 1.0, available - 1.0), else_=available),
+                "refusals": case((available >= 1.0, 0), else_=RateBucket.refusals + 1),
+                "stamp": case((at > RateBucket.stamp, at), else_=RateBucket.stamp),
+            },
+        )
+        .returning(RateBucket.tokens, RateBucket.refusals)
+    )
+
+
 class DatabaseBuckets:
     """Buckets in the ``rate_buckets`` table, shared by every worker on the database."""
 
@@ -121,36 +149,18 @@ class DatabaseBuckets:
         engine: AsyncEngine,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.engine = engine
-        self.insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        # Every statement here commits on its own: an engine set to autocommit once, not per take.
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.clock = clock
+        self._take = _take_statement(engine.dialect.name)
         self._pruned = 0.0
 
     async def take(self, key: str, capacity: float, rate: float) -> Verdict:
         """Take one token in one statement; concurrent takes of a key wait for each other's row lock."""
         now = self.clock()
-        cap = bindparam("cap", capacity, type_=Float)
-        at = bindparam("now", now, type_=Float)
-        # Time since the last take (never negative: workers' clocks may differ a little).
-        elapsed = case((at > RateBucket.stamp, at - RateBucket.stamp), else_=0.0)
-        refilled = RateBucket.tokens + elapsed * bindparam("rate", rate, type_=Float)
-        available: ColumnElement[float] = case((refilled > cap, cap), else_=refilled)
-        stmt = (
-            self.insert(RateBucket)
-            .values(key=key, tokens=capacity - 1.0, stamp=now, refusals=0)
-            .on_conflict_do_update(
-                index_elements=[RateBucket.key],
-                set_={
-                    "tokens": case((available >= 1.0, available - 1.0), else_=available),
-                    "refusals": case((available >= 1.0, 0), else_=RateBucket.refusals + 1),
-                    "stamp": case((at > RateBucket.stamp, at), else_=RateBucket.stamp),
-                },
-            )
-            .returning(RateBucket.tokens, RateBucket.refusals)
-        )
+        values = {"key": key, "full": capacity - 1.0, "now": now, "cap": capacity, "rate": rate}
         async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            tokens, refusals = (await conn.execute(stmt)).one()
+            tokens, refusals = (await conn.execute(self._take, values)).one()
             if now - self._pruned > PRUNE_EVERY:
                 self._pruned = now
                 await conn.execute(delete(RateBucket).where(RateBucket.stamp < now - PRUNE_AFTER))
@@ -164,7 +174,6 @@ class DatabaseBuckets:
             update(RateBucket).where(RateBucket.key == key).values(tokens=case((more > cap, cap), else_=more))
         )
         async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(stmt)
 
     async def level(self, key: str, capacity: float, rate: float) -> float:
