@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge import index_files, versions
 from knowledge.bulk import bulk_import
-from knowledge.collector import collector_paused
+from knowledge.collector import collector_paused, settle
 from knowledge.importers import ImportCounts, apply_entries, entry_to_parsed
 from knowledge.importers.base import DESK_KINDS, ParsedEntry, check_entry
 from knowledge.index import Index, IndexBuilder, Parts, token_signature, tokenize_entry
@@ -74,6 +74,8 @@ class KnowledgeBase:
         # counts those changes, so that a read overtaken by one is not kept.
         self._answers: OrderedDict[str, Entry] = OrderedDict()
         self._generation = 0
+        # A serving process settles the collector after each full build (``collector.settle``).
+        self.settle_after_build = False
 
     # -- index --------------------------------------------------------------------------------------
     async def load_index(self, *, save_behind: bool = False) -> int:
@@ -128,6 +130,8 @@ class KnowledgeBase:
             parts = self.index.parts()
             self.version, self.kb_id = version, kb_id
             await self._catch_up()
+        if self.settle_after_build:
+            settle()
         if self.index_dir is not None:
             self._saving = asyncio.get_running_loop().create_task(
                 self._save(parts, version, kb_id, self._saving)

@@ -13,6 +13,7 @@ from handlers.telegram_bot import start_telegram
 from handlers.web import start_web
 from handlers.wechat import start_wechat
 from handlers.wecom import start_wecom
+from knowledge.collector import settle
 
 log = logging.getLogger("policybot.run")
 
@@ -25,6 +26,9 @@ async def run_forever(settings: Settings) -> int:
             log.info("loaded the default knowledge base", extra={"entries": await app.services.kb.count()})
         await app.services.kb.load_index()
         await start_channels(app)
+        # What start built lives as long as the process: out of the collector's sight from now on.
+        settle()
+        app.services.kb.settle_after_build = True
         app.outbox.start()
         if settings.subscriptions.enabled:
             app.push.start()  # notices knowledge changes and pushes them to subscribers
