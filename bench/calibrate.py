@@ -39,7 +39,17 @@ from bench.labelled import (  # noqa: E402
     search_all,
     seed_rows,
 )
-from bot.confidence import FEATURES, GROUPS, MODEL_FILE, SIGNS, features, group, thin, tied  # noqa: E402
+from bot.confidence import (  # noqa: E402
+    FEATURES,
+    GROUPS,
+    LISTED_SIGNS,
+    MODEL_FILE,
+    SIGNS,
+    features,
+    group,
+    thin,
+    tied,
+)
 from bot.config import MatchingSettings  # noqa: E402
 from bot.decide import distinct, most_specific  # noqa: E402
 
@@ -123,10 +133,13 @@ def kb_weights(kb: np.ndarray, power: float = KB_POWER) -> np.ndarray:
 Models = dict[str, dict[str, tuple[np.ndarray, float]]]  # answer|listed -> group -> (weights, bias)
 
 
-def fit_signed(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
-    """``fit``, then without the features whose weight comes out against its sign (``SIGNS``), the
-    worst first, until every weight left agrees (the others weigh 0)."""
-    signs = np.asarray([SIGNS[f] for f in FEATURES])
+def fit_signed(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, directions: dict[str, int] = SIGNS
+) -> tuple[np.ndarray, float]:
+    """``fit``, then without the features whose weight comes out against its sign (``directions``:
+    ``SIGNS``, or ``LISTED_SIGNS`` for the listed model), the worst first, until every weight left
+    agrees (the others weigh 0)."""
+    signs = np.asarray([directions[f] for f in FEATURES])
     keep = np.ones(len(FEATURES), dtype=bool)
     while True:
         weights, bias = fit(x[:, keep], y, w)
@@ -145,7 +158,8 @@ def fit_all(e: Examples, mask: np.ndarray) -> Models:
         sel = mask & (e.entry_group == g)
         w = kb_weights(e.kb[sel], KB_POWER)
         for name in out:
-            out[name][g] = fit_signed(e.x[sel], getattr(e, name)[sel], w)
+            directions = LISTED_SIGNS if name == "listed" else SIGNS
+            out[name][g] = fit_signed(e.x[sel], getattr(e, name)[sel], w, directions)
     return out
 
 

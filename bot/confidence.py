@@ -44,6 +44,7 @@ FEATURES: tuple[str, ...] = (
     "short",  # the question has at most SHORT_WORDS informative words
     "section",  # it has the guide section the question asks for (``Query.aspect``)
     "bm25_share",  # its BM25 score relative to the highest of the answers offered (``bm25_share``)
+    "duplicate",  # the runner-up is asked by one of its own questions too (``duplicate``)
 )
 
 
@@ -68,7 +69,13 @@ SIGNS: dict[str, int] = {
     "short": -1,
     "section": 1,
     "bm25_share": 1,
+    "duplicate": -1,
 }
+# The ``listed`` model's directions where they differ: a knowledge base that repeats a question under
+# two answers ties them, which never makes the best the likelier answer, but the answers offered
+# together then hold the right one as likely as either (InsuranceQA: 20 of its 21 questions whose two
+# best entries share their question have both right).
+LISTED_SIGNS: dict[str, int] = SIGNS | {"duplicate": 1}
 
 
 def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
@@ -94,7 +101,17 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         1.0 if len(q.words) <= SHORT_WORDS else 0.0,
         1.0 if q.aspect and q.aspect in best.info.aspects else 0.0,
         bm25_share(best, others),
+        duplicate(best, runner),
     ]
+
+
+def duplicate(best: Candidate, runner: Candidate | None) -> float:
+    """1.0 when ``runner`` is asked by one of ``best``'s own questions too (two entries of a
+    knowledge base repeating one question with different answers: no match can tell them apart),
+    0.0 otherwise."""
+    if runner is None or not best.info.question_texts:
+        return 0.0
+    return 1.0 if set(best.info.question_texts) & set(runner.info.question_texts) else 0.0
 
 
 def bm25_share(best: Candidate, others: list[Candidate]) -> float:

@@ -15,7 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.confidence import FEATURES, GROUPS, ConfidenceModel, Logistic, features, shipped_model, tied
+from bot.confidence import (
+    FEATURES,
+    GROUPS,
+    LISTED_SIGNS,
+    SIGNS,
+    ConfidenceModel,
+    Logistic,
+    features,
+    shipped_model,
+    tied,
+)
 from bot.config import MatchingSettings
 from bot.decide import decide
 from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE
@@ -838,6 +848,24 @@ def test_a_key_field_naming_more_of_the_question_tells_close_answers_apart() -> 
     best.key_words, runner.key_words = 0b11, 0b01
     runner.question_sim = 0.9  # the runner's own question is much closer: tied whatever the key says
     assert tied(features(q, best, [runner]))
+
+
+def test_a_runner_up_asked_by_the_same_question_is_a_duplicate() -> None:
+    """Two entries repeating one question (an imported FAQ's duplicates) are a duplicate pair: tied,
+    so offered together, and the listed model may read them as likely to hold a right answer, the
+    answer model never as making the best one likelier."""
+    import dataclasses
+
+    best = _cand(0, 0.8, qsim=0.9)
+    same = Candidate(dataclasses.replace(_doc(1), question_texts=("q0",)), "e1", 0.8, 1.0, 1.0, 1.0, 1.0, 0.9)
+    x = dict(zip(FEATURES, features(Q, best, [same]), strict=True))
+    assert x["duplicate"] == 1.0 and tied(list(x.values()))
+    assert features(Q, best, [_cand(1, 0.8, qsim=0.9)])[FEATURES.index("duplicate")] == 0.0
+    assert features(Q, best, [])[FEATURES.index("duplicate")] == 0.0
+    guide = _cand(2, 0.8, asked=False)  # no questions of its own: never a duplicate
+    assert features(Q, guide, [same])[FEATURES.index("duplicate")] == 0.0
+    assert SIGNS["duplicate"] == -1 and LISTED_SIGNS["duplicate"] == 1
+    assert all(LISTED_SIGNS[f] == SIGNS[f] for f in FEATURES if f != "duplicate")
 
 
 async def test_features_on_real_questions(default_kb: Services) -> None:
