@@ -55,7 +55,7 @@ class DatabaseSettings:
     echo: bool = False
     index_dir: str = ""
     index_poll_seconds: float = 0.5
-    pool_size: int = 5
+    pool_size: int = 10
     max_overflow: int = 10
     pool_timeout: float = 30.0
 

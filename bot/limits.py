@@ -19,11 +19,23 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, Float, Insert, String, bindparam, case, delete, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Float,
+    Insert,
+    String,
+    bindparam,
+    case,
+    delete,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,11 +56,18 @@ class Verdict:
     first_refusal: bool = False
 
 
+Take = tuple[str, float, float]  # a bucket's key, capacity and rate
+
+
 class Buckets(Protocol):
     """Where the buckets live."""
 
     async def take(self, key: str, capacity: float, rate: float) -> Verdict:
         """Take one token from ``key``'s bucket (created full)."""
+        ...
+
+    async def take_all(self, takes: Sequence[Take]) -> list[Verdict]:
+        """``take`` for each ``(key, capacity, rate)``, at once where the store can (one statement)."""
         ...
 
     async def level(self, key: str, capacity: float, rate: float) -> float:
@@ -91,6 +110,10 @@ class MemoryBuckets:
         self._buckets[key] = (tokens, now, refusals)
         return _verdict(tokens, refusals, rate)
 
+    async def take_all(self, takes: Sequence[Take]) -> list[Verdict]:
+        """``take`` of each, in turn."""
+        return [await self.take(*t) for t in takes]
+
     async def level(self, key: str, capacity: float, rate: float) -> float:
         """The tokens ``key``'s bucket holds now, taking nothing."""
         now = self.clock()
@@ -113,21 +136,24 @@ class MemoryBuckets:
                 del self._buckets[k]
 
 
-def _take_statement(dialect: str) -> Insert:
+def _take_statement(dialect: str, n: str = "") -> Insert:
     """The take of ``DatabaseBuckets``, built once (building it is most of a take's Python work): one
     ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` whose values are the parameters ``key``, ``full``
-    (a new bucket's tokens after this take), ``now``, ``cap`` and ``rate``."""
-    cap = bindparam("cap", type_=Float)
-    at = bindparam("now", type_=Float)
+    (a new bucket's tokens after this take), ``now``, ``cap`` and ``rate`` (each name followed by ``n``)."""
+    cap = bindparam(f"cap{n}", type_=Float)
+    at = bindparam(f"now{n}", type_=Float)
     # Time since the last take (never negative: workers' clocks may differ a little).
     elapsed = case((at > RateBucket.stamp, at - RateBucket.stamp), else_=0.0)
-    refilled = RateBucket.tokens + elapsed * bindparam("rate", type_=Float)
+    refilled = RateBucket.tokens + elapsed * bindparam(f"rate{n}", type_=Float)
     available: ColumnElement[float] = case((refilled > cap, cap), else_=refilled)
     build = pg_insert if dialect == "postgresql" else sqlite_insert
     return (
         build(RateBucket)
         .values(
-            key=bindparam("key", type_=String), tokens=bindparam("full", type_=Float), stamp=at, refusals=0
+            key=bindparam(f"key{n}", type_=String),
+            tokens=bindparam(f"full{n}", type_=Float),
+            stamp=at,
+            refusals=0,
         )
         .on_conflict_do_update(
             index_elements=[RateBucket.key],
@@ -139,6 +165,19 @@ def _take_statement(dialect: str) -> Insert:
         )
         .returning(RateBucket.tokens, RateBucket.refusals)
     )
+
+
+def _pair_statement() -> CompoundSelect:
+    """PostgreSQL: two takes in one statement (two data-modifying ``WITH`` queries), in order."""
+    first, second = (_take_statement("postgresql", n).cte(f"take{n}") for n in ("0", "1"))
+    return select(literal(0).label("i"), first.c.tokens, first.c.refusals).union_all(
+        select(literal(1), second.c.tokens, second.c.refusals)
+    )
+
+
+def _values(take: Take, now: float, n: str = "") -> dict[str, object]:
+    key, capacity, rate = take
+    return {f"key{n}": key, f"full{n}": capacity - 1.0, f"now{n}": now, f"cap{n}": capacity, f"rate{n}": rate}
 
 
 class DatabaseBuckets:
@@ -153,18 +192,33 @@ class DatabaseBuckets:
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.clock = clock
         self._take = _take_statement(engine.dialect.name)
+        self._pair = _pair_statement() if engine.dialect.name == "postgresql" else None
         self._pruned = 0.0
 
     async def take(self, key: str, capacity: float, rate: float) -> Verdict:
         """Take one token in one statement; concurrent takes of a key wait for each other's row lock."""
+        return (await self.take_all([(key, capacity, rate)]))[0]
+
+    async def take_all(self, takes: Sequence[Take]) -> list[Verdict]:
+        """Each take in its own statement on one connection, or two in one statement on PostgreSQL (a
+        web request's visitor and address limits: one round trip, not two). The rows are taken in the
+        order of their keys, whoever takes them: two statements never wait for each other's rows."""
         now = self.clock()
-        values = {"key": key, "full": capacity - 1.0, "now": now, "cap": capacity, "rate": rate}
+        order = sorted(range(len(takes)), key=lambda i: takes[i][0])
+        rows: dict[int, tuple[float, int]] = {}
         async with self.engine.connect() as conn:
-            tokens, refusals = (await conn.execute(self._take, values)).one()
+            if self._pair is not None and len(takes) == 2 and takes[0][0] != takes[1][0]:
+                values = _values(takes[order[0]], now, "0") | _values(takes[order[1]], now, "1")
+                for i, tokens, refusals in await conn.execute(self._pair, values):
+                    rows[order[i]] = (tokens, refusals)
+            else:
+                for i in order:
+                    tokens, refusals = (await conn.execute(self._take, _values(takes[i], now))).one()
+                    rows[i] = (tokens, refusals)
             if now - self._pruned > PRUNE_EVERY:
                 self._pruned = now
                 await conn.execute(delete(RateBucket).where(RateBucket.stamp < now - PRUNE_AFTER))
-        return _verdict(float(tokens), int(refusals), rate)
+        return [_verdict(float(rows[i][0]), int(rows[i][1]), t[2]) for i, t in enumerate(takes)]
 
     async def give_back(self, key: str, capacity: float) -> None:
         """Return one token to ``key``'s row, in one statement (as ``take``)."""
@@ -225,10 +279,23 @@ class RateLimiter:
         """Return the token a ``check`` of ``key`` took (for a take that turned out not to count)."""
         await self.buckets.give_back(self._key(key), self.capacity)
 
+    def take_of(self, key: str) -> Take:
+        """What a ``check`` of ``key`` takes (for ``check_all``)."""
+        return (self._key(key), self.capacity, self.rate)
+
     async def hit(self, key: str) -> float | None:
         """None when ``key`` may go on, else the seconds until it may."""
         verdict = await self.check(key)
         return None if verdict.allowed else verdict.wait
+
+
+async def check_all(checks: Sequence[tuple[RateLimiter, str]]) -> list[Verdict]:
+    """``check`` of each ``(limiter, key)`` at once (the limiters share one store): every one takes its
+    token, refused or not."""
+    stores = {id(limiter.buckets) for limiter, _ in checks}
+    if len(stores) != 1:
+        raise ValueError("check_all: the limiters must share one store")
+    return await checks[0][0].buckets.take_all([limiter.take_of(key) for limiter, key in checks])
 
 
 def per_minute(name: str, limit: int, buckets: Buckets) -> RateLimiter:

@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.messages import IncomingMessage
 from bot.protocol import MAX_ID, ActionError, feedback_action, is_id
 from bot.subscriptions import Refusal
-from handlers.web_security import ApiError, check_rate, client_address, field, ok, read_json
+from handlers.web_security import ApiError, check_rates, client_address, field, ok, read_json
 from handlers.web_state import ADDRESS_LIMITER, ASK_LIMITER, WEB_SETTINGS, core
 from handlers.web_ticket_page import offer_page
 from knowledge.answers import citation, is_expired
@@ -48,9 +48,11 @@ def visitor(token: str, text: str = "", update_id: str | None = None) -> Incomin
 
 async def limit(request: web.Request, token: str) -> None:
     """Rate-limit a state-changing request by visitor token and by client address."""
-    await check_rate(request.app[ASK_LIMITER], f"t:{token}", "questions")
-    await check_rate(
-        request.app[ADDRESS_LIMITER], f"a:{client_address(request)}", "requests from this address"
+    await check_rates(
+        [
+            (request.app[ASK_LIMITER], f"t:{token}", "questions"),
+            (request.app[ADDRESS_LIMITER], f"a:{client_address(request)}", "requests from this address"),
+        ]
     )
 
 

@@ -20,14 +20,14 @@ import json
 import logging
 import math
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from bot.limits import RateLimiter
+from bot.limits import RateLimiter, check_all
 from bot.protocol import MAX_ID
 
 log = logging.getLogger(__name__)
@@ -159,15 +159,22 @@ _TYPE_NAMES = {str: "string", int: "integer", bool: "boolean", float: "number", 
 
 async def check_rate(limiter: RateLimiter, key: str, what: str = "requests") -> None:
     """Raise a 429 ApiError with ``Retry-After`` when ``key`` is over its limit (``bot.limits``)."""
-    wait = await limiter.hit(key)
-    if wait is not None:
-        seconds = max(1, math.ceil(wait))
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"请求太频繁，请 {seconds} 秒后再试（too many {what}; retry in {seconds} s）",
-            {"Retry-After": str(seconds)},
-        )
+    await check_rates([(limiter, key, what)])
+
+
+async def check_rates(checks: Sequence[tuple[RateLimiter, str, str]]) -> None:
+    """``check_rate`` of each ``(limiter, key, what)``, all taken at once (one statement on PostgreSQL);
+    the first refused raises."""
+    verdicts = await check_all([(limiter, key) for limiter, key, _ in checks])
+    for (_, _, what), verdict in zip(checks, verdicts, strict=True):
+        if not verdict.allowed:
+            seconds = max(1, math.ceil(verdict.wait))
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"请求太频繁，请 {seconds} 秒后再试（too many {what}; retry in {seconds} s）",
+                {"Retry-After": str(seconds)},
+            )
 
 
 def client_address(request: web.Request) -> str:

@@ -16,7 +16,7 @@ from knowledge.write_gate import GatedSession, gate_for
 
 # The migration the code expects; tests check it equals Alembic's head. Comparing against it lets
 # `policybot ask` skip loading Alembic when the schema is already current (cold start).
-SCHEMA_REVISION = "i16p_daily_stats"
+SCHEMA_REVISION = "i16u_rate_buckets_unlogged"
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import App
 from bot.config import Settings, WebSettings
-from bot.limits import DatabaseBuckets, MemoryBuckets, RateLimiter, buckets_for
+from bot.limits import DatabaseBuckets, MemoryBuckets, RateLimiter, buckets_for, check_all
 from bot.outbox import Pace
 from handlers.web import build_web_app
 from knowledge.db import create_engine, session_factory
@@ -90,6 +90,43 @@ async def test_two_workers_share_one_limit(two_workers: tuple[AsyncEngine, Async
     assert await b.hit("t:visitor") is None
     assert await a.hit("t:visitor") is not None
     assert await a.hit("t:someone-else") is None
+
+
+@pytest.mark.parametrize("store", ["memory", "database"])
+async def test_limits_checked_at_once_take_as_each_would(
+    two_workers: tuple[AsyncEngine, AsyncEngine], store: str
+) -> None:
+    """A web request's visitor and address limits are taken together (one statement on PostgreSQL):
+    each refuses as it would alone, in the order given, and a refused one still takes its token."""
+    clock = Clock()
+    buckets = MemoryBuckets(clock) if store == "memory" else DatabaseBuckets(two_workers[0], clock)
+    visitor, address = RateLimiter("ask", 3, 60.0, buckets), RateLimiter("addr", 5, 60.0, buckets)
+    results = [await check_all([(visitor, "t:v"), (address, "a:1")]) for _ in range(4)]
+    assert [[v.allowed for v in r] for r in results] == [[True, True]] * 3 + [[False, True]]
+    assert 19.0 < results[3][0].wait <= 20.0 and results[3][0].first_refusal
+    assert await address.level("a:1") == 1.0  # four taken of five
+    again = await check_all([(address, "a:1"), (visitor, "t:v")])  # either order
+    assert [v.allowed for v in again] == [True, False] and not again[1].first_refusal
+    assert await address.level("a:1") == 0.0
+    same = await check_all([(address, "a:2"), (address, "a:2")])  # one key twice: two tokens
+    assert [v.allowed for v in same] == [True, True] and await address.level("a:2") == 3.0
+    with pytest.raises(ValueError, match="share one store"):
+        await check_all([(visitor, "t:v"), (RateLimiter("x", 1, 1.0, MemoryBuckets(clock)), "k")])
+
+
+async def test_the_buckets_table_is_unlogged_on_postgresql(pg_url: str) -> None:
+    """A rate limit's counts are not worth a WAL flush per take: PostgreSQL keeps them unlogged (a
+    server crash empties them: every bucket full again)."""
+    engine = create_engine(pg_url)
+    try:
+        await ensure_schema(engine)
+        async with engine.connect() as conn:
+            persistence = await conn.scalar(
+                text("SELECT relpersistence::text FROM pg_class WHERE relname = 'rate_buckets'")
+            )
+        assert persistence == "u"
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.parametrize("store", ["memory", "database"])
