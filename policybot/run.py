@@ -25,10 +25,11 @@ async def run_forever(settings: Settings) -> int:
         if await app.services.load_default_if_empty():
             log.info("loaded the default knowledge base", extra={"entries": await app.services.kb.count()})
         await app.services.kb.load_index()
-        await start_channels(app)
-        # What start built lives as long as the process: out of the collector's sight from now on.
+        # What start built lives as long as the process: out of the collector's sight from now on
+        # (before the channels listen: the one collection this takes stalls no request).
         settle()
         app.services.kb.settle_after_build = True
+        await start_channels(app)
         app.outbox.start()
         if settings.subscriptions.enabled:
             app.push.start()  # notices knowledge changes and pushes them to subscribers
