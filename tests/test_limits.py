@@ -175,6 +175,30 @@ async def test_simultaneous_takes_on_two_workers_allow_exactly_the_limit(
     assert sum(v.allowed for v in verdicts) == 10
 
 
+async def test_simultaneous_paired_takes_on_two_workers_count_exactly(
+    two_workers: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """Web requests take their visitor's and their address's buckets in one statement: forty at once
+    over two workers, visitors sharing addresses, the keys given in either order, and each bucket
+    counts every take. (That two such statements never wait on each other is by construction, the
+    rows taken in key order: a deadlock needs a timing this test cannot force.)"""
+    buckets = [DatabaseBuckets(e) for e in two_workers]
+    visitor = [RateLimiter("ask", 3, 60.0, b) for b in buckets]
+    address = [RateLimiter("addr", 25, 60.0, b) for b in buckets]
+
+    async def request(i: int) -> list[bool]:
+        w = i % 2
+        pair = [(visitor[w], f"t:{i % 8}"), (address[w], f"a:{i % 2}")]
+        verdicts = await check_all(pair if i % 3 else pair[::-1])
+        return [v.allowed for v in verdicts]
+
+    results = await asyncio.wait_for(asyncio.gather(*(request(i) for i in range(40))), timeout=30)
+    by_visitor = [sum(r[0 if i % 3 else 1] for i, r in enumerate(results) if i % 8 == v) for v in range(8)]
+    assert by_visitor == [3] * 8  # five asks each, three allowed
+    by_address = [sum(r[1 if i % 3 else 0] for i, r in enumerate(results) if i % 2 == a) for a in range(2)]
+    assert by_address == [20, 20]  # twenty each, all within 25
+
+
 async def test_keys_are_stored_as_digests(two_workers: tuple[AsyncEngine, AsyncEngine]) -> None:
     sessions = session_factory(two_workers[0])
     limiter = RateLimiter("ask", 5, 60.0, DatabaseBuckets(two_workers[0]))
