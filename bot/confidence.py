@@ -111,7 +111,7 @@ def duplicate(best: Candidate, runner: Candidate | None) -> float:
     0.0 otherwise."""
     if runner is None or not best.info.question_texts:
         return 0.0
-    return 1.0 if set(best.info.question_texts) & set(runner.info.question_texts) else 0.0
+    return 0.0 if set(best.info.question_texts).isdisjoint(runner.info.question_texts) else 1.0
 
 
 def bm25_share(best: Candidate, others: list[Candidate]) -> float:

@@ -36,11 +36,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from knowledge.models import RateBucket
+from knowledge.upsert import dialect_insert
 
 PRUNE_EVERY = 600.0  # seconds between a worker's sweeps of refilled buckets from the table
 PRUNE_AFTER = 3600.0  # a bucket untouched this long is full again: its row is dropped
@@ -146,9 +145,8 @@ def _take_statement(dialect: str, n: str = "") -> Insert:
     elapsed = case((at > RateBucket.stamp, at - RateBucket.stamp), else_=0.0)
     refilled = RateBucket.tokens + elapsed * bindparam(f"rate{n}", type_=Float)
     available: ColumnElement[float] = case((refilled > cap, cap), else_=refilled)
-    build = pg_insert if dialect == "postgresql" else sqlite_insert
     return (
-        build(RateBucket)
+        dialect_insert(dialect)(RateBucket)
         .values(
             key=bindparam(f"key{n}", type_=String),
             tokens=bindparam(f"full{n}", type_=Float),

@@ -22,9 +22,8 @@ async def insert_or_ignore(
     database's own row or file lock) and then does nothing, instead of failing with an IntegrityError
     that would roll back the caller's whole transaction. Read the row afterwards to get it.
     """
-    await session.execute(
-        _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=list(keys))
-    )
+    build = dialect_insert(_dialect(session))
+    await session.execute(build(model).values(**values).on_conflict_do_nothing(index_elements=list(keys)))
 
 
 async def insert_if_new(
@@ -42,9 +41,8 @@ def _insert_if_new(
 ) -> Any:
     """``insert_if_new``'s statement, built once per table and columns (it runs on every message of a
     channel that numbers its updates: building it cost more than running it)."""
-    build = pg_insert if dialect == "postgresql" else sqlite_insert
     return (
-        build(model)
+        dialect_insert(dialect)(model)
         .values({c: bindparam(c) for c in columns})
         .on_conflict_do_nothing(index_elements=list(keys))
         .returning(getattr(model, keys[0]))
@@ -56,6 +54,7 @@ def _dialect(session: AsyncSession) -> str:
     return bind.dialect.name if bind is not None else "sqlite"
 
 
-def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
-    """The dialect's ``INSERT`` (the ``ON CONFLICT`` clause is dialect-specific)."""
-    return (pg_insert if _dialect(session) == "postgresql" else sqlite_insert)(model)
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's ``insert`` construct (``ON CONFLICT`` is dialect-specific): PostgreSQL's or
+    SQLite's."""
+    return pg_insert if dialect == "postgresql" else sqlite_insert

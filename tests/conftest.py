@@ -6,6 +6,7 @@ PostgreSQL (.ci/run does this for its second pass); each test then starts from a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -40,6 +41,13 @@ def _root_logging_restored() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture
+def runner() -> Iterator[asyncio.Runner]:
+    """An event loop for a synchronous test that drives async code between hypothesis examples."""
+    with asyncio.Runner() as r:
+        yield r
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,12 +49,6 @@ texts = st.one_of(
     ),  # around the 2,000-character limit
     st.text(min_size=300, max_size=600),  # long: the homophone pass is skipped past 300 characters
 )
-
-
-@pytest.fixture
-def runner() -> Iterator[asyncio.Runner]:
-    with asyncio.Runner() as r:
-        yield r
 
 
 def _check_decision(d) -> None:

@@ -9,11 +9,9 @@ import asyncio
 import dataclasses
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -62,15 +60,33 @@ hostile = st.one_of(
 )
 
 
-def registered_api_routes(application: Any) -> set[tuple[str, str]]:
-    """(method, path) of every /api/ route the app registers, paths as OpenAPI writes them."""
+def routes_under(application: Any, prefix: str) -> set[tuple[str, str, str]]:
+    """(method, path, compiled pattern: "" for a plain path) of every route the app registers under
+    ``prefix`` (HEAD left out)."""
     found = set()
     for route in application.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter") or ""
-        if path.startswith("/api/") and route.method != "HEAD":
-            found.add((route.method.lower(), re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path)))
+        if path.startswith(prefix) and route.method != "HEAD":
+            found.add((route.method, path, info["pattern"].pattern if "pattern" in info else ""))
     return found
+
+
+def registered_api_routes(application: Any) -> set[tuple[str, str]]:
+    """(method, path) of every /api/ route the app registers, paths as OpenAPI writes them."""
+    return {
+        (method.lower(), re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path))
+        for method, path, _ in routes_under(application, "/api/")
+    }
+
+
+def assert_json_reply(request: object, status: int, ctype: str, text: str) -> None:
+    """What every fuzzed request must get: no 5xx, JSON, and an error's ``error`` and ``message``."""
+    assert status < 500, (request, text)
+    assert ctype == "application/json", (request, status, text)
+    data = json.loads(text)
+    if status >= 400:
+        assert isinstance(data["error"], str) and data["message"], (request, text)
 
 
 async def test_openapi_is_served_and_lists_every_api_route(app: App) -> None:
@@ -157,12 +173,6 @@ def requests(draw: st.DrawFn) -> tuple[str, str, bytes | None]:
     return method.upper(), url, request_body
 
 
-@pytest.fixture
-def runner() -> Iterator[asyncio.Runner]:
-    with asyncio.Runner() as r:
-        yield r
-
-
 def test_fuzz_every_operation_never_5xx_always_json(
     runner: asyncio.Runner, db_url: str, lexicon: Lexicon
 ) -> None:
@@ -189,11 +199,7 @@ def test_fuzz_every_operation_never_5xx_always_json(
         def check(request: tuple[str, str, bytes | None]) -> None:
             status, ctype, text = runner.run(send(*request))
             statuses.add(status)
-            assert status < 500, (request, text)
-            assert ctype == "application/json", (request, status, text)
-            data = json.loads(text)
-            if status >= 400:
-                assert isinstance(data["error"], str) and data["message"], (request, text)
+            assert_json_reply(request, status, ctype, text)
 
         check()
         assert 200 in statuses and 400 in statuses  # the generator reached the handlers and the checks
