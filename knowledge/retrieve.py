@@ -32,7 +32,7 @@ SHARED_HEADING = 0.5  # a clause's word said only where its siblings say it too 
 STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 FORM_PENALTY = 0.95  # an entry whose own questions all ask in another form than the question (``_rerank``)
-FORM_MEMO = 50_000  # entries' own questions whose form is remembered
+FORM_MEMO = 50_000  # entries whose own questions' forms are remembered
 _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
 )
@@ -217,6 +217,7 @@ class Candidate:
     spec_coverage: float = 0.0  # coverage with each word weighed by its idf here too
     spec_missing: float = 0.0  # missing, likewise
     unsaid: float = 0.0  # the heaviest word of its closest own question not asked (relative)
+    closest: tuple[str, ...] = ()  # the words of its own question closest to the question
     key_words: int = 0  # which question words its key field holds (bit i: ``Query.words[i]``)
 
 
@@ -229,7 +230,8 @@ class Matcher:
         self._weight = Memo(self.lex.informativeness)  # of the words of entries' own questions
         # Words that stand for others (synonyms): a doc may hold them without saying them.
         self._grouped = frozenset(v for k, v in self.lex.synonyms.items() if k != v)
-        self._form = Memo(asked_form, limit=FORM_MEMO)  # of entries' own questions
+        self._forms = Memo(question_forms, limit=FORM_MEMO)  # of entries' own questions
+        self._scores = EMPTY_F  # BM25F scores of every doc (``_zeroed_scores``)
 
     # -- analysis -----------------------------------------------------------------------------------
     def analyse(self, question: str) -> Query:
@@ -320,18 +322,23 @@ class Matcher:
             return q, self._search(q, limit)
 
     def _search(self, q: Query, limit: int) -> list[Candidate]:
-        top, bm25 = self._retrieve(q)
+        asked = self.index.asked_as(compact(q.raw))
+        top, bm25 = self._retrieve(q, asked)
         if not len(top):
             return []
-        asked = set(self.index.asked_as(compact(q.raw)))
         if not asked:
-            return self._rerank(q, top, bm25, limit)
-        # (all ranked: a cut at ``limit`` first could drop the entry asked)
-        return _asked_first(self._rerank(q, top, bm25, len(top)), asked, self.index.by_id)[:limit]
+            cands = self._rerank(q, top, bm25, limit)
+        else:  # (all ranked: a cut at ``limit`` first could drop the entry asked)
+            ranked = self._rerank(q, top, bm25, len(top))
+            cands = _asked_first(ranked, set(asked), self.index.by_id)[:limit]
+        for c in cands:  # (only for those returned: all are ranked when one is asked word for word)
+            c.unsaid = self._unsaid(q, c.closest)
+        return cands
 
-    def _retrieve(self, q: Query) -> tuple[np.ndarray, np.ndarray]:
+    def _retrieve(self, q: Query, asked: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``CANDIDATES`` live docs with the best BM25F scores, then any other live doc asked
-        word for word by one of its own questions (``Index.asked_as``), and their BM25F scores.
+        word for word by one of its own questions (``asked``: ``Index.asked_as`` of the question,
+        looked up when not given), and their BM25F scores.
 
         Every doc a word touches is scored (one pass of array additions; a common word adds its
         dense weights, ``Index.dense_weights``, in one), but only those that can be among the best
@@ -342,7 +349,7 @@ class Matcher:
         terms = sorted((t for t in terms if len(t[1][0])), key=lambda t: len(t[1][0]))
         if not terms:
             return EMPTY_I, EMPTY_F
-        scores = np.zeros(len(idx.docs), dtype=np.float32)
+        scores = self._zeroed_scores(len(idx.docs))
         for tok, (ids, ws) in terms:
             dense = idx.dense_weights(tok)
             if dense is None:
@@ -365,13 +372,22 @@ class Matcher:
         # duplicates by BM25F alone).
         held = set(top.tolist())
         text = compact(q.raw)
-        extra = idx.asked_as(text)
+        extra = list(idx.asked_as(text) if asked is None else asked)
         if FRAGMENT_CHARS[0] <= len(text) <= FRAGMENT_CHARS[1]:
             extra += idx.said_in(text, FRAGMENT_CANDIDATES)
         extra = [d for d in dict.fromkeys(extra) if d not in held]
         if extra:
             top = np.concatenate([top, np.asarray(extra, dtype=top.dtype)])
         return top, scores[top]
+
+    def _zeroed_scores(self, n: int) -> np.ndarray:
+        """``n`` zero scores in the array the last search used: searches hold the index's lock, one
+        at a time, and a fresh array of 100k costs a page fault at each first write (BENCHMARKS.md)."""
+        if len(self._scores) == n:
+            self._scores.fill(0.0)
+        else:
+            self._scores = np.zeros(n, dtype=np.float32)
+        return self._scores
 
     def _rerank(self, q: Query, top: np.ndarray, bm25: np.ndarray, limit: int) -> list[Candidate]:
         """The best ``limit`` candidates by their full score (``_score_parts``), best first.
@@ -412,7 +428,7 @@ class Matcher:
         # Its own questions all ask in another form (why, when, how...): they ask another question.
         # (Not a ``factor``: that says the entry lacks what is asked, ``off_type``.)
         form = np.ones(len(docs))
-        form[other_form(q.form, docs, self._form.__getitem__)] = FORM_PENALTY
+        form[other_form(q.form, docs, self._forms.__getitem__)] = FORM_PENALTY
 
         covered, own = _score_parts(cover, key_cover, qsim)
         tie = 0.01 * (1.0 - qsim)  # ties between full matches: how closely its own question was asked
@@ -447,7 +463,7 @@ class Matcher:
                 factor=shortfall[j],
                 spec_coverage=sc[j],
                 spec_missing=sl[j],
-                unsaid=self._unsaid(q, closest.get(j)),
+                closest=closest(j),
                 key_words=cov.key_words[j],
             )
             for j in best
@@ -547,11 +563,11 @@ class Matcher:
 
     def _question_sims(
         self, q: Query, docs: list[IndexedDoc]
-    ) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
+    ) -> tuple[np.ndarray, Callable[[int], tuple[str, ...]]]:
         """How close the question is to one of each entry's own questions (0 when it has none): the
         share (by weight) of that question's words the question says, and the wording's edit ratios;
-        and the words of each candidate's closest question (for ``_unsaid``, worked out only for the
-        candidates returned)."""
+        and a function giving the words of a candidate's closest question (the first of its best),
+        for ``_unsaid``, called only for the candidates returned."""
         core, said = q.core, q.norm.replace(" ", "")
         says = core.__contains__  # a word of an entry's question that the question says
         weight = self._weight.__getitem__
@@ -560,15 +576,18 @@ class Matcher:
         words: list[tuple[str, ...]] = []
         totals: list[float] = []
         texts: list[str] = []
+        start: list[int] = []  # where each candidate's questions begin
         for j, doc in enumerate(docs):
+            start.append(len(owner))
             if doc.questions:
                 owner += [j] * len(doc.questions)
                 words += doc.questions
                 totals += doc.question_weights
                 texts += doc.question_texts
+        start.append(len(owner))
         sims = np.zeros(len(docs))
         if not owner:
-            return sims, {}
+            return sims, lambda j: ()
         held = [sum(map(weight, filter(says, ws))) / (t or 1.0) for ws, t in zip(words, totals, strict=True)]
         joined = ["".join(ws) for ws in words]
         by_words = process.cdist([core], joined, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
@@ -577,14 +596,16 @@ class Matcher:
         if not all(words):  # a question of stop words only says nothing
             both[[i for i, ws in enumerate(words) if not ws]] = 0.0
         np.maximum.at(sims, owner, both)
-        # Each candidate's closest question (the first of its best, by a stable sort): its words.
-        closest: dict[int, tuple[str, ...]] = {}
-        for i in np.argsort(-both, kind="stable").tolist():
-            if owner[i] not in closest:
-                closest[owner[i]] = words[i]
+
+        def closest(j: int) -> tuple[str, ...]:
+            a, b = start[j], start[j + 1]
+            if b - a < 2:
+                return words[a] if b > a else ()
+            return words[a + int(np.argmax(both[a:b]))]  # (the first of the best)
+
         return sims, closest
 
-    def _unsaid(self, q: Query, words: tuple[str, ...] | None) -> float:
+    def _unsaid(self, q: Query, words: tuple[str, ...]) -> float:
         """The heaviest word of an entry's closest question (``words``) that the question does not
         say, relative to that question's heaviest word: what the entry asks that was not asked."""
         if not words:
@@ -595,16 +616,19 @@ class Matcher:
         return max((v for w, v in zip(words, ws, strict=True) if w not in q.core), default=0.0) / top
 
 
-def other_form(asked: str | None, docs: list[IndexedDoc], form_of: Callable[[str], str | None]) -> list[int]:
+def question_forms(texts: tuple[str, ...]) -> frozenset[str | None]:
+    """The forms an entry's own questions ask in (``asked_form`` of each)."""
+    return frozenset(asked_form(t) for t in texts)
+
+
+def other_form(
+    asked: str | None, docs: list[IndexedDoc], forms_of: Callable[[tuple[str, ...]], frozenset[str | None]]
+) -> list[int]:
     """The positions of the entries with questions of their own none of which asks in the form
-    ``asked`` (``form_of`` of each question text, ``asked_form``): none when that is None."""
+    ``asked`` (``forms_of`` their question texts, ``question_forms``): none when that is None."""
     if asked is None:
         return []
-    return [
-        j
-        for j, d in enumerate(docs)
-        if d.question_texts and all(form_of(t) != asked for t in d.question_texts)
-    ]
+    return [j for j, d in enumerate(docs) if d.question_texts and asked not in forms_of(d.question_texts)]
 
 
 def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int]) -> list[Candidate]:

@@ -80,16 +80,16 @@ def _load_pinyin_table() -> dict[int, str]:
     return module.pinyin_dict
 
 
-class Memo(dict[str, Any]):
+class Memo(dict[Any, Any]):
     """A dict that works out a missing value once, with ``make``; emptied when it holds ``limit``
     keys (None: never)."""
 
-    def __init__(self, make: Callable[[str], Any], limit: int | None = None) -> None:
+    def __init__(self, make: Callable[[Any], Any], limit: int | None = None) -> None:
         super().__init__()
         self.make = make
         self.limit = limit
 
-    def __missing__(self, key: str) -> Any:
+    def __missing__(self, key: Any) -> Any:
         if self.limit is not None and len(self) >= self.limit:
             self.clear()
         value = self[key] = self.make(key)

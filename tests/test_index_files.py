@@ -397,3 +397,21 @@ async def test_a_start_answers_before_its_index_files_are_written(
     again = await _fresh_kb(seeded, lexicon)
     _forbid_rebuild(again, monkeypatch)
     assert await again.load_index() == 18
+
+
+async def test_a_fragment_of_an_own_question_finds_entries_built_and_added(
+    seeded: Services, lexicon: Lexicon
+) -> None:
+    """``Index.said_in`` reads the character pairs of the full build and of the change log alike:
+    a fragment of a question finds the entry asking it whichever holds it, and a fragment no
+    question says finds nothing."""
+    kb = seeded.kb
+    await kb.rebuild()
+    await kb.save_entry(NEW)  # after the build: in the change log only
+    await kb.add_alternate("t-new", "出口退税去哪办")
+    full = await _fresh_kb(seeded, lexicon)
+    await full.rebuild()  # the same entries, all in the full build
+    for index in (kb.index, full.index):
+        with index.reading():
+            assert [index.docs[d].entry_id for d in index.said_in("退税去哪", 6)] == ["t-new"]
+            assert index.said_in("退税去哪里领奖", 6) == []

@@ -32,7 +32,7 @@ from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE
 from bot.services import Services
 from knowledge.answers import answer_text, citation, is_expired, source_of
 from knowledge.importers.base import ParsedEntry
-from knowledge.retrieve import SHARED_HEADING, Candidate, Query, asked_form, other_form
+from knowledge.retrieve import SHARED_HEADING, Candidate, Query, asked_form, other_form, question_forms
 from knowledge.segment import LIGHT_WEIGHT, Lexicon
 from tests.conftest import SHARED, seed_path
 
@@ -828,8 +828,8 @@ def test_an_entry_whose_own_questions_ask_in_another_form_is_told() -> None:
     where = dataclasses.replace(_doc(1), question_texts=("哪里办预付卡",))
     mixed = dataclasses.replace(_doc(2), question_texts=("哪里办预付卡", "为何办预付卡"))
     docs = [why, where, mixed, _doc(3, asked=False)]
-    assert other_form("why", docs, asked_form) == [1]
-    assert other_form(None, docs, asked_form) == []
+    assert other_form("why", docs, question_forms) == [1]
+    assert other_form(None, docs, question_forms) == []
 
 
 def test_a_key_field_naming_more_of_the_question_tells_close_answers_apart() -> None:
