@@ -138,9 +138,9 @@ def fit_signed(
 ) -> tuple[np.ndarray, float]:
     """``fit``, then without the features whose weight comes out against its sign (``directions``:
     ``SIGNS``, or ``LISTED_SIGNS`` for the listed model), the worst first, until every weight left
-    agrees (the others weigh 0)."""
+    agrees (the others weigh 0); features of sign 0 are left out from the start."""
     signs = np.asarray([directions[f] for f in FEATURES])
-    keep = np.ones(len(FEATURES), dtype=bool)
+    keep = signs != 0  # (a feature of sign 0 is read by the decision's rules only: never fitted)
     while True:
         weights, bias = fit(x[:, keep], y, w)
         full = np.zeros(len(FEATURES))

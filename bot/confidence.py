@@ -45,12 +45,14 @@ FEATURES: tuple[str, ...] = (
     "section",  # it has the guide section the question asks for (``Query.aspect``)
     "bm25_share",  # its BM25 score relative to the highest of the answers offered (``bm25_share``)
     "duplicate",  # the runner-up is asked by one of its own questions too (``duplicate``)
+    "off_gap",  # it does not state what is asked and the runner-up does (``off_gap``; ``tied`` reads it)
 )
 
 
 # The direction each feature may push the probability (bench/calibrate.py drops a feature whose fitted
 # weight comes out the other way: on a few hundred questions that is noise, and it would not hold on
-# another knowledge base). A tie or an unsaid word never makes an answer likelier.
+# another knowledge base). A tie or an unsaid word never makes an answer likelier. 0: a feature only
+# the decision's rules read (``tied``), never fitted (its weight is 0 in every model).
 SIGNS: dict[str, int] = {
     "score": 1,
     "margin": 1,
@@ -70,6 +72,7 @@ SIGNS: dict[str, int] = {
     "section": 1,
     "bm25_share": 1,
     "duplicate": -1,
+    "off_gap": 0,
 }
 # The ``listed`` model's directions where they differ: a knowledge base that repeats a question under
 # two answers ties them, which never makes the best the likelier answer, but the answers offered
@@ -102,7 +105,14 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         1.0 if q.aspect and q.aspect in best.info.aspects else 0.0,
         bm25_share(best, others),
         duplicate(best, runner),
+        off_gap(best, runner),
     ]
+
+
+def off_gap(best: Candidate, runner: Candidate | None) -> float:
+    """1.0 when ``best`` does not state what the question asks for (a number, a place, a guide
+    section: its ``factor`` is below 1) and ``runner`` does, 0.0 otherwise."""
+    return 1.0 if runner is not None and best.factor < 1.0 <= runner.factor else 0.0
 
 
 def duplicate(best: Candidate, runner: Candidate | None) -> float:
@@ -138,10 +148,14 @@ def tied(x: list[float]) -> bool:
     """Another answer scores within ``TIE`` of this one and neither its own question nor its key
     field (questions, title, headings) tells them apart: two guides of near-identical text, one of
     which names the question's words in its title, are apart, unless the other's own question is
-    the closer one. Whatever the model says, the match cannot choose between tied answers, so it
-    offers both."""
-    margin, q_gap, k_gap = (x[FEATURES.index(f)] for f in ("margin", "question_gap", "key_gap"))
-    return margin < TIE and q_gap < TIE and (k_gap < TIE or q_gap <= -TIE)
+    the closer one. Nor does a closer own question set apart an answer that does not state what is
+    asked from a runner-up that does (``off_gap``: an FAQ asked almost word for word, about the
+    materials a guide lists). Whatever the model says, the match cannot choose between tied
+    answers, so it offers both."""
+    margin, q_gap, k_gap, off = (
+        x[FEATURES.index(f)] for f in ("margin", "question_gap", "key_gap", "off_gap")
+    )
+    return margin < TIE and ((q_gap < TIE and (k_gap < TIE or q_gap <= -TIE)) or off > 0)
 
 
 # An entry holding less than this share (by weight) of the question's informative words is never the

@@ -868,6 +868,39 @@ def test_a_runner_up_asked_by_the_same_question_is_a_duplicate() -> None:
     assert all(LISTED_SIGNS[f] == SIGNS[f] for f in FEATURES if f != "duplicate")
 
 
+def test_an_answer_lacking_what_is_asked_is_not_apart_from_a_close_one_that_states_it() -> None:
+    """An FAQ asked almost word for word but not stating what is asked (the materials a guide lists:
+    its ``factor`` is below 1) is tied with a runner-up within TIE that states it, however much
+    closer its own question is; further apart, or both lacking it, the question gap decides as
+    before."""
+    best, runner = _cand(0, 0.80, qsim=0.9), _cand(1, 0.79, kind="guide", asked=False)
+    assert not tied(features(Q, best, [runner]))  # its own question is far closer: apart
+    best.factor = 0.7
+    x = dict(zip(FEATURES, features(Q, best, [runner]), strict=True))
+    assert x["off_gap"] == 1.0 and tied(list(x.values()))
+    runner.factor = 0.7  # both lack it: the question gap decides again
+    assert features(Q, best, [runner])[FEATURES.index("off_gap")] == 0.0
+    assert not tied(features(Q, best, [runner]))
+    runner.factor, runner.score = 1.0, 0.70  # not within TIE: apart
+    assert not tied(features(Q, best, [runner]))
+    assert features(Q, best, [])[FEATURES.index("off_gap")] == 0.0
+
+
+def test_rule_only_features_are_never_fitted() -> None:
+    """A feature of sign 0 (``off_gap``: only ``tied`` reads it) weighs 0 in every fitted model,
+    however well it would predict the label."""
+    from bench.calibrate import fit, fit_signed
+
+    assert SIGNS["off_gap"] == 0 and LISTED_SIGNS["off_gap"] == 0
+    rng = np.random.default_rng(0)
+    x = rng.random((200, len(FEATURES)))
+    col = FEATURES.index("off_gap")
+    y = (x[:, col] + 0.1 * rng.random(200) > 0.5).astype(float)  # the label follows off_gap alone
+    assert fit(x, y, np.ones(200))[0][col] > 1.0  # fitted, it would weigh much
+    for directions in (SIGNS, LISTED_SIGNS):
+        assert fit_signed(x, y, np.ones(200), directions)[0][col] == 0.0
+
+
 async def test_features_on_real_questions(default_kb: Services) -> None:
     """What the re-ranker measures: an entry lacking the question's rarest word says so (missing),
     a word every entry holds tells nothing (specificity), an FAQ asked in other words than its own
