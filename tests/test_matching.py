@@ -32,8 +32,17 @@ from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE
 from bot.services import Services
 from knowledge.answers import answer_text, citation, is_expired, source_of
 from knowledge.importers.base import ParsedEntry
-from knowledge.retrieve import SHARED_HEADING, Candidate, Query, asked_form, other_form, question_forms
+from knowledge.retrieve import (
+    SHARED_HEADING,
+    Candidate,
+    Query,
+    asked_aspect,
+    asked_form,
+    other_form,
+    question_forms,
+)
 from knowledge.segment import LIGHT_WEIGHT, Lexicon
+from knowledge.text import normalize
 from tests.conftest import SHARED, seed_path
 
 EVAL = SHARED / "eval"
@@ -436,6 +445,20 @@ async def test_guides_answer_the_section_asked_about(
     others = [n for n in sections if n != aspect]
     assert f"本指南还包括：{'、'.join(others)}" in answer
     assert all(sections[n] not in answer for n in others if len(sections[n]) > 20)
+
+
+@pytest.mark.parametrize(
+    ("question", "aspect"),
+    [
+        ("报废车拆解资格找谁办", "办理地点与时间"),  # who handles it: the office, named last
+        ("典当行设立需要什么条件", "办理条件"),
+        ("二手车备案在哪个系统上填报", "在线办理"),
+        ("拍卖经营许可要多久", "办理时限"),
+        ("营业执照", None),
+    ],
+)
+def test_the_guide_section_a_question_asks_for(question: str, aspect: str | None) -> None:
+    assert asked_aspect(normalize(question)) == aspect
 
 
 async def test_an_entry_mentioning_a_section_in_passing_does_not_beat_the_guide(default_kb: Services) -> None:
