@@ -328,10 +328,10 @@ class Matcher:
             return []
         if not asked:
             cands = self._rerank(q, top, bm25, limit)
-        else:  # (all ranked: a cut at ``limit`` first could drop the entry asked)
-            ranked = self._rerank(q, top, bm25, len(top))
+        else:  # (the entries asked are kept whatever their rank: a cut at ``limit`` could drop them)
+            ranked = self._rerank(q, top, bm25, limit, keep=set(asked))
             cands = _asked_first(ranked, set(asked), self.index.by_id)[:limit]
-        for c in cands:  # (only for those returned: all are ranked when one is asked word for word)
+        for c in cands:  # (only for those returned)
             c.unsaid = self._unsaid(q, c.closest)
         return cands
 
@@ -389,12 +389,16 @@ class Matcher:
             self._scores = np.zeros(n, dtype=np.float32)
         return self._scores
 
-    def _rerank(self, q: Query, top: np.ndarray, bm25: np.ndarray, limit: int) -> list[Candidate]:
-        """The best ``limit`` candidates by their full score (``_score_parts``), best first.
+    def _rerank(
+        self, q: Query, top: np.ndarray, bm25: np.ndarray, limit: int, keep: set[int] | None = None
+    ) -> list[Candidate]:
+        """The best ``limit`` candidates by their full score (``_score_parts``), best first, and
+        any of the docs ``keep`` among them wherever they rank (in rank order with the others).
 
         The literal phrasing (``_phrases``, the costliest feature on long texts) moves a score by at
-        most ``PHRASE_WEIGHT``; it is computed only for candidates that, phrased perfectly, could
-        still beat what the ``limit``-th best reaches phrased not at all."""
+        most ``PHRASE_WEIGHT``; it is computed only for the docs kept and the candidates that, phrased
+        perfectly, could still beat what the ``limit``-th best of the others reaches phrased not at
+        all."""
         docs = [self.index.docs[d] for d in top.tolist()]
         cov = self._coverage(q, top, docs)
         cover, key_cover, missing = (np.asarray(f) for f in (cov.cover, cov.key_cover, cov.missing))
@@ -436,14 +440,22 @@ class Matcher:
         def final(phrase: np.ndarray | float) -> np.ndarray:
             return np.minimum(1.0, (covered + PHRASE_WEIGHT * phrase + own) * factor * form) - tie
 
+        kept = [j for j, d in enumerate(top.tolist()) if d in keep] if keep else []
         phrase = np.zeros(len(docs))
         worth = np.arange(len(docs))
-        if len(docs) > limit:
-            low = final(0.0)
+        if len(docs) - len(kept) > limit:
+            low = np.delete(final(0.0), kept)  # (the others')
             worth = np.flatnonzero(final(1.0) >= np.partition(low, len(low) - limit)[len(low) - limit])
+            worth = np.union1d(worth, kept).astype(np.intp)
         phrase[worth] = _phrases(q.core, [docs[j] for j in worth.tolist()])
         score = final(phrase)
-        best = np.lexsort((-bm25, -score))[:limit].tolist()
+        order = np.lexsort((-bm25, -score)).tolist()
+        if kept:
+            chosen = set(kept)
+            chosen.update([j for j in order if j not in chosen][:limit])
+            best = [j for j in order if j in chosen]
+        else:
+            best = order[:limit]
         # (Python floats from lists: quicker than numpy scalars one by one)
         s, b, c, k, p, o = (a.tolist() for a in (score, bm25, cover, key_cover, phrase, qsim))
         lack: list[float] = missing.tolist()
@@ -485,7 +497,10 @@ class Matcher:
         plan = [self._word_plan(w, v, top) for w, v in zip(q.words, q.weights, strict=True)]
         apart = _told_apart(q.words, docs)
         spec = self._specificity(q.words, q.weights)
-        spec_total = sum(spec) or 1.0
+        spec_total, spec_top = sum(spec) or 1.0, max(spec, default=0.0) or 1.0
+        # Each word's plan with its specificity, its bit in ``key_words`` and whether a literal
+        # match in the key counts (not for one character: postings only).
+        rows = [(*p, sp, 1 << i, len(p[0]) > 1) for i, (p, sp) in enumerate(zip(plan, spec, strict=True))]
         cover: list[float] = []
         key_cover: list[float] = []
         missing: list[float] = []
@@ -498,7 +513,7 @@ class Matcher:
             own = key[len(shared) :]
             c = k = lack = sc = s_lack = 0.0
             mask = 0
-            for i, ((w, v, held, in_key, grams, half), sp) in enumerate(zip(plan, spec, strict=True)):
+            for w, v, held, in_key, grams, half, sp, bit, literal in rows:
                 said_in_key = w in key
                 if said_in_key or w in body or (held is not None and held[j]):
                     # Said only in a heading the clause shares with a sibling that says it itself.
@@ -522,16 +537,15 @@ class Matcher:
                     sc += sp * share
                 else:
                     sc += sp
-                # One character inside a longer word of the key is not that word: postings only.
-                if (in_key is not None and in_key[j]) or (len(w) > 1 and said_in_key):
+                if (in_key is not None and in_key[j]) or (literal and said_in_key):
                     k += v
-                    mask |= 1 << i
+                    mask |= bit
             cover.append(c)
             key_words.append(mask)
             key_cover.append(k)
             missing.append(lack)
             spec_cover.append(sc / spec_total)
-            spec_missing.append(s_lack / (max(spec, default=0.0) or 1.0))
+            spec_missing.append(s_lack / spec_top)
         total_w = sum(q.weights) or 1.0
         top_w = max(q.weights, default=0.0) or 1.0
         return Coverage(

@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.services import Services
 from knowledge import index_files, versions
 from knowledge.importers import ParsedEntry, parse_paths
-from knowledge.index import Index
+from knowledge.index import Index, bigram_codes, pair_codes
 from knowledge.segment import Lexicon
 from knowledge.store import KnowledgeBase, default_paths
 from tests.conftest import seed_path
@@ -415,3 +415,8 @@ async def test_a_fragment_of_an_own_question_finds_entries_built_and_added(
         with index.reading():
             assert [index.docs[d].entry_id for d in index.said_in("退税去哪", 6)] == ["t-new"]
             assert index.said_in("退税去哪里领奖", 6) == []
+
+
+@pytest.mark.parametrize("text", ["退税去哪", "a", "", "跨境电商🙂出口退税", "ÿĀ𠀀𠀁"])
+def test_pair_codes_are_the_bigram_codes_of_a_text(text: str) -> None:
+    assert pair_codes(text) == set(bigram_codes(text).tolist())
