@@ -1264,3 +1264,20 @@ async def test_coverage_follows_its_rule_on_real_questions(default_kb: Services)
                 d.document and w in d.document and w not in d.key_text + d.body_text for w in q.words
             )
     assert grouped and single and partly and shared and titled  # each branch of the rule was met
+
+
+async def test_a_kept_candidate_is_ranked_in_full_whatever_its_rank(default_kb: Services) -> None:
+    """``_rerank`` with docs to keep returns them wherever they rank (first or last), with the best
+    ``limit`` of the others, each scored exactly as when every candidate is ranked (the phrasing
+    is only skipped for candidates that cannot reach the others' best ``limit``)."""
+    m = default_kb.kb.matcher
+    for question in [r["question"] for r in _load(FAQ_EVAL)][:60]:
+        q = m.analyse(question)
+        top, bm25 = m._retrieve(q)
+        full = m._rerank(q, top, bm25, len(top))
+        for kept in {full[0].entry_id, full[-1].entry_id}:
+            part = m._rerank(q, top, bm25, 2, keep={m.index.by_id[kept]})
+            others = [c.entry_id for c in full if c.entry_id != kept][:2]
+            expect = [c for c in full if c.entry_id in others or c.entry_id == kept]
+            got = [(c.entry_id, c.score, c.phrase) for c in part]
+            assert got == [(c.entry_id, c.score, c.phrase) for c in expect], question
