@@ -106,7 +106,12 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("办理地点与时间", re.compile(r"地点|在哪|哪里|哪儿|去哪|地址|几点|上班时间|办公时间|窗口|找谁")),
     ("咨询电话", re.compile(r"电话|热线|联系方式|咨询")),
     ("在线办理", re.compile(r"网上|在线|线上|网办|网站|网址|系统|平台|小程序")),
-    ("办理流程", re.compile(r"流程|步骤|程序|怎么办理|如何办理|怎么办|手续|怎么申请|如何申请")),
+    (
+        "办理流程",
+        re.compile(
+            r"流程|步骤|程序|怎么办理|如何办理|怎么办|咋办|怎么弄|咋弄|怎么搞|怎么操作|如何操作|手续|怎么申请|如何申请"
+        ),
+    ),
     ("设定依据", re.compile(r"依据|根据什么|哪个文件|什么文件|啥文件|法规")),
 )
 ASPECT_RX = dict(ASPECTS)  # section name -> its pattern (does an entry's own question ask for it?)

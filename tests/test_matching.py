@@ -424,6 +424,8 @@ async def test_asked_the_price_free_is_an_answer(default_kb: Services) -> None:
         ("外资企业信息报告要什么材料", "申请材料"),
         ("外商投资信息报告收费吗", "收费标准"),
         ("拍卖经营许可要多久", "办理时限"),
+        ("预付卡备案咋弄", "办理流程"),  # how to get it done, said colloquially
+        ("报废车资质认定怎么搞", "办理流程"),
         ("典当行设立需要什么条件", "办理条件"),
         ("单用途预付卡备案要什么材料", "申请材料"),
     ],
@@ -454,6 +456,8 @@ async def test_guides_answer_the_section_asked_about(
         ("典当行设立需要什么条件", "办理条件"),
         ("二手车备案在哪个系统上填报", "在线办理"),
         ("拍卖经营许可要多久", "办理时限"),
+        ("预付卡备案咋弄", "办理流程"),  # how to get it done, said colloquially
+        ("报废车资质认定怎么搞", "办理流程"),
         ("营业执照", None),
     ],
 )
