@@ -183,8 +183,9 @@ async def test_resident_sets(default_kb: Services) -> None:
         d = await default_kb.qa.ask(r["question"])
         answered += d.status == "answered" and d.kind not in NOT_ANSWERS
     assert len(rows) >= 200 and len(oos) >= 60
-    # Measured 60 of 210 right (28.6%), 2 wrong, none of 65 out of scope answered.
-    assert right / len(rows) >= 0.25 and wrong / len(rows) <= 0.02, (right, wrong)
+    # Measured 127 of 210 right (60.5%: batch a 69 of 110, b 58 of 100), 3 wrong, 1 of 65 out of
+    # scope answered (sixteenth session).
+    assert right / len(rows) >= 0.57 and wrong / len(rows) <= 0.02, (right, wrong)
     assert answered / len(oos) <= 0.03
 
 
