@@ -334,8 +334,8 @@ class Matcher:
         if not asked:
             cands = self._rerank(q, top, bm25, limit)
         else:  # (the entries asked are kept whatever their rank: a cut at ``limit`` could drop them)
-            ranked = self._rerank(q, top, bm25, limit, keep=set(asked))
-            cands = _asked_first(ranked, set(asked), self.index.by_id)[:limit]
+            kept = set(asked)
+            cands = _asked_first(self._rerank(q, top, bm25, limit, kept), kept, self.index.by_id)[:limit]
         for c in cands:  # (only for those returned)
             c.unsaid = self._unsaid(q, c.closest)
         return cands

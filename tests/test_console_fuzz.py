@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from bot.app import App
@@ -22,7 +22,7 @@ from bot.staff_accounts import create_account
 from handlers.web import build_web_app
 from knowledge.segment import Lexicon
 from tests.staff_fixtures import CHEAP, NAME, PASSWORD, hand_over, login
-from tests.test_web_openapi import HOSTILE_RAW, assert_json_reply, hostile, routes_under, segment
+from tests.test_web_openapi import HOSTILE_RAW, fuzzed_statuses, hostile, routes_under, segment
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PARAM = re.compile(r"\{(\w+)\}")  # a path parameter in a route's formatter
@@ -99,7 +99,6 @@ def test_fuzz_every_console_api_route_never_5xx_always_json(
     app, client, csrf = runner.run(start())
     routes = console_api_routes(client.server.app)
     assert len(routes) >= 20  # the router was read (the console's JSON API has two dozen routes)
-    statuses: set[int] = set()
 
     async def send(method: str, url: str, raw: bytes | None) -> tuple[int, str, str]:
         headers = {"X-CSRF-Token": csrf}
@@ -109,15 +108,7 @@ def test_fuzz_every_console_api_route_never_5xx_always_json(
         return resp.status, resp.content_type, await resp.text()
 
     try:
-
-        @FUZZ
-        @given(requests(routes))
-        def check(request: tuple[str, str, bytes | None]) -> None:
-            status, ctype, text = runner.run(send(*request))
-            statuses.add(status)
-            assert_json_reply(request, status, ctype, text)
-
-        check()
+        statuses = fuzzed_statuses(runner, FUZZ, requests(routes), send)
         assert 200 in statuses and 400 in statuses  # the generator reached the handlers and the checks
     finally:
         runner.run(client.close())

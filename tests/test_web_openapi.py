@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -87,6 +88,27 @@ def assert_json_reply(request: object, status: int, ctype: str, text: str) -> No
     data = json.loads(text)
     if status >= 400:
         assert isinstance(data["error"], str) and data["message"], (request, text)
+
+
+def fuzzed_statuses(
+    runner: asyncio.Runner,
+    fuzz: settings,
+    requests: st.SearchStrategy[tuple[str, str, bytes | None]],
+    send: Callable[[str, str, bytes | None], Awaitable[tuple[int, str, str]]],
+) -> set[int]:
+    """Send every (method, url, body) that ``requests`` draws (``fuzz``'s settings) and check each
+    reply (``assert_json_reply``); the statuses seen."""
+    statuses: set[int] = set()
+
+    @fuzz
+    @given(requests)
+    def check(request: tuple[str, str, bytes | None]) -> None:
+        status, ctype, text = runner.run(send(*request))
+        statuses.add(status)
+        assert_json_reply(request, status, ctype, text)
+
+    check()
+    return statuses
 
 
 async def test_openapi_is_served_and_lists_every_api_route(app: App) -> None:
@@ -185,7 +207,6 @@ def test_fuzz_every_operation_never_5xx_always_json(
         return app, client
 
     app, client = runner.run(start())
-    statuses: set[int] = set()
 
     async def send(method: str, url: str, raw: bytes | None) -> tuple[int, str, str]:
         headers = {"Content-Type": "application/json"} if raw is not None else {}
@@ -193,15 +214,7 @@ def test_fuzz_every_operation_never_5xx_always_json(
         return resp.status, resp.content_type, await resp.text()
 
     try:
-
-        @FUZZ
-        @given(requests())
-        def check(request: tuple[str, str, bytes | None]) -> None:
-            status, ctype, text = runner.run(send(*request))
-            statuses.add(status)
-            assert_json_reply(request, status, ctype, text)
-
-        check()
+        statuses = fuzzed_statuses(runner, FUZZ, requests(), send)
         assert 200 in statuses and 400 in statuses  # the generator reached the handlers and the checks
     finally:
         runner.run(client.close())
