@@ -198,7 +198,13 @@ async def test_a_loaded_snapshot_takes_changes_like_a_built_one(seeded: Services
     assert _state(kb.index) == _state(full.index)
 
 
-async def _until(predicate, seconds: float) -> float:
+# How long a test waits for another worker's sync before it fails. The poll is 0.2 s and a sync takes
+# milliseconds, but a loaded CI machine on PostgreSQL once took over a second (tests are not timings:
+# bench/ measures those), so this only bounds a sync that never comes.
+SYNC_WAIT = 10.0
+
+
+async def _until(predicate, seconds: float = SYNC_WAIT) -> float:
     start = time.perf_counter()
     while not predicate():
         assert time.perf_counter() - start < seconds, f"not within {seconds} s"
@@ -206,23 +212,21 @@ async def _until(predicate, seconds: float) -> float:
     return time.perf_counter() - start
 
 
-async def test_two_workers_see_each_others_edits_within_a_second(
-    settings: Settings, lexicon: Lexicon
-) -> None:
+async def test_two_workers_see_each_others_edits(settings: Settings, lexicon: Lexicon) -> None:
     """Two workers on one database (PostgreSQL in the second pass of the suite): an edit made on
-    either reaches the other's index within a second, through the knowledge version."""
+    either reaches the other's index with its next poll, through the knowledge version."""
     settings = settings.replace("database", index_poll_seconds=0.2)
     a = await Services.start(settings, lexicon=lexicon)
     b = await Services.start(settings, lexicon=lexicon)
     try:
         await a.kb.import_paths([seed_path()])
-        await _until(lambda: len(b.kb.index) == 18, 1.0)
+        await _until(lambda: len(b.kb.index) == 18)
         await a.kb.save_entry(NEW)
-        await _until(lambda: "t-new" in b.kb.index.by_id, 1.0)
+        await _until(lambda: "t-new" in b.kb.index.by_id)
         d = await b.qa.ask(QUESTION)
         assert d.status == "answered" and d.entry_id == "t-new"
         await b.kb.set_status("t-new", "expired")
-        await _until(lambda: "t-new" not in a.kb.index.by_id, 1.0)
+        await _until(lambda: "t-new" not in a.kb.index.by_id)
         assert (await a.qa.ask(QUESTION)).entry_id != "t-new"
         assert a.kb.version == b.kb.version
     finally:
@@ -241,7 +245,7 @@ async def test_a_worker_behind_a_large_import_reloads_everything(
     b = await Services.start(settings, lexicon=lexicon)
     try:
         await a.kb.import_paths([seed_path()])
-        await _until(lambda: len(b.kb.index) == 18, 2.0)
+        await _until(lambda: len(b.kb.index) == 18)
         assert b.kb.version == a.kb.version
     finally:
         await a.close()
@@ -342,7 +346,7 @@ async def test_an_answer_kept_in_memory_follows_every_edit(settings: Settings, l
     try:
         await a.kb.import_paths([seed_path()])
         await a.kb.save_entry(NEW)
-        await _until(lambda: "t-new" in b.kb.index.by_id, 1.0)
+        await _until(lambda: "t-new" in b.kb.index.by_id)
         for worker in (a, b):
             assert "向税务机关申报" in ((await worker.qa.ask(QUESTION)).answer or "")
         assert "t-new" in a.kb._answers and "t-new" in b.kb._answers  # kept
@@ -354,7 +358,7 @@ async def test_an_answer_kept_in_memory_follows_every_edit(settings: Settings, l
         edited = ParsedEntry(id="t-new", kind="faq", question=QUESTION, answer="改为在电子税务局在线申报。")
         await a.kb.save_entry(edited)
         assert "电子税务局" in ((await a.qa.ask(QUESTION)).answer or "")  # this worker: at once
-        await _until(lambda: "t-new" not in b.kb._answers, 1.0)  # the other: with its sync
+        await _until(lambda: "t-new" not in b.kb._answers)  # the other: with its sync
         assert "电子税务局" in ((await b.qa.ask(QUESTION)).answer or "")
         assert reads == ["t-new"]
         await a.kb.set_status("t-new", "expired")
