@@ -9,6 +9,7 @@ date which the entry does not contain is marked down.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -221,9 +222,23 @@ class Candidate:
     factor: float = 1.0  # below 1: it does not state the number, place or section asked for
     spec_coverage: float = 0.0  # coverage with each word weighed by its idf here too
     spec_missing: float = 0.0  # missing, likewise
-    unsaid: float = 0.0  # the heaviest word of its closest own question not asked (relative)
     closest: tuple[str, ...] = ()  # the words of its own question closest to the question
     key_words: int = 0  # which question words its key field holds (bit i: ``Query.words[i]``)
+    # ``unsaid`` of ``closest``, worked out when first read (``Matcher._unsaid``), and its value.
+    said: Callable[[tuple[str, ...]], float] | None = field(default=None, repr=False, compare=False)
+    _unsaid: float | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def unsaid(self) -> float:
+        """The heaviest word of its closest own question not asked (relative to that question's
+        heaviest). Worked out when first read: the decision reads only the best candidate's."""
+        if self._unsaid is None:
+            self._unsaid = self.said(self.closest) if self.said is not None else 0.0
+        return self._unsaid
+
+    @unsaid.setter
+    def unsaid(self, value: float) -> None:
+        self._unsaid = value
 
 
 class Matcher:
@@ -332,13 +347,10 @@ class Matcher:
         if not len(top):
             return []
         if not asked:
-            cands = self._rerank(q, top, bm25, limit)
-        else:  # (the entries asked are kept whatever their rank: a cut at ``limit`` could drop them)
-            kept = set(asked)
-            cands = _asked_first(self._rerank(q, top, bm25, limit, kept), kept, self.index.by_id)[:limit]
-        for c in cands:  # (only for those returned)
-            c.unsaid = self._unsaid(q, c.closest)
-        return cands
+            return self._rerank(q, top, bm25, limit)
+        # (the entries asked are kept whatever their rank: a cut at ``limit`` could drop them)
+        kept = set(asked)
+        return _asked_first(self._rerank(q, top, bm25, limit, kept), kept, self.index.by_id)[:limit]
 
     def _retrieve(self, q: Query, asked: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``CANDIDATES`` live docs with the best BM25F scores, then any other live doc asked
@@ -466,6 +478,7 @@ class Matcher:
         lack: list[float] = missing.tolist()
         shortfall: list[float] = factor.tolist()
         sc, sl = cov.spec_cover, cov.spec_missing
+        said = functools.partial(self._unsaid, q)
         return [
             Candidate(
                 docs[j],
@@ -482,6 +495,7 @@ class Matcher:
                 spec_missing=sl[j],
                 closest=closest(j),
                 key_words=cov.key_words[j],
+                said=said,
             )
             for j in best
         ]

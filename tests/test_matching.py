@@ -941,6 +941,22 @@ async def test_features_on_real_questions(default_kb: Services) -> None:
     assert cands2[0].missing > 0.5 and cands2[0].spec_missing > 0.5
     common, rare = m._specificity(["备案", "火星移民"], [1.0, 1.0])
     assert common < rare == 1.0  # a word many entries hold tells them apart less; one none holds, most
+    _, asked = m.search("开店发会员储值卡要去商务局备案吗？多久内要办？", limit=3)
+    assert asked[0].entry_id == "faq-circ-001" and asked[0].unsaid == 0.0  # asked word for word
+    _, other = m.search("发储值卡要备案吗", limit=3)
+    faqs = [c for c in other if c.closest]
+    assert faqs and all(c.unsaid > 0.5 for c in faqs)  # 个体户 / 餐厅 of their own questions, unasked
+
+
+async def test_unsaid_is_worked_out_when_read(default_kb: Services) -> None:
+    """Only the best candidate's ``unsaid`` is read by the decision, so each candidate works it out
+    when first read: the same value as the rule gives for its closest own question, every time."""
+    m = default_kb.kb.matcher
+    q, cands = m.search("商务局办公地址", limit=10)
+    assert all(c._unsaid is None for c in cands)  # nothing worked out yet
+    for c in cands:
+        assert c.unsaid == m._unsaid(q, c.closest) == c.unsaid
+    assert any(c.unsaid > 0 for c in cands) and all(c._unsaid is not None for c in cands)
 
 
 # -- bad input: a status and a clear reply, never an exception -----------------------------------------
