@@ -461,9 +461,10 @@ class Matcher:
         phrase = np.zeros(len(docs))
         worth = np.arange(len(docs))
         if len(docs) - len(kept) > limit:
-            low = np.delete(final(0.0), kept)  # (the others')
+            low = np.delete(final(0.0), kept) if kept else final(0.0)  # (the others')
             worth = np.flatnonzero(final(1.0) >= np.partition(low, len(low) - limit)[len(low) - limit])
-            worth = np.union1d(worth, kept).astype(np.intp)
+            if kept:
+                worth = np.union1d(worth, kept).astype(np.intp)
         phrase[worth] = _phrases(q.core, [docs[j] for j in worth.tolist()])
         score = final(phrase)
         order = np.lexsort((-bm25, -score)).tolist()
