@@ -224,7 +224,8 @@ class Candidate:
     spec_missing: float = 0.0  # missing, likewise
     closest: tuple[str, ...] = ()  # the words of its own question closest to the question
     key_words: int = 0  # which question words its key field holds (bit i: ``Query.words[i]``)
-    # ``unsaid`` of ``closest``, worked out when first read (``Matcher._unsaid``), and its value.
+    # ``unsaid`` of ``closest``, worked out when first read (``Matcher._unsaid``), and its value. (It
+    # reads the question and the lexicon's weights, never the index: safe once the search is over.)
     said: Callable[[tuple[str, ...]], float] | None = field(default=None, repr=False, compare=False)
     _unsaid: float | None = field(default=None, repr=False, compare=False)
 
