@@ -181,14 +181,16 @@ async def labelled_quality(kb: str, rows: list) -> dict[str, float]:
                     if r.out_of_scope:
                         false += answered and getattr(d, "kind", None) not in NOT_ANSWERS
                         continue
-                    ids = [d.entry_id] + [x.entry_id for x in d.suggestions if x.entry_id != d.entry_id]
+                    # The answer or best candidate, then the others offered (an escalated question
+                    # has no entry_id: its suggestions are its closest entries, best first).
+                    ids = [i for i in dict.fromkeys([d.entry_id, *(x.entry_id for x in d.suggestions)]) if i]
                     ok_entry = d.entry_id in r.expect_ids
                     aspect_ok = (
                         not r.aspect or d.aspect == r.aspect or not str(d.entry_id).startswith("guide-")
                     )
                     right += answered and ok_entry and aspect_ok
                     wrong += answered and not (ok_entry and aspect_ok)
-                    top1 += ok_entry
+                    top1 += bool(ids) and ids[0] in r.expect_ids
                     top3 += any(i in r.expect_ids for i in ids[:3])
                 if group[0].out_of_scope:
                     out[f"{name}_oos_answered"] = round(false / n, 3)

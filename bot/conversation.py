@@ -101,7 +101,6 @@ UNKNOWN_COMMAND = "没有这个命令。" + HELP
 NO_ANSWER = "这个问题我暂时还没有准确的答案。"
 NO_ANSWER_CLOSEST = "知识库里最接近的内容如下，供您参考："
 NO_ANSWER_WAYS = "如需工作人员解答，请选择“转人工”。"
-CLOSEST_LIMIT = 3
 ESCALATED_WORDS: dict[TicketReason, str] = {
     "user_request": "好的，已为您转人工，工单号 #{id}。",
     "not_helpful": "抱歉这条回答没有解决您的问题，已请工作人员跟进，工单号 #{id}。",
@@ -282,8 +281,7 @@ class Conversations:
     ) -> list[Reply]:
         """Store the question with the decision and reply; with ``ticket`` open, an answered question and
         its answer join the ticket's transcript."""
-        no_answer = d.status == "escalated" and not d.invalid
-        offered = closest(d.candidates) if no_answer else d.suggestions
+        offered = d.suggestions  # (a question without an answer: its closest entries)
         question = Message(
             conversation_id=conv.id,
             direction="in",
@@ -805,15 +803,6 @@ def feedback_buttons(message_id: int) -> list[list[Button]]:
             Button("没解决", feedback_action(message_id, False)),
         ]
     ]
-
-
-def closest(candidates: list[Suggestion], limit: int = CLOSEST_LIMIT) -> list[Suggestion]:
-    """The candidates of a question without a reliable answer, one per title (never the same label
-    twice)."""
-    out: dict[str, Suggestion] = {}
-    for c in candidates:
-        out.setdefault(c.title.strip(), c)
-    return list(out.values())[:limit]
 
 
 def no_answer_reply(offered: list[Suggestion], question_id: int) -> Reply:

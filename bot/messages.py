@@ -33,6 +33,8 @@ class Decision:
     answer: str | None = None
     entry_id: str | None = None
     title: str | None = None
+    # The entries offered: an answer's alternatives, the candidates of a suggestion, or the closest
+    # entries to a question without an answer (the chat lists them beside 转人工).
     suggestions: list[Suggestion] = field(default_factory=list)
     candidates: list[Suggestion] = field(default_factory=list)  # the search's best three, for staff
     source: dict[str, Any] | None = None

@@ -22,6 +22,16 @@ EMPTY_NOTICE = "请输入您想咨询的问题，例如：“申请政府信息�
 TOO_LONG_NOTICE = "问题太长了（超过 {limit} 字），请精简后再问，或输入 /human 转人工。"
 NO_TEXT_NOTICE = "没有看到文字内容。请用文字描述您的问题。"
 ESCALATE_NOTICE = "这个问题知识库里还没有可靠的答案。"
+CLOSEST_LIMIT = 3  # closest entries offered with a question the bot cannot answer
+
+
+def closest(candidates: list[Suggestion], limit: int = CLOSEST_LIMIT) -> list[Suggestion]:
+    """The candidates of a question without a reliable answer, one per title (never the same label
+    twice)."""
+    out: dict[str, Suggestion] = {}
+    for c in candidates:
+        out.setdefault(c.title.strip(), c)
+    return list(out.values())[:limit]
 
 
 class QAService:
@@ -78,8 +88,9 @@ class QAService:
         elif verdict.status == "suggested":
             decision.suggestions = suggestions
         else:
+            # No answer: the closest entries are still offered (the chat lists them beside 转人工).
             decision.notice = ESCALATE_NOTICE
-            decision.suggestions = []
+            decision.suggestions = closest(decision.candidates)
             decision.entry_id = decision.title = decision.kind = None
         log.info(
             "decided",

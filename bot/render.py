@@ -13,4 +13,9 @@ def decision_text(d: Decision) -> str:
         lines = ["您是不是想问："]
         lines += [f"  {i}. {s.title}" for i, s in enumerate(d.suggestions, 1)]
         return "\n".join(lines)
-    return d.notice or "这个问题知识库里还没有可靠的答案。"
+    text = d.notice or "这个问题知识库里还没有可靠的答案。"
+    if d.suggestions:  # (a question without an answer: its closest entries, as the chat lists them)
+        text += "\n知识库里最接近的内容：\n" + "\n".join(
+            f"  {i}. {s.title}" for i, s in enumerate(d.suggestions, 1)
+        )
+    return text

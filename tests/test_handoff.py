@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.config import ConfigError, Settings, settings_from_dict
-from bot.conversation import closest
 from bot.gaps import find_gaps
 from bot.messages import IncomingMessage, Reply, Suggestion
 from bot.protocol import asks_for_human, command_hint, escalate_action, feedback_action
+from bot.qa import closest
 from bot.stats import overview
 from knowledge.models import Message, Ticket
 from knowledge.segment import Lexicon

@@ -28,7 +28,7 @@ from bot.confidence import (
 )
 from bot.config import MatchingSettings
 from bot.decide import decide
-from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE
+from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE, closest
 from bot.services import Services
 from knowledge.answers import answer_text, citation, is_expired, source_of
 from knowledge.importers.base import ParsedEntry
@@ -187,6 +187,22 @@ async def test_resident_sets(default_kb: Services) -> None:
     # scope answered (sixteenth session).
     assert right / len(rows) >= 0.57 and wrong / len(rows) <= 0.02, (right, wrong)
     assert answered / len(oos) <= 0.03
+
+
+async def test_a_question_without_an_answer_offers_its_closest_entries(default_kb: Services) -> None:
+    """An escalated question still lists its closest entries (one per title, at most three), as the
+    chat offers them beside 转人工: ``ask --json`` shows them as its suggestions, with no answer."""
+    offered = 0
+    for r in _load(RESIDENT):
+        d = await default_kb.qa.ask(r["question"])
+        if d.status != "escalated":
+            continue
+        assert d.entry_id is None and d.answer is None and d.kind is None
+        assert d.suggestions == closest(d.candidates)
+        assert len({s.title for s in d.suggestions}) == len(d.suggestions) <= 3
+        assert d.to_json()["suggestions"] == [s.to_json() for s in d.suggestions]
+        offered += bool(d.suggestions)
+    assert offered >= 5  # (18 of the 210 are escalated, nearly all with entries close to them)
 
 
 INSURANCEQA = EVAL / "faq_insuranceqa"
