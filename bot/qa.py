@@ -75,22 +75,22 @@ class QAService:
         ][:3]
         if best is not None and verdict.status != "escalated":
             decision.entry_id, decision.title = best.entry_id, best.info.title
-        if verdict.status == "answered" and best is not None:
-            entry = await self.kb.answer_entry(best.entry_id)
-            if entry is None:  # removed between search and read: treat as no answer
-                decision.status = "escalated"
-            else:
-                decision.kind, decision.entry = entry.kind, entry
-                decision.answer = answer_text(entry, query.aspect)
-                decision.source = source_of(entry)
-                decision.citation = citation(entry)
-                decision.suggestions = suggestions[1:]
+        # (None when the entry was removed between search and read: no answer then)
+        answered = best.entry_id if best is not None and verdict.status == "answered" else None
+        entry = await self.kb.answer_entry(answered) if answered else None
+        if entry is not None:
+            decision.kind, decision.entry = entry.kind, entry
+            decision.answer = answer_text(entry, query.aspect)
+            decision.source = source_of(entry)
+            decision.citation = citation(entry)
+            decision.suggestions = suggestions[1:]
         elif verdict.status == "suggested":
             decision.suggestions = suggestions
         else:
             # No answer: the closest entries are still offered (the chat lists them beside 转人工).
+            decision.status = "escalated"
             decision.notice = ESCALATE_NOTICE
-            decision.suggestions = closest(decision.candidates)
+            decision.suggestions = closest([c for c in decision.candidates if c.entry_id != answered])
             decision.entry_id = decision.title = decision.kind = None
         log.info(
             "decided",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import delete
 
 from bot.confidence import (
     FEATURES,
@@ -32,6 +33,7 @@ from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE, closest
 from bot.services import Services
 from knowledge.answers import answer_text, citation, is_expired, source_of
 from knowledge.importers.base import ParsedEntry
+from knowledge.models import Entry
 from knowledge.retrieve import (
     SHARED_HEADING,
     Candidate,
@@ -203,6 +205,20 @@ async def test_a_question_without_an_answer_offers_its_closest_entries(default_k
         assert d.to_json()["suggestions"] == [s.to_json() for s in d.suggestions]
         offered += bool(d.suggestions)
     assert offered >= 5  # (18 of the 210 are escalated, nearly all with entries close to them)
+
+
+async def test_an_answer_removed_before_it_is_read_is_no_answer(default_kb: Services) -> None:
+    """The best entry deleted from the database between the search and the read of its answer (by
+    another worker, before this one's index hears of it): no answer, and not offered among the closest."""
+    question = "鼓楼区商务局的电话是多少？"
+    _, cands = default_kb.kb.matcher.search(question)
+    gone = cands[0].entry_id
+    async with default_kb.sessions() as session, session.begin():
+        await session.execute(delete(Entry).where(Entry.id == gone))
+    d = await default_kb.qa.ask(question)
+    assert d.status == "escalated" and d.notice == ESCALATE_NOTICE
+    assert d.entry_id is None and d.answer is None and d.kind is None
+    assert gone not in [s.entry_id for s in d.suggestions] and d.suggestions
 
 
 INSURANCEQA = EVAL / "faq_insuranceqa"
