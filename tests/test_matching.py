@@ -204,7 +204,7 @@ async def test_a_question_without_an_answer_offers_its_closest_entries(default_k
         assert len({s.title for s in d.suggestions}) == len(d.suggestions) <= 3
         assert d.to_json()["suggestions"] == [s.to_json() for s in d.suggestions]
         offered += bool(d.suggestions)
-    assert offered >= 5  # (18 of the 210 are escalated, nearly all with entries close to them)
+    assert offered >= 5  # (18 of the 210 are escalated, each with entries close to it)
 
 
 async def test_an_answer_removed_before_it_is_read_is_no_answer(default_kb: Services) -> None:
