@@ -122,6 +122,9 @@ async def test_an_open_ticket_does_not_swallow_questions(app: App) -> None:
     added = await say(app, OTHER_UNKNOWN)
     assert added.kind == "info" and added.ticket_id == tid
     assert added.text.startswith(f"已补充到工单 #{tid}")
+    # ... with the closest entries it would have offered without a ticket, to read while waiting
+    closest = (await app.services.qa.ask(OTHER_UNKNOWN)).suggestions
+    assert closest and [row[0].label for row in added.buttons] == [c.title[:60] for c in closest]
     assert len(await tickets(app)) == 1
     async with app.services.sessions() as s:
         in_ticket = list(
