@@ -53,6 +53,7 @@ from bot.push_actions import push_act, push_command
 from bot.qa import QAService
 from bot.ratings import RatingService
 from bot.related import Related, related_buttons, related_for
+from bot.render import NO_ANSWER_CLOSEST
 from bot.subscriptions import SubscriptionService
 from bot.tickets import TicketService
 from knowledge.answers import answer_text, citation
@@ -99,7 +100,6 @@ HELP = (
 )
 UNKNOWN_COMMAND = "没有这个命令。" + HELP
 NO_ANSWER = "这个问题我暂时还没有准确的答案。"
-NO_ANSWER_CLOSEST = "知识库里最接近的内容如下，供您参考："
 NO_ANSWER_WAYS = "如需工作人员解答，请选择“转人工”。"
 ESCALATED_WORDS: dict[TicketReason, str] = {
     "user_request": "好的，已为您转人工，工单号 #{id}。",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from bot.messages import Decision
 
+# Heads the closest entries of a question without an answer (the chat's no-answer reply too).
+NO_ANSWER_CLOSEST = "知识库里最接近的内容如下，供您参考："
+
 
 def decision_text(d: Decision) -> str:
     """A human-readable rendering of a decision."""
@@ -15,7 +18,7 @@ def decision_text(d: Decision) -> str:
         return "\n".join(lines)
     text = d.notice or "这个问题知识库里还没有可靠的答案。"
     if d.suggestions:  # (a question without an answer: its closest entries, as the chat lists them)
-        text += "\n知识库里最接近的内容：\n" + "\n".join(
+        text += f"\n{NO_ANSWER_CLOSEST}\n" + "\n".join(
             f"  {i}. {s.title}" for i, s in enumerate(d.suggestions, 1)
         )
     return text

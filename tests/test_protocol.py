@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.config import Settings
+from bot.messages import Decision, Suggestion
 from bot.protocol import (
     MAX_ID,
     Action,
@@ -25,6 +26,7 @@ from bot.protocol import (
     pick_action,
     ticket_arg,
 )
+from bot.render import NO_ANSWER_CLOSEST, decision_text
 from knowledge.models import Message, OutboxItem, ProcessedUpdate, Ticket
 from knowledge.segment import Lexicon
 from tests.test_conversation import NUMBER_Q, OFF_Q, VAGUE_Q, Desk, msg, open_desk
@@ -167,3 +169,16 @@ async def test_a_number_chooses_among_the_latest_replys_choices(desk: Desk) -> N
     assert await desk.app.conversations.choose(msg(), len(now) + 1) is None  # no such choice now
     (rated,) = await desk.app.conversations.choose(msg(), len(now) - 1) or []  # 有用, by its number
     assert rated.kind == "ack"
+
+
+def test_a_question_without_an_answer_is_rendered_with_its_closest_entries() -> None:
+    """``policybot ask`` (text) shows an escalated question's closest entries as the chat does."""
+    offered = [Suggestion("a", "外资企业年报什么时候报？", 0.4), Suggestion("b", "单用途预付卡备案", 0.3)]
+    text = decision_text(Decision("问", "escalated", notice="没有答案。", suggestions=offered))
+    assert text.splitlines() == [
+        "没有答案。",
+        NO_ANSWER_CLOSEST,
+        "  1. 外资企业年报什么时候报？",
+        "  2. 单用途预付卡备案",
+    ]
+    assert decision_text(Decision("问", "escalated", notice="没有答案。")) == "没有答案。"
