@@ -159,16 +159,13 @@ class Lexicon:
         return self.synonyms.get(token, token)
 
     def cut(self, normalized: str) -> list[str]:
-        """jieba's precise cut (HMM on) of normalized text: the pieces the other views derive from."""
-        return self.tokenizer.lcut(normalized, HMM=True)
+        """jieba's precise cut (HMM on) of normalized text, a run of letters and digits kept whole
+        (``whole_codes``): the pieces the other views derive from."""
+        return whole_codes(self.tokenizer.lcut(normalized, HMM=True))
 
     def index_tokens(self, normalized: str) -> list[str]:
         """Tokens of knowledge text for the index: search-mode cut (words plus their sub-words)."""
-        return [
-            t
-            for t in self.tokenizer.cut_for_search(normalized, HMM=True)
-            if t.strip() and t not in self.stopwords
-        ]
+        return self.search_tokens(self.cut(normalized))
 
     def search_tokens(self, pieces: list[str]) -> list[str]:
         """``index_tokens`` of a text already ``cut`` into ``pieces``: what jieba's ``cut_for_search``
@@ -250,6 +247,23 @@ class Lexicon:
                 return None
             out.append(reading.split(",", 1)[0].translate(_TONES))
         return " ".join(out)
+
+
+def whole_codes(pieces: list[str]) -> list[str]:
+    """``pieces`` with neighbouring runs of ASCII letters and digits joined: jieba cuts such a run
+    where a dictionary word sits inside it (13912345678 -> 139|12345|678, the 12345 hotline), but a
+    phone number, a code or a model name is one word, which says nothing of the words inside it."""
+    out: list[str] = []
+    for piece in pieces:
+        if out and _is_code(piece) and _is_code(out[-1]):
+            out[-1] += piece
+        else:
+            out.append(piece)
+    return out
+
+
+def _is_code(piece: str) -> bool:
+    return piece.isascii() and piece.isalnum()
 
 
 def _trimmed_dictionary(domain_words: list[str], sig: str) -> tuple[Path, dict[str, int]]:

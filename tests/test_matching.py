@@ -207,6 +207,16 @@ async def test_a_question_without_an_answer_offers_its_closest_entries(default_k
     assert offered >= 5  # (18 of the 210 are escalated, each with entries close to it)
 
 
+async def test_a_phone_number_is_not_the_hotline_inside_it(default_kb: Services) -> None:
+    # A resident leaving a number (on an open ticket, say) is not asking about the 12345 hotline.
+    shown = await default_kb.qa.explain_decision("我的电话是13912345678")
+    assert shown["words"] == {"电话": pytest.approx(0.23, abs=0.05), "13912345678": pytest.approx(0.9)}
+    d = await default_kb.qa.ask("我的电话是13912345678")
+    assert d.status != "answered" and d.entry_id != "ref-12345"
+    asked = await default_kb.qa.ask("打12345能问商务局的事吗")
+    assert asked.status == "answered" and "12345" in (asked.answer or "")
+
+
 async def test_an_answer_removed_before_it_is_read_is_no_answer(default_kb: Services) -> None:
     """The best entry deleted from the database between the search and the read of its answer (by
     another worker, before this one's index hears of it): no answer, and not offered among the closest."""

@@ -108,7 +108,20 @@ def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.M
     )
 )
 def test_search_tokens_of_a_cut_equal_jiebas_search_cut(lexicon: Lexicon, text: str) -> None:
-    # Questions are cut once and their search tokens derived from the pieces; the knowledge base
-    # uses jieba's cut_for_search. Both must give the same tokens, or questions would miss entries.
+    # Questions and knowledge texts alike are cut once and their search tokens derived from the
+    # pieces: what jieba's cut_for_search adds to its own cut, and nothing else.
     norm = normalize(text)
-    assert lexicon.search_tokens(lexicon.cut(norm)) == lexicon.index_tokens(norm)
+    searched = lexicon.tokenizer.cut_for_search(norm, HMM=True)
+    expected = [t for t in searched if t.strip() and t not in lexicon.stopwords]
+    assert lexicon.search_tokens(lexicon.tokenizer.lcut(norm, HMM=True)) == expected
+    assert lexicon.index_tokens(norm) == lexicon.search_tokens(lexicon.cut(norm))
+
+
+def test_a_run_of_letters_and_digits_is_one_word(lexicon: Lexicon) -> None:
+    # 12345 (the hotline) is a dictionary word; inside a phone number or a code it is none.
+    assert lexicon.cut(normalize("我的电话是13912345678")) == ["我", "的", "电话", "是", "13912345678"]
+    assert lexicon.tokenizer.lcut("13912345678") == ["139", "12345", "678"]  # (what jieba alone does)
+    tokens = lexicon.index_tokens(normalize("座机0591-87612345，订单号A12345B"))
+    assert {"87612345", "a12345b"} <= set(tokens) and "12345" not in tokens
+    assert "12345" in lexicon.query_words(normalize("打12345能问商务局的事吗"))
+    assert lexicon.cut(normalize("iPhone12多少钱")) == ["iphone12", "多少钱"]
