@@ -25,7 +25,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -742,9 +742,17 @@ class Conversations:
         return q or ""
 
     async def _last_question(self, session: AsyncSession, conv: Conversation) -> Message | None:
+        """The user's newest message that asked something: small talk answered as such (你好 or 谢谢
+        before 转人工) is no question to hand over, nor is an invalid one."""
         return await session.scalar(
             select(Message)
-            .where(Message.conversation_id == conv.id, Message.direction == "in", Message.status != "invalid")
+            .outerjoin(Entry, Entry.id == Message.entry_id)
+            .where(
+                Message.conversation_id == conv.id,
+                Message.direction == "in",
+                Message.status != "invalid",
+                or_(Entry.kind.is_(None), Entry.kind != "smalltalk"),
+            )
             .order_by(Message.id.desc())
             .limit(1)
         )

@@ -50,6 +50,19 @@ async def test_greeting_and_referral_never_open_a_ticket(app: App) -> None:
     assert await tickets(app, ("open", "claimed", "answered", "closed", "cancelled")) == []
 
 
+async def test_small_talk_is_not_the_question_handed_over(app: App) -> None:
+    # 你好 then 转人工: no question asked yet; a question, 谢谢, then 转人工: that question.
+    await say(app, "你好")
+    first = await say(app, "转人工")
+    await say(app, ANSWERED, "v2")
+    thanks = await say(app, "谢谢", "v2")
+    assert thanks.entry_id is not None and thanks.entry_id.startswith("smalltalk-")
+    second = await say(app, "转人工", "v2")
+    by_id = {t.id: t for t in await tickets(app)}
+    assert by_id[first.ticket_id or 0].question == "（用户请求人工服务）"
+    assert by_id[second.ticket_id or 0].question == ANSWERED
+
+
 async def test_no_answer_offers_human_and_opens_no_ticket(app: App) -> None:
     reply = await say(app, UNKNOWN)
     assert reply.kind == "no_answer" and reply.ticket_id is None
