@@ -48,6 +48,10 @@ def _rows(name: str) -> list[dict]:
         ("你是機器人嗎", "smalltalk-about"),
         ("你能做什么？", "smalltalk-about"),
         ("嗯嗯", "smalltalk-ok"),
+        ("哦", "smalltalk-ok"),  # (an interjection alone: nothing to search, no question to hand over)
+        ("哦哦，好的", "smalltalk-ok"),
+        ("太好了！", "smalltalk-ok"),
+        ("不用了", "smalltalk-bye"),
         ("你真笨啊", "smalltalk-abuse"),
     ],
 )
