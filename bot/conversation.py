@@ -50,7 +50,7 @@ from bot.protocol import (
     ticket_arg,
 )
 from bot.push_actions import push_act, push_command
-from bot.qa import QAService
+from bot.qa import NOT_CHINESE_NOTICE, QAService
 from bot.ratings import RatingService
 from bot.related import Related, related_buttons, related_for
 from bot.render import NO_ANSWER_CLOSEST
@@ -304,7 +304,8 @@ class Conversations:
             return [await self._bot_reply(session, conv, Reply(d.notice, kind="error"))]
         if not self.auto_escalate:
             # Staff only when asked: the question stays recorded (gaps, overview); 转人工 opens a ticket.
-            return [await self._bot_reply(session, conv, no_answer_reply(offered, question.id))]
+            hint = d.notice if d.notice == NOT_CHINESE_NOTICE else ""
+            return [await self._bot_reply(session, conv, no_answer_reply(offered, question.id, hint))]
         # The staff's best guesses come from the search that decided (no second search).
         ticket = await self.tickets.open(
             session, conv, text.strip(), "no_match", [s.to_json() for s in d.candidates]
@@ -813,11 +814,13 @@ def feedback_buttons(message_id: int) -> list[list[Button]]:
     ]
 
 
-def no_answer_reply(offered: list[Suggestion], question_id: int) -> Reply:
-    """No exact answer yet: the closest entries (if any) and 转人工; no ticket is opened."""
+def no_answer_reply(offered: list[Suggestion], question_id: int, hint: str = "") -> Reply:
+    """No exact answer yet: the closest entries (if any) and 转人工; no ticket is opened. ``hint``: a
+    line on what to do differently (``NOT_CHINESE_NOTICE``)."""
     buttons = [[Button(s.title[:60], pick_action(question_id, i))] for i, s in enumerate(offered)]
     buttons.append([Button("转人工", escalate_action(question_id))])
-    lines = [NO_ANSWER] + ([NO_ANSWER_CLOSEST] if offered else []) + [NO_ANSWER_WAYS]
+    lines = [NO_ANSWER] + ([hint] if hint else []) + ([NO_ANSWER_CLOSEST] if offered else [])
+    lines.append(NO_ANSWER_WAYS)
     return Reply("\n".join(lines), buttons=buttons, kind="no_answer")
 
 

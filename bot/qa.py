@@ -14,7 +14,7 @@ from knowledge.models import Entry
 from knowledge.retrieve import Candidate, Query
 from knowledge.smalltalk import find_small_talk
 from knowledge.store import KnowledgeBase
-from knowledge.text import clean_display
+from knowledge.text import clean_display, has_han
 
 log = logging.getLogger("policybot.qa")
 
@@ -22,6 +22,12 @@ EMPTY_NOTICE = "请输入您想咨询的问题，例如：“申请政府信息�
 TOO_LONG_NOTICE = "问题太长了（超过 {limit} 字），请精简后再问，或输入 /human 转人工。"
 NO_TEXT_NOTICE = "没有看到文字内容。请用文字描述您的问题。"
 ESCALATE_NOTICE = "这个问题知识库里还没有可靠的答案。"
+# A question in letters only (no Chinese) that nothing answers: the knowledge base is in Chinese.
+NOT_CHINESE_NOTICE = (
+    "目前只能回答中文问题，请用中文描述您的问题。\n"
+    "Sorry, I can only answer questions asked in Chinese. Please ask in Chinese, or tap 转人工 to reach our staff."
+)
+LATIN_LETTERS = 4  # letters a question without Chinese needs to be read as another language
 CLOSEST_LIMIT = 3  # closest entries offered with a question the bot cannot answer
 
 
@@ -32,6 +38,11 @@ def closest(candidates: list[Suggestion], limit: int = CLOSEST_LIMIT) -> list[Su
     for c in candidates:
         out.setdefault(c.title.strip(), c)
     return list(out.values())[:limit]
+
+
+def not_chinese(text: str) -> bool:
+    """A text of Latin letters (an English question) without a Chinese character."""
+    return not has_han(text) and sum(c.isascii() and c.isalpha() for c in text) >= LATIN_LETTERS
 
 
 class QAService:
@@ -89,7 +100,7 @@ class QAService:
         else:
             # No answer: the closest entries are still offered (the chat lists them beside 转人工).
             decision.status = "escalated"
-            decision.notice = ESCALATE_NOTICE
+            decision.notice = NOT_CHINESE_NOTICE if not_chinese(shown) else ESCALATE_NOTICE
             decision.suggestions = closest([c for c in decision.candidates if c.entry_id != answered])
             decision.entry_id = decision.title = decision.kind = None
         log.info(

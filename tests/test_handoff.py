@@ -15,7 +15,7 @@ from bot.config import ConfigError, Settings, settings_from_dict
 from bot.gaps import find_gaps
 from bot.messages import IncomingMessage, Reply, Suggestion
 from bot.protocol import asks_for_human, command_hint, escalate_action, feedback_action
-from bot.qa import closest
+from bot.qa import closest, not_chinese
 from bot.stats import overview
 from knowledge.models import Message, Ticket
 from knowledge.segment import Lexicon
@@ -61,6 +61,23 @@ async def test_small_talk_is_not_the_question_handed_over(app: App) -> None:
     by_id = {t.id: t for t in await tickets(app)}
     assert by_id[first.ticket_id or 0].question == "（用户请求人工服务）"
     assert by_id[second.ticket_id or 0].question == ANSWERED
+
+
+async def test_a_question_without_chinese_is_asked_in_chinese(app: App) -> None:
+    reply = await say(app, "How do I apply for prepaid card filing?")
+    assert reply.kind == "no_answer" and reply.ticket_id is None
+    assert "只能回答中文问题" in reply.text and "only answer questions asked in Chinese" in reply.text
+    assert reply.buttons[-1][0].label == "转人工"  # staff may well answer it
+    chinese = await say(app, UNKNOWN, "v2")
+    assert chinese.kind == "no_answer" and "中文" not in chinese.text
+    assert (await say(app, "Hello!", "v3")).entry_id == "smalltalk-hello"  # small talk stays small talk
+    assert [not_chinese(t) for t in ("What is MOFCOM?", "OK", "A4", "MOFCOM是什么", "12345")] == [
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
 
 
 async def test_no_answer_offers_human_and_opens_no_ticket(app: App) -> None:
