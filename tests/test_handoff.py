@@ -231,9 +231,25 @@ def test_handoff_settings_are_validated() -> None:
 
 
 def test_asking_for_a_person_in_words() -> None:
-    for text in ("转人工", "转人工！", "我要人工呀", "人工客服", " 找工作人员 "):
+    for text in (
+        "转人工",
+        "转人工！",
+        "我要人工呀",
+        "人工客服",
+        " 找工作人员 ",
+        "客服",
+        "有人工吗？",
+        "转真人",
+    ):
         assert asks_for_human(text), text
-    for text in ("人工智能产业有什么扶持政策", "转人工以后多久答复", "", "人"):
+    for text in (
+        "人工智能产业有什么扶持政策",
+        "转人工以后多久答复",
+        "",
+        "人",
+        "客服电话多少",
+        "客服几点上班",
+    ):
         assert not asks_for_human(text), text
 
 
