@@ -71,13 +71,8 @@ async def test_a_question_without_chinese_is_asked_in_chinese(app: App) -> None:
     chinese = await say(app, UNKNOWN, "v2")
     assert chinese.kind == "no_answer" and "中文" not in chinese.text
     assert (await say(app, "Hello!", "v3")).entry_id == "smalltalk-hello"  # small talk stays small talk
-    assert [not_chinese(t) for t in ("What is MOFCOM?", "OK", "A4", "MOFCOM是什么", "12345")] == [
-        True,
-        False,
-        False,
-        False,
-        False,
-    ]
+    assert not_chinese("What is MOFCOM?")
+    assert not any(map(not_chinese, ("OK", "A4", "MOFCOM是什么", "12345")))  # too short, or Chinese
 
 
 async def test_no_answer_offers_human_and_opens_no_ticket(app: App) -> None:
