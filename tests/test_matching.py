@@ -207,6 +207,17 @@ async def test_a_question_without_an_answer_offers_its_closest_entries(default_k
     assert offered >= 5  # (18 of the 210 are escalated, each with entries close to it)
 
 
+async def test_a_bare_matter_is_offered_the_guide_beside_its_faqs(default_kb: Services) -> None:
+    # 预付卡备案 names a matter, not a question: its FAQs lead (their own questions say it), and the
+    # guide whose title names it takes the last place offered; a question's offers are left alone.
+    d = await default_kb.qa.ask("预付卡备案")
+    ids = [s.entry_id for s in d.suggestions]
+    assert d.status == "suggested" and len(ids) == 3
+    assert ids[-1] == "guide-prepaid-card-filing" and all(i.startswith("faq-circ-") for i in ids[:-1])
+    asked = await default_kb.qa.ask("新外贸法2026年几月实施")
+    assert not any(s.entry_id.startswith("guide-") for s in asked.suggestions)
+
+
 async def test_a_phone_number_is_not_the_hotline_inside_it(default_kb: Services) -> None:
     # A resident leaving a number (on an open ticket, say) is not asking about the 12345 hotline.
     shown = await default_kb.qa.explain_decision("我的电话是13912345678")
