@@ -79,8 +79,8 @@ def decide(
     ``m.precision``, no other answer ties with it (``tied``) and it holds enough of the question
     (``thin``); ``suggested`` when a right entry is
     likely enough among the candidates offered (``m.suggest_confidence``), or the question is too
-    vague to pick one (the best entry holds every word of it); ``escalated`` otherwise
-    (``bot/confidence.py``)."""
+    vague to pick one (the best entry holds every word of it), FAQs offered with the entry on their
+    matter (``with_overview``); ``escalated`` otherwise (``bot/confidence.py``)."""
     model = model or shipped_model()
     top = distinct(cands, max(m.max_suggestions, 2))
     if not top:
