@@ -36,10 +36,10 @@ from bot.protocol import (
     PUSH_KINDS,
     Action,
     CommandName,
-    asks_for_human,
     cancel_action,
     category_action,
     choices,
+    command_in_words,
     entry_action,
     escalate_action,
     feedback_action,
@@ -157,8 +157,8 @@ class Conversations:
         typed = parse_command(msg.text) if msg.content_type == "text" else None
         if typed is not None:
             return await self.command(msg, typed[0], typed[1], via_outbox=via_outbox)
-        if msg.content_type == "text" and asks_for_human(msg.text):
-            return await self.command(msg, "human", "", via_outbox=via_outbox)
+        if msg.content_type == "text" and (named := command_in_words(msg.text)):
+            return await self.command(msg, named, "", via_outbox=via_outbox)
         decision = None
         if msg.content_type == "text":
             # Matching needs no database: do it before the transaction to keep that short.

@@ -49,6 +49,16 @@ HUMAN_WORDS = frozenset(
      "人工回复", "人工回答", "转真人", "找个真人", "有没有人工", "有人工吗", "人工在吗",
      "客服", "找客服", "转客服", "联系客服", "在线客服", "我要客服", "人工在线客服"}
 )  # fmt: skip
+# ... and the other two a chat user may type in words instead of a command (/status, /cancel).
+STATUS_WORDS = frozenset(
+    {"进度", "查看进度", "查进度", "查询进度", "处理进度", "工单进度", "我的工单", "我的工单进度", "工单状态",
+     "查工单", "查询工单", "问题进度", "我的问题进度", "处理到哪了", "有回复了吗", "回复了吗", "有人回复吗"}
+)  # fmt: skip
+CANCEL_WORDS = frozenset(
+    {"撤回", "撤回工单", "取消工单", "撤销工单", "撤回问题", "撤回我的问题", "不用人工了", "不需要人工了",
+     "取消人工", "取消转人工"}
+)  # fmt: skip
+WORD_COMMANDS = (("human", HUMAN_WORDS), ("status", STATUS_WORDS), ("cancel", CANCEL_WORDS))
 # The typed command that does what a button does, for channels that hint commands (Telegram, terminal).
 COMMAND_HINTS = (("escalate", "/human 转人工"), ("human", "/human 转人工"),
                  ("status", "/status 查看进度"), ("cancel", "/cancel 撤回"))  # fmt: skip
@@ -246,7 +256,17 @@ def parse_command(text: str) -> tuple[CommandName, str] | None:
 
 def asks_for_human(text: str) -> bool:
     """Whether the whole message asks for a person (转人工, 人工客服, 我要人工呀...)."""
-    return any(form in HUMAN_WORDS for form in phrasings(text))
+    return command_in_words(text) == "human"
+
+
+def command_in_words(text: str) -> str | None:
+    """The command the whole message asks for in words (``WORD_COMMANDS``): human (转人工, 客服),
+    status (查看进度, 我的工单) or cancel (撤回工单); None for anything else."""
+    forms = phrasings(text)
+    for name, words in WORD_COMMANDS:
+        if any(form in words for form in forms):
+            return name
+    return None
 
 
 def command_hint(buttons: list[list[Button]], numbered: bool = False) -> str:

@@ -14,7 +14,7 @@ from bot.app import App
 from bot.config import ConfigError, Settings, settings_from_dict
 from bot.gaps import find_gaps
 from bot.messages import IncomingMessage, Reply, Suggestion
-from bot.protocol import asks_for_human, command_hint, escalate_action, feedback_action
+from bot.protocol import asks_for_human, command_hint, command_in_words, escalate_action, feedback_action
 from bot.qa import closest, not_chinese
 from bot.stats import overview
 from knowledge.models import Message, Ticket
@@ -246,6 +246,34 @@ def test_asking_for_a_person_in_words() -> None:
         "客服几点上班",
     ):
         assert not asks_for_human(text), text
+
+
+def test_status_and_cancel_in_words() -> None:
+    assert [
+        command_in_words(t) for t in ("查看进度", "我的工单？", "有回复了吗", "撤回工单", "撤回", "客服")
+    ] == [
+        "status",
+        "status",
+        "status",
+        "cancel",
+        "cancel",
+        "human",
+    ]
+    for text in ("外贸备案取消了吗", "备案办理进度怎么查", "撤回信息公开申请要什么手续", "进度款"):
+        assert command_in_words(text) is None, text
+
+
+async def test_a_ticket_followed_and_withdrawn_in_words(app: App) -> None:
+    await say(app, UNKNOWN)
+    opened = await say(app, "转人工")
+    status = await say(app, "查看进度")
+    assert status.kind == "info" and f"#{opened.ticket_id}" in status.text and UNKNOWN[:10] in status.text
+    withdrawn = await say(app, "撤回工单")
+    assert withdrawn.text.startswith(f"已撤回工单 #{opened.ticket_id}")
+    assert await tickets(app) == []  # none open
+    async with app.services.sessions() as s:
+        asked = await s.scalars(select(Message.text).where(Message.direction == "in"))
+        assert list(asked) == [UNKNOWN]  # the words were commands, not questions
 
 
 def test_command_hints_and_closest() -> None:
