@@ -254,11 +254,6 @@ def parse_command(text: str) -> tuple[CommandName, str] | None:
     return None
 
 
-def asks_for_human(text: str) -> bool:
-    """Whether the whole message asks for a person (转人工, 人工客服, 我要人工呀...)."""
-    return command_in_words(text) == "human"
-
-
 def command_in_words(text: str) -> str | None:
     """The command the whole message asks for in words (``WORD_COMMANDS``): human (转人工, 客服),
     status (查看进度, 我的工单) or cancel (撤回工单); None for anything else."""

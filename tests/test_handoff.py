@@ -14,7 +14,7 @@ from bot.app import App
 from bot.config import ConfigError, Settings, settings_from_dict
 from bot.gaps import find_gaps
 from bot.messages import IncomingMessage, Reply, Suggestion
-from bot.protocol import asks_for_human, command_hint, command_in_words, escalate_action, feedback_action
+from bot.protocol import command_hint, command_in_words, escalate_action, feedback_action
 from bot.qa import closest, not_chinese
 from bot.stats import overview
 from knowledge.models import Message, Ticket
@@ -236,7 +236,7 @@ def test_asking_for_a_person_in_words() -> None:
         "有人工吗？",
         "转真人",
     ):
-        assert asks_for_human(text), text
+        assert command_in_words(text) == "human", text
     for text in (
         "人工智能产业有什么扶持政策",
         "转人工以后多久答复",
@@ -245,7 +245,7 @@ def test_asking_for_a_person_in_words() -> None:
         "客服电话多少",
         "客服几点上班",
     ):
-        assert not asks_for_human(text), text
+        assert command_in_words(text) is None, text
 
 
 def test_status_and_cancel_in_words() -> None:
