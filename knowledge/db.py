@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import event
@@ -93,13 +95,33 @@ def _json_dumps(value: object) -> str:
     return _ENCODER.encode(value)
 
 
+WAL_ATTEMPTS = 20  # tries at switching a new database file to WAL while other processes open it too
+WAL_PAUSE = 0.05  # seconds before the next try (times the attempt number): about 10 s in all
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    _wal(cur)
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _wal(cur) -> None:
+    """Switch the file to WAL (kept in the file: later connections find it done). On a new file that
+    other processes open at the same moment (workers started together), the switch can fail at once
+    with "database is locked": SQLite does not wait in its busy handler where waiting could deadlock.
+    Then it is tried again after a pause. SQLAlchemy's connect event is synchronous, so the pause holds
+    up the event loop: only for a new file that several processes open at once, at their start."""
+    for attempt in range(1, WAL_ATTEMPTS + 1):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS:
+                raise
+            time.sleep(WAL_PAUSE * attempt)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

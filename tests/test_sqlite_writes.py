@@ -5,11 +5,14 @@ gives up with "database is locked"."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 
+from knowledge import db
 from knowledge.db import create_engine, session_factory
 from knowledge.models import ProcessedUpdate
 from knowledge.schema import ensure_schema
@@ -64,3 +67,36 @@ async def test_the_gate_is_first_come_first_served_and_reentrant_within_a_task()
 
     await asyncio.gather(turn("a"), turn("b"), turn("c"))
     assert order == ["a+", "a-", "b+", "b-", "c+", "c-"]
+
+
+class _Cursor:
+    """Answers PRAGMAs, failing the WAL switch with ``errors`` first (another process opening the file)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        self.tries = 0
+
+    def execute(self, sql: str) -> None:
+        if sql == "PRAGMA journal_mode=WAL":
+            self.tries += 1
+            if self.errors:
+                raise sqlite3.OperationalError(self.errors.pop(0))
+
+
+def test_the_switch_to_wal_is_tried_again_while_the_new_file_is_locked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Workers started together on a new file: SQLite can refuse the switch at once (tests/test_races.py
+    # R10 met it one run in fifteen); it succeeds once the other process is through.
+    monkeypatch.setattr(db, "WAL_PAUSE", 0.0)
+    locked = _Cursor(["database is locked", "database is locked"])
+    db._wal(locked)
+    assert locked.tries == 3
+    broken = _Cursor(["disk I/O error"])  # any other error is not waited out
+    with pytest.raises(sqlite3.OperationalError, match="disk"):
+        db._wal(broken)
+    assert broken.tries == 1
+    always = _Cursor(["database is locked"] * db.WAL_ATTEMPTS)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        db._wal(always)
+    assert always.tries == db.WAL_ATTEMPTS
