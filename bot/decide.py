@@ -63,8 +63,8 @@ def with_overview(offered: list[Candidate], cands: list[Candidate], limit: int) 
     question of its own (FAQs) and a candidate without own questions (a guide, a policy) names every
     word of the question in its title or headings, it takes the last place (a bare matter, 预付卡备案,
     is offered the guide beside its FAQs)."""
-    if not offered or any(not c.info.questions for c in offered):
-        return offered
+    if limit < 2 or not offered or any(not c.info.questions for c in offered):
+        return offered  # (one place only: it stays the best's)
     for c in cands:
         about = not c.info.questions and c.key_coverage >= FULL
         if about and all(not same_answer(c, o) for o in offered):

@@ -5,6 +5,7 @@ citations, expiry, in-place index updates and bad input (knowledge/retrieve.py, 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import re
@@ -216,6 +217,9 @@ async def test_a_bare_matter_is_offered_the_guide_beside_its_faqs(default_kb: Se
     assert ids[-1] == "guide-prepaid-card-filing" and all(i.startswith("faq-circ-") for i in ids[:-1])
     asked = await default_kb.qa.ask("新外贸法2026年几月实施")
     assert not any(s.entry_id.startswith("guide-") for s in asked.suggestions)
+    q, cands = default_kb.kb.matcher.search("预付卡备案", limit=10)
+    one = decide(q, cands, dataclasses.replace(default_kb.qa.settings, max_suggestions=1))
+    assert [c.entry_id for c in one.alternatives] == [ids[0]]  # one place: the best keeps it
 
 
 async def test_a_phone_number_is_not_the_hotline_inside_it(default_kb: Services) -> None:
