@@ -10,7 +10,6 @@ from bot.config import MatchingSettings
 from knowledge.retrieve import Candidate, Query
 
 OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
-FULL = 0.999  # a share of the question's words that is all of them (floating-point sums)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +57,16 @@ def most_specific(best: Candidate, cands: list[Candidate]) -> Candidate:
     return max(children, key=lambda c: c.score) if children else best
 
 
-def with_overview(offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
+def with_overview(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
     """``offered`` with the entry about the whole matter among them: when every one offered asks a
     question of its own (FAQs) and a candidate without own questions (a guide, a policy) names every
     word of the question in its title or headings, it takes the last place (a bare matter, 预付卡备案,
     is offered the guide beside its FAQs)."""
     if limit < 2 or not offered or any(not c.info.questions for c in offered):
         return offered  # (one place only: it stays the best's)
+    every_word = (1 << len(q.words)) - 1  # (``Candidate.key_words``: bit i, the question's word i)
     for c in cands:
-        about = not c.info.questions and c.key_coverage >= FULL
+        about = not c.info.questions and c.key_words == every_word
         if about and all(not same_answer(c, o) for o in offered):
             return [*offered[: limit - 1], c] if len(offered) >= limit else [*offered, c]
     return offered
@@ -94,5 +94,5 @@ def decide(
     # Offered too when the question is too vague to pick one: the best entry holds all its words.
     if max(p, listed) >= m.suggest_confidence or best.missing == 0.0:
         offered = [c for c in top if c.score >= OFFER_SHARE * best.score][: m.max_suggestions]
-        return Verdict("suggested", best, with_overview(offered, cands, m.max_suggestions), p, x)
+        return Verdict("suggested", best, with_overview(q, offered, cands, m.max_suggestions), p, x)
     return Verdict("escalated", best, top, p, x)
