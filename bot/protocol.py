@@ -58,7 +58,29 @@ CANCEL_WORDS = frozenset(
     {"撤回", "撤回工单", "取消工单", "撤销工单", "撤回问题", "撤回我的问题", "不用人工了", "不需要人工了",
      "取消人工", "取消转人工"}
 )  # fmt: skip
-WORD_COMMANDS = (("human", HUMAN_WORDS), ("status", STATUS_WORDS), ("cancel", CANCEL_WORDS))
+# ... and the subscription commands (/subscribe, /unsubscribe, /subscriptions): asked how to subscribe,
+# the bot shows the categories to subscribe to, which is the answer.
+SUBSCRIBE_WORDS = frozenset(
+    {"订阅", "我要订阅", "我想订阅", "订阅政策", "订阅更新", "订阅政策更新", "订阅政策推送", "订阅推送",
+     "订阅通知", "订阅消息", "政策订阅", "政策推送", "怎么订阅", "如何订阅", "怎么订阅政策", "如何订阅政策",
+     "怎么订阅政策更新", "如何订阅政策更新", "怎样订阅", "在哪订阅", "在哪里订阅", "我要订阅政策",
+     "我想订阅政策", "我想订阅政策更新", "有新政策通知我", "新政策推送给我", "可以订阅吗", "能订阅吗"}
+)  # fmt: skip
+UNSUBSCRIBE_WORDS = frozenset(
+    {"退订", "我要退订", "取消订阅", "怎么退订", "如何退订", "怎么取消订阅", "如何取消订阅", "退订推送",
+     "取消推送", "关闭推送", "不要推送了", "别推送了", "不想收到推送", "不想收推送了", "不再订阅"}
+)  # fmt: skip
+SUBSCRIPTIONS_WORDS = frozenset(
+    {"我的订阅", "查看订阅", "查看我的订阅", "订阅列表", "我订阅了什么", "我订阅了哪些", "我的关注"}
+)  # fmt: skip
+WORD_COMMANDS: tuple[tuple[CommandName, frozenset[str]], ...] = (
+    ("human", HUMAN_WORDS),
+    ("status", STATUS_WORDS),
+    ("cancel", CANCEL_WORDS),
+    ("subscribe", SUBSCRIBE_WORDS),
+    ("unsubscribe", UNSUBSCRIBE_WORDS),
+    ("subscriptions", SUBSCRIPTIONS_WORDS),
+)
 # The typed command that does what a button does, for channels that hint commands (Telegram, terminal).
 COMMAND_HINTS = (("escalate", "/human 转人工"), ("human", "/human 转人工"),
                  ("status", "/status 查看进度"), ("cancel", "/cancel 撤回"))  # fmt: skip
@@ -256,7 +278,8 @@ def parse_command(text: str) -> tuple[CommandName, str] | None:
 
 def command_in_words(text: str) -> str | None:
     """The command the whole message asks for in words (``WORD_COMMANDS``): human (转人工, 客服),
-    status (查看进度, 我的工单) or cancel (撤回工单); None for anything else."""
+    status (查看进度, 我的工单), cancel (撤回工单), subscribe (怎么订阅政策更新), unsubscribe (退订) or
+    subscriptions (我的订阅); None for anything else."""
     forms = phrasings(text)
     for name, words in WORD_COMMANDS:
         if any(form in words for form in forms):

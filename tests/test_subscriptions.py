@@ -97,6 +97,27 @@ async def test_subscribe_confirms_in_one_reply_and_lists(core) -> None:
     assert f"✓ {TRADE}" in labels and OTHER in labels
 
 
+async def say(app: App, msg: IncomingMessage, text: str) -> Reply:
+    (reply,) = await app.conversations.handle(dataclasses.replace(msg, text=text))
+    return reply
+
+
+async def test_subscribing_asked_in_words_shows_the_categories(core) -> None:
+    """怎么订阅政策更新 found no entry and was escalated: the words do what /subscribe does."""
+    app, _ = core
+    menu = await say(app, visitor(1), "怎么订阅政策更新？")
+    labels = [b.label for row in menu.buttons for b in row]
+    assert menu.kind == "info" and TRADE in labels and OTHER in labels
+    assert "还没有订阅" in (await say(app, visitor(1), "退订")).text
+    await act(app, visitor(1), f"subscribe:{TRADE}")
+    assert TRADE in (await say(app, visitor(1), "我的订阅")).text
+    assert "请选择要退订" in (await say(app, visitor(1), "取消订阅")).text
+    async with app.services.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Conversation)) == 1
+    for text in ("订阅号怎么关注", "订阅了政策会收费吗", "退订预付卡要什么手续"):
+        assert (await say(app, visitor(2), text)).kind != "info", text  # questions, not commands
+
+
 async def test_bad_input_is_refused_and_changes_nothing(core) -> None:
     app, _ = core
     with pytest.raises(Refusal) as unknown:
