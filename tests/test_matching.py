@@ -516,7 +516,13 @@ async def test_guides_answer_the_section_asked_about(
         ("拍卖经营许可要多久", "办理时限"),
         ("预付卡备案咋弄", "办理流程"),  # how to get it done, said colloquially
         ("报废车资质认定怎么搞", "办理流程"),
+        ("拍卖企业年度核查要交费吗", "收费标准"),  # the fee said as 交费 / 缴费
+        ("预付卡备案要缴费吗", "收费标准"),
+        ("去商务局备案要准备些什么东西", "申请材料"),  # words between 准备 and 什么
+        ("备案要带些啥", "申请材料"),
         ("营业执照", None),
+        ("材料准备好了吗", "申请材料"),
+        ("准备好了吗", None),
     ],
 )
 def test_the_guide_section_a_question_asks_for(question: str, aspect: str | None) -> None:
