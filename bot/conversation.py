@@ -38,6 +38,7 @@ from bot.protocol import (
     CommandName,
     cancel_action,
     category_action,
+    category_in_words,
     choices,
     command_in_words,
     entry_action,
@@ -157,8 +158,8 @@ class Conversations:
         typed = parse_command(msg.text) if msg.content_type == "text" else None
         if typed is not None:
             return await self.command(msg, typed[0], typed[1], via_outbox=via_outbox)
-        if msg.content_type == "text" and (named := command_in_words(msg.text)):
-            return await self.command(msg, named, "", via_outbox=via_outbox)
+        if msg.content_type == "text" and (named := await self._in_words(msg.text)):
+            return await self.command(msg, *named, via_outbox=via_outbox)
         decision = None
         if msg.content_type == "text":
             # Matching needs no database: do it before the transaction to keep that short.
@@ -185,6 +186,18 @@ class Conversations:
         if via_outbox or any(r.kind == "escalated" for r in replies):
             self.wake()
         return replies
+
+    async def _in_words(self, text: str) -> tuple[str, str] | None:
+        """A command said in words, with its argument: 转人工, 查看进度, 怎么订阅政策更新
+        (``command_in_words``), or a subscription word followed by a category (订阅 外贸外资,
+        退订外贸外资); None for a question (订阅号怎么关注)."""
+        if named := command_in_words(text):
+            return named, ""
+        asked = category_in_words(text)
+        subs = self.subscriptions
+        if asked is not None and subs is not None and asked[1] in await subs.categories():
+            return asked
+        return None
 
     async def first_time(self, msg: IncomingMessage) -> bool:
         """Record ``msg.update_id`` for actions outside ``handle`` (button presses, commands); False when

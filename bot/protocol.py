@@ -73,6 +73,13 @@ UNSUBSCRIBE_WORDS = frozenset(
 SUBSCRIPTIONS_WORDS = frozenset(
     {"我的订阅", "查看订阅", "查看我的订阅", "订阅列表", "我订阅了什么", "我订阅了哪些", "我的关注"}
 )  # fmt: skip
+# A subscription word followed by a category (订阅 外贸外资, 退订外贸外资), longest word first; the core
+# checks that the rest names a category (otherwise the message is a question: 订阅号怎么关注).
+CATEGORY_WORDS: tuple[tuple[str, CommandName], ...] = (
+    ("取消订阅", "unsubscribe"),
+    ("订阅", "subscribe"),
+    ("退订", "unsubscribe"),
+)
 WORD_COMMANDS: tuple[tuple[CommandName, frozenset[str]], ...] = (
     ("human", HUMAN_WORDS),
     ("status", STATUS_WORDS),
@@ -284,6 +291,17 @@ def command_in_words(text: str) -> str | None:
     for name, words in WORD_COMMANDS:
         if any(form in words for form in forms):
             return name
+    return None
+
+
+def category_in_words(text: str) -> tuple[CommandName, str] | None:
+    """(subscribe or unsubscribe, the rest) for a message that starts with a ``CATEGORY_WORDS`` word
+    followed by something (订阅 外贸外资 -> subscribe, 外贸外资); None otherwise. Whether the rest names a
+    category is for the caller to check."""
+    text = text.strip()
+    for word, name in CATEGORY_WORDS:
+        if text.startswith(word) and (rest := text[len(word) :].strip()):
+            return name, rest
     return None
 
 

@@ -1,8 +1,10 @@
-"""Decisions and replies as plain text (terminal and ``ask``); channels style them their own way."""
+"""Decisions and replies as plain text: ``ask``, and the channels without buttons (WeChat, the
+terminal); the others style replies their own way."""
 
 from __future__ import annotations
 
-from bot.messages import Decision
+from bot.messages import Decision, Reply
+from bot.protocol import RATING_KINDS, ActionError, choices, command_hint, parse_action
 
 # Heads the closest entries of a question without an answer (the chat's no-answer reply too).
 NO_ANSWER_CLOSEST = "知识库里最接近的内容如下，供您参考："
@@ -22,3 +24,56 @@ def decision_text(d: Decision) -> str:
             f"  {i}. {s.title}" for i, s in enumerate(d.suggestions, 1)
         )
     return text
+
+
+CHOOSE_HINT = "回复数字选择。"
+RATE_HINT = "回复数字评价这条答复。"  # when every numbered line is a rating
+LISTED = ("cat", "entry")  # buttons listed by name (the user can ask about them in words)
+SUBSCRIBE_HINT = "回复“订阅 分类名”订阅该类政策更新，例如：订阅 {example}"
+UNSUBSCRIBE_HINT = "回复“退订 分类名”取消订阅，回复“我的订阅”查看您的订阅。"
+
+
+def reply_text(reply: Reply, numbered: str = "{i}. {label}") -> str:
+    """A reply as the text of a channel without buttons (WeChat, the terminal): body, source, the
+    choices as numbered lines (``numbered``: their format) the user answers with a number, the category
+    and entry buttons listed by name, and the subscription buttons as the words to send."""
+    lines = [reply.text.strip() or "…"]
+    if reply.source_line.strip():
+        lines += ["", reply.source_line.strip()]
+    offered = choices(reply.buttons)
+    if offered:
+        lines.append("")
+        lines += [numbered.format(i=i, label=b.label) for i, b in enumerate(offered, 1)]
+        lines.append(RATE_HINT if all(b.action.startswith(RATING_KINDS) for b in offered) else CHOOSE_HINT)
+    # (an entry numbered already is not listed again: the hot questions of the welcome)
+    listed = [b.label for row in reply.buttons for b in row if _kind(b.action) in LISTED and b not in offered]
+    if listed:
+        lines.append("")
+        lines += [f"· {label}" for label in listed]
+    if hint := command_hint(reply.buttons, numbered=True):
+        lines += ["", hint]
+    return "\n".join(lines + _subscription_words(reply))
+
+
+def _subscription_words(reply: Reply) -> list[str]:
+    """Subscription buttons as the words to send: the categories offered, then how to unsubscribe."""
+    offered = [
+        b for row in reply.buttons for b in row if _kind(b.action) == "subscribe" and b.action != "subscribe"
+    ]
+    ending = any(_kind(b.action) in ("unsub", "unsubscribe") for row in reply.buttons for b in row)
+    lines: list[str] = []
+    if offered:
+        lines += ["", *(f"· {b.label}" for b in offered)]
+        # The example names a category (the button's, not its label: 订阅此类政策更新 under an answer).
+        fresh = [b for b in offered if not b.label.startswith("✓")] or offered
+        lines.append(SUBSCRIBE_HINT.format(example=parse_action(fresh[0].action).arg))
+    if ending:
+        lines += ["", UNSUBSCRIBE_HINT]
+    return lines
+
+
+def _kind(action: str) -> str | None:
+    try:
+        return parse_action(action).kind
+    except ActionError:
+        return None

@@ -9,7 +9,7 @@ import sys
 from bot.app import App
 from bot.config import Settings
 from bot.messages import IncomingMessage, Reply
-from bot.protocol import choices, command_hint
+from bot.render import reply_text
 
 PROMPT = "您> "
 HELP = "输入问题后回车；输入数字选择候选；/human 转人工，/status 查看工单，/quit 退出。"
@@ -26,14 +26,9 @@ class TerminalChannel:
 
 
 def render(reply: Reply) -> str:
-    """A reply as terminal text, with numbered choices."""
-    lines = [reply.text]
-    if reply.source_line:
-        lines.append(reply.source_line)
-    lines += [f"  [{i}] {b.label}" for i, b in enumerate(choices(reply.buttons), 1)]
-    if hint := command_hint(reply.buttons, numbered=True):
-        lines.append(f"（{hint}）")
-    return "\n".join(lines)
+    """A reply as terminal text, as WeChat shows it (numbered choices, categories and subscriptions
+    by name)."""
+    return reply_text(reply, numbered="  [{i}] {label}")
 
 
 async def run_terminal_chat(settings: Settings) -> int:

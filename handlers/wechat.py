@@ -40,7 +40,7 @@ from bot.config import WechatSettings
 from bot.conversation import NOT_TEXT
 from bot.logs import pseudonym
 from bot.messages import ChannelRef, IncomingMessage, Reply
-from bot.protocol import ActionError, CommandName, parse_action, parse_command
+from bot.protocol import ActionError, parse_action, parse_command
 from handlers.wechat_api import CHANNEL, WechatApi, WechatChannel
 from handlers.wechat_render import render_parts
 
@@ -52,10 +52,6 @@ EMPTY = "success"  # WeChat's "no reply"
 CONTENT_TYPES = {"image": "photo", "voice": "voice", "video": "video", "shortvideo": "video",
                  "location": "location", "link": "document", "file": "document"}  # fmt: skip
 UNKNOWN_KEY = "这个菜单暂时没有内容，请直接输入您的问题。"
-# WeChat has no buttons: these words (alone, or followed by a category) are the subscription commands.
-WORDS: dict[str, CommandName] = {
-    "订阅": "subscribe", "退订": "unsubscribe", "取消订阅": "unsubscribe", "我的订阅": "subscriptions",
-}  # fmt: skip
 
 
 class Refusal(Exception):
@@ -196,25 +192,8 @@ class WechatEndpoint:
             chosen = await self.core.choose(msg, int(text))
             if chosen is not None:
                 return chosen
-        command = await self._words(text)
-        if command is not None:
-            return await self.core.command(msg, *command)
+        # (subscription words, 订阅 外贸外资 or 我的订阅, are read by the core like any command in words)
         return await self.core.handle(msg)
-
-    async def _words(self, text: str) -> tuple[CommandName, str] | None:
-        """``WORDS``: a subscription command typed as words (订阅, 订阅 外贸外资, 退订外贸外资, 我的订阅);
-        a word followed by anything but a category is a question (订阅的政策在哪看)."""
-        for word in sorted(WORDS, key=len, reverse=True):
-            if not text.startswith(word):
-                continue
-            rest = text[len(word) :].strip()
-            if not rest:
-                return WORDS[word], ""
-            subs = self.core.subscriptions
-            if WORDS[word] != "subscriptions" and subs is not None and rest in await subs.categories():
-                return WORDS[word], rest
-            return None
-        return None
 
     async def _click(self, msg: IncomingMessage, key: str) -> list[Reply]:
         """A menu button: ``q:<question>``, a command name (``status``, ``human``...) or a core action."""

@@ -202,6 +202,6 @@ async def test_terminal_front_desk(
     assert numbered[-1].endswith("] 转人工")
     escalated = out.split("好的，已为您转人工，工单号 #", 1)[1]
     number = int(escalated.split("。", 1)[0])
-    assert "（发送 /status 查看进度，/cancel 撤回）" in escalated
+    assert "\n发送 /status 查看进度，/cancel 撤回\n" in escalated
     assert "来源：" in escalated.split(f"已补充到工单 #{number}")[0]  # answered while the ticket is open
     assert f"已补充到工单 #{number}" in out and f"#{number} 等待处理" in out

@@ -182,3 +182,25 @@ def test_a_question_without_an_answer_is_rendered_with_its_closest_entries() -> 
         "  2. 单用途预付卡备案",
     ]
     assert decision_text(Decision("问", "escalated", notice="没有答案。")) == "没有答案。"
+
+
+def test_a_reply_as_text_numbers_choices_once_and_says_the_subscription_words() -> None:
+    """WeChat and the terminal (no buttons): a hot question numbered is not listed again by name, and
+    the categories to subscribe to are listed with the words to send (the terminal showed neither)."""
+    from bot.messages import Button, Reply
+    from bot.render import CHOOSE_HINT, reply_text
+
+    welcome = Reply(
+        "您好",
+        buttons=[[Button("商务局电话是多少？", "entry:faq-1")], [Button("外贸外资（3）", "cat:外贸外资")]],
+    )
+    text = reply_text(welcome, numbered="  [{i}] {label}")
+    assert text.count("商务局电话是多少？") == 1 and "  [1] 商务局电话是多少？" in text
+    assert "· 外贸外资（3）" in text and CHOOSE_HINT in text
+    menu = Reply(
+        "请选择：",
+        buttons=[[Button("✓ 外贸外资", "subscribe:外贸外资"), Button("消费促进", "subscribe:消费促进")]],
+    )
+    text = reply_text(menu)
+    assert "· ✓ 外贸外资" in text and "· 消费促进" in text and "例如：订阅 消费促进" in text
+    assert CHOOSE_HINT not in text  # nothing numbered

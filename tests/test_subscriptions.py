@@ -112,9 +112,12 @@ async def test_subscribing_asked_in_words_shows_the_categories(core) -> None:
     await act(app, visitor(1), f"subscribe:{TRADE}")
     assert TRADE in (await say(app, visitor(1), "我的订阅")).text
     assert "请选择要退订" in (await say(app, visitor(1), "取消订阅")).text
+    assert f"已退订「{TRADE}」" in (await say(app, visitor(1), f"退订{TRADE}")).text  # a category named
+    assert f"已订阅「{OTHER}」" in (await say(app, visitor(1), f"订阅 {OTHER}")).text
+    assert await count(app, Subscription) == 1
     async with app.services.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Conversation)) == 1
-    for text in ("订阅号怎么关注", "订阅了政策会收费吗", "退订预付卡要什么手续"):
+    for text in ("订阅号怎么关注", "订阅了政策会收费吗", "退订预付卡要什么手续", f"订阅{TRADE}的政策在哪看"):
         assert (await say(app, visitor(2), text)).kind != "info", text  # questions, not commands
 
 
