@@ -474,6 +474,7 @@ class Matcher:
             if kept:
                 worth = np.union1d(worth, kept).astype(np.intp)
         phrase[worth] = _phrases(q.core, [docs[j] for j in worth.tolist()])
+        phrase[_said_whole(q, docs)] = 1.0
         score = final(phrase)
         order = np.lexsort((-bm25, -score)).tolist()
         if kept:
@@ -750,6 +751,16 @@ def _members(sorted_ids: np.ndarray, cands: np.ndarray) -> list[bool]:
     cands = cands.astype(sorted_ids.dtype, copy=False)
     pos = np.minimum(np.searchsorted(sorted_ids, cands), len(sorted_ids) - 1)
     return (sorted_ids[pos] == cands).tolist()
+
+
+def _said_whole(q: Query, docs: list[IndexedDoc]) -> list[int]:
+    """The candidates one of whose own questions holds the whole question as typed (a fragment of it):
+    phrased literally, though the question's stop words and broken words (异地怎么处: 怎么 dropped, 处理
+    cut) leave its ``core`` unlike that question's."""
+    said = q.norm.replace(" ", "")
+    if not FRAGMENT_CHARS[0] <= len(said) <= FRAGMENT_CHARS[1]:
+        return []
+    return [j for j, d in enumerate(docs) if any(said in t for t in d.question_texts)]
 
 
 def _phrases(core: str, docs: list[IndexedDoc]) -> np.ndarray:
