@@ -63,10 +63,12 @@ def _subscription_words(reply: Reply) -> list[str]:
     ending = any(_kind(b.action) in ("unsub", "unsubscribe") for row in reply.buttons for b in row)
     lines: list[str] = []
     if offered:
-        lines += ["", *(f"· {b.label}" for b in offered)]
-        # The example names a category (the button's, not its label: 订阅此类政策更新 under an answer).
-        fresh = [b for b in offered if not b.label.startswith("✓")] or offered
-        lines.append(SUBSCRIBE_HINT.format(example=parse_action(fresh[0].action).arg))
+        # Each by its category (the button's, not its label: 订阅此类政策更新 under an answer), ticked
+        # when subscribed already; the example names one not yet subscribed.
+        named = [("✓ " if b.label.startswith("✓") else "", parse_action(b.action).arg) for b in offered]
+        lines += ["", *(f"· {tick}{category}" for tick, category in named)]
+        fresh = [category for tick, category in named if not tick] or [named[0][1]]
+        lines.append(SUBSCRIBE_HINT.format(example=fresh[0]))
     if ending:
         lines += ["", UNSUBSCRIBE_HINT]
     return lines

@@ -204,3 +204,5 @@ def test_a_reply_as_text_numbers_choices_once_and_says_the_subscription_words() 
     text = reply_text(menu)
     assert "· ✓ 外贸外资" in text and "· 消费促进" in text and "例如：订阅 消费促进" in text
     assert CHOOSE_HINT not in text  # nothing numbered
+    under_answer = reply_text(Reply("答复", buttons=[[Button("订阅此类政策更新", "subscribe:机构信息")]]))
+    assert "· 机构信息" in under_answer and "订阅此类政策更新" not in under_answer
