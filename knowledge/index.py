@@ -102,7 +102,7 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
     return key, body, questions
 
 
-TOKENS_FORMAT = 4  # bump when tokenize_entry caches something new or cuts otherwise: every cache is redone
+TOKENS_FORMAT = 5  # bump when tokenize_entry caches something new or cuts otherwise: every cache is redone
 
 
 def token_signature(lex: Lexicon) -> str:

@@ -39,9 +39,10 @@ _COUNTED = re.compile(
 )
 _STRAY_MARK = re.compile(r"(?<!\d)[.%]|\.(?!\d)")
 # (with lone surrogates: text from JSON may hold them, and OpenCC cannot encode them)
-_CONTROL = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]"
-)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# Invisible characters (zero-width spaces and joiners, direction marks, the soft hyphen, BOM) are not
+# there for the reader: text copied from a web page carries them inside words (预\u200b付卡).
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
 
 
 def to_simplified(text: str) -> str:
@@ -85,7 +86,7 @@ def _replace_counted(m: re.Match[str]) -> str:
 @lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
     """The matching form of ``text`` (see the module docstring). Never raises on any string."""
-    text = _CONTROL.sub(" ", text)
+    text = _INVISIBLE.sub("", _CONTROL.sub(" ", text))
     text = unicodedata.normalize("NFKC", text)
     text = to_simplified(text).lower()
     text = _COUNTED.sub(_replace_counted, text).translate(_LETTERS_AND_DIGITS)

@@ -46,8 +46,10 @@ from knowledge.text import chinese_number, clean_display, compact, has_han, is_h
         ("备案。，！？", "备案"),
         # control and zero-width characters
         ("a\x00b\x07c", "a b c"),
-        ("备\u200b案", "备 案"),
+        ("备\u200b案", "备案"),  # invisible: copied from a page, inside a word
+        ("预\u200d付\u00ad卡\u2060备\u200e案", "预付卡备案"),
         ("\ufeff备案", "备案"),
+        ("备案\u2028材料", "备案 材料"),  # a line separator separates
         ("", ""),
         ("   \t\n ", ""),
     ],
