@@ -316,8 +316,17 @@ class Matcher:
         i = 0
         while i < len(pieces):
             step, piece = 1, pieces[i]
-            # A known word is not a broken run, and no run starts with a space, digit or letter.
+            # A known word is not a broken run, and no run starts with a space, digit or letter; but
+            # a known word and one character after it may be a longer word mistyped at its end
+            # (预付|咔 -> 预付卡).
             if (len(piece) > 1 and piece in known) or not is_han(piece[0]):
+                nxt = pieces[i + 1] if i + 1 < len(pieces) else ""
+                fix = self._mistyped_end(piece, nxt) if len(piece) == 2 and len(nxt) == 1 else None
+                if fix:
+                    out.append(fix)
+                    fixes[piece + nxt] = fix
+                    i += 2
+                    continue
                 out.append(piece)
                 i += 1
                 continue
@@ -341,6 +350,19 @@ class Matcher:
             out.append(piece)
             i += step
         return "".join(out), fixes
+
+    def _mistyped_end(self, word: str, ch: str) -> str | None:
+        """The knowledge base's word that a known two-character ``word`` and the character ``ch`` typed
+        after it spell with the last character mistyped (预付 + 咔 -> 预付卡: same pinyin, beginning with
+        ``word``, far likelier by jieba's dictionary); None when there is none."""
+        text = word + ch
+        if not HAN_ONLY.fullmatch(text) or text in self.lex.word_freq:
+            return None
+        if self.index.knows(self.lex.canonical(text)):
+            return None
+        options = self.index.vocab_pinyin.get(self.lex.pinyin_key(text) or "", [])
+        options = [w for w in options if w.startswith(word) and self.lex.likelier_whole(w, text)]
+        return min(options, key=self.index.idf) if options else None
 
     # -- retrieval ----------------------------------------------------------------------------------
     def search(self, question: str | Query, limit: int = 5) -> tuple[Query, list[Candidate]]:

@@ -348,6 +348,19 @@ async def test_homophone_typos_are_corrected(
     assert default_kb.kb.matcher.analyse(right).corrections == {}  # correct words are left alone
 
 
+async def test_a_word_mistyped_at_its_end_is_corrected(default_kb: Services) -> None:
+    """预付咔: jieba cuts 预付 | 咔, a known word and one character, which the broken-run rule above
+    never joins; the knowledge base's 预付卡 has the same pinyin and begins with 预付."""
+    m = default_kb.kb.matcher
+    q = m.analyse("预付咔备案要交钱吗")
+    assert q.corrections == {"预付咔": "预付卡"}
+    assert q.words == m.analyse("预付卡备案要交钱吗").words
+    d = await default_kb.qa.ask("预付咔备案要交钱吗")
+    assert d.status == "answered" and d.entry_id == "faq-circ-003"
+    for fine in ("备案吗", "预付的钱能退吗", "公开信"):  # a word and a character that spell no other word
+        assert m.analyse(fine).corrections == {}, fine
+
+
 async def test_homophone_typo_in_the_seed(seeded: Services) -> None:
     q = seeded.kb.matcher.analyse("政务公开的规章制渡怎么执行")
     assert q.corrections.get("制渡") == "制度"
