@@ -2,10 +2,10 @@
 
 WeChat text messages have no buttons: the core's choices (suggested questions, 都不是，转人工, and the
 ratings 有用 / 没解决 of an answer and 满意 / 一般 / 不满意 of a staff reply) become numbered lines the user
-answers with a number; category and entry buttons are listed by name;
-subscription buttons become the words to send instead (订阅 分类名, 退订 分类名, 我的订阅, which the
-core reads as commands: ``bot.protocol``). The text is ``bot.render.reply_text``, as on the terminal. A text longer than one message is cut on line boundaries into parts of at
-most ``PART_BYTES`` bytes of UTF-8.
+answers with a number; category and entry buttons are listed by name; subscription buttons become the
+words to send instead (订阅 分类名, 退订 分类名, 我的订阅, which the core reads as commands:
+``bot.protocol``). The text is ``bot.render.reply_text``, as on the terminal. A text longer than one
+message is cut on line boundaries into parts of at most ``PART_BYTES`` bytes of UTF-8.
 """
 
 from __future__ import annotations
