@@ -528,7 +528,9 @@ class Conversations:
             case "status":
                 return [await self.status(msg)]
             case "cat":
-                return [await self.category(a.arg)]
+                # (stored: a text-only channel numbers its entries, and a number is read from the
+                # conversation's latest reply, ``choose``)
+                return [await self._stored(msg, await self.category(a.arg))]
             case "entry":
                 return [await self.show(msg, a.arg)]
             case "rel":
@@ -563,7 +565,7 @@ class Conversations:
             case "subscribe" | "unsubscribe" | "subscriptions":
                 return await push_command(self._subscriptions(), msg, name, args)
             case "start":
-                return await self.greeting()
+                return await self.welcome(msg)  # (stored, like a category's list)
             case "help":
                 return Reply(HELP)
             case "human":
@@ -613,7 +615,11 @@ class Conversations:
     async def welcome(self, msg: IncomingMessage) -> Reply:
         """The greeting stored in the conversation, so a text-only channel can choose its hot questions
         by number (``choose``)."""
-        reply = await self.greeting()
+        return await self._stored(msg, await self.greeting())
+
+    async def _stored(self, msg: IncomingMessage, reply: Reply) -> Reply:
+        """``reply`` stored in the conversation as the bot's latest message (its numbered choices are
+        then the ones a number typed next chooses among)."""
         async with self.sessions() as session, session.begin():
             conv = await self.conversation(session, msg)
             return await self._bot_reply(session, conv, reply)

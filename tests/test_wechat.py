@@ -213,8 +213,22 @@ async def test_subscribe_gets_the_welcome(wechat: Wechat) -> None:
     text = wechat.content(body)
     assert status == 200 and text.startswith(GREETING.split("\n")[0])
     assert "· " in text  # the categories, listed by name
+    assert await wechat.count(Message) == 1  # stored: its hot questions are chosen by number
     status, body = await wechat.post(event_xml(USER, "unsubscribe"))
     assert status == 200 and body == "success"
+
+
+async def test_a_category_from_the_menu_is_chosen_from_by_number(wechat: Wechat) -> None:
+    """A menu's category list numbers its entries: the number typed next opens that entry (the list was
+    not stored, so the number chose from an earlier reply, or was asked as a question)."""
+    (category,) = await wechat.app.subscriptions.categories()
+    status, body = await wechat.post(event_xml(USER, "CLICK", f"cat:{category}"))
+    listing = wechat.content(body)
+    lines = [line for line in listing.splitlines() if line[:1].isdigit()]
+    assert status == 200 and lines and CHOOSE_HINT in listing
+    title = lines[0].split(". ", 1)[1]
+    opened = await wechat.say("1")
+    assert title[:8] in opened and "来源：" in opened
 
 
 async def test_menu_clicks(wechat: Wechat) -> None:
