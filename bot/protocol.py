@@ -35,7 +35,14 @@ RATING_KINDS = (
     "feedback:",
     "rate:",
 )  # 有用 / 没解决 under an answer, 满意 / 一般 / 不满意 under a staff reply
-CHOICE_KINDS = ("pick:", "escalate:", "rel:", "entry:", *RATING_KINDS)  # numbered on a text-only channel
+CHOICE_KINDS = (
+    "pick:",
+    "escalate:",
+    "rel:",
+    "entry:",
+    "cat:",
+    *RATING_KINDS,
+)  # numbered on a text-only channel
 NUMBER = re.compile(r"[0-9]{1,12}")  # fullmatch: "$" would let "1\n" through
 # The largest id an action (or any id from outside) may carry: the database's id columns are 32-bit
 # INTEGER on PostgreSQL, so a larger one is no row's id, and querying it would be a database error.

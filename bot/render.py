@@ -28,7 +28,7 @@ def decision_text(d: Decision) -> str:
 
 CHOOSE_HINT = "回复数字选择。"
 RATE_HINT = "回复数字评价这条答复。"  # when every numbered line is a rating
-LISTED = ("cat", "entry")  # buttons listed by name (the user can ask about them in words)
+LISTED = ("cat", "entry")  # listed by name when not numbered (``choices``)
 SUBSCRIBE_HINT = "回复“订阅 分类名”订阅该类政策更新，例如：订阅 {example}"
 UNSUBSCRIBE_HINT = "回复“退订 分类名”取消订阅，回复“我的订阅”查看您的订阅。"
 

@@ -1,8 +1,8 @@
 """WeChat rendering: a neutral ``Reply`` as the plain text of a WeChat message.
 
-WeChat text messages have no buttons: the core's choices (suggested questions, 都不是，转人工, and the
-ratings 有用 / 没解决 of an answer and 满意 / 一般 / 不满意 of a staff reply) become numbered lines the user
-answers with a number; category and entry buttons are listed by name; subscription buttons become the
+WeChat text messages have no buttons: the core's choices (suggested questions, 都不是，转人工, hot
+questions, categories and their entries, and the ratings 有用 / 没解决 of an answer and 满意 / 一般 / 不满意
+of a staff reply) become numbered lines the user answers with a number; subscription buttons become the
 words to send instead (订阅 分类名, 退订 分类名, 我的订阅, which the core reads as commands:
 ``bot.protocol``). The text is ``bot.render.reply_text``, as on the terminal. A text longer than one
 message is cut on line boundaries into parts of at most ``PART_BYTES`` bytes of UTF-8.
@@ -19,7 +19,7 @@ PART_BYTES = 2000  # WeChat's text messages hold 2048 bytes; keep a margin
 
 
 def render_text(reply: Reply) -> str:
-    """The whole reply as one WeChat text (``bot.render.reply_text``: numbered choices, listed names)."""
+    """The whole reply as one WeChat text (``bot.render.reply_text``: numbered choices)."""
     return reply_text(reply)
 
 

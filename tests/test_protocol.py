@@ -185,8 +185,9 @@ def test_a_question_without_an_answer_is_rendered_with_its_closest_entries() -> 
 
 
 def test_a_reply_as_text_numbers_choices_once_and_says_the_subscription_words() -> None:
-    """WeChat and the terminal (no buttons): a hot question numbered is not listed again by name, and
-    the categories to subscribe to are listed with the words to send (the terminal showed neither)."""
+    """WeChat and the terminal (no buttons): hot questions and categories are numbered (a number opens
+    them), never listed again by name, and the categories to subscribe to are listed with the words to
+    send (the terminal showed neither)."""
     from bot.messages import Button, Reply
     from bot.render import CHOOSE_HINT, reply_text
 
@@ -196,7 +197,7 @@ def test_a_reply_as_text_numbers_choices_once_and_says_the_subscription_words() 
     )
     text = reply_text(welcome, numbered="  [{i}] {label}")
     assert text.count("商务局电话是多少？") == 1 and "  [1] 商务局电话是多少？" in text
-    assert "· 外贸外资（3）" in text and CHOOSE_HINT in text
+    assert "  [2] 外贸外资（3）" in text and "· " not in text and CHOOSE_HINT in text
     menu = Reply(
         "请选择：",
         buttons=[[Button("✓ 外贸外资", "subscribe:外贸外资"), Button("消费促进", "subscribe:消费促进")]],

@@ -212,8 +212,11 @@ async def test_subscribe_gets_the_welcome(wechat: Wechat) -> None:
     status, body = await wechat.post(event_xml(USER, "subscribe"))
     text = wechat.content(body)
     assert status == 200 and text.startswith(GREETING.split("\n")[0])
-    assert "· " in text  # the categories, listed by name
-    assert await wechat.count(Message) == 1  # stored: its hot questions are chosen by number
+    numbered = [line for line in text.splitlines() if line[:1].isdigit()]
+    assert numbered and CHOOSE_HINT in text  # the categories (and hot questions), numbered
+    assert await wechat.count(Message) == 1  # stored: the number typed next chooses among them
+    category = numbered[-1].split(". ", 1)[1].split("（")[0]
+    assert f"「{category}」共" in await wechat.say(str(len(numbered)))
     status, body = await wechat.post(event_xml(USER, "unsubscribe"))
     assert status == 200 and body == "success"
 
