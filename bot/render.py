@@ -28,15 +28,14 @@ def decision_text(d: Decision) -> str:
 
 CHOOSE_HINT = "回复数字选择。"
 RATE_HINT = "回复数字评价这条答复。"  # when every numbered line is a rating
-LISTED = ("cat", "entry")  # listed by name when not numbered (``choices``)
 SUBSCRIBE_HINT = "回复“订阅 分类名”订阅该类政策更新，例如：订阅 {example}"
 UNSUBSCRIBE_HINT = "回复“退订 分类名”取消订阅，回复“我的订阅”查看您的订阅。"
 
 
 def reply_text(reply: Reply, numbered: str = "{i}. {label}") -> str:
     """A reply as the text of a channel without buttons (WeChat, the terminal): body, source, the
-    choices as numbered lines (``numbered``: their format) the user answers with a number, the category
-    and entry buttons listed by name, and the subscription buttons as the words to send."""
+    choices (questions, categories, entries, ratings: ``choices``) as numbered lines (``numbered``: their
+    format) the user answers with a number, and the subscription buttons as the words to send."""
     lines = [reply.text.strip() or "…"]
     if reply.source_line.strip():
         lines += ["", reply.source_line.strip()]
@@ -45,11 +44,6 @@ def reply_text(reply: Reply, numbered: str = "{i}. {label}") -> str:
         lines.append("")
         lines += [numbered.format(i=i, label=b.label) for i, b in enumerate(offered, 1)]
         lines.append(RATE_HINT if all(b.action.startswith(RATING_KINDS) for b in offered) else CHOOSE_HINT)
-    # (an entry numbered already is not listed again: the hot questions of the welcome)
-    listed = [b.label for row in reply.buttons for b in row if _kind(b.action) in LISTED and b not in offered]
-    if listed:
-        lines.append("")
-        lines += [f"· {label}" for label in listed]
     if hint := command_hint(reply.buttons, numbered=True):
         lines += ["", hint]
     return "\n".join(lines + _subscription_words(reply))
