@@ -682,8 +682,13 @@ class Matcher:
 
 
 def question_forms(texts: tuple[str, ...]) -> frozenset[str | None]:
-    """The forms an entry's own questions ask in (``asked_form`` of each)."""
-    return frozenset(asked_form(t) for t in texts)
+    """The forms an entry's own questions ask in: every form each one names (应该去哪一级商务部门备案:
+    where and what), and for one that names none, None. A question is in another form only when none
+    of them asks in its form (``other_form``): the one named last alone (``asked_form``) missed
+    the where of 去哪一级."""
+    return frozenset(name for t in texts for name, rx in FORMS if rx.search(t)) | frozenset(
+        asked_form(t) for t in texts
+    )
 
 
 def other_form(

@@ -934,6 +934,9 @@ def test_an_entry_whose_own_questions_ask_in_another_form_is_told() -> None:
     docs = [why, where, mixed, _doc(3, asked=False)]
     assert other_form("why", docs, question_forms) == [1]
     assert other_form(None, docs, question_forms) == []
+    # A question naming two forms asks in both: 去哪一级 is where, though 哪一 (what) is named last.
+    both = [dataclasses.replace(_doc(4), question_texts=("应该去哪一级商务部门备案",))]
+    assert other_form("where", both, question_forms) == [] and other_form("why", both, question_forms) == [0]
 
 
 def test_a_key_field_naming_more_of_the_question_tells_close_answers_apart() -> None:
