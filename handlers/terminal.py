@@ -26,8 +26,8 @@ class TerminalChannel:
 
 
 def render(reply: Reply) -> str:
-    """A reply as terminal text, as WeChat shows it (numbered choices, categories and subscriptions
-    by name)."""
+    """A reply as terminal text, as WeChat shows it (``bot.render.reply_text``: numbered choices, the
+    subscription categories with the words to send)."""
     return reply_text(reply, numbered="  [{i}] {label}")
 
 
