@@ -198,6 +198,7 @@ class Query:
     aspect: str | None
     corrections: dict[str, str] = field(default_factory=dict)
     form: str | None = None  # the form it asks in (``asked_form``)
+    number_asked: str = ""  # the words that ask for a number or date (多久, 几月): "" when none do
 
 
 @dataclass(slots=True)
@@ -276,6 +277,7 @@ class Matcher:
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
         aspect = asked_aspect(norm)
         count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(norm)) else ""
+        asking = m or _ASKS_NUMBER.search(norm)
         return Query(
             raw=question,
             norm=norm,
@@ -283,12 +285,13 @@ class Matcher:
             words=words,
             weights=weights,
             tokens=tokens,
-            asks_number=bool(count or _ASKS_NUMBER.search(norm)),
+            asks_number=bool(asking),
             count_of=count,
             asks_place=place.group() if (place := _ASKS_PLACE.search(norm)) else "",
             aspect=aspect,
             corrections=corrections,
             form=asked_form(norm),
+            number_asked=asking.group() if asking else "",
         )
 
     def _story_weights(self, words: list[str], clauses: list[int]) -> list[float]:
@@ -451,13 +454,16 @@ class Matcher:
         cover, key_cover, missing = (np.asarray(f) for f in (cov.cover, cov.key_cover, cov.missing))
         qsim, closest = self._question_sims(q, docs)
         factor = np.ones(len(docs))
-        # Asked for a number, a date or a place the entry does not state: it cannot be the answer.
+        # Asked for a number, a date or a place the entry does not state: it cannot be the answer,
+        # unless one of its own questions asks it in the same words (几月, 多久): that is its question.
         if q.asks_number:
             states = _STATES_COUNT.get(q.count_of)  # a number of the unit asked (一名 too), when one is
+            asked = q.number_asked
             off = [
                 j
                 for j, d in enumerate(docs)
                 if not (states.search(d.body_text) or states.search(d.key_text) if states else d.has_number)
+                and not any(asked in t for t in d.question_texts)
             ]
             factor[off] *= ANSWER_TYPE_PENALTY
         if q.asks_place:  # (unless the entry says the asking words itself: the question quotes it)

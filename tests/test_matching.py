@@ -1415,3 +1415,32 @@ def test_a_fragment_said_whole_in_an_own_question_is_phrased_literally(lexicon: 
     assert all(c.phrase < 1.0 for c in cands[1:])
     _, cands = Matcher(index).search("异地", limit=4)  # (one word, in all four: phrased alike)
     assert len({c.phrase for c in cands}) == 1
+
+
+def test_an_entry_whose_own_question_asks_the_same_number_is_not_marked_down(lexicon: Lexicon) -> None:
+    """几月 asks for a date; an entry stating none is marked down (``ANSWER_TYPE_PENALTY``), unless one
+    of its own questions asks it in the same words: that is its question, whatever its answer says."""
+    from knowledge.index import Index, tokenize_entry
+    from knowledge.retrieve import ANSWER_TYPE_PENALTY, Matcher
+
+    def faq(i: int, question: str, answer: str) -> Entry:
+        return Entry(
+            id=f"f{i}",
+            kind="faq",
+            question=question,
+            answer=answer,
+            status="published",
+            **{"title": "", "alternates": [], "sections": [], "tags": [], "source": {}, "heading_path": []},
+            **{"office": "", "parent_id": None},
+        )
+
+    entries = [
+        faq(0, "企业名录几月公布", "以当年通知为准。"),
+        faq(1, "企业名录在哪里看", "公布后在官网查看，一般在6月。"),
+    ]
+    index = Index(lexicon)
+    index.build((e, tokenize_entry(e, lexicon)) for e in entries)
+    factors = {c.entry_id: c.factor for c in Matcher(index).search("企业名录几月公布", limit=2)[1]}
+    assert factors == {"f0": 1.0, "f1": 1.0}  # f0 asks it so; f1 states a month
+    factors = {c.entry_id: c.factor for c in Matcher(index).search("企业名录哪天公布", limit=2)[1]}
+    assert factors["f0"] == ANSWER_TYPE_PENALTY  # asked in other words: its answer states no date
