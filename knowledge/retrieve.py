@@ -463,7 +463,7 @@ class Matcher:
                 j
                 for j, d in enumerate(docs)
                 if not (states.search(d.body_text) or states.search(d.key_text) if states else d.has_number)
-                and not any(asked in t for t in d.question_texts)
+                and not (asked and any(asked in t for t in d.question_texts))
             ]
             factor[off] *= ANSWER_TYPE_PENALTY
         if q.asks_place:  # (unless the entry says the asking words itself: the question quotes it)
