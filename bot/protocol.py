@@ -41,6 +41,7 @@ CHOICE_KINDS = (
     "rel:",
     "entry:",
     "cat:",
+    "read:",
     *RATING_KINDS,
 )  # numbered on a text-only channel
 NUMBER = re.compile(r"[0-9]{1,12}")  # fullmatch: "$" would let "1\n" through

@@ -265,7 +265,7 @@ async def start_wechat(app: App) -> WechatApi:
     endpoint = WechatEndpoint(app, settings, app.settings.web.max_body_bytes)
     app.extra_routes.extend(endpoint.routes())
     api = WechatApi(settings, app.credentials)
-    app.registry.add(WechatChannel(api))
+    app.registry.add(WechatChannel(api, app.conversations.record_reply))
 
     async def stop() -> None:
         app.registry.remove(CHANNEL)

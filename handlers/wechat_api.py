@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,13 +24,14 @@ from bot.channels import DeliveryError
 from bot.config import WechatSettings
 from bot.credentials import Credential, CredentialStore
 from bot.logs import pseudonym
-from bot.messages import Reply
+from bot.messages import ChannelRef, Reply
 from handlers.wechat_render import render_parts
 from knowledge.models import utcnow
 
 log = logging.getLogger("policybot.wechat")
 
 CHANNEL = "wechat"
+Recorder = Callable[[ChannelRef, Reply], Awaitable[object]]  # stores a reply in a conversation
 REFRESH_MARGIN = timedelta(minutes=5)
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 TOKEN_INVALID = {40001, 40014, 42001}  # invalid, malformed, expired access token
@@ -135,12 +137,15 @@ class WechatChannel:
     """The ``wechat`` channel for the outbox: replies as customer-service text messages.
 
     A reply longer than one message goes out in parts; the parts already sent are remembered, so a retry
-    after a failure in the middle sends only the rest (within this process)."""
+    after a failure in the middle sends only the rest (within this process). A push, once sent, is
+    recorded in the visitor's conversation (``record``: ``Conversations.record_reply``), so that its
+    numbered 阅读全文 is what the number typed next chooses."""
 
     name = CHANNEL
 
-    def __init__(self, api: WechatApi) -> None:
+    def __init__(self, api: WechatApi, record: Recorder | None = None) -> None:
         self.api = api
+        self.record = record
         self._sent_parts: dict[str, int] = {}
 
     async def send(self, chat_ref: str, reply: Reply, reply_to: str | None = None) -> str | None:
@@ -160,6 +165,8 @@ class WechatChannel:
                 self._sent_parts[key] = i
                 raise
         self._sent_parts.pop(key, None)
+        if reply.kind == "broadcast" and self.record is not None:
+            await self.record(ChannelRef(CHANNEL, chat_ref), reply)
         return None
 
 

@@ -424,6 +424,8 @@ async def _subscriptions_by_words(wechat: Wechat) -> None:
     await wechat.deliver()
     ((to, text),) = wechat.api.sent
     assert to == USER and "第1号新规定" in text and "退订 分类名" in text  # how to stop, in words
+    assert "1. 阅读全文" in text  # numbered: the push is recorded in the conversation once sent
+    assert "自2027年起线上申报" in await wechat.say("1")
 
     async with app.services.sessions() as s, s.begin():  # the visitor last wrote 49 hours ago
         await s.execute(update(Conversation).values(last_seen_at=utcnow() - timedelta(hours=49)))
