@@ -55,7 +55,7 @@ from bot.qa import NOT_CHINESE_NOTICE, QAService
 from bot.ratings import RatingService
 from bot.related import Related, related_buttons, related_for
 from bot.render import NO_ANSWER_CLOSEST
-from bot.subscriptions import SubscriptionService
+from bot.subscriptions import Refusal, SubscriptionService
 from bot.tickets import TicketService
 from knowledge.answers import answer_text, citation
 from knowledge.models import (
@@ -488,7 +488,13 @@ class Conversations:
         offered = choices(Reply.from_json((last.payload or {}).get("reply") or {"text": ""}).buttons)
         if not 1 <= number <= len(offered):
             return None
-        return await self.act(msg, offered[number - 1].action, via_outbox=via_outbox)
+        try:
+            return await self.act(msg, offered[number - 1].action, via_outbox=via_outbox)
+        except Refusal as exc:  # (阅读全文 of a push withdrawn since: said, as a button's refusal is)
+            replies = [exc.reply()]
+            if via_outbox:
+                await self.send(msg.ref, replies)
+            return replies
 
     async def _existing(
         self, session: AsyncSession, msg: IncomingMessage, hold: bool = False

@@ -8,7 +8,8 @@ import sys
 
 from bot.app import App
 from bot.config import Settings
-from bot.messages import IncomingMessage, Reply
+from bot.conversation import Conversations
+from bot.messages import ChannelRef, IncomingMessage, Reply
 from bot.render import reply_text
 
 PROMPT = "您> "
@@ -16,12 +17,18 @@ HELP = "输入问题后回车；输入数字选择候选；/human 转人工，/s
 
 
 class TerminalChannel:
-    """Prints replies that arrive later (a staff answer) to the terminal."""
+    """Prints replies that arrive later (a staff answer, a push) to the terminal; a push is recorded
+    in the conversation, as on WeChat, so that its numbered 阅读全文 can be chosen."""
 
     name = "terminal"
 
+    def __init__(self, conversations: Conversations | None = None) -> None:
+        self.conversations = conversations
+
     async def send(self, chat_ref: str, reply: Reply, reply_to: str | None = None) -> str | None:
         print(f"\n{render(reply)}\n{PROMPT}", end="", flush=True)
+        if reply.kind == "broadcast" and self.conversations is not None:
+            await self.conversations.record_reply(ChannelRef(self.name, chat_ref), reply)
         return None
 
 
@@ -38,7 +45,7 @@ async def run_terminal_chat(settings: Settings) -> int:
     try:
         if await app.services.load_default_if_empty():
             await app.services.kb.load_index()
-        app.registry.add(TerminalChannel())
+        app.registry.add(TerminalChannel(app.conversations))
         app.outbox.start()
         user = getpass.getuser()
         print(f"policybot 政策咨询（{await app.services.kb.count()} 条知识）。{HELP}")

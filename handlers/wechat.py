@@ -41,6 +41,7 @@ from bot.conversation import NOT_TEXT
 from bot.logs import pseudonym
 from bot.messages import ChannelRef, IncomingMessage, Reply
 from bot.protocol import ActionError, parse_action, parse_command
+from bot.subscriptions import Refusal as SubscriptionRefusal
 from handlers.wechat_api import CHANNEL, WechatApi, WechatChannel
 from handlers.wechat_render import render_parts
 
@@ -208,6 +209,8 @@ class WechatEndpoint:
         except ActionError:
             log.warning("unknown menu key", extra={"key": key[:64]})
             return [Reply(UNKNOWN_KEY)]
+        except SubscriptionRefusal as exc:  # a menu key subscribing to a category that is gone...
+            return [exc.reply()]
 
     def _remember(self, key: str, task: asyncio.Task[list[Reply]]) -> None:
         self._answers[key] = task

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.config import Settings
 from handlers.terminal import run_terminal_chat
-from knowledge.models import Ticket
+from knowledge.models import Message, Ticket
 from knowledge.segment import Lexicon
 from tests.fakes.bot_api import FakeBotAPI, user
 from tests.test_telegram_e2e import STAFF_CHAT, Bot, buttons, press, say, telegram_settings, ticket_no
@@ -205,3 +205,22 @@ async def test_terminal_front_desk(
     assert "\n发送 /status 查看进度，/cancel 撤回\n" in escalated
     assert "来源：" in escalated.split(f"已补充到工单 #{number}")[0]  # answered while the ticket is open
     assert f"已补充到工单 #{number}" in out and f"#{number} 等待处理" in out
+
+
+async def test_terminal_records_a_push_so_its_reading_is_chosen_by_number(app: App, capsys) -> None:
+    """A push reaches the terminal through the outbox; it is recorded in the conversation (as on
+    WeChat), so the number of its 阅读全文 is what ``choose`` reads next."""
+    from bot.messages import Button, IncomingMessage, Reply
+    from handlers.terminal import TerminalChannel
+
+    msg = IncomingMessage("terminal", "local", "me", display_name="me")
+    await app.conversations.welcome(msg)  # the conversation exists
+    push = Reply("【新发布】某某通知", buttons=[[Button("阅读全文", "read:1")]], kind="broadcast")
+    await TerminalChannel(app.conversations).send("local", push)
+    assert "[1] 阅读全文" in capsys.readouterr().out
+    async with app.services.sessions() as s:
+        latest = await s.scalar(select(func.max(Message.id)))
+        assert (await s.get(Message, latest)).status == "broadcast"
+    # read:1 is no broadcast here: refused in words, never an error nor a question
+    (refused,) = await app.conversations.choose(msg, 1) or []
+    assert refused.kind == "error" and refused.text == "这条推送已不存在。"

@@ -244,6 +244,9 @@ async def test_menu_clicks(wechat: Wechat) -> None:
     assert "/human" in wechat.content(body)
     status, body = await wechat.post(event_xml(USER, "CLICK", "no-such-key"))
     assert wechat.content(body) == UNKNOWN_KEY
+    # a menu key subscribing to a category that does not exist: refused in words (it was a 500)
+    status, body = await wechat.post(event_xml(USER, "CLICK", "subscribe:没有这个分类"))
+    assert status == 200 and "没有“没有这个分类”这个分类" in wechat.content(body)
 
 
 async def test_media_get_a_polite_text_or_join_the_open_ticket(wechat: Wechat) -> None:
