@@ -11,8 +11,8 @@ state. The channel API is three calls, all taking the neutral ``IncomingMessage`
   ``unsubscribe`` or ``subscriptions`` (others get the help text).
 
 Subscription actions (``subscribe:<category>``, ``unsub:<id>``, ``read:<broadcast>``...) are run by
-``bot.push_actions``; a refused one raises ``bot.subscriptions.Refusal`` from ``act`` (a command gets the
-refusal as its reply). An answer carries 订阅此类政策更新 and 关注此条 under its feedback buttons.
+``bot.push_actions``; a refused one raises ``bot.subscriptions.Refusal`` from ``act`` (a command, or a
+number chosen on a text channel, gets the refusal as its reply). An answer carries 订阅此类政策更新 and 关注此条 under its feedback buttons.
 
 Each de-duplicates ``msg.update_id``, records what it stores (questions, bot replies), and returns the
 replies for the adapter to render; with ``via_outbox=True`` the replies are also queued in the outbox in
@@ -472,7 +472,7 @@ class Conversations:
     ) -> list[Reply] | None:
         """A numbered choice on a text-only channel: choice ``number`` (from 1, see ``protocol.choices``)
         of the latest reply in this conversation; None when that reply offered no such choice (the
-        text is then a question)."""
+        text is then a question). A refused choice (a push withdrawn since) is answered with the reason."""
         async with self.sessions() as session:
             conv = await self._existing(session, msg)
             last = None
