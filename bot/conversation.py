@@ -12,7 +12,8 @@ state. The channel API is three calls, all taking the neutral ``IncomingMessage`
 
 Subscription actions (``subscribe:<category>``, ``unsub:<id>``, ``read:<broadcast>``...) are run by
 ``bot.push_actions``; a refused one raises ``bot.subscriptions.Refusal`` from ``act`` (a command, or a
-number chosen on a text channel, gets the refusal as its reply). An answer carries 订阅此类政策更新 and 关注此条 under its feedback buttons.
+number chosen on a text channel, gets the refusal as its reply). An answer carries 订阅此类政策更新 and
+关注此条 under its feedback buttons.
 
 Each de-duplicates ``msg.update_id``, records what it stores (questions, bot replies), and returns the
 replies for the adapter to render; with ``via_outbox=True`` the replies are also queued in the outbox in

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from collections.abc import Awaitable, Callable
 
 from bot.app import App
 from bot.config import Settings
-from bot.conversation import Conversations
 from bot.messages import ChannelRef, IncomingMessage, Reply
 from bot.render import reply_text
 
@@ -22,13 +22,13 @@ class TerminalChannel:
 
     name = "terminal"
 
-    def __init__(self, conversations: Conversations | None = None) -> None:
-        self.conversations = conversations
+    def __init__(self, record: Callable[[ChannelRef, Reply], Awaitable[object]] | None = None) -> None:
+        self.record = record  # ``Conversations.record_reply``
 
     async def send(self, chat_ref: str, reply: Reply, reply_to: str | None = None) -> str | None:
         print(f"\n{render(reply)}\n{PROMPT}", end="", flush=True)
-        if reply.kind == "broadcast" and self.conversations is not None:
-            await self.conversations.record_reply(ChannelRef(self.name, chat_ref), reply)
+        if reply.kind == "broadcast" and self.record is not None:
+            await self.record(ChannelRef(self.name, chat_ref), reply)
         return None
 
 
@@ -45,7 +45,7 @@ async def run_terminal_chat(settings: Settings) -> int:
     try:
         if await app.services.load_default_if_empty():
             await app.services.kb.load_index()
-        app.registry.add(TerminalChannel(app.conversations))
+        app.registry.add(TerminalChannel(app.conversations.record_reply))
         app.outbox.start()
         user = getpass.getuser()
         print(f"policybot 政策咨询（{await app.services.kb.count()} 条知识）。{HELP}")

@@ -216,7 +216,7 @@ async def test_terminal_records_a_push_so_its_reading_is_chosen_by_number(app: A
     msg = IncomingMessage("terminal", "local", "me", display_name="me")
     await app.conversations.welcome(msg)  # the conversation exists
     push = Reply("【新发布】某某通知", buttons=[[Button("阅读全文", "read:1")]], kind="broadcast")
-    await TerminalChannel(app.conversations).send("local", push)
+    await TerminalChannel(app.conversations.record_reply).send("local", push)
     assert "[1] 阅读全文" in capsys.readouterr().out
     async with app.services.sessions() as s:
         latest = await s.scalar(select(func.max(Message.id)))
