@@ -102,6 +102,7 @@ HELP = (
 )
 UNKNOWN_COMMAND = "没有这个命令。" + HELP
 NO_ANSWER = "这个问题我暂时还没有准确的答案。"
+BROWSED_NOT_HELPFUL = "（用户查看「{label}」后反馈没解决）"  # the ticket's question then
 NO_ANSWER_WAYS = "如需工作人员解答，请选择“转人工”。"
 ESCALATED_WORDS: dict[TicketReason, str] = {
     "user_request": "好的，已为您转人工，工单号 #{id}。",
@@ -393,10 +394,13 @@ class Conversations:
         extra: list[list[Button]] | None = None,
         rated: bool = True,
         entry: Entry | None = None,
+        browsed: bool = False,
     ) -> Reply:
         """Store an outgoing bot message (the web chat shows the history from these); an answer gets
         有用 / 没解决 (when ``rated``), the subscription buttons, ``extra`` rows and its 相关问题 (kept in
-        the payload). ``entry``: the answering entry, when the caller has read it."""
+        the payload). ``entry``: the answering entry, when the caller has read it. ``browsed``: an
+        entry shown without a question of the user's (chosen from a list): 没解决 on it then hands over
+        the entry, not whatever the user asked before (``feedback``)."""
         msg = Message(
             conversation_id=conv.id,
             direction="out",
@@ -418,6 +422,8 @@ class Conversations:
         msg.payload = {"reply": reply.to_json()}
         if related:
             msg.payload["related"] = [r.to_json() for r in related]
+        if browsed:
+            msg.payload["browsed"] = True
         return reply
 
     async def _push_buttons(
@@ -676,11 +682,13 @@ class Conversations:
         if entry is None or entry.status != "published":
             return Reply(GONE, kind="error")
         others: list[Suggestion] = []
+        asked = False  # a suggestion picked for a question of the user's (else: browsed)
         async with self.sessions() as session, session.begin():
             conv = await self.conversation(session, msg)
             if question_id is not None:
                 q = await session.get(Message, question_id)
                 if q is not None and q.conversation_id == conv.id:
+                    asked = True
                     aspect = self.kb.matcher.analyse(q.text).aspect
                     stored = (q.payload or {}).get("suggestions", [])
                     others = [Suggestion(s["entry_id"], s["title"], s["score"]) for s in stored]
@@ -689,7 +697,7 @@ class Conversations:
             )
             related = await self._related(session, entry, aspect, others)
             return await self._bot_reply(
-                session, conv, reply, entry_id=entry.id, related=related, entry=entry
+                session, conv, reply, entry_id=entry.id, related=related, entry=entry, browsed=not asked
             )
 
     async def feedback(self, msg: IncomingMessage, message_id: int, helpful: bool) -> Reply:
@@ -706,7 +714,10 @@ class Conversations:
             )
             if helpful:
                 return Reply(HELPFUL_THANKS, kind="info")
-            question = await self._question_before(session, conv, answer)
+            if (answer.payload or {}).get("browsed"):
+                question = await self._browsed_label(answer)
+            else:
+                question = await self._question_before(session, conv, answer)
             await self._hold(session, conv)
             existing = await self.tickets.open_for(session, conv)
             if existing is None:
@@ -758,6 +769,12 @@ class Conversations:
             asked.ticket_id = ticket.id
         self.wake()
         return await self._bot_reply(session, conv, self.escalated_reply(ticket, reason))
+
+    async def _browsed_label(self, answer: Message) -> str:
+        """What a ticket says of 没解决 on an entry the user chose from a list, not asked for."""
+        entry = await self.kb.get(answer.entry_id) if answer.entry_id else None
+        label = (entry.title or entry.question) if entry else (answer.entry_id or "")
+        return BROWSED_NOT_HELPFUL.format(label=label[:80])
 
     async def _question_before(self, session: AsyncSession, conv: Conversation, answer: Message) -> str:
         q = await session.scalar(

@@ -310,3 +310,21 @@ def test_suggestions_never_repeat_a_label() -> None:
         ("洗染业备案", "pick:7:2"),
         ("都不是，转人工", "escalate:7"),
     ]
+
+
+async def test_not_helpful_on_a_browsed_entry_hands_over_that_entry(app: App) -> None:
+    """没解决 on an entry chosen from a category list hands over that entry: the ticket said nothing
+    (no question before it) or, after an earlier question, that unrelated question."""
+    await say(app, UNKNOWN)  # an earlier, unrelated question
+    (listing,) = await app.conversations.act(visitor(), "cat:外贸外资")
+    first = listing.buttons[0][0]
+    (shown,) = await app.conversations.act(visitor(), first.action)
+    assert shown.kind == "answer" and shown.message_id is not None
+    (reply,) = await app.conversations.act(visitor(), feedback_action(shown.message_id, False))
+    (ticket,) = await tickets(app)
+    assert reply.ticket_id == ticket.id and ticket.reason == "not_helpful"
+    assert ticket.question == f"（用户查看「{first.label}」后反馈没解决）", ticket.question
+    # ... while 没解决 on an answer to a question hands over that question, as before
+    answered = await say(app, ANSWERED, user="v2")
+    await app.conversations.act(visitor("v2"), feedback_action(answered.message_id, False))
+    assert [t.question for t in await tickets(app)][-1] == ANSWERED
