@@ -70,7 +70,7 @@ from knowledge.models import (
     utcnow,
 )
 from knowledge.store import KnowledgeBase
-from knowledge.text import storable
+from knowledge.text import compact, storable
 from knowledge.upsert import insert_if_new, insert_or_ignore
 
 log = logging.getLogger("policybot.conversation")
@@ -102,6 +102,7 @@ HELP = (
 )
 UNKNOWN_COMMAND = "没有这个命令。" + HELP
 NO_ANSWER = "这个问题我暂时还没有准确的答案。"
+MAX_LABEL_CHARS = 60  # longer messages are questions, not a choice's label typed out
 BROWSED_NOT_HELPFUL = "（用户查看「{label}」后反馈没解决）"  # the ticket's question then
 NO_ANSWER_WAYS = "如需工作人员解答，请选择“转人工”。"
 ESCALATED_WORDS: dict[TicketReason, str] = {
@@ -166,6 +167,9 @@ class Conversations:
         if msg.content_type == "text":
             # Matching needs no database: do it before the transaction to keep that short.
             decision = await self.qa.ask(msg.text)
+            # Not answered: it may be a choice's label typed out (有用 under an answer on WeChat).
+            if decision.status != "answered" and (chosen := await self._chosen_by_label(msg, via_outbox)):
+                return chosen
         for attempt in range(ATTEMPTS):
             try:
                 async with self.sessions() as session, session.begin():
@@ -480,6 +484,24 @@ class Conversations:
         """A numbered choice on a text-only channel: choice ``number`` (from 1, see ``protocol.choices``)
         of the latest reply in this conversation; None when that reply offered no such choice (the
         text is then a question). A refused choice (a push withdrawn since) is answered with the reason."""
+        offered = await self._offered(msg)
+        if not 1 <= number <= len(offered):
+            return None
+        return await self._choose(msg, offered[number - 1], via_outbox)
+
+    async def _chosen_by_label(self, msg: IncomingMessage, via_outbox: bool) -> list[Reply] | None:
+        """A message that is the label of one of the latest reply's choices (有用, 没解决, a suggested
+        title), typed instead of its number or button: that choice; None otherwise."""
+        said = compact(msg.text)
+        if not said or len(said) > MAX_LABEL_CHARS:
+            return None
+        for button in await self._offered(msg):
+            if compact(button.label) == said:
+                return await self._choose(msg, button, via_outbox)
+        return None
+
+    async def _offered(self, msg: IncomingMessage) -> list[Button]:
+        """The choices of the conversation's latest reply (``protocol.choices``), in number order."""
         async with self.sessions() as session:
             conv = await self._existing(session, msg)
             last = None
@@ -491,12 +513,12 @@ class Conversations:
                     .limit(1)
                 )
         if last is None:
-            return None
-        offered = choices(Reply.from_json((last.payload or {}).get("reply") or {"text": ""}).buttons)
-        if not 1 <= number <= len(offered):
-            return None
+            return []
+        return choices(Reply.from_json((last.payload or {}).get("reply") or {"text": ""}).buttons)
+
+    async def _choose(self, msg: IncomingMessage, button: Button, via_outbox: bool) -> list[Reply]:
         try:
-            return await self.act(msg, offered[number - 1].action, via_outbox=via_outbox)
+            return await self.act(msg, button.action, via_outbox=via_outbox)
         except Refusal as exc:  # (阅读全文 of a push withdrawn since: said, as a button's refusal is)
             replies = [exc.reply()]
             if via_outbox:

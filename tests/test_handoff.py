@@ -328,3 +328,24 @@ async def test_not_helpful_on_a_browsed_entry_hands_over_that_entry(app: App) ->
     answered = await say(app, ANSWERED, user="v2")
     await app.conversations.act(visitor("v2"), feedback_action(answered.message_id, False))
     assert [t.question for t in await tickets(app)][-1] == ANSWERED
+
+
+async def test_a_choice_typed_by_its_label_is_that_choice(app: App) -> None:
+    """On a text channel a user may type 有用 or 没解决 instead of its number: it is the rating (it was
+    a question with no answer, and 转人工 then handed over 有用)."""
+    from knowledge.models import Feedback
+
+    answered = await say(app, ANSWERED)
+    thanks = await say(app, " 有用！")
+    assert thanks.kind == "ack" or thanks.text.startswith("感谢")
+    async with app.services.sessions() as s:
+        assert [f.helpful for f in await s.scalars(select(Feedback))] == [True]
+        asked = list(await s.scalars(select(Message.text).where(Message.direction == "in")))
+    assert asked == [ANSWERED]  # the label was no question
+    await say(app, ANSWERED, user="v2")
+    handed = await say(app, "没解决", user="v2")
+    (ticket,) = await tickets(app)
+    assert handed.ticket_id == ticket.id and ticket.question == ANSWERED
+    assert answered.message_id is not None
+    # a label of no choice on offer is a question as ever
+    assert (await say(app, "有用", user="v3")).kind != "ack"
