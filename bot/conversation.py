@@ -491,12 +491,13 @@ class Conversations:
 
     async def _chosen_by_label(self, msg: IncomingMessage, via_outbox: bool) -> list[Reply] | None:
         """A message that is the label of one of the latest reply's choices (有用, 没解决, a suggested
-        title), typed instead of its number or button: that choice; None otherwise."""
+        title), or its first clause (都不是 of 都不是，转人工), typed instead of its number or button: that
+        choice; None otherwise."""
         said = compact(msg.text)
         if not said or len(said) > MAX_LABEL_CHARS:
             return None
         for button in await self._offered(msg):
-            if compact(button.label) == said:
+            if said in (compact(button.label), compact(button.label.split("，")[0])):
                 return await self._choose(msg, button, via_outbox)
         return None
 

@@ -349,3 +349,8 @@ async def test_a_choice_typed_by_its_label_is_that_choice(app: App) -> None:
     assert answered.message_id is not None
     # a label of no choice on offer is a question as ever
     assert (await say(app, "有用", user="v3")).kind != "ack"
+    # 都不是 (the first clause of 都不是，转人工) under suggestions hands that question over
+    offered = await say(app, "备案", user="v4")
+    assert offered.kind == "suggestions", offered.kind
+    handed = await say(app, "都不是", user="v4")
+    assert handed.kind == "escalated" and [t.question for t in await tickets(app)][-1] == "备案"
