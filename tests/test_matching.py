@@ -38,6 +38,7 @@ from knowledge.models import Entry
 from knowledge.retrieve import (
     SHARED_HEADING,
     Candidate,
+    Matcher,
     Query,
     asked_aspect,
     asked_form,
@@ -1383,48 +1384,12 @@ async def test_a_kept_candidate_is_ranked_in_full_whatever_its_rank(default_kb: 
             assert got == [(c.entry_id, c.score, c.phrase) for c in expect], question
 
 
-def test_a_fragment_said_whole_in_an_own_question_is_phrased_literally(lexicon: Lexicon) -> None:
-    """异地怎么处, cut from 咨询异地怎么处理: its core (异地处: 怎么 is a stop word, 处理 cut) aligns no
-    better with that question than with others saying 异地, so an entry merely mentioning 异地 ranked
-    first; the whole fragment, said in the entry's own question, is its literal phrasing (the
-    bench_matcher sanity table's fragments at 100k: 68% -> 75%, the naive scan's 75%)."""
+def _faq_matcher(lexicon: Lexicon, faqs: list[tuple[str, str]]) -> Matcher:
+    """A matcher over a few FAQs built in memory, ids f0, f1... in order: (question, answer) each."""
     from knowledge.index import Index, tokenize_entry
-    from knowledge.retrieve import Matcher
 
-    def faq(i: int, question: str) -> Entry:
-        return Entry(
-            id=f"f{i}",
-            kind="faq",
-            question=question,
-            answer=f"第{i}条的答复。",
-            status="published",
-            **{"title": "", "alternates": [], "sections": [], "tags": [], "source": {}, "heading_path": []},
-            **{"office": "", "parent_id": None},
-        )
-
-    questions = [
-        "异地变更商贸多久内提交",
-        "咨询异地怎么处理",
-        "经环节没有所申请的流通是什么异地",
-        "不动产权异地专班补办",
-    ]
-    index = Index(lexicon)
-    index.build((e, tokenize_entry(e, lexicon)) for e in (faq(i, q) for i, q in enumerate(questions)))
-    _, cands = Matcher(index).search("异地怎么处", limit=4)
-    assert cands[0].entry_id == "f1" and cands[0].phrase == 1.0
-    assert all(c.phrase < 1.0 for c in cands[1:])
-    _, cands = Matcher(index).search("异地", limit=4)  # (one word, in all four: phrased alike)
-    assert len({c.phrase for c in cands}) == 1
-
-
-def test_an_entry_whose_own_question_asks_the_same_number_is_not_marked_down(lexicon: Lexicon) -> None:
-    """几月 asks for a date; an entry stating none is marked down (``ANSWER_TYPE_PENALTY``), unless one
-    of its own questions asks it in the same words: that is its question, whatever its answer says."""
-    from knowledge.index import Index, tokenize_entry
-    from knowledge.retrieve import ANSWER_TYPE_PENALTY, Matcher
-
-    def faq(i: int, question: str, answer: str) -> Entry:
-        return Entry(
+    entries = [
+        Entry(
             id=f"f{i}",
             kind="faq",
             question=question,
@@ -1433,14 +1398,42 @@ def test_an_entry_whose_own_question_asks_the_same_number_is_not_marked_down(lex
             **{"title": "", "alternates": [], "sections": [], "tags": [], "source": {}, "heading_path": []},
             **{"office": "", "parent_id": None},
         )
-
-    entries = [
-        faq(0, "企业名录几月公布", "以当年通知为准。"),
-        faq(1, "企业名录在哪里看", "公布后在官网查看，一般在6月。"),
+        for i, (question, answer) in enumerate(faqs)
     ]
     index = Index(lexicon)
     index.build((e, tokenize_entry(e, lexicon)) for e in entries)
-    factors = {c.entry_id: c.factor for c in Matcher(index).search("企业名录几月公布", limit=2)[1]}
+    return Matcher(index)
+
+
+def test_a_fragment_said_whole_in_an_own_question_is_phrased_literally(lexicon: Lexicon) -> None:
+    """异地怎么处, cut from 咨询异地怎么处理: its core (异地处: 怎么 is a stop word, 处理 cut) aligns no
+    better with that question than with others saying 异地, so an entry merely mentioning 异地 ranked
+    first; the whole fragment, said in the entry's own question, is its literal phrasing (the
+    bench_matcher sanity table's fragments at 100k: 68% -> 75%, the naive scan's 75%)."""
+    questions = [
+        "异地变更商贸多久内提交",
+        "咨询异地怎么处理",
+        "经环节没有所申请的流通是什么异地",
+        "不动产权异地专班补办",
+    ]
+    matcher = _faq_matcher(lexicon, [(q, f"第{i}条的答复。") for i, q in enumerate(questions)])
+    _, cands = matcher.search("异地怎么处", limit=4)
+    assert cands[0].entry_id == "f1" and cands[0].phrase == 1.0
+    assert all(c.phrase < 1.0 for c in cands[1:])
+    _, cands = matcher.search("异地", limit=4)  # (one word, in all four: phrased alike)
+    assert len({c.phrase for c in cands}) == 1
+
+
+def test_an_entry_whose_own_question_asks_the_same_number_is_not_marked_down(lexicon: Lexicon) -> None:
+    """几月 asks for a date; an entry stating none is marked down (``ANSWER_TYPE_PENALTY``), unless one
+    of its own questions asks it in the same words: that is its question, whatever its answer says."""
+    from knowledge.retrieve import ANSWER_TYPE_PENALTY
+
+    matcher = _faq_matcher(
+        lexicon,
+        [("企业名录几月公布", "以当年通知为准。"), ("企业名录在哪里看", "公布后在官网查看，一般在6月。")],
+    )
+    factors = {c.entry_id: c.factor for c in matcher.search("企业名录几月公布", limit=2)[1]}
     assert factors == {"f0": 1.0, "f1": 1.0}  # f0 asks it so; f1 states a month
-    factors = {c.entry_id: c.factor for c in Matcher(index).search("企业名录哪天公布", limit=2)[1]}
+    factors = {c.entry_id: c.factor for c in matcher.search("企业名录哪天公布", limit=2)[1]}
     assert factors["f0"] == ANSWER_TYPE_PENALTY  # asked in other words: its answer states no date
