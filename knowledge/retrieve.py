@@ -133,7 +133,8 @@ FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("where", re.compile(r"哪里|哪儿|在哪|何处|去哪|找谁|谁")),
     ("much", re.compile(r"多少|几[个项件次岁位家条种类]|多大|多高|多贵")),
     ("how", re.compile(r"如何|怎么|怎样|咋")),
-    ("what", re.compile(r"什么|啥|哪个|哪些|哪种|哪类|哪几|哪一")),
+    # (哪6个方面: numerals are digits once normalized)
+    ("what", re.compile(r"什么|啥|哪个|哪些|哪种|哪类|哪[一二两三四五六七八九十几0-9]")),
     ("whether", re.compile(r"吗|是否|能否|可否|可不可以|能不能|是不是|有没有|会不会|要不要|需不需要")),
 )
 

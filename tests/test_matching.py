@@ -223,6 +223,14 @@ async def test_a_bare_matter_is_offered_the_guide_beside_its_faqs(default_kb: Se
     assert [c.entry_id for c in one.alternatives] == [ids[0]]  # one place: the best keeps it
 
 
+async def test_which_with_a_number_asks_what(default_kb: Services) -> None:
+    """“六稳”指的是哪六个方面 (normalized 哪6个) asks what 六稳 is: asked 六稳是什么, that entry is not
+    marked down as one asking in another form, and is among those offered."""
+    d = await default_kb.qa.ask("六稳是什么")
+    offered = [d.entry_id, *(s.entry_id for s in d.suggestions)]
+    assert "policy-six-stabilities-six-guarantees-2020#qa1" in offered[:3], offered
+
+
 async def test_a_phone_number_is_not_the_hotline_inside_it(default_kb: Services) -> None:
     # A resident leaving a number (on an open ticket, say) is not asking about the 12345 hotline.
     shown = await default_kb.qa.explain_decision("我的电话是13912345678")
@@ -916,6 +924,8 @@ def test_features_of_a_match() -> None:
         ("注册资金最少要多少", "much"),
         ("外资年报怎么报", "how"),
         ("哪些政府信息不公开", "what"),
+        ("六稳指的是哪6个方面", "what"),  # (哪六个, as normalized)
+        ("哪三类企业要备案", "what"),
         ("理发店需要备案吗", "whether"),
         ("营业执照", None),
     ],
