@@ -30,6 +30,7 @@ COVER_WEIGHT, PHRASE_WEIGHT, OWN_WEIGHT = 0.65, 0.20, 0.15
 PHRASE_SPAN = 4000  # characters of a body aligned with the question
 ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does not state
 SHARED_HEADING = 0.5  # a clause's word said only where its siblings say it too (``_told_apart``)
+SEPARATING = "了过"  # said inside a separable verb (备过案: 备案), dropped (``Matcher._separated``)
 STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 FORM_PENALTY = 0.95  # an entry whose own questions all ask in another form than the question (``_rerank``)
@@ -334,6 +335,12 @@ class Matcher:
                 out.append(piece)
                 i += 1
                 continue
+            if apart := self._separated(pieces, i):
+                word, said, taken = apart
+                out.append(word)
+                fixes[said] = word
+                i += taken
+                continue
             for span in (3, 2, 1):
                 group = pieces[i : i + span]
                 text = "".join(group)
@@ -354,6 +361,20 @@ class Matcher:
             out.append(piece)
             i += step
         return "".join(out), fixes
+
+    def _separated(self, pieces: list[str], i: int) -> tuple[str, str, int] | None:
+        """A word of the knowledge base said with 了 or 过 inside it (备过案, 备了案: a separable verb),
+        as one piece of the cut or three single characters from ``pieces[i]``: the word, the text it
+        replaces and the pieces it takes; None when there is none."""
+        known = self.lex.word_freq
+        for span in (1, 3):
+            group = pieces[i : i + span]
+            text = "".join(group)
+            if len(group) == span and len(text) == 3 and text[1] in SEPARATING and HAN_ONLY.fullmatch(text):
+                word = text[0] + text[2]
+                if text not in known and word in known and self.index.knows(self.lex.canonical(word)):
+                    return word, text, span
+        return None
 
     def _mistyped_end(self, word: str, ch: str) -> str | None:
         """The knowledge base's word that a known two-character ``word`` and the character ``ch`` typed
