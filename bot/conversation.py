@@ -103,6 +103,7 @@ HELP = (
 UNKNOWN_COMMAND = "没有这个命令。" + HELP
 NO_ANSWER = "这个问题我暂时还没有准确的答案。"
 MAX_LABEL_CHARS = 60  # longer messages are questions, not a choice's label typed out
+MAX_CATEGORY_CHARS = 30  # longer messages are not looked up as a category's name
 BROWSED_NOT_HELPFUL = "（用户查看「{label}」后反馈没解决）"  # the ticket's question then
 NO_ANSWER_WAYS = "如需工作人员解答，请选择“转人工”。"
 ESCALATED_WORDS: dict[TicketReason, str] = {
@@ -163,6 +164,8 @@ class Conversations:
             return await self.command(msg, typed[0], typed[1], via_outbox=via_outbox)
         if msg.content_type == "text" and (named := await self._in_words(msg.text)):
             return await self.command(msg, *named, via_outbox=via_outbox)
+        if msg.content_type == "text" and (listed := await self._category_named(msg, via_outbox)):
+            return listed
         decision = None
         if msg.content_type == "text":
             # Matching needs no database: do it before the transaction to keep that short.
@@ -500,6 +503,17 @@ class Conversations:
             if said in (compact(button.label), compact(button.label.split("，")[0])):
                 return await self._choose(msg, button, via_outbox)
         return None
+
+    async def _category_named(self, msg: IncomingMessage, via_outbox: bool) -> list[Reply] | None:
+        """A message that is only a category's name (外贸外资, as the greeting lists them): that
+        category's entries, as its button shows them; None otherwise."""
+        said = compact(msg.text)
+        if not said or len(said) > MAX_CATEGORY_CHARS:
+            return None
+        name = await self.kb.category_named([said, msg.text.strip()])
+        if name is None:
+            return None
+        return await self._choose(msg, Button(name, category_action(name)), via_outbox)
 
     async def _offered(self, msg: IncomingMessage) -> list[Button]:
         """The choices of the conversation's latest reply (``protocol.choices``), in number order."""

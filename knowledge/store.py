@@ -455,6 +455,24 @@ class KnowledgeBase:
             ).all()
         return [(r[0], int(r[1])) for r in rows]
 
+    async def category_named(self, names: list[str]) -> str | None:
+        """The topic category (``categories(topics_only=True)``) called one of ``names``, or None: a
+        resident typing the name of a category the greeting lists (one indexed lookup)."""
+        names = [n for n in names if n]
+        if not names:
+            return None
+        async with self.sessions() as session:
+            return await session.scalar(
+                select(Entry.category)
+                .where(
+                    Entry.category.in_(names),
+                    Entry.status == "published",
+                    Entry.parent_id.is_(None),
+                    Entry.kind.not_in(DESK_KINDS),
+                )
+                .limit(1)
+            )
+
     async def export_lines(self) -> list[str]:
         """Every entry as one JSON line, in a form ``kb import`` reads back unchanged."""
         rows = await self.entries(limit=10_000_000)

@@ -330,6 +330,23 @@ async def test_not_helpful_on_a_browsed_entry_hands_over_that_entry(app: App) ->
     assert [t.question for t in await tickets(app)][-1] == ANSWERED
 
 
+async def test_a_category_named_in_a_message_lists_its_entries(app: App) -> None:
+    """流通行业管理, as the greeting lists it, typed instead of pressed (a text channel numbers the
+    categories, but people type the name): its entries, as the button gives them, stored so that a
+    number chooses among them. It was a question, answered with one guide of the category."""
+    listed = await app.conversations.act(visitor(), "cat:流通行业管理")
+    for typed in ("流通行业管理", " 流通行业管理？", "流通行業管理"):
+        reply = await say(app, typed, user="v2")
+        assert reply.text == listed[0].text and reply.buttons == listed[0].buttons, typed
+    (chosen,) = await app.conversations.choose(visitor("v2"), 1)
+    assert chosen.kind == "answer" and chosen.entry_id == listed[0].buttons[0][0].action.partition(":")[2]
+    async with app.services.sessions() as s:
+        asked = list(await s.scalars(select(Message.text).where(Message.direction == "in")))
+    assert asked == []  # no question recorded
+    for question in ("流通行业管理有哪些规定", "问候"):  # more than the name; a desk category
+        assert (await say(app, question, user="v3")).text != listed[0].text
+
+
 async def test_a_choice_typed_by_its_label_is_that_choice(app: App) -> None:
     """On a text channel a user may type 有用 or 没解决 instead of its number: it is the rating (it was
     a question with no answer, and 转人工 then handed over 有用)."""
