@@ -31,6 +31,10 @@ PHRASE_SPAN = 4000  # characters of a body aligned with the question
 ANSWER_TYPE_PENALTY = 0.65  # asked for a number, date or place the entry does not state
 SHARED_HEADING = 0.5  # a clause's word said only where its siblings say it too (``_told_apart``)
 SEPARATING = "了过"  # said inside a separable verb (备过案: 备案), dropped (``Matcher._separated``)
+# A run of 7 or more digits no entry holds is a phone, ID-card or bank-card number: whose it is,
+# not what is asked (我手机13800138000，预付卡备案要带什么材料).
+_PERSONAL_NUMBER = re.compile(r"\d{7,}x?")
+PERSONAL_NUMBER_WEIGHT = 0.05
 STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 FORM_PENALTY = 0.95  # an entry whose own questions all ask in another form than the question (``_rerank``)
@@ -300,12 +304,17 @@ class Matcher:
         """Each word's informativeness, by ``STORY_WEIGHT`` for a word that no entry holds said before
         the question's last clause: the story around the matter asked (楼下理发店老板跑路了，卡里还有
         两千块，怎么办), not the matter itself. In the last clause such a word is what is asked, and an
-        entry lacking it does not answer (驾照到期了怎么换证)."""
+        entry lacking it does not answer (驾照到期了怎么换证). A long number no entry holds (a phone or
+        ID-card number) weighs next to nothing anywhere (``PERSONAL_NUMBER_WEIGHT``)."""
         last = clauses[-1] if clauses else 0
-        return [
-            self.lex.informativeness(w) * (STORY_WEIGHT if c < last and not self.index.knows(w) else 1.0)
-            for w, c in zip(words, clauses, strict=True)
-        ]
+
+        def weight(w: str, clause: int) -> float:
+            if self.index.knows(w):
+                return self.lex.informativeness(w)
+            said = PERSONAL_NUMBER_WEIGHT if _PERSONAL_NUMBER.fullmatch(w) else self.lex.informativeness(w)
+            return said * (STORY_WEIGHT if clause < last else 1.0)
+
+        return [weight(w, c) for w, c in zip(words, clauses, strict=True)]
 
     def _correct(self, pieces: list[str]) -> tuple[str, dict[str, str]]:
         """Replace runs of the cut that jieba broke into single characters (or an unknown word) by a

@@ -47,6 +47,9 @@ def _rows(name: str) -> list[dict]:
         ("你是谁", "smalltalk-about"),
         ("你是機器人嗎", "smalltalk-about"),
         ("你能做什么？", "smalltalk-about"),
+        ("你们能干啥", "smalltalk-about"),
+        ("哈哈哈", "smalltalk-chitchat"),  # laughter: no question to hand over
+        ("hhhh", "smalltalk-chitchat"),
         ("嗯嗯", "smalltalk-ok"),
         ("哦", "smalltalk-ok"),  # (an interjection alone: nothing to search, no question to hand over)
         ("哦哦，好的", "smalltalk-ok"),

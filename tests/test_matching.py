@@ -234,7 +234,8 @@ async def test_which_with_a_number_asks_what(default_kb: Services) -> None:
 async def test_a_phone_number_is_not_the_hotline_inside_it(default_kb: Services) -> None:
     # A resident leaving a number (on an open ticket, say) is not asking about the 12345 hotline.
     shown = await default_kb.qa.explain_decision("我的电话是13912345678")
-    assert shown["words"] == {"电话": pytest.approx(0.23, abs=0.05), "13912345678": pytest.approx(0.9)}
+    # (one word, not 12345 inside it; a number no entry holds weighs next to nothing)
+    assert shown["words"] == {"电话": pytest.approx(0.23, abs=0.05), "13912345678": pytest.approx(0.05)}
     d = await default_kb.qa.ask("我的电话是13912345678")
     assert d.status != "answered" and d.entry_id != "ref-12345"
     asked = await default_kb.qa.ask("打12345能问商务局的事吗")
@@ -381,6 +382,23 @@ async def test_a_separable_verb_said_apart_is_the_word(default_kb: Services) -> 
     assert "faq-circ-004" in [d.entry_id, *(s.entry_id for s in d.suggestions)][:3]
     for fine in ("通过了吗", "他去过了", "看了看备案"):  # no word of the knowledge base around 了 / 过
         assert m.analyse(fine).corrections == {}, fine
+
+
+async def test_a_phone_or_id_number_is_not_the_matter_asked(default_kb: Services) -> None:
+    """A long number no entry holds (a phone, an ID card) says whose question it is, not what it asks:
+    it weighs next to nothing, so the entry on the matter covers the question as it would without it;
+    a number the knowledge base holds (the bureau's phone) keeps its weight."""
+    m = default_kb.kb.matcher
+    _, plain = m.search("预付卡备案要带什么材料", limit=1)
+    for said in ("预付卡备案要带什么材料 13800138000", "350102199001011234x 预付卡备案要带什么材料"):
+        q, cands = m.search(said, limit=1)
+        number = next(w for w in q.words if w[0].isdigit())
+        assert q.weights[q.words.index(number)] <= 0.05, said
+        # (the two prepaid-card guides tie: either may lead)
+        assert cands[0].entry_id.startswith("guide-prepaid-card"), said
+        assert cands[0].coverage >= plain[0].coverage - 0.05, said
+    known = m.analyse("87538464是哪里的电话")  # the bureau's phone, which entries state
+    assert known.weights[known.words.index("87538464")] >= 0.4
 
 
 async def test_homophone_typo_in_the_seed(seeded: Services) -> None:
