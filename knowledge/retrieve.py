@@ -160,14 +160,20 @@ def _clauses(pieces: list[str], stopwords: frozenset[str] | set[str]) -> list[in
     return out
 
 
-def _last_named(norm: str, patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> str | None:
-    """The name of the pattern whose match ends last in ``norm`` (None: none matches)."""
-    best, end = None, -1
+def _last_match(norm: str, patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> tuple[str | None, str]:
+    """The name of the pattern whose match ends last in ``norm``, and the words it matched (None and
+    "": none matches)."""
+    best, said, end = None, "", -1
     for name, rx in patterns:
         for m in rx.finditer(norm):
             if m.end() > end:
-                best, end = name, m.end()
-    return best
+                best, said, end = name, m.group(), m.end()
+    return best, said
+
+
+def _last_named(norm: str, patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> str | None:
+    """The name of the pattern whose match ends last in ``norm`` (None: none matches)."""
+    return _last_match(norm, patterns)[0]
 
 
 def asked_form(norm: str) -> str | None:
@@ -205,6 +211,7 @@ class Query:
     corrections: dict[str, str] = field(default_factory=dict)
     form: str | None = None  # the form it asks in (``asked_form``)
     number_asked: str = ""  # the words that ask for a number or date (多久, 几月): "" when none do
+    aspect_said: str = ""  # the words that ask for ``aspect`` (要什么条件: 条件)
 
 
 @dataclass(slots=True)
@@ -266,6 +273,7 @@ class Matcher:
         # Words that stand for others (synonyms): a doc may hold them without saying them.
         self._grouped = frozenset(v for k, v in self.lex.synonyms.items() if k != v)
         self._forms = Memo(question_forms, limit=FORM_MEMO)  # of entries' own questions
+        self._aspects = Memo(questions_aspects, limit=FORM_MEMO)  # ... and the guide sections they ask
         self._scores = EMPTY_F  # BM25F scores of every doc (``_zeroed_scores``)
 
     # -- analysis -----------------------------------------------------------------------------------
@@ -281,7 +289,8 @@ class Matcher:
         words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
         weights = self._story_weights(words, _clauses(pieces, self.lex.stopwords))
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
-        aspect = asked_aspect(norm)
+        aspect, aspect_said = _last_match(norm, ASPECTS)
+        aspect_said = aspect_said.replace(" ", "")  # (compared with compact key texts)
         count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(norm)) else ""
         asking = m or _ASKS_NUMBER.search(norm)
         return Query(
@@ -295,6 +304,7 @@ class Matcher:
             count_of=count,
             asks_place=place.group() if (place := _ASKS_PLACE.search(norm)) else "",
             aspect=aspect,
+            aspect_said=aspect_said,
             corrections=corrections,
             form=asked_form(norm),
             number_asked=asking.group() if asking else "",
@@ -506,11 +516,23 @@ class Matcher:
             ]
             factor[off] *= ANSWER_TYPE_PENALTY
         # Asked for a guide's section (materials, fees...) while a guide with it is a candidate: an
-        # entry that neither has that section nor asks about it in its own question or title
-        # mentions it only in passing.
+        # entry that neither has that section, nor says the words the question asked it with in its
+        # key field, nor has an own question asking for it last (成品油零售资格在哪里办 asks where:
+        # 资格 is in the matter's name) mentions it only in passing. An entry without own questions
+        # asks for it when its key field names it at all.
         if q.aspect and any(q.aspect in d.aspects for d in docs):
             asks = ASPECT_RX[q.aspect]
-            off = [j for j, d in enumerate(docs) if q.aspect not in d.aspects and not asks.search(d.key_text)]
+            off = [
+                j
+                for j, d in enumerate(docs)
+                if q.aspect not in d.aspects
+                and q.aspect_said not in d.key_text
+                and not (
+                    q.aspect in self._aspects[d.question_texts]
+                    if d.question_texts
+                    else asks.search(d.key_text)
+                )
+            ]
             factor[off] *= ASPECT_PENALTY
 
         # Its own questions all ask in another form (why, when, how...): they ask another question.
@@ -726,6 +748,12 @@ def question_forms(texts: tuple[str, ...]) -> frozenset[str | None]:
     return frozenset(name for t in texts for name, rx in FORMS if rx.search(t)) | frozenset(
         asked_form(t) for t in texts
     )
+
+
+def questions_aspects(texts: tuple[str, ...]) -> frozenset[str | None]:
+    """The guide sections an entry's own questions ask for: the one each names last (``asked_aspect``:
+    成品油零售资格在哪里办 asks where, whatever 资格 says)."""
+    return frozenset(asked_aspect(t) for t in texts)
 
 
 def other_form(

@@ -598,6 +598,23 @@ async def test_an_entry_mentioning_a_section_in_passing_does_not_beat_the_guide(
     )
 
 
+async def test_an_entry_naming_the_section_only_in_the_name_of_its_matter_does_not_beat_the_guide(
+    default_kb: Services,
+) -> None:
+    """成品油零售许可要什么条件 asks for the guide's 办理条件. The FAQ 成品油零售资格在哪里办 says 资格, a word
+    that can ask for conditions, but only inside the name of the matter: its questions ask where,
+    and it never says 条件, the word the question asked with. It was answered with that FAQ. An FAQ
+    whose question says the very word asked (寄材料给商务局: 材料) keeps it, whatever it asks last."""
+    question = "成品油零售许可 要什么条件"
+    q = default_kb.kb.matcher.analyse(question)
+    assert (q.aspect, q.aspect_said) == ("办理条件", "条件")
+    d = await default_kb.qa.ask(question)
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-refined-oil-retail", "办理条件")
+    assert "条件" in (d.answer or "").split("\n")[0]
+    mailed = await default_kb.qa.ask("寄材料给商务局 邮编")
+    assert mailed.entry_id == "faq-bureau-010"
+
+
 async def test_only_guides_carry_section_names_and_the_others_share_one_empty_value(
     default_kb: Services,
 ) -> None:
