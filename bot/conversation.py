@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -104,6 +105,20 @@ UNKNOWN_COMMAND = "没有这个命令。" + HELP
 NO_ANSWER = "这个问题我暂时还没有准确的答案。"
 MAX_LABEL_CHARS = 60  # longer messages are questions, not a choice's label typed out
 MAX_CATEGORY_CHARS = 30  # longer messages are not looked up as a category's name
+# A question this short (characters, spaces removed) with no answer of its own, within this many
+# minutes of an answer, is asked again about the matter answered (``Conversations._follow_up``).
+FOLLOW_UP_CHARS = 12
+FOLLOW_UP_MINUTES = 30
+FOLLOW_UP_SKIPPED = frozenset({"smalltalk"})  # no matter to ask more about
+
+
+def _same_matter(shown: Entry, answer: Entry) -> bool:
+    """``answer`` is ``shown`` itself (a guide's other section), its parent, its own Q&A, or a sibling
+    Q&A of the same policy."""
+    family = {shown.id, shown.parent_id} - {None}
+    return answer.id in family or answer.parent_id in family
+
+
 BROWSED_NOT_HELPFUL = "（用户查看「{label}」后反馈没解决）"  # the ticket's question then
 NO_ANSWER_WAYS = "如需工作人员解答，请选择“转人工”。"
 ESCALATED_WORDS: dict[TicketReason, str] = {
@@ -173,6 +188,8 @@ class Conversations:
             # Not answered: it may be a choice's label typed out (有用 under an answer on WeChat).
             if decision.status != "answered" and (chosen := await self._chosen_by_label(msg, via_outbox)):
                 return chosen
+            if decision.status != "answered" and not decision.invalid:
+                decision = await self._follow_up(msg, decision) or decision
         for attempt in range(ATTEMPTS):
             try:
                 async with self.sessions() as session, session.begin():
@@ -514,6 +531,43 @@ class Conversations:
         if name is None:
             return None
         return await self._choose(msg, Button(name, category_action(name)), via_outbox)
+
+    async def _follow_up(self, msg: IncomingMessage, alone: Decision) -> Decision | None:
+        """A short question with no answer of its own right after an answer (要多久, 收费吗, 湖北呢) asks
+        about the matter just answered: the section it asks for of the guide just shown, or its own
+        best entry when that is of the family of the entry just shown (a policy and its own Q&As);
+        None otherwise. ``alone``: its own decision."""
+        if len(compact(msg.text)) > FOLLOW_UP_CHARS:
+            return None
+        shown = await self._last_answered(msg)
+        if shown is None or shown.kind in FOLLOW_UP_SKIPPED:
+            return None
+        if alone.aspect and alone.aspect in dict(shown.sections):  # a section of the guide just shown
+            return self.qa.answered_by(alone, shown, alone.aspect)
+        best = alone.candidates[0].entry_id if alone.candidates else None
+        entry = await self.kb.answer_entry(best) if best and best != shown.id else None
+        if entry is None or not _same_matter(shown, entry):
+            return None
+        return self.qa.answered_by(alone, entry, alone.aspect)
+
+    async def _last_answered(self, msg: IncomingMessage) -> Entry | None:
+        """The entry of the conversation's latest reply when that was an answer given within
+        ``FOLLOW_UP_MINUTES``; None otherwise."""
+        since = utcnow() - timedelta(minutes=FOLLOW_UP_MINUTES)
+        async with self.sessions() as session:
+            conv = await self._existing(session, msg)
+            last = None
+            if conv is not None:
+                last = await session.scalar(
+                    select(Message)
+                    .where(Message.conversation_id == conv.id, Message.direction == "out")
+                    .where(Message.created_at >= since)
+                    .order_by(Message.id.desc())
+                    .limit(1)
+                )
+        if last is None or last.status != "answer" or not last.entry_id:
+            return None
+        return await self.kb.answer_entry(last.entry_id)
 
     async def _offered(self, msg: IncomingMessage) -> list[Button]:
         """The choices of the conversation's latest reply (``protocol.choices``), in number order."""

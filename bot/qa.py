@@ -90,10 +90,7 @@ class QAService:
         answered = best.entry_id if best is not None and verdict.status == "answered" else None
         entry = await self.kb.answer_entry(answered) if answered else None
         if entry is not None:
-            decision.kind, decision.entry = entry.kind, entry
-            decision.answer = answer_text(entry, query.aspect)
-            decision.source = source_of(entry)
-            decision.citation = citation(entry)
+            _answer_with(decision, entry, query.aspect)
             decision.suggestions = suggestions[1:]
         elif verdict.status == "suggested":
             decision.suggestions = suggestions
@@ -113,6 +110,17 @@ class QAService:
             },
         )
         return decision
+
+    def answered_by(self, alone: Decision, entry: Entry, aspect: str | None) -> Decision:
+        """The question of ``alone`` (its own decision) answered with ``entry`` (for a guide, its section
+        ``aspect``), chosen by the conversation rather than by the match: a follow-up to an answer
+        (要多久 after a guide's materials). Score and confidence stay the match's own."""
+        d = Decision(
+            alone.question, "answered", score=alone.score, aspect=aspect, confidence=alone.confidence
+        )
+        d.entry_id, d.title, d.candidates = entry.id, entry.title, alone.candidates
+        _answer_with(d, entry, aspect)
+        return d
 
     def _small_talk(self, shown: str, entry: Entry) -> Decision:
         """A greeting, thanks, goodbye...: answered by its entry as said, whatever the thresholds."""
@@ -151,6 +159,14 @@ class QAService:
             "words": dict(zip(query.words, (round(w, 2) for w in query.weights), strict=False)),
             "candidates": _explained(query, cands[:limit]),
         }
+
+
+def _answer_with(decision: Decision, entry: Entry, aspect: str | None) -> None:
+    """Fill ``decision`` with ``entry``'s answer (its section ``aspect``, for a guide) and source."""
+    decision.kind, decision.entry = entry.kind, entry
+    decision.answer = answer_text(entry, aspect)
+    decision.source = source_of(entry)
+    decision.citation = citation(entry)
 
 
 def _explained(query: Query, cands: list[Candidate]) -> list[dict[str, object]]:

@@ -347,6 +347,44 @@ async def test_a_category_named_in_a_message_lists_its_entries(app: App) -> None
         assert (await say(app, question, user="v3")).text != listed[0].text
 
 
+async def test_a_short_follow_up_asks_about_the_matter_just_answered(app: App) -> None:
+    """要多久 / 收费吗 right after a guide's answer ask for that guide's sections (alone, they had no
+    answer: which matter's?); after a policy's Q&A, 湖北呢 is answered by its sibling on 湖北. The
+    question stored is the user's own words. After small talk, or half an hour later, a follow-up is a
+    question of its own."""
+    from datetime import timedelta
+
+    first = await say(app, "再生资源回收经营者备案要什么材料")
+    assert first.kind == "answer" and first.entry_id == "guide-recycling-filing"
+    for asked, section in (("要多久", "办理时限"), ("收费吗？", "收费标准"), ("在哪办", "办理地点与时间")):
+        assert (await say(app, asked, user="v2")).kind != "answer", asked  # alone: no answer
+        follow = await say(app, asked)
+        assert follow.kind == "answer" and follow.entry_id == "guide-recycling-filing", asked
+        assert follow.text.startswith(f"【再生资源回收经营者备案｜{section}】"), follow.text[:40]
+    async with app.services.sessions() as s:
+        asked_texts = list(
+            await s.scalars(
+                select(Message.text).where(Message.direction == "in", Message.conversation_id == 1)
+            )
+        )
+    assert asked_texts[-1] == "在哪办"
+    vat = await say(app, "小规模纳税人增值税减按1%的政策什么时候开始", user="v3")
+    assert vat.kind == "answer" and vat.entry_id == "policy-small-scale-vat-relief-2020#qa1"
+    assert (await say(app, "湖北呢", user="v5")).kind != "answer"  # alone: 湖北 what?
+    hubei = await say(app, "湖北呢", user="v3")
+    assert hubei.kind == "answer" and hubei.entry_id == "policy-small-scale-vat-relief-2020#qa3"
+    for aside in ("好麻烦", "怎么投诉", "为什么"):  # nothing of the guide asked: no answer repeated
+        await say(app, "再生资源回收经营者备案要什么材料", user="v6")
+        assert (await say(app, aside, user="v6")).kind != "answer", aside
+    await say(app, "谢谢")
+    assert (await say(app, "要多久")).kind != "answer"  # after small talk: whose?
+    await say(app, "再生资源回收经营者备案要什么材料", user="v4")
+    async with app.services.sessions() as s, s.begin():
+        for m in await s.scalars(select(Message)):
+            m.created_at = m.created_at - timedelta(minutes=31)
+    assert (await say(app, "要多久", user="v4")).kind != "answer"  # half an hour later
+
+
 async def test_a_choice_typed_by_its_label_is_that_choice(app: App) -> None:
     """On a text channel a user may type 有用 or 没解决 instead of its number: it is the rating (it was
     a question with no answer, and 转人工 then handed over 有用)."""
