@@ -46,6 +46,7 @@ FEATURES: tuple[str, ...] = (
     "bm25_share",  # its BM25 score relative to the highest of the answers offered (``bm25_share``)
     "duplicate",  # the runner-up is asked by one of its own questions too (``duplicate``)
     "off_gap",  # it does not state what is asked and the runner-up does (``off_gap``; ``tied`` reads it)
+    "offhand",  # an entry of its own whose key field holds no word of the question (``thin`` reads it)
 )
 
 
@@ -73,6 +74,7 @@ SIGNS: dict[str, int] = {
     "bm25_share": 1,
     "duplicate": -1,
     "off_gap": 0,
+    "offhand": 0,
 }
 # The ``listed`` model's directions where they differ: a knowledge base that repeats a question under
 # two answers ties them, which never makes the best the likelier answer, but the answers offered
@@ -106,6 +108,7 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         bm25_share(best, others),
         duplicate(best, runner),
         off_gap(best, runner),
+        1.0 if best.key_coverage == 0.0 and best.info.parent_id is None else 0.0,
     ]
 
 
@@ -166,8 +169,12 @@ MIN_COVERAGE = 0.3
 
 
 def thin(x: list[float]) -> bool:
-    """The best entry says too little of the question to be answered with (``MIN_COVERAGE``)."""
-    return x[FEATURES.index("coverage")] < MIN_COVERAGE
+    """The best entry says too little of the question to be answered with (``MIN_COVERAGE``), or
+    says it only in passing: an entry of its own (not a clause of a document, nor a policy's Q&A)
+    whose questions, title and headings name no word of the question (那个表在哪下载: a guide that
+    mentions 下载 once). The labelled sets hold no such answer, right or wrong, on their guides,
+    policies or FAQs; a clause, whose key field is its heading, is asked by its body every day."""
+    return x[FEATURES.index("coverage")] < MIN_COVERAGE or x[FEATURES.index("offhand")] == 1.0
 
 
 @dataclass(frozen=True, slots=True)

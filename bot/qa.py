@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from bot.confidence import FEATURES, features, shipped_model
+from bot.confidence import FEATURES, features, shipped_model, tied
 from bot.config import MatchingSettings
 from bot.decide import decide, distinct, same_answer
 from bot.messages import Decision, Suggestion
@@ -149,9 +149,14 @@ class QAService:
         question's words with their weights, and the candidates as ``explain`` gives them."""
         query, cands = self.kb.matcher.search(question, limit=max(limit, 10))
         verdict = decide(query, cands, self.settings)
+        x = verdict.features
         return {
             "question": question,
             "status": verdict.status,
+            # why a confident best is not the answer (``bot/confidence.py``): None when it is, or is not confident
+            "held": None
+            if verdict.status == "answered" or x is None or verdict.confidence < self.settings.precision
+            else ("tied" if tied(x) else "thin"),
             "entry_id": verdict.best.entry_id if verdict.best else None,
             "confidence": round(verdict.confidence, 4),
             "precision": self.settings.precision,

@@ -211,12 +211,19 @@ async def _answer_one(services, question: str, as_json: bool, explain: bool = Fa
     print(flush=True)
 
 
+HELD = {  # why ``ask --explain`` shows a confident best entry not answered (bot/confidence.py)
+    "tied": "another answer scores as high and nothing tells them apart (tied)",
+    "thin": "it holds too little of the question, or none of it in its title or questions (thin)",
+}
+
+
 def _explained_text(found: dict) -> str:
     """``ask --explain`` for people: the decision, then one block a candidate with its features."""
     lines = [
         f"{found['question']}",
         f"  -> {found['status']}  entry {found['entry_id']}  confidence {found['confidence']:.3f}"
         f" (answers at >= {found['precision']})  aspect {found['aspect']}",
+        *([f"  held back: {HELD[found['held']]}"] if found.get("held") else []),
         "  words: " + " ".join(f"{w}:{v}" for w, v in found["words"].items()),
     ]
     for i, c in enumerate(found["candidates"], 1):

@@ -150,7 +150,7 @@ async def test_ask_explain(db_url: str, tmp_path: Path, lexicon: Lexicon) -> Non
     for name in ("score", "margin", "coverage", "question_sim", "spec_coverage", "missing", "probability"):
         assert name in out
     explained = json.loads(ok(policybot("--db", db_url, "ask", "--explain", "--json", "文号", cwd=tmp_path)))
-    assert set(explained) >= {"status", "confidence", "candidates", "words", "precision"}
+    assert set(explained) >= {"status", "confidence", "candidates", "words", "precision", "held"}
     assert explained["candidates"] and "features" in explained["candidates"][0]
 
 

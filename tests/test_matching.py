@@ -401,6 +401,20 @@ async def test_a_phone_or_id_number_is_not_the_matter_asked(default_kb: Services
     assert known.weights[known.words.index("87538464")] >= 0.4
 
 
+async def test_an_entry_saying_the_question_only_in_its_body_is_not_the_answer(default_kb: Services) -> None:
+    """那个表在哪下载: of its words only the prepaid-card guide says 下载, once in its materials; its
+    title, headings and questions say none of them. However sure the model (it never saw such a
+    guide answer), that is a mention in passing, not the answer: offered, not answered. A clause of
+    a document, whose key field is only its heading, stays answerable by its body."""
+    explained = await default_kb.qa.explain_decision("那个表在哪下载")
+    assert explained["status"] == "suggested" and explained["held"] == "thin"
+    assert explained["confidence"] >= default_kb.qa.settings.precision  # (the model alone would answer)
+    best = explained["candidates"][0]
+    assert best["features"]["offhand"] == 1.0 and best["features"]["key_coverage"] == 0.0
+    sure = await default_kb.qa.explain_decision("预付卡备案要交钱吗")
+    assert sure["status"] == "answered" and sure["held"] is None
+
+
 async def test_homophone_typo_in_the_seed(seeded: Services) -> None:
     q = seeded.kb.matcher.analyse("政务公开的规章制渡怎么执行")
     assert q.corrections.get("制渡") == "制度"
