@@ -113,8 +113,10 @@ FOLLOW_UP_SKIPPED = frozenset({"smalltalk"})  # no matter to ask more about
 
 
 def _same_matter(shown: Entry, answer: Entry) -> bool:
-    """``answer`` is ``shown`` itself (a guide's other section), its parent, its own Q&A, or a sibling
-    Q&A of the same policy."""
+    """``answer`` is ``shown``'s parent, its own Q&A, or a sibling Q&A of the same policy. A document's
+    clauses are no such family: each is a matter of its own, as any entry is to another."""
+    if "clause" in (shown.kind, answer.kind):
+        return False
     family = {shown.id, shown.parent_id} - {None}
     return answer.id in family or answer.parent_id in family
 
