@@ -286,6 +286,7 @@ class Matcher:
             fixed, corrections = self._correct(pieces)
             if corrections:
                 norm, pieces = fixed, self.lex.cut(fixed)
+        pieces = self._split_guesses(pieces)
         words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
         weights = self._story_weights(words, _clauses(pieces, self.lex.stopwords))
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
@@ -309,6 +310,24 @@ class Matcher:
             form=asked_form(norm),
             number_asked=asking.group() if asking else "",
         )
+
+    def _split_guesses(self, pieces: list[str]) -> list[str]:
+        """A word jieba guessed (in no dictionary, unknown here) that is a word of the knowledge base
+        and one character more, cut in two: 洗染店 -> 洗染 | 店 (the knowledge says 洗染业, 洗染)."""
+        out: list[str] = []
+        for p in pieces:
+            head = p[:-1]
+            if (
+                len(p) >= 3
+                and p not in self.lex.word_freq
+                and HAN_ONLY.fullmatch(p)
+                and not self.index.knows(self.lex.canonical(p))
+                and self.index.knows(self.lex.canonical(head))
+            ):
+                out += [head, p[-1]]
+            else:
+                out.append(p)
+        return out
 
     def _story_weights(self, words: list[str], clauses: list[int]) -> list[float]:
         """Each word's informativeness, by ``STORY_WEIGHT`` for a word that no entry holds said before

@@ -415,6 +415,16 @@ async def test_an_entry_saying_the_question_only_in_its_body_is_not_the_answer(d
     assert sure["status"] == "answered" and sure["held"] is None
 
 
+async def test_a_guessed_word_of_a_known_word_and_one_character_more_is_cut(default_kb: Services) -> None:
+    """洗染店 is in no dictionary (jieba's HMM guessed it); the knowledge says 洗染 (洗染业). Cut into
+    洗染 | 店, the question finds the laundry guide, which it missed for want of its heaviest word."""
+    m = default_kb.kb.matcher
+    assert m.analyse("洗染店备案需要啥材料").words[:2] == ["洗染", "店"]
+    d = await default_kb.qa.ask("洗染店备案需要啥材料")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-laundry-filing", "申请材料")
+    assert m.analyse("预付卡备案").words == ["预付卡", "备案"]  # words the knowledge holds stay whole
+
+
 async def test_homophone_typo_in_the_seed(seeded: Services) -> None:
     q = seeded.kb.matcher.analyse("政务公开的规章制渡怎么执行")
     assert q.corrections.get("制渡") == "制度"
