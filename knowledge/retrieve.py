@@ -91,6 +91,7 @@ _STATES_COUNT |= {
 }
 
 # A question asking where to go or where something is, which an entry answers only if it names a place.
+_WHERE_MISTYPED = re.compile(r"(在|去|到)那(?=里|儿)")  # (哪 and 那 are both na; ``Matcher.analyse``)
 _ASKS_PLACE = re.compile(r"(在|去|到)哪(里|儿)?$|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方")
 
 # Guide aspects: words in a question -> the guide section that answers it. A question names its matter
@@ -280,6 +281,8 @@ class Matcher:
     def analyse(self, question: str) -> Query:
         """Normalize, correct homophone typos against the knowledge vocabulary, segment and weigh."""
         norm = normalize(question)
+        if asked_form(norm) is None:  # 在那里 in a question asking nothing else is 在哪里 mistyped
+            norm = _WHERE_MISTYPED.sub(r"\1哪", norm)
         pieces = self.lex.cut(norm)
         corrections: dict[str, str] = {}
         if len(norm) <= 300:

@@ -425,6 +425,21 @@ async def test_a_guessed_word_of_a_known_word_and_one_character_more_is_cut(defa
     assert m.analyse("预付卡备案").words == ["预付卡", "备案"]  # words the knowledge holds stay whole
 
 
+async def test_there_in_a_question_asking_nothing_else_is_where(default_kb: Services) -> None:
+    """商务局地址在那里: 那 and 哪 are both na, and the question asks nothing else: it asks where (it was
+    only offered the address). With another question word, 那里 stays "there"."""
+    for typo, right in (
+        ("商务局地址在那里", "商务局地址在哪里"),
+        ("预付卡备案去那里办", "预付卡备案去哪里办"),
+    ):
+        said, meant = await default_kb.qa.ask(typo), await default_kb.qa.ask(right)
+        assert (said.status, said.entry_id) == (meant.status, meant.entry_id), typo
+    assert (await default_kb.qa.ask("商务局地址在那里")).status == "answered"
+    m = default_kb.kb.matcher
+    assert m.analyse("商务局地址在那里").norm.endswith("在哪里")
+    assert "那里" in m.analyse("我在那里办过预付卡备案，现在要变更吗").norm
+
+
 async def test_homophone_typo_in_the_seed(seeded: Services) -> None:
     q = seeded.kb.matcher.analyse("政务公开的规章制渡怎么执行")
     assert q.corrections.get("制渡") == "制度"
