@@ -529,12 +529,17 @@ class Matcher:
                 and not (asked and any(asked in t for t in d.question_texts))
             ]
             factor[off] *= ANSWER_TYPE_PENALTY
-        if q.asks_place:  # (unless the entry says the asking words itself: the question quotes it)
+        # A place, unless the entry says the asking words itself (the question quotes it) or one of
+        # its own questions asks where in any words (应该去哪一级商务部门备案: that is its question).
+        if q.asks_place:
             where = q.asks_place
             off = [
                 j
                 for j, d in enumerate(docs)
-                if not d.has_place and where not in d.body_text and where not in d.key_text
+                if not d.has_place
+                and where not in d.body_text
+                and where not in d.key_text
+                and "where" not in self._forms[d.question_texts]
             ]
             factor[off] *= ANSWER_TYPE_PENALTY
         # Asked for a guide's section (materials, fees...) while a guide with it is a candidate: an
