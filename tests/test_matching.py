@@ -223,6 +223,16 @@ async def test_a_bare_matter_is_offered_the_guide_beside_its_faqs(default_kb: Se
     assert [c.entry_id for c in one.alternatives] == [ids[0]]  # one place: the best keeps it
 
 
+async def test_what_x_refers_to_is_what_x_is(default_kb: Services) -> None:
+    """六保是指什么 asks what 六保 is: 指 (refers to) says no more than 是 does, so it is a stop word, and
+    “六保”是什么？ leads; it weighed as a light word, which “六稳”指的是哪六个方面？ holds and 六保是什么 lacks."""
+    assert default_kb.kb.matcher.analyse("六保是指什么").words == ["六保"]
+    d = await default_kb.qa.ask("六保是指什么")
+    assert [d.entry_id, *(s.entry_id for s in d.suggestions)][
+        0
+    ] == "policy-six-stabilities-six-guarantees-2020#qa2"
+
+
 async def test_which_with_a_number_asks_what(default_kb: Services) -> None:
     """“六稳”指的是哪六个方面 (normalized 哪6个) asks what 六稳 is: asked 六稳是什么, that entry is not
     marked down as one asking in another form, and is among those offered."""
