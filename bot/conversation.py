@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -112,6 +112,21 @@ FOLLOW_UP_MINUTES = 30
 FOLLOW_UP_SKIPPED = frozenset({"smalltalk"})  # no matter to ask more about
 
 
+def _choices_of(last: Message | None) -> list[Button]:
+    """The choices of a stored reply (``protocol.choices``), in number order; none for no reply."""
+    if last is None:
+        return []
+    return choices(Reply.from_json((last.payload or {}).get("reply") or {"text": ""}).buttons)
+
+
+def _recent_answer(last: Message | None) -> bool:
+    """``last`` is an answer from an entry, given within ``FOLLOW_UP_MINUTES``."""
+    if last is None or last.status != "answer" or not last.entry_id:
+        return False
+    at = last.created_at if last.created_at.tzinfo else last.created_at.replace(tzinfo=UTC)
+    return utcnow() - at <= timedelta(minutes=FOLLOW_UP_MINUTES)
+
+
 def _same_matter(shown: Entry, answer: Entry) -> bool:
     """``answer`` is ``shown``'s parent, its own Q&A, or a sibling Q&A of the same policy. A document's
     clauses are no such family: each is a matter of its own, as any entry is to another."""
@@ -187,11 +202,14 @@ class Conversations:
         if msg.content_type == "text":
             # Matching needs no database: do it before the transaction to keep that short.
             decision = await self.qa.ask(msg.text)
-            # Not answered: it may be a choice's label typed out (有用 under an answer on WeChat).
-            if decision.status != "answered" and (chosen := await self._chosen_by_label(msg, via_outbox)):
-                return chosen
-            if decision.status != "answered" and not decision.invalid:
-                decision = await self._follow_up(msg, decision) or decision
+            # Not answered: it may be a choice's label typed out (有用 under an answer on WeChat), or
+            # a follow-up to the answer before it (要多久); both read the conversation's latest reply.
+            if decision.status != "answered" and len(compact(msg.text)) <= MAX_LABEL_CHARS:
+                last = await self._latest_reply(msg)
+                if chosen := await self._chosen_by_label(msg, last, via_outbox):
+                    return chosen
+                if not decision.invalid:
+                    decision = await self._follow_up(msg, decision, last) or decision
         for attempt in range(ATTEMPTS):
             try:
                 async with self.sessions() as session, session.begin():
@@ -506,19 +524,21 @@ class Conversations:
         """A numbered choice on a text-only channel: choice ``number`` (from 1, see ``protocol.choices``)
         of the latest reply in this conversation; None when that reply offered no such choice (the
         text is then a question). A refused choice (a push withdrawn since) is answered with the reason."""
-        offered = await self._offered(msg)
+        offered = _choices_of(await self._latest_reply(msg))
         if not 1 <= number <= len(offered):
             return None
         return await self._choose(msg, offered[number - 1], via_outbox)
 
-    async def _chosen_by_label(self, msg: IncomingMessage, via_outbox: bool) -> list[Reply] | None:
+    async def _chosen_by_label(
+        self, msg: IncomingMessage, last: Message | None, via_outbox: bool
+    ) -> list[Reply] | None:
         """A message that is the label of one of the latest reply's choices (有用, 没解决, a suggested
         title), or its first clause (都不是 of 都不是，转人工), typed instead of its number or button: that
-        choice; None otherwise."""
+        choice; None otherwise. ``last``: the latest reply (``_latest_reply``)."""
         said = compact(msg.text)
         if not said or len(said) > MAX_LABEL_CHARS:
             return None
-        for button in await self._offered(msg):
+        for button in _choices_of(last):
             if said in (compact(button.label), compact(button.label.split("，")[0])):
                 return await self._choose(msg, button, via_outbox)
         return None
@@ -529,19 +549,22 @@ class Conversations:
         said = compact(msg.text)
         if not said or len(said) > MAX_CATEGORY_CHARS:
             return None
-        name = await self.kb.category_named([said, msg.text.strip()])
+        name = await self.kb.category_named(said)
         if name is None:
             return None
         return await self._choose(msg, Button(name, category_action(name)), via_outbox)
 
-    async def _follow_up(self, msg: IncomingMessage, alone: Decision) -> Decision | None:
+    async def _follow_up(
+        self, msg: IncomingMessage, alone: Decision, last: Message | None
+    ) -> Decision | None:
         """A short question with no answer of its own right after an answer (要多久, 收费吗, 湖北呢) asks
         about the matter just answered: the section it asks for of the guide just shown, or its own
         best entry when that is of the family of the entry just shown (a policy and its own Q&As);
-        None otherwise. ``alone``: its own decision."""
-        if len(compact(msg.text)) > FOLLOW_UP_CHARS:
+        None otherwise. ``alone``: its own decision; ``last``: the latest reply."""
+        if len(compact(msg.text)) > FOLLOW_UP_CHARS or not _recent_answer(last):
             return None
-        shown = await self._last_answered(msg)
+        assert last is not None and last.entry_id is not None  # (``_recent_answer``)
+        shown = await self.kb.answer_entry(last.entry_id)
         if shown is None or shown.kind in FOLLOW_UP_SKIPPED:
             return None
         if alone.aspect and alone.aspect in dict(shown.sections):  # a section of the guide just shown
@@ -552,40 +575,18 @@ class Conversations:
             return None
         return self.qa.answered_by(alone, entry, alone.aspect)
 
-    async def _last_answered(self, msg: IncomingMessage) -> Entry | None:
-        """The entry of the conversation's latest reply when that was an answer given within
-        ``FOLLOW_UP_MINUTES``; None otherwise."""
-        since = utcnow() - timedelta(minutes=FOLLOW_UP_MINUTES)
+    async def _latest_reply(self, msg: IncomingMessage) -> Message | None:
+        """The conversation's latest outgoing message (None before the first)."""
         async with self.sessions() as session:
             conv = await self._existing(session, msg)
-            last = None
-            if conv is not None:
-                last = await session.scalar(
-                    select(Message)
-                    .where(Message.conversation_id == conv.id, Message.direction == "out")
-                    .where(Message.created_at >= since)
-                    .order_by(Message.id.desc())
-                    .limit(1)
-                )
-        if last is None or last.status != "answer" or not last.entry_id:
-            return None
-        return await self.kb.answer_entry(last.entry_id)
-
-    async def _offered(self, msg: IncomingMessage) -> list[Button]:
-        """The choices of the conversation's latest reply (``protocol.choices``), in number order."""
-        async with self.sessions() as session:
-            conv = await self._existing(session, msg)
-            last = None
-            if conv is not None:
-                last = await session.scalar(
-                    select(Message)
-                    .where(Message.conversation_id == conv.id, Message.direction == "out")
-                    .order_by(Message.id.desc())
-                    .limit(1)
-                )
-        if last is None:
-            return []
-        return choices(Reply.from_json((last.payload or {}).get("reply") or {"text": ""}).buttons)
+            if conv is None:
+                return None
+            return await session.scalar(
+                select(Message)
+                .where(Message.conversation_id == conv.id, Message.direction == "out")
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
 
     async def _choose(self, msg: IncomingMessage, button: Button, via_outbox: bool) -> list[Reply]:
         try:

@@ -27,6 +27,7 @@ from knowledge.index_files import index_signature
 from knowledge.models import Entry, EntryRevision, utcnow
 from knowledge.retrieve import Matcher
 from knowledge.segment import Lexicon
+from knowledge.text import compact
 
 DEFAULT_KB = Path(__file__).parent / "data"
 DEFAULT_KB_DIRS = ("documents", "guides", "policies", "faq", "desk")
@@ -74,6 +75,7 @@ class KnowledgeBase:
         # counts those changes, so that a read overtaken by one is not kept.
         self._answers: OrderedDict[str, Entry] = OrderedDict()
         self._generation = 0
+        self._category_names: tuple[int, dict[str, str]] | None = None  # (version, compact -> name)
         # A serving process settles the collector after each full build (``collector.settle``).
         self.settle_after_build = False
 
@@ -455,23 +457,14 @@ class KnowledgeBase:
             ).all()
         return [(r[0], int(r[1])) for r in rows]
 
-    async def category_named(self, names: list[str]) -> str | None:
-        """The topic category (``categories(topics_only=True)``) called one of ``names``, or None: a
-        resident typing the name of a category the greeting lists (one indexed lookup)."""
-        names = [n for n in names if n]
-        if not names:
-            return None
-        async with self.sessions() as session:
-            return await session.scalar(
-                select(Entry.category)
-                .where(
-                    Entry.category.in_(names),
-                    Entry.status == "published",
-                    Entry.parent_id.is_(None),
-                    Entry.kind.not_in(DESK_KINDS),
-                )
-                .limit(1)
-            )
+    async def category_named(self, said: str) -> str | None:
+        """The topic category (``categories(topics_only=True)``) whose name, compacted, is ``said``
+        (a resident typing a category the greeting lists), or None. The names are read once a
+        knowledge version, not once a message."""
+        if self._category_names is None or self._category_names[0] != self.version:
+            names = {compact(name): name for name, _ in await self.categories(topics_only=True)}
+            self._category_names = (self.version, names)
+        return self._category_names[1].get(said)
 
     async def export_lines(self) -> list[str]:
         """Every entry as one JSON line, in a form ``kb import`` reads back unchanged."""

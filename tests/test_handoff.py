@@ -17,6 +17,7 @@ from bot.messages import IncomingMessage, Reply, Suggestion
 from bot.protocol import command_hint, command_in_words, escalate_action, feedback_action
 from bot.qa import closest, not_chinese
 from bot.stats import overview
+from knowledge.importers.base import ParsedEntry
 from knowledge.models import Message, Ticket
 from knowledge.segment import Lexicon
 
@@ -345,6 +346,14 @@ async def test_a_category_named_in_a_message_lists_its_entries(app: App) -> None
     assert asked == []  # no question recorded
     for question in ("流通行业管理有哪些规定", "问候"):  # more than the name; a desk category
         assert (await say(app, question, user="v3")).text != listed[0].text
+    # a category added since is known at once (the names are read again for each knowledge version)
+    await app.services.kb.save_entry(
+        ParsedEntry(
+            id="t-cat", kind="faq", question="展会补贴怎么申请？", answer="见通知。", category="会展服务"
+        )
+    )
+    shown = await say(app, "会展服务", user="v4")
+    assert shown.text.startswith("「会展服务」共 1 条") and shown.buttons[0][0].action == "entry:t-cat"
 
 
 async def test_a_short_follow_up_asks_about_the_matter_just_answered(app: App) -> None:
