@@ -228,9 +228,8 @@ async def test_what_x_refers_to_is_what_x_is(default_kb: Services) -> None:
     “六保”是什么？ leads; it weighed as a light word, which “六稳”指的是哪六个方面？ holds and 六保是什么 lacks."""
     assert default_kb.kb.matcher.analyse("六保是指什么").words == ["六保"]
     d = await default_kb.qa.ask("六保是指什么")
-    assert [d.entry_id, *(s.entry_id for s in d.suggestions)][
-        0
-    ] == "policy-six-stabilities-six-guarantees-2020#qa2"
+    offered = [d.entry_id, *(s.entry_id for s in d.suggestions)]
+    assert offered[0] == "policy-six-stabilities-six-guarantees-2020#qa2", offered
 
 
 async def test_which_with_a_number_asks_what(default_kb: Services) -> None:
@@ -423,6 +422,9 @@ async def test_an_entry_saying_the_question_only_in_its_body_is_not_the_answer(d
     assert best["features"]["offhand"] == 1.0 and best["features"]["key_coverage"] == 0.0
     sure = await default_kb.qa.explain_decision("预付卡备案要交钱吗")
     assert sure["status"] == "answered" and sure["held"] is None
+    clause = await default_kb.qa.explain_decision("机构职能目录谁来编")  # said in its body only
+    assert clause["status"] == "answered" and str(clause["entry_id"]).startswith("doc-")
+    assert clause["candidates"][0]["features"]["offhand"] == 0.0
 
 
 async def test_a_guessed_word_of_a_known_word_and_one_character_more_is_cut(default_kb: Services) -> None:
