@@ -208,8 +208,13 @@ class Conversations:
                 last = await self._latest_reply(msg)
                 if chosen := await self._chosen_by_label(msg, last, via_outbox):
                     return chosen
-                if not decision.invalid:
-                    decision = await self._follow_up(msg, decision, last) or decision
+                if not decision.invalid and (follow := await self._follow_up(msg, decision, last)):
+                    # (the match alone decided otherwise: say why this one is answered)
+                    log.info(
+                        "follow-up answered",
+                        extra={"entry": follow.entry_id, "after": last.entry_id if last else None},
+                    )
+                    decision = follow
         for attempt in range(ATTEMPTS):
             try:
                 async with self.sessions() as session, session.begin():

@@ -5,6 +5,7 @@ ticket that does not swallow questions, one open ticket per visitor (also under 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -357,11 +358,14 @@ async def test_a_category_named_in_a_message_lists_its_entries(app: App) -> None
     assert shown.text.startswith("「会展服务」共 1 条") and shown.buttons[0][0].action == "entry:t-cat"
 
 
-async def test_a_short_follow_up_asks_about_the_matter_just_answered(app: App) -> None:
+async def test_a_short_follow_up_asks_about_the_matter_just_answered(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
     """要多久 / 收费吗 right after a guide's answer ask for that guide's sections (alone, they had no
     answer: which matter's?); after a policy's Q&A, 湖北呢 is answered by its sibling on 湖北. The
     question stored is the user's own words. After small talk, or half an hour later, a follow-up is a
     question of its own."""
+    caplog.set_level(logging.INFO, logger="policybot.conversation")
     first = await say(app, "再生资源回收经营者备案要什么材料")
     assert first.kind == "answer" and first.entry_id == "guide-recycling-filing"
     for asked, section in (("要多久", "办理时限"), ("收费吗？", "收费标准"), ("在哪办", "办理地点与时间")):
@@ -372,6 +376,8 @@ async def test_a_short_follow_up_asks_about_the_matter_just_answered(app: App) -
     async with app.services.sessions() as s:
         latest = select(Message.text).where(Message.direction == "in").order_by(Message.id.desc())
         assert await s.scalar(latest.limit(1)) == "在哪办"  # the user's words, as asked
+    logged = [r for r in caplog.records if r.getMessage() == "follow-up answered"]
+    assert len(logged) == 3 and logged[0].after == "guide-recycling-filing"
     vat = await say(app, "小规模纳税人增值税减按1%的政策什么时候开始", user="v3")
     assert vat.kind == "answer" and vat.entry_id == "policy-small-scale-vat-relief-2020#qa1"
     assert (await say(app, "湖北呢", user="v5")).kind != "answer"  # alone: 湖北 what?
