@@ -47,6 +47,7 @@ FEATURES: tuple[str, ...] = (
     "duplicate",  # the runner-up is asked by one of its own questions too (``duplicate``)
     "off_gap",  # it does not state what is asked and the runner-up does (``off_gap``; ``tied`` reads it)
     "offhand",  # an entry of its own whose key field holds no word of the question (``thin`` reads it)
+    "one_section",  # the answers tied with it are clauses under the same headings (``tied`` reads it)
 )
 
 
@@ -75,6 +76,7 @@ SIGNS: dict[str, int] = {
     "duplicate": -1,
     "off_gap": 0,
     "offhand": 0,
+    "one_section": 0,
 }
 # The ``listed`` model's directions where they differ: a knowledge base that repeats a question under
 # two answers ties them, which never makes the best the likelier answer, but the answers offered
@@ -109,7 +111,25 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         duplicate(best, runner),
         off_gap(best, runner),
         1.0 if best.key_coverage == 0.0 and best.info.parent_id is None else 0.0,
+        1.0 if same_section(best, others) else 0.0,
     ]
+
+
+def same_section(best: Candidate, others: list[Candidate]) -> list[Candidate]:
+    """The other answers tied with ``best`` (within ``TIE``) when every one is, like it, a clause of
+    the same document under the same headings (保障措施有哪些: its clauses 1.明确领导责任 and 2.强化培训工作
+    tie on the section's heading): the section answers, all of them together. Empty otherwise."""
+    close = [c for c in others if c.score >= best.score - TIE]
+    info = best.info
+    if not close or info.kind != "clause" or not info.shared_key:
+        return []
+    alike = all(
+        c.info.kind == "clause"
+        and c.info.parent_id == info.parent_id
+        and c.info.shared_key == info.shared_key
+        for c in close
+    )
+    return close if alike else []
 
 
 def off_gap(best: Candidate, runner: Candidate | None) -> float:
@@ -154,10 +174,12 @@ def tied(x: list[float]) -> bool:
     the closer one. Nor does a closer own question set apart an answer that does not state what is
     asked from a runner-up that does (``off_gap``: an FAQ asked almost word for word, about the
     materials a guide lists). Whatever the model says, the match cannot choose between tied
-    answers, so it offers both."""
-    margin, q_gap, k_gap, off = (
-        x[FEATURES.index(f)] for f in ("margin", "question_gap", "key_gap", "off_gap")
+    answers, so it offers both; unless they are clauses of one section, which answer together."""
+    margin, q_gap, k_gap, off, section = (
+        x[FEATURES.index(f)] for f in ("margin", "question_gap", "key_gap", "off_gap", "one_section")
     )
+    if section:  # clauses of one section: the section is the answer (``same_section``)
+        return False
     return margin < TIE and ((q_gap < TIE and (k_gap < TIE or q_gap <= -TIE)) or off > 0)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from bot.confidence import FEATURES, features, shipped_model, tied
+from bot.confidence import FEATURES, features, same_section, shipped_model, tied
 from bot.config import MatchingSettings
 from bot.decide import decide, distinct, same_answer
 from bot.messages import Decision, Suggestion
-from knowledge.answers import answer_text, citation, source_of
+from knowledge.answers import answer_text, citation, section_answer, source_of
 from knowledge.models import Entry
 from knowledge.retrieve import Candidate, Query
 from knowledge.smalltalk import find_small_talk
@@ -90,8 +90,12 @@ class QAService:
         answered = best.entry_id if best is not None and verdict.status == "answered" else None
         entry = await self.kb.answer_entry(answered) if answered else None
         if entry is not None:
-            _answer_with(decision, entry, query.aspect)
-            decision.suggestions = suggestions[1:]
+            # Clauses of one section tied with it answer together (``same_section``).
+            together = same_section(best, verdict.alternatives[1:]) if best is not None else []
+            parts = [e for c in together if (e := await self.kb.answer_entry(c.entry_id)) is not None]
+            _answer_with(decision, entry, query.aspect, [entry, *parts] if parts else None)
+            joined = {c.entry_id for c in together}
+            decision.suggestions = [s for s in suggestions[1:] if s.entry_id not in joined]
         elif verdict.status == "suggested":
             decision.suggestions = suggestions
         else:
@@ -166,12 +170,15 @@ class QAService:
         }
 
 
-def _answer_with(decision: Decision, entry: Entry, aspect: str | None) -> None:
-    """Fill ``decision`` with ``entry``'s answer (its section ``aspect``, for a guide) and source."""
+def _answer_with(
+    decision: Decision, entry: Entry, aspect: str | None, section: list[Entry] | None = None
+) -> None:
+    """Fill ``decision`` with ``entry``'s answer (its section ``aspect``, for a guide; with the other
+    clauses of its ``section``, for a clause answering together with them) and source."""
     decision.kind, decision.entry = entry.kind, entry
-    decision.answer = answer_text(entry, aspect)
+    decision.answer = section_answer(section) if section else answer_text(entry, aspect)
     decision.source = source_of(entry)
-    decision.citation = citation(entry)
+    decision.citation = citation(entry, section=bool(section))
 
 
 def _explained(query: Query, cands: list[Candidate]) -> list[dict[str, object]]:

@@ -25,6 +25,21 @@ def answer_text(entry: Entry, aspect: str | None = None) -> str:
     return entry.answer
 
 
+def section_answer(clauses: list[Entry]) -> str:
+    """Clauses of one document under the same headings, answered together in document order under
+    the section's heading (保障措施有哪些: 1.明确领导责任 and 2.强化培训工作)."""
+    ordered = sorted(clauses, key=lambda c: _position(c.id))
+    heading = " > ".join(ordered[0].heading_path[:-1])
+    parts = [c.answer + (f"\n（责任科室：{c.office}）" if c.office else "") for c in ordered]
+    return f"【{heading}】\n" + "\n\n".join(parts)
+
+
+def _position(entry_id: str) -> tuple[int, ...]:
+    """A clause's place in its document from its id (doc-x/2.6.1 -> (2, 6, 1)); () when it has none."""
+    tail = entry_id.rpartition("/")[2]
+    return tuple(int(n) for n in tail.split(".")) if all(n.isdigit() for n in tail.split(".")) else ()
+
+
 REFERRAL_FALLBACK = "如不确定由哪个部门负责，可拨打12345政务服务便民热线。"
 
 
@@ -84,9 +99,10 @@ def source_of(entry: Entry) -> dict[str, Any]:
     return src
 
 
-def citation(entry: Entry, today: date | None = None) -> str:
+def citation(entry: Entry, today: date | None = None, section: bool = False) -> str:
     """One line naming the source (title, number, date, clause) and warning when a policy expired;
-    none for small talk (its own words, not a source's)."""
+    none for small talk (its own words, not a source's). ``section``: a clause answered with the
+    others of its section (``section_answer``) cites the section."""
     if entry.kind == "smalltalk":
         return ""
     src = entry.source or {}
@@ -96,8 +112,9 @@ def citation(entry: Entry, today: date | None = None) -> str:
     for key in ("number", "issuer", "date"):
         if src.get(key):
             parts.append(str(src[key]))
-    if entry.kind == "clause" and entry.heading_path:
-        parts.append("条款：" + " > ".join(entry.heading_path[-2:]))
+    path = entry.heading_path[:-1] if section else entry.heading_path
+    if entry.kind == "clause" and path:
+        parts.append("条款：" + " > ".join(path[-2:]))
     line = "来源：" + "，".join(parts) if parts else "来源：本局知识库"
     if src.get("url"):
         line += f"（{src['url']}）"

@@ -462,6 +462,21 @@ async def test_an_entry_whose_own_question_asks_where_is_not_marked_down_as_stat
     assert d.entry_id == "faq-circ-002" and d.status in {"answered", "suggested"}, (d.status, d.entry_id)
 
 
+async def test_clauses_of_one_section_tied_answer_together(seeded: Services) -> None:
+    """保障措施有哪些: the section's two clauses tie on its heading, and no match can choose between
+    them; the section is what is asked, so they answer together, in document order, citing the
+    section. Clauses of different sections that tie stay offered, not answered."""
+    d = await seeded.qa.ask("保障措施有哪些")
+    assert d.status == "answered" and d.entry_id in {f"{DOC}/2.6.1", f"{DOC}/2.6.2"}
+    text = _squash(d.answer)
+    assert "1.明确领导责任" in text and "2.强化培训工作" in text
+    assert text.index("1.明确领导责任") < text.index("2.强化培训工作")
+    assert d.citation.endswith("条款：二、主要任务 > （六）强化做好政务公开工作的各项保障措施")
+    assert not {s.entry_id for s in d.suggestions} & {f"{DOC}/2.6.1", f"{DOC}/2.6.2"}  # (both shown)
+    apart = await seeded.qa.ask("放管服改革优化营商环境有啥要求")  # 一、总体要求 and (三)'s first clause tie
+    assert apart.status == "suggested"
+
+
 async def test_homophone_typo_in_the_seed(seeded: Services) -> None:
     q = seeded.kb.matcher.analyse("政务公开的规章制渡怎么执行")
     assert q.corrections.get("制渡") == "制度"
