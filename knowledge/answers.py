@@ -29,9 +29,11 @@ def section_answer(clauses: list[Entry]) -> str:
     """Clauses of one document under the same headings, answered together in document order under
     the section's heading (保障措施有哪些: 1.明确领导责任 and 2.强化培训工作)."""
     ordered = sorted(clauses, key=lambda c: _position(c.id))
-    heading = " > ".join(ordered[0].heading_path[:-1])
+    section = ordered[0].heading_path[:-1]
+    if not section:  # (clauses straight under the document: each under its own heading)
+        return "\n\n".join(answer_text(c) for c in ordered)
     parts = [c.answer + (f"\n（责任科室：{c.office}）" if c.office else "") for c in ordered]
-    return f"【{heading}】\n" + "\n\n".join(parts)
+    return f"【{' > '.join(section)}】\n" + "\n\n".join(parts)
 
 
 def _position(entry_id: str) -> tuple[int, ...]:

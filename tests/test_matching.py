@@ -32,7 +32,7 @@ from bot.config import MatchingSettings
 from bot.decide import decide
 from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE, NOT_CHINESE_NOTICE, closest, not_chinese
 from bot.services import Services
-from knowledge.answers import answer_text, citation, is_expired, source_of
+from knowledge.answers import answer_text, citation, is_expired, section_answer, source_of
 from knowledge.importers.base import ParsedEntry
 from knowledge.models import Entry
 from knowledge.retrieve import (
@@ -475,6 +475,19 @@ async def test_clauses_of_one_section_tied_answer_together(seeded: Services) -> 
     assert not {s.entry_id for s in d.suggestions} & {f"{DOC}/2.6.1", f"{DOC}/2.6.2"}  # (both shown)
     apart = await seeded.qa.ask("放管服改革优化营商环境有啥要求")  # 一、总体要求 and (三)'s first clause tie
     assert apart.status == "suggested"
+
+
+def test_a_section_answer_puts_its_clauses_in_document_order_under_its_heading() -> None:
+    def clause(tail: str, path: list[str], text: str) -> Entry:
+        return Entry(
+            id=f"doc-x/{tail}", kind="clause", title=path[-1], answer=text, heading_path=path, office=""
+        )
+
+    two = clause("2.10", ["二、任务", "（一）保障", "10.培训"], "10.培训。")
+    one = clause("2.9", ["二、任务", "（一）保障", "9.领导"], "9.领导。")
+    assert section_answer([two, one]) == "【二、任务 > （一）保障】\n9.领导。\n\n10.培训。"  # (9 before 10)
+    top = [clause("1", ["一、总体要求"], "总体。"), clause("2", ["二、任务"], "任务。")]
+    assert section_answer(top) == "【一、总体要求】\n总体。\n\n【二、任务】\n任务。"  # no shared heading
 
 
 async def test_homophone_typo_in_the_seed(seeded: Services) -> None:
