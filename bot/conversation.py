@@ -245,9 +245,8 @@ class Conversations:
         if named := command_in_words(text):
             return named, ""
         asked = category_in_words(text)
-        subs = self.subscriptions
-        if asked is not None and subs is not None and asked[1] in await subs.categories():
-            return asked
+        if asked is not None and (category := await self.kb.category_named(compact(asked[1]))):
+            return asked[0], category
         return None
 
     async def first_time(self, msg: IncomingMessage) -> bool:
@@ -540,9 +539,7 @@ class Conversations:
         """A message that is the label of one of the latest reply's choices (有用, 没解决, a suggested
         title), or its first clause (都不是 of 都不是，转人工), typed instead of its number or button: that
         choice; None otherwise. ``last``: the latest reply (``_latest_reply``)."""
-        said = compact(msg.text)
-        if not said or len(said) > MAX_LABEL_CHARS:
-            return None
+        said = compact(msg.text)  # (short enough: ``handle`` reads the latest reply only then)
         for button in _choices_of(last):
             if said in (compact(button.label), compact(button.label.split("，")[0])):
                 return await self._choose(msg, button, via_outbox)
