@@ -19,6 +19,9 @@ from knowledge.retrieve import Candidate, Query
 
 MODEL_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "data" / "confidence.json"
 TIE = 0.03  # a runner-up this close to the best score ties with it
+# When each of two answers' key fields names question words the other's lacks, the best's must outweigh
+# the runner-up's this many times over to set it apart (``key_gap``).
+KEY_LOSS = 2.0
 SHORT_WORDS = 2  # a question of this many informative words or fewer says little of what it asks
 
 # Every feature lies in [0, 1] (the margins in [-1, 1]), so that one regularisation fits them all.
@@ -157,14 +160,21 @@ def bm25_share(best: Candidate, others: list[Candidate]) -> float:
 
 def key_gap(q: Query, best: Candidate, runner: Candidate | None) -> float:
     """The share (by weight) of the question's words that ``best`` holds in its key field (questions,
-    title, headings) and the runner-up's lacks, when the runner-up's holds none that ``best`` lacks
-    (0 otherwise: each names part of the question)."""
+    title, headings) and the runner-up's lacks, when the runner-up's holds none that ``best`` lacks.
+    When each names part of the question, what ``best``'s names less twice what the runner-up's
+    names, by specificity (``Candidate.word_spec``: a word many entries say tells little), and 0 when
+    that is not more: 不服…行政复议 in one title outweighs 商务局 and 申请 in the other's, while 培训 and
+    针对性, one in each heading, tie."""
     if runner is None:
         return best.key_coverage
-    if runner.key_words & ~best.key_words:
-        return 0.0
     extra = best.key_words & ~runner.key_words
-    return sum(w for i, w in enumerate(q.weights) if extra >> i & 1) / (sum(q.weights) or 1.0)
+    lack = runner.key_words & ~best.key_words
+    if not lack:
+        return sum(w for i, w in enumerate(q.weights) if extra >> i & 1) / (sum(q.weights) or 1.0)
+    spec = best.word_spec
+    gain = sum(w for i, w in enumerate(spec) if extra >> i & 1)
+    loss = sum(w for i, w in enumerate(spec) if lack >> i & 1)
+    return max(0.0, gain - KEY_LOSS * loss) / (sum(spec) or 1.0)
 
 
 def tied(x: list[float]) -> bool:

@@ -225,6 +225,7 @@ class Coverage:
     spec_cover: list[float]
     spec_missing: list[float]
     key_words: list[int]  # which of the question's words each holds in its key field (bit i: word i)
+    word_spec: list[float]  # each question word's specificity here (``_specificity``), for all of them
 
 
 @dataclass(slots=True)
@@ -245,6 +246,9 @@ class Candidate:
     spec_coverage: float = 0.0  # coverage with each word weighed by its idf here too
     spec_missing: float = 0.0  # missing, likewise
     closest: tuple[str, ...] = ()  # the words of its own question closest to the question
+    # Each question word's specificity in this knowledge base (``Matcher._specificity``): one list
+    # shared by the candidates of a search.
+    word_spec: list[float] = field(default_factory=list)
     key_words: int = 0  # which question words its key field holds (bit i: ``Query.words[i]``)
     # ``unsaid`` of ``closest``, worked out when first read (``Matcher._unsaid``), and its value. (It
     # reads the question and the lexicon's weights, never the index: safe once the search is over.)
@@ -613,6 +617,7 @@ class Matcher:
                 spec_missing=sl[j],
                 closest=closest(j),
                 key_words=cov.key_words[j],
+                word_spec=cov.word_spec,
                 said=said,
             )
             for j in best
@@ -692,6 +697,7 @@ class Matcher:
             spec_cover,
             spec_missing,
             key_words,
+            spec,
         )
 
     def _specificity(self, words: list[str], weights: list[float]) -> list[float]:

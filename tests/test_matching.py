@@ -25,6 +25,7 @@ from bot.confidence import (
     ConfidenceModel,
     Logistic,
     features,
+    same_section,
     shipped_model,
     tied,
 )
@@ -473,8 +474,30 @@ async def test_clauses_of_one_section_tied_answer_together(seeded: Services) -> 
     assert text.index("1.明确领导责任") < text.index("2.强化培训工作")
     assert d.citation.endswith("条款：二、主要任务 > （六）强化做好政务公开工作的各项保障措施")
     assert not {s.entry_id for s in d.suggestions} & {f"{DOC}/2.6.1", f"{DOC}/2.6.2"}  # (both shown)
-    apart = await seeded.qa.ask("放管服改革优化营商环境有啥要求")  # 一、总体要求 and (三)'s first clause tie
-    assert apart.status == "suggested"
+    # 一、总体要求 and (三)'s first clause score alike, but only the one's heading names the matter
+    # asked (营商环境, not merely 要求): that clause answers, alone.
+    apart = await seeded.qa.ask("放管服改革优化营商环境有啥要求")
+    assert apart.status == "answered" and "1.提高市场监管规则和标准公开质量" in _squash(apart.answer)
+    assert "总体要求" not in apart.citation
+
+
+def test_only_tied_clauses_under_the_same_headings_are_one_section() -> None:
+    """Tied clauses of one document under the same headings are a section; a tied clause of
+    another section (or another document), or a tied entry of another kind, makes them none."""
+    import dataclasses
+
+    def clause(i: int, score: float, shared: str, parent: str = "doc-x") -> Candidate:
+        c = _cand(i, score, parent=parent, kind="clause")
+        c.info = dataclasses.replace(c.info, shared_key=shared)
+        return c
+
+    best = clause(0, 0.9, "二、任务（六）保障")
+    assert same_section(best, [clause(1, 0.89, "二、任务（六）保障")]) != []
+    assert same_section(best, [clause(1, 0.89, "二、任务（六）保障"), clause(2, 0.6, "一、总体要求")]) != []
+    assert same_section(best, [clause(1, 0.89, "二、任务（六）保障"), clause(2, 0.88, "一、总体要求")]) == []
+    assert same_section(best, [clause(1, 0.89, "二、任务（六）保障", parent="doc-y")]) == []
+    assert same_section(best, [_cand(1, 0.89)]) == []
+    assert same_section(best, [clause(1, 0.5, "二、任务（六）保障")]) == []  # (not tied: nothing to join)
 
 
 def test_a_section_answer_puts_its_clauses_in_document_order_under_its_heading() -> None:
@@ -1103,6 +1126,22 @@ def test_a_key_field_naming_more_of_the_question_tells_close_answers_apart() -> 
     best.key_words, runner.key_words = 0b11, 0b01
     runner.question_sim = 0.9  # the runner's own question is much closer: tied whatever the key says
     assert tied(features(q, best, [runner]))
+
+
+def test_a_key_field_naming_the_specific_words_outweighs_one_naming_common_ones() -> None:
+    """When each key field names question words the other's lacks, the best's are weighed against
+    the runner-up's by how specific each word is here: it is apart only when its words outweigh the
+    runner-up's twice over."""
+    q = Query("q", "q", "abc", ["a", "b", "c"], [0.5, 0.5, 0.5], ["a", "b", "c"], False, "", "", None)
+    best, runner = _cand(0, 0.8), _cand(1, 0.79)
+    best.key_words, runner.key_words = 0b011, 0b100
+    best.word_spec = runner.word_spec = [0.5, 0.4, 0.1]  # c, named by the runner-up alone, is common
+    x = dict(zip(FEATURES, features(q, best, [runner]), strict=True))
+    assert x["key_gap"] == pytest.approx((0.9 - 2 * 0.1) / 1.0)
+    assert not tied(list(x.values()))
+    best.word_spec = runner.word_spec = [0.3, 0.0, 0.2]  # c weighs more than half of what a does
+    x = dict(zip(FEATURES, features(q, best, [runner]), strict=True))
+    assert x["key_gap"] == 0.0 and tied(list(x.values()))
 
 
 def test_a_runner_up_asked_by_the_same_question_is_a_duplicate() -> None:
