@@ -233,6 +233,18 @@ async def test_what_x_refers_to_is_what_x_is(default_kb: Services) -> None:
     assert offered[0] == "policy-six-stabilities-six-guarantees-2020#qa2", offered
 
 
+async def test_what_a_term_is_called_asks_what_it_is(default_kb: Services) -> None:
+    """什么叫放管服改革 / 放管服是啥意思 ask what 放管服 is: 叫 and 意思 say no more than 是, so they
+    are stop words (as light words, the 稳外资 interpretation, which says 叫 somewhere, covered more of
+    the question than the entry that says what 放管服 is)."""
+    assert default_kb.kb.matcher.analyse("什么叫放管服改革").words == ["放管服", "改革"]
+    assert default_kb.kb.matcher.analyse("放管服是啥意思").words == ["放管服"]
+    for question in ("什么叫放管服改革", "放管服是什么意思"):
+        d = await default_kb.qa.ask(question)
+        assert d.status == "answered", (question, d.status, d.entry_id)
+        assert "简政放权、放管结合、优化服务" in (d.answer or ""), (question, d.entry_id)
+
+
 async def test_which_with_a_number_asks_what(default_kb: Services) -> None:
     """“六稳”指的是哪六个方面 (normalized 哪6个) asks what 六稳 is: asked 六稳是什么, that entry is not
     marked down as one asking in another form, and is among those offered."""
