@@ -205,8 +205,14 @@ def thin(x: list[float]) -> bool:
     says it only in passing: an entry of its own (not a clause of a document, nor a policy's Q&A)
     whose questions, title and headings name no word of the question (那个表在哪下载: a guide that
     mentions 下载 once). The labelled sets hold no such answer, right or wrong, on their guides,
-    policies or FAQs; a clause, whose key field is its heading, is asked by its body every day."""
-    return x[FEATURES.index("coverage")] < MIN_COVERAGE or x[FEATURES.index("offhand")] == 1.0
+    policies or FAQs; a clause, whose key field is its heading, is asked by its body every day.
+    Nor is a short question (``SHORT_WORDS``) answered by an entry whose closest own question is
+    chiefly about a word it does not say (``unsaid`` 1: its heaviest): 多久能办好 names no matter,
+    and 特许经营备案交上去多久能办好 is the one entry that says 办好. Of the labelled questions, none
+    answered, right or wrong, is such a one."""
+    if x[FEATURES.index("coverage")] < MIN_COVERAGE or x[FEATURES.index("offhand")] == 1.0:
+        return True
+    return x[FEATURES.index("short")] == 1.0 and x[FEATURES.index("unsaid")] >= 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -440,6 +440,20 @@ async def test_an_entry_saying_the_question_only_in_its_body_is_not_the_answer(d
     assert clause["candidates"][0]["features"]["offhand"] == 0.0
 
 
+async def test_a_short_question_naming_nothing_an_entry_asks_about_is_not_its_answer(
+    default_kb: Services,
+) -> None:
+    """多久能办好 names no matter: 特许经营备案交上去多久能办好 is the one entry that says 办好, and the model
+    alone answers it, but that entry's question is about 特许经营, which was not said. Asked with
+    its matter, the same entry answers."""
+    explained = await default_kb.qa.explain_decision("多久能办好")
+    assert explained["status"] != "answered" and explained["held"] == "thin"
+    assert explained["confidence"] >= default_kb.qa.settings.precision  # (the model alone would answer)
+    assert explained["candidates"][0]["features"]["unsaid"] == 1.0
+    d = await default_kb.qa.ask("特许经营备案多久能办好")
+    assert (d.status, d.entry_id) == ("answered", "faq-circ-015")
+
+
 async def test_a_guessed_word_of_a_known_word_and_one_character_more_is_cut(default_kb: Services) -> None:
     """洗染店 is in no dictionary (jieba's HMM guessed it); the knowledge says 洗染 (洗染业). Cut into
     洗染 | 店, the question finds the laundry guide, which it missed for want of its heaviest word."""
