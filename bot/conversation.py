@@ -127,6 +127,16 @@ def _recent_answer(last: Message | None) -> bool:
     return utcnow() - at <= timedelta(minutes=FOLLOW_UP_MINUTES)
 
 
+def _ticket_buttons(ticket_id: int) -> list[Button]:
+    """查看进度 and 撤回工单 for an open ticket: one row."""
+    return [Button("查看进度", status_action()), Button("撤回工单", cancel_action(ticket_id))]
+
+
+def _farewell(entry: Entry | None) -> bool:
+    """A small-talk entry tagged ``FAREWELL_TAG`` (再见, 不用了, 算了)."""
+    return entry is not None and entry.kind == "smalltalk" and FAREWELL_TAG in (entry.tags or [])
+
+
 def _same_matter(shown: Entry, answer: Entry) -> bool:
     """``answer`` is ``shown``'s parent, its own Q&A, or a sibling Q&A of the same policy. A document's
     clauses are no such family: each is a matter of its own, as any entry is to another."""
@@ -145,6 +155,8 @@ ESCALATED_WORDS: dict[TicketReason, str] = {
 }
 ESCALATED_AFTER = "答复会发到这里。等待期间您可以继续提问：我能回答的直接回答，其他的补充到这个工单。"
 ADDED_TO_TICKET = "已补充到工单 #{id}，工作人员会一并看到。"
+FAREWELL_TAG = "告别"  # a small-talk entry with this tag says goodbye (再见, 不用了, 算了)
+STILL_OPEN = "您的工单 #{id} 还在处理中，工作人员答复后会发到这里；如果已经不需要了，可以点“撤回工单”。"
 NOT_HELPFUL_ADDED = "抱歉这条回答没有解决您的问题。已把它补充到您正在处理中的工单 #{id}，工作人员会一并答复。"
 RELATED_WHILE_WAITING = "知识库里也有这些相关内容，您可以先看看："
 HOT_LINE = "\n\n大家常问的问题："
@@ -393,6 +405,10 @@ class Conversations:
             entry = await session.get(Entry, d.entry_id)
         related = await self._related(session, entry, d.aspect, d.suggestions, d.score)
         extra = await self._hot_after(session, entry)
+        if ticket is not None and _farewell(entry):
+            # 不用了 / 再见 with a ticket open: it is still open; say so, and how to withdraw it.
+            reply.text += "\n\n" + STILL_OPEN.format(id=ticket.id)
+            extra = [*extra, _ticket_buttons(ticket.id)]
         # Small talk is not an answer to judge: 没解决 under 你好 would hand a greeting to staff.
         rated = entry is None or entry.kind != "smalltalk"
         return await self._bot_reply(
@@ -493,7 +509,7 @@ class Conversations:
         words = ESCALATED_WORDS.get(reason, ESCALATED_WORDS["user_request"]).format(id=ticket.id)
         return Reply(
             f"{words}\n{self.tickets.expected_reply()}\n{ESCALATED_AFTER}",
-            buttons=[[Button("查看进度", status_action()), Button("撤回工单", cancel_action(ticket.id))]],
+            buttons=[_ticket_buttons(ticket.id)],
             kind="escalated",
             ticket_id=ticket.id,
         )

@@ -279,6 +279,25 @@ async def test_a_ticket_followed_and_withdrawn_in_words(app: App) -> None:
         assert list(asked) == [UNKNOWN]  # the words were commands, not questions
 
 
+async def test_a_goodbye_with_a_ticket_open_says_it_is_still_open(app: App) -> None:
+    """算了不用了 while a ticket is open is a goodbye, not a question for the ticket: answered as small
+    talk, with the ticket's number and the buttons to follow or withdraw it; without a ticket, a
+    plain goodbye."""
+    assert "撤回" not in (await say(app, "算了不用了")).text
+    await say(app, UNKNOWN)
+    opened = await say(app, "转人工")
+    for words in ("算了不用了", "再见"):
+        bye = await say(app, words)
+        assert bye.kind == "answer" and f"工单 #{opened.ticket_id} 还在处理中" in bye.text, bye.text
+        assert ["查看进度", "撤回工单"] in [[b.label for b in row] for row in bye.buttons]
+    async with app.services.sessions() as s:
+        in_ticket = await s.scalars(
+            select(Message.text).where(Message.ticket_id == opened.ticket_id, Message.direction == "in")
+        )
+        assert list(in_ticket) == [UNKNOWN, "算了不用了", "再见"]  # (in the transcript, as answered ones are)
+    assert len(await tickets(app)) == 1  # still open: withdrawing is the user's choice
+
+
 def test_command_hints_and_closest() -> None:
     from bot.messages import Button
 
