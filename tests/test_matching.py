@@ -245,6 +245,17 @@ async def test_what_a_term_is_called_asks_what_it_is(default_kb: Services) -> No
         assert "简政放权、放管结合、优化服务" in (d.answer or ""), (question, d.entry_id)
 
 
+async def test_a_foreign_firm_changing_its_legal_representative_finds_the_change_report(
+    default_kb: Services,
+) -> None:
+    """法人 is how people say 法定代表人: the guide to the change report names it among the registered
+    matters whose change it follows; the prepaid-card guide, which says 企业法人 and 外商投资企业 in
+    passing, led before."""
+    d = await default_kb.qa.ask("我们公司是外资，法人变了要报告吗")
+    offered = [d.entry_id, *(s.entry_id for s in d.suggestions)]
+    assert offered[0] == "guide-fdi-information-report", offered
+
+
 async def test_which_with_a_number_asks_what(default_kb: Services) -> None:
     """“六稳”指的是哪六个方面 (normalized 哪6个) asks what 六稳 is: asked 六稳是什么, that entry is not
     marked down as one asking in another form, and is among those offered."""
