@@ -158,8 +158,9 @@ async def test_default_kb_faq_eval(default_kb: Services) -> None:
         # another body's matter answered by its referral (or small talk by its reply) is right
         false += d.status == "answered" and d.kind not in ("referral", "smalltalk")
     assert len(inscope) >= 90 and len(outscope) >= 25
-    assert correct / len(inscope) >= 0.28  # measured 0.32 with the calibrated decision (BENCHMARKS.md)
-    assert listed / len(inscope) >= 0.75
+    # measured 0.726 right, 0.968 listed, 0.033 out of scope answered (twenty-second session, BENCHMARKS.md)
+    assert correct / len(inscope) >= 0.66
+    assert listed / len(inscope) >= 0.92
     assert false / len(outscope) <= 0.10
 
 
@@ -188,9 +189,9 @@ async def test_resident_sets(default_kb: Services) -> None:
         d = await default_kb.qa.ask(r["question"])
         answered += d.status == "answered" and d.kind not in NOT_ANSWERS
     assert len(rows) >= 200 and len(oos) >= 60
-    # Measured 127 of 210 right (60.5%: batch a 69 of 110, b 58 of 100), 3 wrong, 1 of 65 out of
-    # scope answered (sixteenth session).
-    assert right / len(rows) >= 0.57 and wrong / len(rows) <= 0.02, (right, wrong)
+    # Measured 142 of 210 right (67.6%: batch a 74 of 110, b 68 of 100), 1 wrong, 1 of 65 out of
+    # scope answered (twenty-second session).
+    assert right / len(rows) >= 0.64 and wrong / len(rows) <= 0.02, (right, wrong)
     assert answered / len(oos) <= 0.03
 
 
