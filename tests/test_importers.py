@@ -403,6 +403,20 @@ def test_markdown_policy_with_questions(tmp_path: Path) -> None:
     assert (q1.id, q1.kind, q1.parent_id, q1.position) == ("t-policy-night#qa1", "faq", p.id, 1)
     assert q1.question == "示范街区奖励多少钱？" and q1.answer == "每个示范街区一次性奖励二十万元。"
     assert q2.id == "t-policy-night#qa2" and q2.valid_until == "2021-12-31"
+    assert q1.alternates == [] and q2.alternates == []
+
+
+def test_a_policy_question_lists_other_ways_of_asking_it(tmp_path: Path) -> None:
+    """A 也问： line right under a ### question lists its alternates (｜ or |, several lines allowed);
+    one further down is answer text."""
+    text = POLICY_MD.replace(
+        "### 示范街区奖励多少钱？\n",
+        "### 示范街区奖励多少钱？\n\n也问：街区奖励有多少｜示范街能拿几万 \n也问:奖多少钱|\n",
+    ).replace("街区运营主体向区商务局申报。", "街区运营主体向区商务局申报。\n也问：这一行是答案")
+    _, q1, q2 = parse_file(write(tmp_path, "policy.md", text))
+    assert q1.alternates == ["街区奖励有多少", "示范街能拿几万", "奖多少钱"]
+    assert q1.answer == "每个示范街区一次性奖励二十万元。"
+    assert q2.alternates == [] and q2.answer.endswith("也问：这一行是答案")
 
 
 @pytest.mark.parametrize(
@@ -457,6 +471,7 @@ BAD_FILES = [
     ("guide_missing_sections.md", 5, "guide lacks section(s): 设定依据"),
     ("guide_unknown_key.md", 2, "unknown front matter key(s) owner"),
     ("policy_qa_without_answer.md", 11, "needs a question and an answer"),
+    ("policy_empty_also_asked.md", 10, "'也问：' lists no question"),
     ("policy_bad_date.md", 2, "valid_until must be a date YYYY-MM-DD, got '2020/12/31'"),
     ("policy_text_before_section.md", 6, "text before the first '## ' section"),
     ("document_no_clauses.txt", None, "no numbered clauses"),

@@ -1,7 +1,9 @@
 """Guides and policy interpretations as Markdown with TOML front matter between ``+++`` lines.
 
 ``## `` headings are sections. A policy's ``## 问答`` section holds Q&A pairs: each ``### `` heading is
-a question and the text under it the answer; they become FAQ entries ``<id>#qa<N>`` of the policy.
+a question and the text under it the answer; they become FAQ entries ``<id>#qa<N>`` of the policy. A
+line right under the question that starts with ``也问：`` lists other ways of asking it, separated by
+``｜`` (or ``|``): the entry's alternates, as an FAQ file's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ _FRONT_KEYS = {
     "number", "issuer", "publish_date", "valid_until", "alternates",
 }  # fmt: skip
 QA_SECTION = "问答"
+ALSO_ASKED = re.compile(r"^也问[：:](.*)$")  # other ways of asking a Q&A's question, under it
 
 
 def parse_markdown(text: str, path: str) -> list[ParsedEntry]:
@@ -63,7 +66,7 @@ def parse_markdown(text: str, path: str) -> list[ParsedEntry]:
         valid_until=_date(meta.get("valid_until", ""), path),
         origin=path,
     )
-    qa: list[tuple[int, str, str]] = []
+    qa: list[tuple[int, str, list[str], str]] = []
     body: list[list[str]] = []
     for lineno, name, content in sections:
         if kind == "policy" and name == QA_SECTION:
@@ -82,12 +85,13 @@ def parse_markdown(text: str, path: str) -> list[ParsedEntry]:
     elif not body:
         raise ImportFailure(path, end + 1, "a policy needs at least one '## ' section (e.g. ## 摘要)")
     out = [check_entry(entry, path, 2)]
-    for n, (lineno, question, answer) in enumerate(qa, 1):
+    for n, (lineno, question, also, answer) in enumerate(qa, 1):
         child = ParsedEntry(
             id=f"{entry.id}#qa{n}",
             kind="faq",
             title=entry.title,
             question=question,
+            alternates=also,
             answer=answer,
             category=entry.category,
             tags=list(entry.tags),
@@ -122,17 +126,23 @@ def _sections(lines: list[str], start: int, path: str) -> list[tuple[int, str, s
     return [(ln, n, "\n".join(body).strip()) for ln, n, body in out]
 
 
-def _qa_pairs(content: str, first_line: int, path: str) -> list[tuple[int, str, str]]:
-    pairs: list[tuple[int, str, list[str]]] = []
+def _qa_pairs(content: str, first_line: int, path: str) -> list[tuple[int, str, list[str], str]]:
+    """(line, question, its other wordings, answer) of each ``### `` pair of a ``## 问答`` section."""
+    pairs: list[tuple[int, str, list[str], list[str]]] = []
     for offset, line in enumerate(content.splitlines(), 1):
         if line.startswith("### "):
-            pairs.append((first_line + offset, line[4:].strip(), []))
+            pairs.append((first_line + offset, line[4:].strip(), [], []))
+        elif pairs and not "".join(pairs[-1][3]).strip() and (also := ALSO_ASKED.match(line.strip())):
+            wordings = [w.strip() for w in re.split(r"[｜|]", also.group(1)) if w.strip()]
+            if not wordings:
+                raise ImportFailure(path, first_line + offset, "'也问：' lists no question")
+            pairs[-1][2].extend(wordings)
         elif pairs:
-            pairs[-1][2].append(line)
+            pairs[-1][3].append(line)
         elif line.strip():
             raise ImportFailure(path, first_line + offset, "Q&A text before the first '### ' question")
-    out = [(ln, q, "\n".join(a).strip()) for ln, q, a in pairs]
-    for ln, q, a in out:
+    out = [(ln, q, also, "\n".join(a).strip()) for ln, q, also, a in pairs]
+    for ln, q, _, a in out:
         if not q or not a:
             raise ImportFailure(path, ln, "a Q&A pair needs a question and an answer")
     return out
