@@ -257,6 +257,26 @@ async def test_a_foreign_firm_changing_its_legal_representative_finds_the_change
     assert offered[0] == "guide-fdi-information-report", offered
 
 
+def test_no_shipped_question_names_a_guide_section_none_of_its_entrys_questions_ask() -> None:
+    """An alternate of a shipped FAQ or policy Q&A that names a guide section (材料, 在哪个系统, 多久)
+    none of its entry's questions asks for takes that section's questions from the guide: the
+    section rule lets an entry whose key field says the words asked with answer them (特许人备案材料
+    交齐后多久能通过, on the FAQ about how long, took 加盟备案 材料清单)."""
+    from knowledge.importers import parse_paths
+    from knowledge.retrieve import ASPECTS
+    from knowledge.store import default_paths
+
+    named_apart = []
+    for e in parse_paths(default_paths()):
+        if e.kind in ("faq", "policy"):
+            texts = [normalize(t) for t in [e.question or "", *e.alternates]]
+            asked = {asked_aspect(t) for t in texts}
+            for t in texts[1:]:
+                if extra := {name for name, rx in ASPECTS if rx.search(t)} - asked:
+                    named_apart.append((e.id, t, extra))
+    assert named_apart == []
+
+
 async def test_which_with_a_number_asks_what(default_kb: Services) -> None:
     """“六稳”指的是哪六个方面 (normalized 哪6个) asks what 六稳 is: asked 六稳是什么, that entry is not
     marked down as one asking in another form, and is among those offered."""
