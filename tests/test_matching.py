@@ -246,6 +246,14 @@ async def test_what_a_term_is_called_asks_what_it_is(default_kb: Services) -> No
         assert "简政放权、放管结合、优化服务" in (d.answer or ""), (question, d.entry_id)
 
 
+async def test_zayang_asks_how_as_zenmeyang_does(default_kb: Services) -> None:
+    """咋样 is 怎么样 said colloquially: a question word, not a rare term (it weighed 0.76, and an
+    entry saying 复工情况咋样 took 今天天气咋样 from the weather referral)."""
+    assert default_kb.kb.matcher.analyse("今天天气咋样").words == ["今天", "天气"]
+    d = await default_kb.qa.ask("今天天气咋样")
+    assert (d.status, d.entry_id) == ("answered", "ref-weather")
+
+
 async def test_a_foreign_firm_changing_its_legal_representative_finds_the_change_report(
     default_kb: Services,
 ) -> None:
