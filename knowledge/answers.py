@@ -15,9 +15,7 @@ def answer_text(entry: Entry, aspect: str | None = None) -> str:
     if entry.kind == "guide":
         return _guide_answer(entry, aspect)
     if entry.kind == "clause":
-        heading = " > ".join(entry.heading_path)
-        office = f"\n（责任科室：{entry.office}）" if entry.office else ""
-        return f"【{heading}】\n{entry.answer}{office}"
+        return f"【{' > '.join(entry.heading_path)}】\n{_clause_text(entry)}"
     if entry.kind == "policy":
         return _policy_answer(entry)
     if entry.kind == "referral":
@@ -32,8 +30,12 @@ def section_answer(clauses: list[Entry]) -> str:
     section = ordered[0].heading_path[:-1]
     if not section:  # (clauses straight under the document: each under its own heading)
         return "\n\n".join(answer_text(c) for c in ordered)
-    parts = [c.answer + (f"\n（责任科室：{c.office}）" if c.office else "") for c in ordered]
-    return f"【{' > '.join(section)}】\n" + "\n\n".join(parts)
+    return f"【{' > '.join(section)}】\n" + "\n\n".join(_clause_text(c) for c in ordered)
+
+
+def _clause_text(clause: Entry) -> str:
+    """A clause's text and the office responsible for it, when the document names one."""
+    return clause.answer + (f"\n（责任科室：{clause.office}）" if clause.office else "")
 
 
 def _position(entry_id: str) -> tuple[int, ...]:
