@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from knowledge.retrieve import Candidate, Query
+from knowledge.segment import LIGHT_WEIGHT
 
 MODEL_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "data" / "confidence.json"
 TIE = 0.03  # a runner-up this close to the best score ties with it
@@ -51,6 +52,7 @@ FEATURES: tuple[str, ...] = (
     "off_gap",  # it does not state what is asked and the runner-up does (``off_gap``; ``tied`` reads it)
     "offhand",  # an entry of its own whose key field holds no word of the question (``thin`` reads it)
     "one_section",  # the answers tied with it are clauses under the same headings (``tied`` reads it)
+    "matterless",  # no word of the question names a matter, only how it asks (``thin`` reads it)
 )
 
 
@@ -80,6 +82,7 @@ SIGNS: dict[str, int] = {
     "off_gap": 0,
     "offhand": 0,
     "one_section": 0,
+    "matterless": 0,
 }
 # The ``listed`` model's directions where they differ: a knowledge base that repeats a question under
 # two answers ties them, which never makes the best the likelier answer, but the answers offered
@@ -115,6 +118,7 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         off_gap(best, runner),
         1.0 if best.key_coverage == 0.0 and best.info.parent_id is None else 0.0,
         1.0 if same_section(best, others) else 0.0,
+        1.0 if q.matter <= LIGHT_WEIGHT else 0.0,
     ]
 
 
@@ -209,8 +213,13 @@ def thin(x: list[float]) -> bool:
     Nor is a short question (``SHORT_WORDS``) answered by an entry whose closest own question is
     chiefly about a word it does not say (``unsaid`` 1: its heaviest): 多久能办好 names no matter,
     and 特许经营备案交上去多久能办好 is the one entry that says 办好. Of the labelled questions, none
-    answered, right or wrong, is such a one."""
+    answered, right or wrong, is such a one. Nor is a question answered whose words only ask, naming
+    no matter at all (``matterless``: 符合条件吗, 要多久, 电话多少; at most light words besides): any
+    guide has conditions and a phone; which one's is asked, the question does not say (a follow-up
+    to an answer does: ``Conversation._follow_up``)."""
     if x[FEATURES.index("coverage")] < MIN_COVERAGE or x[FEATURES.index("offhand")] == 1.0:
+        return True
+    if x[FEATURES.index("matterless")] == 1.0:
         return True
     return x[FEATURES.index("short")] == 1.0 and x[FEATURES.index("unsaid")] >= 1.0
 

@@ -190,6 +190,43 @@ def asked_aspect(norm: str) -> str | None:
     return _last_named(norm, ASPECTS)
 
 
+# What says how a question asks, not what about: its form, the guide section or number it asks for,
+# where, or who deals with it (找谁处理, 怎么解决) (``matter_weight``).
+_ASKS_HANDLING = re.compile(
+    r"(?:怎么|怎样|如何|咋|找谁|谁|哪里|去哪)(?:来|能|可以|给)?(?:处理|解决|受理|负责|管)"
+)
+ASKING = (
+    *(rx for _, rx in FORMS),
+    *(rx for _, rx in ASPECTS),
+    _ASKS_NUMBER,
+    _ASKS_COUNT,
+    _ASKS_PLACE,
+    _ASKS_HANDLING,
+)
+
+
+def _spans(pieces: list[str]) -> list[tuple[str, tuple[int, int]]]:
+    """Each piece of a cut with where it starts and ends in the text cut (the pieces join into it)."""
+    out: list[tuple[str, tuple[int, int]]] = []
+    at = 0
+    for p in pieces:
+        out.append((p, (at, at + len(p))))
+        at += len(p)
+    return out
+
+
+def matter_weight(norm: str, spans: list[tuple[int, int]], weights: list[float]) -> float:
+    """The heaviest weight of a question's words that name its matter: those not wholly inside the
+    words that ask (``ASKING``: 找谁, 多少钱, 什么条件, 怎么申请). ``spans``: where each of its words
+    (weighed by ``weights``) starts and ends in the normalized question ``norm``."""
+    asking = bytearray(len(norm))  # 1: a character of an asking phrase
+    for rx in ASKING:
+        for m in rx.finditer(norm):
+            asking[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+    named = (v for (a, b), v in zip(spans, weights, strict=True) if not all(asking[a:b]))
+    return max(named, default=0.0)
+
+
 # A question word as ``_coverage`` checks it: the word, its weight, which candidates its postings
 # show and hold in their key field (None: not looked up), its character pairs, half a pair's weight.
 _WordPlan = tuple[str, float, list[bool] | None, list[bool] | None, list[str], float]
@@ -213,6 +250,9 @@ class Query:
     form: str | None = None  # the form it asks in (``asked_form``)
     number_asked: str = ""  # the words that ask for a number or date (多久, 几月): "" when none do
     aspect_said: str = ""  # the words that ask for ``aspect`` (要什么条件: 条件)
+    # The heaviest of its words that name what it is about, not how it asks (``matter_weight``):
+    # 符合条件吗, 要多久, 电话多少 name no matter; 0.0 when no word is left.
+    matter: float = 0.0
 
 
 @dataclass(slots=True)
@@ -301,6 +341,8 @@ class Matcher:
         aspect_said = aspect_said.replace(" ", "")  # (compared with compact key texts)
         count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(norm)) else ""
         asking = m or _ASKS_NUMBER.search(norm)
+        # (where each word is: ``Lexicon.words`` keeps these pieces)
+        spans = [at for p, at in _spans(pieces) if p.strip() and p not in self.lex.stopwords]
         return Query(
             raw=question,
             norm=norm,
@@ -316,6 +358,7 @@ class Matcher:
             corrections=corrections,
             form=asked_form(norm),
             number_asked=asking.group() if asking else "",
+            matter=matter_weight(norm, spans, weights),
         )
 
     def _split_guesses(self, pieces: list[str]) -> list[str]:

@@ -421,6 +421,20 @@ async def test_a_short_follow_up_asks_about_the_matter_just_answered(
     assert (await say(app, "要多久", user="v4")).kind != "answer"  # half an hour later
 
 
+async def test_a_question_that_only_asks_follows_the_guide_just_answered(app: App) -> None:
+    """电话多少 / 符合条件吗 name no matter: alone they are offered, not answered (the model alone gave
+    the bureau's phone and a policy that says 符合条件); right after a guide's answer they ask for
+    that guide's phone and conditions."""
+    for asked in ("电话多少", "符合条件吗"):
+        assert (await say(app, asked, user="v2")).kind != "answer", asked  # alone: whose?
+    first = await say(app, "拍卖企业设立要什么材料")
+    assert first.kind == "answer" and first.entry_id == "guide-auction-permit", first.entry_id
+    for asked, section in (("电话多少", "咨询电话"), ("符合条件吗", "办理条件")):
+        follow = await say(app, asked)
+        assert follow.kind == "answer" and follow.entry_id == "guide-auction-permit", asked
+        assert f"｜{section}】" in follow.text[:40], follow.text[:40]
+
+
 async def test_a_choice_typed_by_its_label_is_that_choice(app: App) -> None:
     """On a text channel a user may type 有用 or 没解决 instead of its number: it is the rating (it was
     a question with no answer, and 转人工 then handed over 有用)."""

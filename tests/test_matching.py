@@ -494,6 +494,45 @@ async def test_a_short_question_naming_nothing_an_entry_asks_about_is_not_its_an
     assert (d.status, d.entry_id) == ("answered", "faq-circ-015")
 
 
+async def test_a_question_that_only_asks_names_no_matter_and_is_not_answered(default_kb: Services) -> None:
+    """符合条件吗 / 电话多少 / 地址在哪 / 找谁处理 only ask (conditions, a phone, a place, who deals with
+    it: ``ASKING``): every guide has them, and which one's is asked the question does not say. The
+    model alone answers them (a policy that says 符合条件, the bureau's phone, the traffic police's
+    referral); they are offered instead. Asked with a matter,
+    or with a matter beside a light word, the same entries answer."""
+    m = default_kb.kb.matcher
+    for said in ("符合条件吗", "电话多少", "地址在哪", "要多久", "怎么申请", "依据是什么", "找谁处理"):
+        q = m.analyse(said)
+        assert q.matter <= 0.15, (said, q.words, q.matter)
+        explained = await default_kb.qa.explain_decision(said)
+        assert explained["status"] != "answered", said
+        if explained["candidates"]:
+            assert explained["candidates"][0]["features"]["matterless"] == 1.0, said
+    held = await default_kb.qa.explain_decision("符合条件吗")
+    assert held["held"] == "thin" and held["confidence"] >= default_kb.qa.settings.precision
+    for said, entry in (
+        ("商务局电话多少", "faq-bureau-002"),
+        ("商务局地址在哪", "faq-bureau-001"),
+        ("预付卡备案要交钱吗", "faq-circ-003"),
+    ):
+        q = m.analyse(said)
+        assert q.matter > 0.15, (said, q.words)
+        d = await default_kb.qa.ask(said)
+        assert (d.status, d.entry_id) == ("answered", entry), said
+
+
+def test_the_matter_of_a_question_is_the_weight_of_its_words_that_do_not_ask() -> None:
+    """``matter_weight``: a word wholly inside an asking phrase (找谁, 多少钱, 什么条件) names no matter;
+    a word that only overlaps one does."""
+    from knowledge.retrieve import matter_weight
+
+    assert matter_weight("什么条件", [(0, 2), (2, 4)], [0.2, 0.2]) == 0.0
+    assert matter_weight("预付卡要多少钱", [(0, 3), (3, 4), (4, 6), (6, 7)], [1.0, 0.15, 0.15, 0.1]) == 1.0
+    assert matter_weight("找谁处理", [(0, 1), (1, 2), (2, 4)], [0.15, 0.08, 0.2]) == 0.0
+    assert matter_weight("卡用不了找谁", [(0, 2), (2, 4), (4, 5), (5, 6)], [0.85, 0.29, 0.15, 0.08]) == 0.85
+    assert matter_weight("", [], []) == 0.0
+
+
 async def test_a_guessed_word_of_a_known_word_and_one_character_more_is_cut(default_kb: Services) -> None:
     """洗染店 is in no dictionary (jieba's HMM guessed it); the knowledge says 洗染 (洗染业). Cut into
     洗染 | 店, the question finds the laundry guide, which it missed for want of its heaviest word."""
