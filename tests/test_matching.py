@@ -386,6 +386,8 @@ async def test_chinese_numerals_meet_digits(seeded: Services, question: str) -> 
         ["外商投资企业年度报告怎么报", "外国投资企业年度报告怎么报", "外资企业年度报告怎么报"],
         ["报废机动车回收资质认定申请材料", "报废汽车回收资质认定申请材料"],
         ["健身卡店家跑了怎么办", "储值卡商家跑了怎么办"],  # a shop's card is a 预付卡, 店家 a 商家
+        # 年审 is how people say 年度核查 (jieba alone cuts it 年 | 审, which the permit guide's 审批 holds)
+        ["拍卖企业年审要什么材料", "拍卖企业年度核查要什么材料"],
     ],
 )
 async def test_synonyms_are_one_word(default_kb: Services, variants: list[str]) -> None:
