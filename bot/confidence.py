@@ -171,8 +171,10 @@ def key_gap(q: Query, best: Candidate, runner: Candidate | None) -> float:
     针对性, one in each heading, tie."""
     if runner is None:
         return best.key_coverage
-    extra = best.key_words & ~runner.key_words
-    lack = runner.key_words & ~best.key_words
+    # Words that only ask (条件 in 申请公开文件啥条件) tell no matter apart: a guide's title saying
+    # 资格 does not make it the one about what was asked.
+    extra = best.key_words & ~runner.key_words & ~q.asking
+    lack = runner.key_words & ~best.key_words & ~q.asking
     if not lack:
         return sum(w for i, w in enumerate(q.weights) if extra >> i & 1) / (sum(q.weights) or 1.0)
     spec = best.word_spec

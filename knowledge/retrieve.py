@@ -191,7 +191,7 @@ def asked_aspect(norm: str) -> str | None:
 
 
 # What says how a question asks, not what about: its form, the guide section or number it asks for,
-# where, or who deals with it (找谁处理, 怎么解决) (``matter_weight``).
+# where, or who deals with it (找谁处理, 怎么解决) (``asking_words``).
 _ASKS_HANDLING = re.compile(
     r"(?:怎么|怎样|如何|咋|找谁|谁|哪里|去哪)(?:来|能|可以|给)?(?:处理|解决|受理|负责|管)"
 )
@@ -215,16 +215,20 @@ def _spans(pieces: list[str]) -> list[tuple[str, tuple[int, int]]]:
     return out
 
 
-def matter_weight(norm: str, spans: list[tuple[int, int]], weights: list[float]) -> float:
-    """The heaviest weight of a question's words that name its matter: those not wholly inside the
-    words that ask (``ASKING``: 找谁, 多少钱, 什么条件, 怎么申请). ``spans``: where each of its words
-    (weighed by ``weights``) starts and ends in the normalized question ``norm``."""
+def asking_words(norm: str, spans: list[tuple[int, int]]) -> int:
+    """Which of a question's words only say how it asks (bit i: word i), wholly inside the phrases
+    that ask (``ASKING``: 找谁, 多少钱, 什么条件, 怎么申请): the rest name its matter. ``spans``: where
+    each word starts and ends in the normalized question ``norm``."""
     asking = bytearray(len(norm))  # 1: a character of an asking phrase
     for rx in ASKING:
         for m in rx.finditer(norm):
             asking[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-    named = (v for (a, b), v in zip(spans, weights, strict=True) if not all(asking[a:b]))
-    return max(named, default=0.0)
+    return sum(1 << i for i, (a, b) in enumerate(spans) if all(asking[a:b]))
+
+
+def matter_weight(weights: list[float], asking: int) -> float:
+    """The heaviest weight of a question's words that name its matter (not ``asking``: bit i, word i)."""
+    return max((v for i, v in enumerate(weights) if not asking >> i & 1), default=0.0)
 
 
 # A question word as ``_coverage`` checks it: the word, its weight, which candidates its postings
@@ -250,9 +254,13 @@ class Query:
     form: str | None = None  # the form it asks in (``asked_form``)
     number_asked: str = ""  # the words that ask for a number or date (多久, 几月): "" when none do
     aspect_said: str = ""  # the words that ask for ``aspect`` (要什么条件: 条件)
-    # The heaviest of its words that name what it is about, not how it asks (``matter_weight``):
-    # 符合条件吗, 要多久, 电话多少 name no matter; 0.0 when no word is left.
-    matter: float = 0.0
+    asking: int = 0  # which words only say how it asks (bit i: ``words[i]``; ``asking_words``)
+
+    @property
+    def matter(self) -> float:
+        """The heaviest weight of its words that name what it is about (``matter_weight``):
+        符合条件吗, 要多久, 电话多少 name no matter (0.0 when no word is left)."""
+        return matter_weight(self.weights, self.asking)
 
 
 @dataclass(slots=True)
@@ -358,7 +366,7 @@ class Matcher:
             corrections=corrections,
             form=asked_form(norm),
             number_asked=asking.group() if asking else "",
-            matter=matter_weight(norm, spans, weights),
+            asking=asking_words(norm, spans),
         )
 
     def _split_guesses(self, pieces: list[str]) -> list[str]:

@@ -512,6 +512,10 @@ async def test_a_question_that_only_asks_names_no_matter_and_is_not_answered(def
             assert explained["candidates"][0]["features"]["matterless"] == 1.0, said
     held = await default_kb.qa.explain_decision("符合条件吗")
     assert held["held"] == "thin" and held["confidence"] >= default_kb.qa.settings.precision
+    # 条件 only asks: the refined-oil guide's title saying 资格 (条件) does not set it apart from the
+    # consultation guide tied with it (each says every word in its body)
+    tied_ = await default_kb.qa.explain_decision("申请公开文件啥条件")
+    assert tied_["status"] != "answered" and tied_["candidates"][0]["features"]["key_gap"] == 0.0
     for said, entry in (
         ("商务局电话多少", "faq-bureau-002"),
         ("商务局地址在哪", "faq-bureau-001"),
@@ -524,15 +528,18 @@ async def test_a_question_that_only_asks_names_no_matter_and_is_not_answered(def
 
 
 def test_the_matter_of_a_question_is_the_weight_of_its_words_that_do_not_ask() -> None:
-    """``matter_weight``: a word wholly inside an asking phrase (找谁, 多少钱, 什么条件) names no matter;
-    a word that only overlaps one does."""
-    from knowledge.retrieve import matter_weight
+    """``asking_words``: a word wholly inside an asking phrase (找谁, 多少钱, 什么条件, 找谁处理) names no
+    matter; a word that only overlaps one does. ``matter_weight``: the heaviest of the others."""
+    from knowledge.retrieve import asking_words, matter_weight
 
-    assert matter_weight("什么条件", [(0, 2), (2, 4)], [0.2, 0.2]) == 0.0
-    assert matter_weight("预付卡要多少钱", [(0, 3), (3, 4), (4, 6), (6, 7)], [1.0, 0.15, 0.15, 0.1]) == 1.0
-    assert matter_weight("找谁处理", [(0, 1), (1, 2), (2, 4)], [0.15, 0.08, 0.2]) == 0.0
-    assert matter_weight("卡用不了找谁", [(0, 2), (2, 4), (4, 5), (5, 6)], [0.85, 0.29, 0.15, 0.08]) == 0.85
-    assert matter_weight("", [], []) == 0.0
+    assert asking_words("什么条件", [(0, 2), (2, 4)]) == 0b11
+    assert asking_words("预付卡要多少钱", [(0, 3), (3, 4), (4, 6), (6, 7)]) == 0b1100
+    assert asking_words("找谁处理", [(0, 1), (1, 2), (2, 4)]) == 0b111
+    assert asking_words("卡用不了找谁", [(0, 2), (2, 4), (4, 5), (5, 6)]) == 0b1100
+    assert asking_words("", []) == 0
+    assert matter_weight([1.0, 0.15, 0.15, 0.1], 0b1100) == 1.0
+    assert matter_weight([0.2, 0.2], 0b11) == 0.0
+    assert matter_weight([0.85, 0.29, 0.15, 0.08], 0b0010) == 0.85
 
 
 async def test_a_guessed_word_of_a_known_word_and_one_character_more_is_cut(default_kb: Services) -> None:
@@ -1231,6 +1238,10 @@ def test_a_key_field_naming_more_of_the_question_tells_close_answers_apart() -> 
     x = dict(zip(FEATURES, features(q, best, [runner]), strict=True))
     assert x["key_gap"] == 0.0 and tied(list(x.values()))
     best.key_words, runner.key_words = 0b11, 0b01
+    q.asking = 0b10  # b only asks (条件): a key naming it tells nothing apart
+    x = dict(zip(FEATURES, features(q, best, [runner]), strict=True))
+    assert x["key_gap"] == 0.0 and tied(list(x.values()))
+    q.asking = 0
     runner.question_sim = 0.9  # the runner's own question is much closer: tied whatever the key says
     assert tied(features(q, best, [runner]))
 
