@@ -75,7 +75,9 @@ def with_overview(q: Query, offered: list[Candidate], cands: list[Candidate], li
 def decide(
     q: Query, cands: list[Candidate], m: MatchingSettings, model: ConfidenceModel | None = None
 ) -> Verdict:
-    """``answered`` when the confidence that the best entry answers the question reaches
+    """``answered`` when the question is one of the best entry's own questions word for word
+    (``Candidate.asked``: it *is* that entry's question; confidence 1) and no other answer is asked
+    by it too, or when the confidence that the best entry answers the question reaches
     ``m.precision``, no other answer ties with it (``tied``) and it holds enough of the question
     (``thin``); ``suggested`` when a right entry is
     likely enough among the candidates offered (``m.suggest_confidence``), or the question is too
@@ -85,9 +87,12 @@ def decide(
     top = distinct(cands, max(m.max_suggestions, 2))
     if not top:
         return Verdict("escalated", None, [])
-    top[0] = most_specific(top[0], cands)
+    if not top[0].asked:  # (an entry asked word for word is the answer, not its Q&A child)
+        top[0] = most_specific(top[0], cands)
     best = top[0]
     x = features(q, best, top[1:])
+    if best.asked and not any(c.asked for c in top[1:]):
+        return Verdict("answered", best, top, 1.0, x)
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
     if p >= m.precision and not tied(x) and not thin(x):
         return Verdict("answered", best, top, p, x)

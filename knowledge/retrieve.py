@@ -298,6 +298,7 @@ class Candidate:
     # shared by the candidates of a search.
     word_spec: list[float] = field(default_factory=list)
     key_words: int = 0  # which question words its key field holds (bit i: ``Query.words[i]``)
+    asked: bool = False  # one of its own questions is the question, word for word (``_asked_first``)
     # ``unsaid`` of ``closest``, worked out when first read (``Matcher._unsaid``), and its value. (It
     # reads the question and the lexicon's weights, never the index: safe once the search is over.)
     said: Callable[[tuple[str, ...]], float] | None = field(default=None, repr=False, compare=False)
@@ -866,8 +867,8 @@ def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int])
     fit = max(c.factor for c in first)
     tie = [c for c in first if c.factor >= fit]
     top = max(best, max(c.score for c in tie))
-    tied = sorted((dataclasses.replace(c, score=top) for c in tie), key=lambda c: c.entry_id)
-    apart = [dataclasses.replace(c, score=max(c.score, best)) for c in first if c.factor < fit]
+    tied = sorted((dataclasses.replace(c, score=top, asked=True) for c in tie), key=lambda c: c.entry_id)
+    apart = [dataclasses.replace(c, score=max(c.score, best), asked=True) for c in first if c.factor < fit]
     apart.sort(key=lambda c: (-c.score, c.entry_id))
     return tied + apart + rest
 
