@@ -152,6 +152,16 @@ async def test_the_bureaus_own_matters_are_not_referred(default_kb: Services) ->
         assert d.kind == "faq"
 
 
+async def test_a_bare_word_one_referral_mentions_in_passing_is_not_referred(default_kb: Services) -> None:
+    """补贴 alone (a commerce subsidy as likely as a job-seeker's) is offered, not answered, with the
+    人社 referral, which names 补贴 only beside 稳岗 / 就业; asked with what makes it 人社's, it is referred."""
+    for text in ("补贴", "有补贴吗"):
+        assert (await default_kb.qa.ask(text)).status != "answered", text
+    for text in ("就业补贴怎么领", "稳岗补贴找谁申请"):
+        d = await default_kb.qa.ask(text)
+        assert (d.status, d.entry_id) == ("answered", "ref-hrss"), text
+
+
 def test_shipped_referrals_are_sourced_and_dated() -> None:
     rows = _rows("referrals.jsonl")
     numbers = " ".join(t for r in rows for _, t in r["sections"])
