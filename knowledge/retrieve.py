@@ -205,16 +205,6 @@ ASKING = (
 )
 
 
-def _spans(pieces: list[str]) -> list[tuple[str, tuple[int, int]]]:
-    """Each piece of a cut with where it starts and ends in the text cut (the pieces join into it)."""
-    out: list[tuple[str, tuple[int, int]]] = []
-    at = 0
-    for p in pieces:
-        out.append((p, (at, at + len(p))))
-        at += len(p)
-    return out
-
-
 def asking_words(norm: str, spans: list[tuple[int, int]]) -> int:
     """Which of a question's words only say how it asks (bit i: word i), wholly inside the phrases
     that ask (``ASKING``: 找谁, 多少钱, 什么条件, 怎么申请): the rest name its matter. ``spans``: where
@@ -349,9 +339,7 @@ class Matcher:
         aspect, aspect_said = _last_match(norm, ASPECTS)
         aspect_said = aspect_said.replace(" ", "")  # (compared with compact key texts)
         count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(norm)) else ""
-        asking = m or _ASKS_NUMBER.search(norm)
-        # (where each word is: ``Lexicon.words`` keeps these pieces)
-        spans = [at for p, at in _spans(pieces) if p.strip() and p not in self.lex.stopwords]
+        number_asked = m or _ASKS_NUMBER.search(norm)
         return Query(
             raw=question,
             norm=norm,
@@ -359,15 +347,15 @@ class Matcher:
             words=words,
             weights=weights,
             tokens=tokens,
-            asks_number=bool(asking),
+            asks_number=bool(number_asked),
             count_of=count,
             asks_place=place.group() if (place := _ASKS_PLACE.search(norm)) else "",
             aspect=aspect,
             aspect_said=aspect_said,
             corrections=corrections,
             form=asked_form(norm),
-            number_asked=asking.group() if asking else "",
-            asking=asking_words(norm, spans),
+            number_asked=number_asked.group() if number_asked else "",
+            asking=asking_words(norm, self.lex.word_spans(pieces)),
         )
 
     def _split_guesses(self, pieces: list[str]) -> list[str]:

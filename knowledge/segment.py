@@ -183,7 +183,20 @@ class Lexicon:
 
     def words(self, pieces: list[str]) -> list[str]:
         """The words of a text already ``cut`` into ``pieces``, stop words dropped."""
-        return [t for t in pieces if t.strip() and t not in self.stopwords]
+        return [t for t in pieces if self._is_word(t)]
+
+    def word_spans(self, pieces: list[str]) -> list[tuple[int, int]]:
+        """Where each of ``words(pieces)`` starts and ends in the text the pieces join into."""
+        out: list[tuple[int, int]] = []
+        at = 0
+        for t in pieces:
+            if self._is_word(t):
+                out.append((at, at + len(t)))
+            at += len(t)
+        return out
+
+    def _is_word(self, piece: str) -> bool:
+        return bool(piece.strip()) and piece not in self.stopwords
 
     def query_words(self, normalized: str) -> list[str]:
         """The words of a question, in order, stop words dropped (not canonicalized)."""

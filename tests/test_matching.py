@@ -548,6 +548,15 @@ async def test_a_question_that_only_asks_names_no_matter_and_is_not_answered(def
         assert (d.status, d.entry_id) == ("answered", entry), said
 
 
+def test_word_spans_are_where_the_words_are(lexicon: Lexicon) -> None:
+    """``Lexicon.word_spans``: one span for each of ``words``, each slicing that word out of the text."""
+    for text in ("预付卡备案要带什么材料", "请问 找谁处理啊？", "我们公司是外资，法人变了要报告吗"):
+        norm = normalize(text)
+        pieces = lexicon.cut(norm)
+        spans = lexicon.word_spans(pieces)
+        assert [norm[a:b] for a, b in spans] == lexicon.words(pieces), text
+
+
 def test_the_matter_of_a_question_is_the_weight_of_its_words_that_do_not_ask() -> None:
     """``asking_words``: a word wholly inside an asking phrase (找谁, 多少钱, 什么条件, 找谁处理) names no
     matter; a word that only overlaps one does. ``matter_weight``: the heaviest of the others."""
