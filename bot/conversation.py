@@ -578,7 +578,9 @@ class Conversations:
         """A short question with no answer of its own right after an answer (要多久, 收费吗, 湖北呢) asks
         about the matter just answered: the section it asks for of the guide just shown, or its own
         best entry when that is of the family of the entry just shown (a policy and its own Q&As);
-        None otherwise. ``alone``: its own decision; ``last``: the latest reply."""
+        a question that only asks (要带什么材料 after an FAQ on 预付卡备案's deadline), that section of
+        the first guide offered under the answer (``_offered_guide``); None otherwise. ``alone``: its
+        own decision; ``last``: the latest reply."""
         if len(compact(msg.text)) > FOLLOW_UP_CHARS or not _recent_answer(last):
             return None
         assert last is not None and last.entry_id is not None  # (``_recent_answer``)
@@ -587,11 +589,23 @@ class Conversations:
             return None
         if alone.aspect and alone.aspect in dict(shown.sections):  # a section of the guide just shown
             return self.qa.answered_by(alone, shown, alone.aspect)
+        guide = await self._offered_guide(last) if alone.aspect and alone.matterless else None
+        if guide is not None and alone.aspect in dict(guide.sections):
+            return self.qa.answered_by(alone, guide, alone.aspect)
         best = alone.candidates[0].entry_id if alone.candidates else None
         entry = await self.kb.answer_entry(best) if best and best != shown.id else None
         if entry is None or not _same_matter(shown, entry):
             return None
         return self.qa.answered_by(alone, entry, alone.aspect)
+
+    async def _offered_guide(self, answer: Message) -> Entry | None:
+        """The first guide among the related questions offered under ``answer`` (the guide closest
+        to the matter an FAQ or a policy answered), None when none is."""
+        for item in (answer.payload or {}).get("related", []):
+            entry = await self.kb.answer_entry(Related.from_json(item).entry_id)
+            if entry is not None and entry.kind == "guide":
+                return entry
+        return None
 
     async def _latest_reply(self, msg: IncomingMessage) -> Message | None:
         """The conversation's latest outgoing message (None before the first)."""

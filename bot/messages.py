@@ -44,6 +44,9 @@ class Decision:
     aspect: str | None = None
     confidence: float = 0.0  # the probability that the best entry answers the question (bot/confidence.py)
     kind: str | None = None  # the answered or best entry's kind (faq, guide, policy, clause...)
+    # Its words only ask (要带什么材料, 电话多少: ``matterless`` in bot/confidence.py): the matter is
+    # the conversation's, if any. Not part of the JSON.
+    matterless: bool = False
     # The answered entry as read to answer (the turn that stores the answer need not read it again);
     # not part of the JSON.
     entry: Entry | None = field(default=None, repr=False, compare=False)

@@ -79,6 +79,7 @@ class QAService:
             aspect=query.aspect,
             confidence=verdict.confidence,
             kind=best.info.kind if best else None,
+            matterless=bool(verdict.features and verdict.features[FEATURES.index("matterless")]),
         )
         # The closest entries for staff and for "no exact answer yet" (small talk is never one of them).
         decision.candidates = [

@@ -435,6 +435,23 @@ async def test_a_question_that_only_asks_follows_the_guide_just_answered(app: Ap
         assert f"｜{section}】" in follow.text[:40], follow.text[:40]
 
 
+async def test_a_question_that_only_asks_after_an_faq_asks_the_guide_offered_under_it(app: App) -> None:
+    """After an FAQ's answer (预付卡备案's deadline), 要带什么材料 asks for the materials of the guide
+    offered under that answer, and then 电话多少 for that guide's phone. A short question naming a
+    matter of its own (典当行要什么材料) is not taken for it, nor is one asked with no answer before."""
+    first = await say(app, "预付卡备案要在多少天内办")
+    assert first.kind == "answer" and first.entry_id == "faq-circ-001", first.entry_id
+    materials = await say(app, "要带什么材料")
+    assert materials.kind == "answer" and materials.entry_id == "guide-prepaid-card-filing"
+    assert "｜申请材料】" in materials.text[:60], materials.text[:60]
+    phone = await say(app, "电话多少")
+    assert phone.entry_id == "guide-prepaid-card-filing" and "｜咨询电话】" in phone.text[:60]
+    await say(app, "预付卡备案要在多少天内办", user="v2")
+    other = await say(app, "典当行要什么材料", user="v2")
+    assert other.entry_id != "guide-prepaid-card-filing", other.entry_id
+    assert (await say(app, "要带什么材料", user="v3")).kind != "answer"
+
+
 async def test_a_choice_typed_by_its_label_is_that_choice(app: App) -> None:
     """On a text channel a user may type 有用 or 没解决 instead of its number: it is the rating (it was
     a question with no answer, and 转人工 then handed over 有用)."""
