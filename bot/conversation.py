@@ -589,7 +589,7 @@ class Conversations:
             return None
         if alone.aspect and alone.aspect in dict(shown.sections):  # a section of the guide just shown
             return self.qa.answered_by(alone, shown, alone.aspect)
-        guide = await self._offered_guide(last) if alone.aspect and alone.matterless else None
+        guide = await self._offered_guide(last, shown) if alone.aspect and alone.matterless else None
         if guide is not None and alone.aspect in dict(guide.sections):
             return self.qa.answered_by(alone, guide, alone.aspect)
         best = alone.candidates[0].entry_id if alone.candidates else None
@@ -598,12 +598,13 @@ class Conversations:
             return None
         return self.qa.answered_by(alone, entry, alone.aspect)
 
-    async def _offered_guide(self, answer: Message) -> Entry | None:
-        """The first guide among the related questions offered under ``answer`` (the guide closest
-        to the matter an FAQ or a policy answered), None when none is."""
+    async def _offered_guide(self, answer: Message, shown: Entry) -> Entry | None:
+        """The first guide of ``shown``'s category among the related questions offered under its
+        ``answer`` (the guide closest to the matter an FAQ or a policy answered; one of another
+        category shares words with the question, not its matter), None when none is."""
         for item in (answer.payload or {}).get("related", []):
             entry = await self.kb.answer_entry(Related.from_json(item).entry_id)
-            if entry is not None and entry.kind == "guide":
+            if entry is not None and entry.kind == "guide" and entry.category == shown.category:
                 return entry
         return None
 
