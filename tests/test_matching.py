@@ -552,8 +552,10 @@ async def test_a_trade_the_trimmed_dictionary_lacks_is_one_word(
     lexicon: Lexicon, default_kb: Services
 ) -> None:
     """干洗 is not in the trimmed jieba dictionary: 做干洗的 was cut 做 | 干 | 洗, 干洗店 干 | 洗店, and a dry
-    cleaner's question missed the laundry FAQ. A domain word, it is one word in questions and entries."""
+    cleaner's question missed the laundry FAQ. A domain word, it is one word in questions and entries;
+    so is 跑路 (跑 | 路, two light characters, weighed less than the 老板 who ran away)."""
     assert "干洗" in lexicon.cut("我是做干洗的") and "干洗" in lexicon.cut("干洗店要备案吗")
+    assert "跑路" in lexicon.cut("楼下理发店老板跑路了")
     d = await default_kb.qa.ask("我是做干洗的要去商务局登记吗")
     assert (d.status, d.entry_id) == ("answered", "faq-circ-023")
 
