@@ -435,6 +435,9 @@ async def test_save_as_an_alternate_of_a_candidate(desk: Desk) -> None:
     assert await publish(desk.app, tid, candidate=0) == target
     entry = await desk.app.services.kb.get(target)
     assert entry is not None and question in entry.alternates
+    # asked again, word for word, it is that entry's question now: answered by it
+    (reply,) = await desk.say(question, user="u2")
+    assert reply.kind == "answer" and reply.entry_id == target
     with pytest.raises(TicketError):
         await publish(desk.app, tid, candidate=9)
     with pytest.raises(TicketError):
