@@ -213,8 +213,8 @@ async def _answer_one(services, question: str, as_json: bool, explain: bool = Fa
 
 HELD = {  # why ``ask --explain`` shows a confident best entry not answered (bot/confidence.py)
     "tied": "another answer scores as high and nothing tells them apart (tied)",
-    "thin": "it holds too little of the question, none of it in its title or questions, or the short"
-    " question names nothing its own question is about (thin)",
+    "thin": "it holds too little of the question, none of it in its title or questions, the short"
+    " question names nothing its own question is about, or the question only asks, naming no matter (thin)",
 }
 
 
