@@ -53,6 +53,7 @@ FEATURES: tuple[str, ...] = (
     "offhand",  # an entry of its own whose key field holds no word of the question (``thin`` reads it)
     "one_section",  # the answers tied with it are clauses under the same headings (``tied`` reads it)
     "matterless",  # no word of the question names a matter, only how it asks (``thin`` reads it)
+    "outnamed",  # the runner-up's key field names a word of the matter it does not say (``tied`` reads it)
 )
 
 
@@ -83,6 +84,7 @@ SIGNS: dict[str, int] = {
     "offhand": 0,
     "one_section": 0,
     "matterless": 0,
+    "outnamed": 0,
 }
 # The ``listed`` model's directions where they differ: a knowledge base that repeats a question under
 # two answers ties them, which never makes the best the likelier answer, but the answers offered
@@ -119,6 +121,7 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         1.0 if best.key_coverage == 0.0 and best.info.parent_id is None else 0.0,
         1.0 if same_section(best, others) else 0.0,
         1.0 if q.matter <= LIGHT_WEIGHT else 0.0,
+        outnamed(q, best, runner),
     ]
 
 
@@ -137,6 +140,17 @@ def same_section(best: Candidate, others: list[Candidate]) -> list[Candidate]:
         for c in close
     )
     return close if alike else []
+
+
+def outnamed(q: Query, best: Candidate, runner: Candidate | None) -> float:
+    """1.0 when ``runner``'s key field (questions, title, headings) names a word of the question's
+    matter, more than a light word, that ``best`` does not say in full anywhere; 0.0 otherwise.
+    (拍卖公司年报啥时候截止，在哪个系统填: the foreign-investment FAQ on 年报 says nothing of 拍卖,
+    which the auction guide's title names; its own question's closeness is no reason to answer.)"""
+    if runner is None:
+        return 0.0
+    named = runner.key_words & ~best.said_words & ~q.asking
+    return 1.0 if any(w > LIGHT_WEIGHT for i, w in enumerate(q.weights) if named >> i & 1) else 0.0
 
 
 def off_gap(best: Candidate, runner: Candidate | None) -> float:
@@ -190,13 +204,20 @@ def tied(x: list[float]) -> bool:
     the closer one. Nor does a closer own question set apart an answer that does not state what is
     asked from a runner-up that does (``off_gap``: an FAQ asked almost word for word, about the
     materials a guide lists). Whatever the model says, the match cannot choose between tied
-    answers, so it offers both; unless they are clauses of one section, which answer together."""
-    margin, q_gap, k_gap, off, section = (
-        x[FEATURES.index(f)] for f in ("margin", "question_gap", "key_gap", "off_gap", "one_section")
+    answers, so it offers both; unless they are clauses of one section, which answer together.
+    Nor does a closer own question set apart an answer that does not even say a word of the matter
+    the runner-up's key field names (``outnamed``), unless its own key field outweighs that
+    (``key_gap``: 注册商标 in one, 企业 in the other)."""
+    margin, q_gap, k_gap, off, section, out = (
+        x[FEATURES.index(f)]
+        for f in ("margin", "question_gap", "key_gap", "off_gap", "one_section", "outnamed")
     )
     if section:  # clauses of one section: the section is the answer (``same_section``)
         return False
-    return margin < TIE and ((q_gap < TIE and (k_gap < TIE or q_gap <= -TIE)) or off > 0)
+    if margin >= TIE:
+        return False
+    apart_by_question = q_gap >= TIE or (k_gap >= TIE and q_gap > -TIE)
+    return not apart_by_question or off > 0 or (out > 0 and k_gap < TIE)
 
 
 # An entry holding less than this share (by weight) of the question's informative words is never the

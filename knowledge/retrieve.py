@@ -263,6 +263,7 @@ class Coverage:
     spec_cover: list[float]
     spec_missing: list[float]
     key_words: list[int]  # which of the question's words each holds in its key field (bit i: word i)
+    said_words: list[int]  # which of the question's words each says in full, anywhere (bit i: word i)
     word_spec: list[float]  # each question word's specificity here (``_specificity``), for all of them
 
 
@@ -288,6 +289,7 @@ class Candidate:
     # shared by the candidates of a search.
     word_spec: list[float] = field(default_factory=list)
     key_words: int = 0  # which question words its key field holds (bit i: ``Query.words[i]``)
+    said_words: int = 0  # which question words it says in full, anywhere (bit i)
     asked: bool = False  # one of its own questions is the question, word for word (``_asked_first``)
     # ``unsaid`` of ``closest``, worked out when first read (``Matcher._unsaid``), and its value. (It
     # reads the question and the lexicon's weights, never the index: safe once the search is over.)
@@ -657,6 +659,7 @@ class Matcher:
                 spec_missing=sl[j],
                 closest=closest(j),
                 key_words=cov.key_words[j],
+                said_words=cov.said_words[j],
                 word_spec=cov.word_spec,
                 said=said,
             )
@@ -689,12 +692,13 @@ class Matcher:
         spec_cover: list[float] = []
         spec_missing: list[float] = []
         key_words: list[int] = []
+        said_words: list[int] = []
         for j, doc in enumerate(docs):
             key, body = doc.key_text, doc.body_text  # (a word holds no space: never across the two)
             shared, document = doc.shared_key, doc.document  # a clause's ("" for other kinds)
             own = key[len(shared) :]
             c = k = lack = sc = s_lack = 0.0
-            mask = 0
+            mask = said = 0
             for w, v, held, in_key, grams, half, sp, bit, literal in rows:
                 said_in_key = w in key
                 if said_in_key or w in body or (held is not None and held[j]):
@@ -719,11 +723,13 @@ class Matcher:
                     sc += sp * share
                 else:
                     sc += sp
+                    said |= bit
                 if (in_key is not None and in_key[j]) or (literal and said_in_key):
                     k += v
                     mask |= bit
             cover.append(c)
             key_words.append(mask)
+            said_words.append(said)
             key_cover.append(k)
             missing.append(lack)
             spec_cover.append(sc / spec_total)
@@ -737,6 +743,7 @@ class Matcher:
             spec_cover,
             spec_missing,
             key_words,
+            said_words,
             spec,
         )
 

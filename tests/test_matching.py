@@ -517,6 +517,19 @@ async def test_every_shipped_question_asked_word_for_word_is_answered_by_its_ent
     assert d.confidence == 1.0
 
 
+async def test_an_answer_saying_nothing_of_a_matter_another_entry_is_named_for_is_not_given(
+    default_kb: Services,
+) -> None:
+    """拍卖公司年报啥时候截止，在哪个系统填 had been answered (0.74) with the foreign-investment FAQ on 年报,
+    whose own question is the closest but which says nothing of 拍卖, which the auction annual
+    inspection guide, a close runner-up, is named for: offered with it, not answered."""
+    explained = await default_kb.qa.explain_decision("拍卖公司年报啥时候截止，在哪个系统填")
+    assert explained["status"] != "answered"
+    assert "guide-auction-annual-inspection" in [c["entry_id"] for c in explained["candidates"][:2]]
+    d = await default_kb.qa.ask("拍卖公司年报啥时候截止，在哪个系统填")
+    assert "guide-auction-annual-inspection" in [s.entry_id for s in d.suggestions]
+
+
 async def test_a_question_that_only_asks_names_no_matter_and_is_not_answered(default_kb: Services) -> None:
     """符合条件吗 / 电话多少 / 地址在哪 / 找谁处理 only ask (conditions, a phone, a place, who deals with
     it: ``ASKING``): every guide has them, and which one's is asked the question does not say. The
@@ -1286,6 +1299,33 @@ def test_a_key_field_naming_more_of_the_question_tells_close_answers_apart() -> 
     q.asking = 0
     runner.question_sim = 0.9  # the runner's own question is much closer: tied whatever the key says
     assert tied(features(q, best, [runner]))
+
+
+def test_a_closer_own_question_does_not_set_apart_an_answer_lacking_a_word_the_runner_up_names() -> None:
+    """Within TIE, an answer whose own question is the closer one is still tied with a runner-up
+    whose key field names a word of the question's matter that it does not say at all (``outnamed``);
+    not when it says that word, when the word is light or only asks, or when its own key field
+    outweighs the runner-up's (``key_gap``)."""
+    q = Query("q", "q", "abc", ["a", "b", "c"], [0.5, 0.7, 0.1], ["a", "b", "c"], False, "", "", None)
+    best, runner = _cand(0, 0.66, qsim=0.57), _cand(1, 0.64, kind="guide", asked=False)
+    best.key_words, runner.key_words = 0b010, 0b001  # best's question names b, the guide's title a
+    best.said_words = 0b110  # it never says a
+    best.word_spec = runner.word_spec = [0.5, 0.2, 0.1]
+    x = dict(zip(FEATURES, features(q, best, [runner]), strict=True))
+    assert x["outnamed"] == 1.0 and x["key_gap"] == 0.0 and tied(list(x.values()))
+    best.said_words = 0b111  # it says a in its answer: its closer question sets it apart
+    x = dict(zip(FEATURES, features(q, best, [runner]), strict=True))
+    assert x["outnamed"] == 0.0 and not tied(list(x.values()))
+    best.said_words, runner.key_words = 0b110, 0b100  # the runner-up names only c, a light word
+    assert features(q, best, [runner])[FEATURES.index("outnamed")] == 0.0
+    runner.key_words, q.asking = 0b001, 0b001  # a only asks (条件): naming it tells no matter
+    assert features(q, best, [runner])[FEATURES.index("outnamed")] == 0.0
+    q.asking = 0
+    best.word_spec = runner.word_spec = [0.1, 0.8, 0.1]  # best's key names far more: apart
+    x = dict(zip(FEATURES, features(q, best, [runner]), strict=True))
+    assert x["outnamed"] == 1.0 and x["key_gap"] > 0.0 and not tied(list(x.values()))
+    runner.score = 0.6  # no longer within TIE: the margin decides
+    assert not tied(features(q, best, [runner]))
 
 
 def test_a_key_field_naming_the_specific_words_outweighs_one_naming_common_ones() -> None:
