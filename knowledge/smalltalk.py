@@ -3,7 +3,8 @@
 Greetings are made of words the matcher drops as fillers (你好, 谢谢, 在吗), so a question like "你好"
 has nothing to search with. Small-talk entries are found instead by the exact compact form of the
 whole message (``Index.asked_as``), after forgiving the trimmings people add: trailing particles
-(你好呀, 谢谢啦), a leading interjection (嗯好的), a word said twice (谢谢谢谢), emoji and punctuation.
+(你好呀, 谢谢啦), a leading interjection (嗯好的), a word said twice (谢谢谢谢), emoji and punctuation;
+or, when the whole message is two or more of them in a row (好的，明白了; 谢谢，再见), by the last.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from knowledge.index import Index
 from knowledge.text import compact
 
 MAX_CHARS = 30  # longer messages are questions, not small talk
-TRAILING = "啊呀呢吧哈啦嘛哦噢喔哟嘞咯呐"
+TRAILING = "啊呀呢吧呗哈啦嘛哦噢喔哟嘞咯呐"
+PIECE_CHARS = 12  # the longest piece a message made of several small-talk phrasings is split into
 LEADING = "嗯哦噢喔啊哈"
 
 
@@ -30,13 +32,35 @@ def phrasings(text: str) -> list[str]:
 
 
 def find_small_talk(index: Index, text: str) -> str | None:
-    """The id of the small-talk entry the whole message is a phrasing of, or None."""
+    """The id of the small-talk entry the whole message is a phrasing of; else, when the message is
+    several small-talk phrasings in a row (好的明白了, 谢谢再见), the last one's (what was said last is
+    what the reply answers); None otherwise."""
     forms = phrasings(text)
     if not forms:
         return None
     with index.reading():
-        for form in forms:
-            for d in index.asked_as(form):
-                if index.docs[d].kind == "smalltalk":
-                    return index.docs[d].entry_id
+        return _phrasing_of(index, forms) or _last_of_several(index, forms[0])
+
+
+def _phrasing_of(index: Index, forms: list[str]) -> str | None:
+    """The small-talk entry one of ``forms`` is a question of, or None (the caller holds the lock)."""
+    for form in forms:
+        for d in index.asked_as(form):
+            if index.docs[d].kind == "smalltalk":
+                return index.docs[d].entry_id
     return None
+
+
+def _last_of_several(index: Index, c: str) -> str | None:
+    """The entry of the last piece when the compact message ``c`` splits wholly into small-talk
+    phrasings (the caller holds the lock), None when it does not. ``ends[i]``: the entry of the last
+    piece of the first split found of ``c[:i]`` (the longest last piece); only the positions a split
+    reaches are looked up from."""
+    ends: dict[int, str] = {0: ""}
+    for i in range(len(c)):
+        if i not in ends:
+            continue
+        for j in range(i + 1, min(len(c), i + PIECE_CHARS) + 1):
+            if j not in ends and (found := _phrasing_of(index, phrasings(c[i:j]))):
+                ends[j] = found
+    return ends.get(len(c)) or None

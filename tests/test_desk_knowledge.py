@@ -56,6 +56,13 @@ def _rows(name: str) -> list[dict]:
         ("太好了！", "smalltalk-ok"),
         ("不用了", "smalltalk-bye"),
         ("你真笨啊", "smalltalk-abuse"),
+        ("给我讲个笑话呗", "smalltalk-chitchat"),
+        # several in a row: the last one said is answered
+        ("好的，明白了", "smalltalk-ok"),
+        ("好的明白", "smalltalk-ok"),
+        ("谢谢，再见", "smalltalk-bye"),
+        ("嗯嗯，好的，谢谢！", "smalltalk-thanks"),
+        ("你好，你是机器人吗", "smalltalk-about"),
     ],
 )
 async def test_small_talk_is_answered_by_its_entry(default_kb: Services, text: str, entry_id: str) -> None:
@@ -78,7 +85,17 @@ async def test_a_greeting_around_a_question_does_not_hide_it(
     assert d.kind != "smalltalk" and d.entry_id == entry_id
 
 
-@pytest.mark.parametrize("text", ["垃圾分类", "垃圾", "笨重货物运输", "你好像没有回答我的备案问题"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "垃圾分类",
+        "垃圾",
+        "笨重货物运输",
+        "你好像没有回答我的备案问题",
+        "好的，那备案要多久",
+        "谢谢，还有个问题",
+    ],
+)
 async def test_small_talk_words_never_draw_real_questions(default_kb: Services, text: str) -> None:
     """Small talk is found by its whole wording only: never answered or offered for other texts."""
     d = await default_kb.qa.ask(text)
