@@ -592,13 +592,15 @@ class Matcher:
         # entry that neither has that section, nor says the words the question asked it with in its
         # key field, nor has an own question asking for it last (成品油零售资格在哪里办 asks where:
         # 资格 is in the matter's name) mentions it only in passing. An entry without own questions
-        # asks for it when its key field names it at all.
+        # asks for it when its key field names it at all. A referral answers any section asked of
+        # another body's matter: ask that body (营业执照在哪里办，网上能办不: the market regulator).
         if q.aspect and any(q.aspect in d.aspects for d in docs):
             asks = ASPECT_RX[q.aspect]
             off = [
                 j
                 for j, d in enumerate(docs)
                 if q.aspect not in d.aspects
+                and d.kind != "referral"
                 and q.aspect_said not in d.key_text
                 and not (
                     q.aspect in self._aspects[d.question_texts]

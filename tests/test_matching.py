@@ -879,6 +879,19 @@ async def test_an_entry_mentioning_a_section_in_passing_does_not_beat_the_guide(
     )
 
 
+async def test_a_referral_answers_any_section_asked_of_another_bodys_matter(default_kb: Services) -> None:
+    """营业执照在哪里办，网上能办不 asks the market regulator's matter and its online channel (在线办理): the
+    referral, which names 营业执照 in its questions, is the answer (ask that body), not marked down
+    for lacking a guide's section; the guides that list a business licence among their materials
+    had been offered instead."""
+    question = "营业执照在哪里办，网上能办不"
+    _, cands = default_kb.kb.matcher.search(question, limit=5)
+    referral = next(c for c in cands if c.entry_id == "ref-samr")
+    assert referral.factor == 1.0 and cands[0].entry_id == "ref-samr"
+    d = await default_kb.qa.ask(question)
+    assert (d.status, d.entry_id) == ("answered", "ref-samr")
+
+
 async def test_an_entry_naming_the_section_only_in_the_name_of_its_matter_does_not_beat_the_guide(
     default_kb: Services,
 ) -> None:
