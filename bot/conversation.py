@@ -123,6 +123,15 @@ def _recent_answer(last: Message | None) -> bool:
     """``last`` is an answer from an entry, given within ``FOLLOW_UP_MINUTES``."""
     if last is None or last.status != "answer" or not last.entry_id:
         return False
+    return _recent(last)
+
+
+def _recent_offer(last: Message | None) -> bool:
+    """``last`` is a 您是不是想问 (entries offered for a question), given within ``FOLLOW_UP_MINUTES``."""
+    return last is not None and last.status == "suggestions" and _recent(last)
+
+
+def _recent(last: Message) -> bool:
     at = last.created_at if last.created_at.tzinfo else last.created_at.replace(tzinfo=UTC)
     return utcnow() - at <= timedelta(minutes=FOLLOW_UP_MINUTES)
 
@@ -221,9 +230,9 @@ class Conversations:
                 if chosen := await self._chosen_by_label(msg, last, via_outbox):
                     return chosen
                 if not decision.invalid and (follow := await self._follow_up(msg, decision, last)):
-                    # (the match alone decided otherwise: say why this one is answered)
+                    # (the match alone decided otherwise: say why this one is answered or offered)
                     log.info(
-                        "follow-up answered",
+                        "follow-up answered" if follow.status == "answered" else "follow-up offered",
                         extra={"entry": follow.entry_id, "after": last.entry_id if last else None},
                     )
                     decision = follow
@@ -580,8 +589,14 @@ class Conversations:
         best entry when that is of the family of the entry just shown (a policy and its own Q&As);
         a question that only asks (要带什么材料 after an FAQ on 预付卡备案's deadline), that section of
         the first guide offered under the answer (``_offered_guide``); None otherwise. ``alone``: its
-        own decision; ``last``: the latest reply."""
-        if len(compact(msg.text)) > FOLLOW_UP_CHARS or not _recent_answer(last):
+        own decision; ``last``: the latest reply. Right after entries were offered (您是不是想问), a
+        question that only asks for a section (要多久) asks it of those offered (``_offered_again``)."""
+        if len(compact(msg.text)) > FOLLOW_UP_CHARS:
+            return None
+        if _recent_offer(last) and alone.aspect and alone.matterless:
+            assert last is not None  # (``_recent_offer``)
+            return await self._offered_again(alone, last)
+        if not _recent_answer(last):
             return None
         assert last is not None and last.entry_id is not None  # (``_recent_answer``)
         shown = await self.kb.answer_entry(last.entry_id)
@@ -597,6 +612,36 @@ class Conversations:
         if entry is None or not _same_matter(shown, entry):
             return None
         return self.qa.answered_by(alone, entry, alone.aspect)
+
+    async def _offered_again(self, alone: Decision, offer: Message) -> Decision | None:
+        """A question that only asks for a guide section (要多久), right after ``offer`` (您是不是想问):
+        answered with that section of the one entry offered that has it, or those entries offered
+        again (each, chosen, shows that section: ``show`` reads the question's aspect); None when
+        none offered has it. (预付卡备案要带什么材料 offers both prepaid-card filing guides; 要多久 then
+        had been offered information-disclosure FAQs.)"""
+        having: list[Entry] = []
+        for entry_id in await self._offered_ids(offer):
+            entry = await self.kb.answer_entry(entry_id)
+            if entry is not None and alone.aspect in dict(entry.sections):
+                having.append(entry)
+        if len(having) == 1:
+            return self.qa.answered_by(alone, having[0], alone.aspect)
+        if not having:
+            return None
+        d = dataclasses.replace(alone, status="suggested", entry_id=None, answer=None, title=None)
+        d.suggestions = [Suggestion(e.id, f"{e.title}：{alone.aspect}", alone.score) for e in having]
+        return d
+
+    async def _offered_ids(self, offer: Message) -> list[str]:
+        """The ids of the entries a 您是不是想问 reply offered, in order (its choices pick suggestions
+        stored with the question it answered)."""
+        picks = [parse_action(b.action) for b in _choices_of(offer) if b.action.startswith("pick:")]
+        if not picks:
+            return []
+        async with self.sessions() as session:
+            question = await session.get(Message, picks[0].ids[0])
+        stored = (question.payload or {}).get("suggestions", []) if question is not None else []
+        return [stored[p.ids[1]]["entry_id"] for p in picks if p.ids[1] < len(stored)]
 
     async def _offered_guide(self, answer: Message, shown: Entry) -> Entry | None:
         """The first guide of ``shown``'s category among the related questions offered under its

@@ -452,6 +452,39 @@ async def test_a_question_that_only_asks_after_an_faq_asks_the_guide_offered_und
     assert (await say(app, "要带什么材料", user="v3")).kind != "answer"
 
 
+async def test_a_question_that_only_asks_after_entries_offered_asks_it_of_them(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After 您是不是想问 (the two prepaid-card filing guides tie on 预付卡备案要带什么材料), 要多久 asks the
+    time limit of the guides offered: they are offered again for that section, and the one chosen
+    shows it (it had been offered information-disclosure FAQs). Where one entry offered has the
+    section it answers; where none has, the question is its own, as it is after half an hour."""
+    caplog.set_level(logging.INFO, logger="policybot.conversation")
+    offered = await say(app, "预付卡备案要带什么材料")
+    assert offered.kind == "suggestions", offered.kind
+    first = [b.label for row in offered.buttons for b in row]
+    again = await say(app, "要多久")
+    assert again.kind == "suggestions"
+    labels = [b.label for row in again.buttons for b in row][:-1]  # (the last: 都不是，转人工)
+    assert labels and all(label.endswith("：办理时限") for label in labels), labels
+    assert all(any(label.startswith(t) for t in first) for label in labels), (labels, first)
+    assert [r.getMessage() for r in caplog.records].count("follow-up offered") == 1
+    (chosen,) = await app.conversations.choose(visitor("v1"), 1)
+    assert chosen.kind == "answer" and chosen.entry_id and chosen.entry_id.startswith("guide-prepaid-card")
+    assert "｜办理时限】" in chosen.text[:60], chosen.text[:60]
+    # one of those offered has the section asked: it answers
+    await say(app, "拍卖公司年报啥时候截止，在哪个系统填", user="v2")
+    materials = await say(app, "要带什么材料", user="v2")
+    assert materials.kind == "answer" and materials.entry_id == "guide-auction-annual-inspection"
+    assert "｜申请材料】" in materials.text[:60], materials.text[:60]
+    await say(app, "预付卡备案要带什么材料", user="v3")
+    async with app.services.sessions() as s, s.begin():
+        for m in await s.scalars(select(Message)):
+            m.created_at = m.created_at - timedelta(minutes=31)
+    late = await say(app, "要多久", user="v3")
+    assert not any(b.label.endswith("：办理时限") for row in late.buttons for b in row)
+
+
 async def test_a_choice_typed_by_its_label_is_that_choice(app: App) -> None:
     """On a text channel a user may type 有用 or 没解决 instead of its number: it is the rating (it was
     a question with no answer, and 转人工 then handed over 有用)."""
