@@ -388,6 +388,8 @@ async def test_chinese_numerals_meet_digits(seeded: Services, question: str) -> 
         ["健身卡店家跑了怎么办", "储值卡商家跑了怎么办"],  # a shop's card is a 预付卡, 店家 a 商家
         # 年审 is how people say 年度核查 (jieba alone cuts it 年 | 审, which the permit guide's 审批 holds)
         ["拍卖企业年审要什么材料", "拍卖企业年度核查要什么材料"],
+        # 月工资 is 工资 (jieba keeps 月工资 whole: the labour referral's 工资 was not said)
+        ["老板拖欠我的月工资找哪个部门", "老板拖欠我的工资找哪个部门"],
     ],
 )
 async def test_synonyms_are_one_word(default_kb: Services, variants: list[str]) -> None:
@@ -1274,6 +1276,13 @@ def test_features_of_a_match() -> None:
 )
 def test_the_form_a_question_asks_in(question: str, form: str | None) -> None:
     assert asked_form(question) == form
+
+
+def test_which_road_asks_a_place(default_kb: Services) -> None:
+    """商务局在哪条路上 asks where, as 在哪 at the end does: an entry stating no place is marked down."""
+    for question in ("商务局在哪条路上", "商务局在哪", "商务局地址"):
+        assert default_kb.kb.matcher.analyse(question).asks_place, question
+    assert not default_kb.kb.matcher.analyse("商务局有哪些职责").asks_place
 
 
 def test_an_entry_whose_own_questions_ask_in_another_form_is_told() -> None:

@@ -39,6 +39,9 @@ def test_index_tokens_include_sub_words(lexicon: Lexicon) -> None:
         ("加盟", "特许经营"),
         ("单用途商业预付卡", "预付卡"),
         ("报废汽车", "报废机动车"),
+        ("注册资金", "注册资本"),
+        ("饭馆", "餐馆"),
+        ("月工资", "工资"),
         ("备案", "备案"),  # not in any group: itself
     ],
 )
