@@ -213,14 +213,15 @@ def main() -> None:
     ap.add_argument(
         "--insuranceqa", action="store_true", help="../shared/eval/faq_insuranceqa, imported alone"
     )
-    ap.add_argument("--batches", default="a,b", help="resident batches to measure (default: a,b)")
+    ap.add_argument("--batches", help="resident batches to measure, comma-separated (default: all)")
     ap.add_argument("--verbose", "-v", action="store_true")
     args = ap.parse_args()
     if args.resident or args.insuranceqa:
         from bench.labelled import default_rows, insuranceqa_rows
 
         if args.resident:
-            rows = [r for r in default_rows(set(args.batches.split(","))) if r.set != "faq_eval"]
+            batches = set(args.batches.split(",")) if args.batches else None
+            rows = [r for r in default_rows(batches) if r.set != "faq_eval"]
             print(json.dumps(asyncio.run(labelled_quality("default", rows)), indent=2))
         if args.insuranceqa:
             print(json.dumps(asyncio.run(labelled_quality("insuranceqa", insuranceqa_rows())), indent=2))

@@ -63,6 +63,9 @@ def _rows(name: str) -> list[dict]:
         ("谢谢，再见", "smalltalk-bye"),
         ("嗯嗯，好的，谢谢！", "smalltalk-thanks"),
         ("你好，你是机器人吗", "smalltalk-about"),
+        # the bot called by a name first
+        ("小助手，你能回答哪些方面的问题", "smalltalk-about"),
+        ("客服在吗", "smalltalk-hello"),
     ],
 )
 async def test_small_talk_is_answered_by_its_entry(default_kb: Services, text: str, entry_id: str) -> None:
@@ -109,6 +112,7 @@ def test_phrasings_forgive_trimmings_only() -> None:
     assert "谢谢" in phrasings("谢谢谢谢")
     assert phrasings("") == [] and phrasings("。。。") == []
     assert phrasings("你" * 31) == []  # a long message is a question
+    assert "你好" in phrasings("小助手，你好呀") and phrasings("机器人") == ["机器人"]
 
 
 async def test_small_talk_edits_reach_the_bot_at_once(default_kb: Services) -> None:

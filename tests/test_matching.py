@@ -169,30 +169,49 @@ RESIDENT_OOS = Path(__file__).parent / "data" / "resident_out_of_scope.jsonl"
 NOT_ANSWERS = {"referral", "smalltalk"}  # entries that point elsewhere or chat: no answer to the matter
 
 
+# Floors a little under the figures of BENCHMARKS.md, per group of batches: (right at least, wrong at
+# most, out of scope answered at most). Batches a and b were written by a helper who read only the
+# knowledge base files; batch c by helpers who read only ../shared/reference, labelled by a third:
+# harder, and strictly labelled (a two-part question answered on one part counts wrong).
+RESIDENT_FLOORS = {("a", "b"): (0.64, 0.02, 0.03), ("c",): (0.50, 0.05, 0.03)}
+
+
 async def test_resident_sets(default_kb: Services) -> None:
-    """The resident sets on the default knowledge base (tests/data/README.md), both batches: a
+    """The resident sets on the default knowledge base (tests/data/README.md), every batch: a
     question is answered rightly when its entry is one of ``expect_entry_ids`` (a guide asked for a
     section shows it); an out-of-scope question is answered when the status is ``answered`` with an
     entry that is not a referral or small talk. Floors under the figures of BENCHMARKS.md."""
-    rows, oos = _load(RESIDENT), _load(RESIDENT_OOS)
-    right = wrong = answered = 0
-    for r in rows:
-        d = await default_kb.qa.ask(r["question"])
-        if d.status != "answered":
-            continue
-        ok = d.entry_id in r["expect_entry_ids"] and (
-            d.kind != "guide" or not r["aspect"] or d.aspect == r["aspect"]
-        )
-        right += ok
-        wrong += not ok
-    for r in oos:
-        d = await default_kb.qa.ask(r["question"])
-        answered += d.status == "answered" and d.kind not in NOT_ANSWERS
-    assert len(rows) >= 200 and len(oos) >= 60
-    # Measured 142 of 210 right (67.6%: batch a 74 of 110, b 68 of 100), 1 wrong, 1 of 65 out of
-    # scope answered (twenty-second session).
-    assert right / len(rows) >= 0.64 and wrong / len(rows) <= 0.02, (right, wrong)
-    assert answered / len(oos) <= 0.03
+    all_rows, all_oos = _load(RESIDENT), _load(RESIDENT_OOS)
+    assert {r["batch"] for r in all_rows} == {b for group in RESIDENT_FLOORS for b in group}
+    for batches, (least_right, most_wrong, most_answered) in RESIDENT_FLOORS.items():
+        rows = [r for r in all_rows if r["batch"] in batches]
+        oos = [r for r in all_oos if r["batch"] in batches]
+        right = wrong = answered = 0
+        for r in rows:
+            d = await default_kb.qa.ask(r["question"])
+            if d.status != "answered":
+                continue
+            ok = d.entry_id in r["expect_entry_ids"] and (
+                d.kind != "guide" or not r["aspect"] or d.aspect == r["aspect"]
+            )
+            right += ok
+            wrong += not ok
+        for r in oos:
+            d = await default_kb.qa.ask(r["question"])
+            answered += d.status == "answered" and d.kind not in NOT_ANSWERS
+        assert len(rows) >= 100 and len(oos) >= 40, batches
+        # Measured: a and b 147 of 210 right (70%), none wrong, 1 of 65 out of scope answered; c 71 of
+        # 133 right (53.4%), 6 wrong (4.5%), none of 47 out of scope answered (twenty-fourth session).
+        assert right / len(rows) >= least_right and wrong / len(rows) <= most_wrong, (batches, right, wrong)
+        assert answered / len(oos) <= most_answered, batches
+
+
+async def test_every_resident_label_names_a_shipped_entry(default_kb: Services) -> None:
+    """A label naming no entry of the default knowledge base could never be answered rightly."""
+    named = {i for r in _load(RESIDENT) for i in r["expect_entry_ids"]}
+    named |= {i for r in _load(RESIDENT_OOS) for i in r.get("refer_ids") or []}
+    missing = [i for i in sorted(named) if await default_kb.kb.get(i) is None]
+    assert not missing, missing
 
 
 async def test_a_question_without_an_answer_offers_its_closest_entries(default_kb: Services) -> None:
