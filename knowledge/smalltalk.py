@@ -10,6 +10,8 @@ or, when the whole message is two or more of them in a row (好的，明白了; 
 
 from __future__ import annotations
 
+import weakref
+
 from knowledge.index import Index
 from knowledge.text import compact
 
@@ -58,14 +60,51 @@ def _phrasing_of(index: Index, forms: list[str]) -> str | None:
 
 def _last_of_several(index: Index, c: str) -> str | None:
     """The entry of the last piece when the compact message ``c`` splits wholly into small-talk
-    phrasings (the caller holds the lock), None when it does not. ``ends[i]``: the entry of the last
-    piece of the first split found of ``c[:i]`` (the longest last piece); only the positions a split
-    reaches are looked up from."""
-    ends: dict[int, str] = {0: ""}
+    phrasings (the caller holds the lock), None when it does not. The split is found against the
+    small-talk questions held in a set (``_small_talk_texts``: a dictionary lookup a piece, where
+    the index's would cost microseconds for every question asked), then each piece is looked up in
+    the index. ``ends[j]``: where the last piece of the first split found of ``c[:j]`` starts (the
+    longest last piece); only the positions a split reaches are looked from."""
+    texts = _small_talk_texts(index)
+    if not texts:
+        return None
+    ends: dict[int, int] = {0: 0}
     for i in range(len(c)):
         if i not in ends:
             continue
         for j in range(i + 1, min(len(c), i + PIECE_CHARS) + 1):
-            if j not in ends and (found := _phrasing_of(index, phrasings(c[i:j]))):
-                ends[j] = found
-    return ends.get(len(c)) or None
+            if j not in ends and any(f in texts for f in _piece_forms(c[i:j])):
+                ends[j] = i
+    if len(c) not in ends:
+        return None
+    last_first: list[str] = []
+    j = len(c)
+    while j:
+        last_first.append(c[ends[j] : j])
+        j = ends[j]
+    found = [_phrasing_of(index, phrasings(piece)) for piece in last_first]
+    return found[0] if all(found) else None
+
+
+def _piece_forms(piece: str) -> tuple[str, ...]:
+    """The forms a piece of a longer message is looked up by: itself, less its trailing particles or
+    its leading interjection."""
+    return (piece, piece.rstrip(TRAILING), piece.lstrip(LEADING))
+
+
+# The compact questions of an index's small-talk entries, with the state of the index they were read
+# from (its documents list, how many documents, how many removed): a build, an added or edited entry
+# or a removal changes it. Only a filter: every piece it passes is looked up in the index itself.
+_TEXTS: weakref.WeakKeyDictionary[Index, tuple[tuple[int, int, int], frozenset[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _small_talk_texts(index: Index) -> frozenset[str]:
+    state = (id(index.docs), len(index.docs), len(index.dead))
+    cached = _TEXTS.get(index)
+    if cached is not None and cached[0] == state:
+        return cached[1]
+    texts = frozenset(t for d in index.docs if d.kind == "smalltalk" for t in d.question_texts)
+    _TEXTS[index] = (state, texts)
+    return texts

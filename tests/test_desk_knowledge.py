@@ -126,8 +126,11 @@ async def test_small_talk_edits_reach_the_bot_at_once(default_kb: Services) -> N
     await default_kb.kb.save_entry(edited)
     d = await default_kb.qa.ask("感恩！")
     assert (d.entry_id, d.answer) == ("smalltalk-thanks", "不客气，随时为您服务。")
+    assert (await default_kb.qa.ask("好的，感恩")).entry_id == "smalltalk-thanks"  # in a row too
     await default_kb.kb.set_status("smalltalk-thanks", "expired")
     assert (await default_kb.qa.ask("谢谢")).kind != "smalltalk"
+    assert (await default_kb.qa.ask("好的，再见")).entry_id == "smalltalk-bye"
+    assert (await default_kb.qa.ask("再见，谢谢")).kind != "smalltalk"  # its last piece is gone
 
 
 # -- referrals --------------------------------------------------------------------------------------------
