@@ -126,6 +126,11 @@ def _recent_answer(last: Message | None) -> bool:
     return _recent(last)
 
 
+def _stored_suggestions(question: Message | None) -> list[dict]:
+    """The entries offered for a stored question (``Suggestion.to_json`` each), in order."""
+    return (question.payload or {}).get("suggestions", []) if question is not None else []
+
+
 def _recent_offer(last: Message | None) -> bool:
     """``last`` is a 您是不是想问 (entries offered for a question), given within ``FOLLOW_UP_MINUTES``."""
     return last is not None and last.status == "suggestions" and _recent(last)
@@ -640,7 +645,7 @@ class Conversations:
             return []
         async with self.sessions() as session:
             question = await session.get(Message, picks[0].ids[0])
-        stored = (question.payload or {}).get("suggestions", []) if question is not None else []
+        stored = _stored_suggestions(question)
         return [stored[p.ids[1]]["entry_id"] for p in picks if p.ids[1] < len(stored)]
 
     async def _offered_guide(self, answer: Message, shown: Entry) -> Entry | None:
@@ -840,7 +845,7 @@ class Conversations:
             conv = await self.conversation(session, msg)
             question = await session.get(Message, question_id)
             mine = question is not None and question.conversation_id == conv.id
-        suggestions = (question.payload or {}).get("suggestions", []) if mine and question else []
+        suggestions = _stored_suggestions(question) if mine else []
         if not 0 <= index < len(suggestions):
             return Reply(GONE, kind="error")
         return await self.show(msg, suggestions[index]["entry_id"], question_id)
@@ -862,7 +867,7 @@ class Conversations:
                 if q is not None and q.conversation_id == conv.id:
                     asked = True
                     aspect = self.kb.matcher.analyse(q.text).aspect
-                    stored = (q.payload or {}).get("suggestions", [])
+                    stored = _stored_suggestions(q)
                     others = [Suggestion(s["entry_id"], s["title"], s["score"]) for s in stored]
             reply = Reply(
                 answer_text(entry, aspect), source_line=citation(entry), kind="answer", entry_id=entry.id
