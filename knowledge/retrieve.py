@@ -81,6 +81,14 @@ _COUNT_UNITS = {
 _ASKS_COUNT = re.compile(
     r"(?:多少|几)个?(" + "|".join(sorted(_COUNT_UNITS, key=len, reverse=True)) + ")|多久|多长时间|多长"
 )
+# Two kinds of number a question asks for in many words, told apart in this order (几年 is how long,
+# 哪年 when): an entry whose own question asks for the same kind in other words (何时 and 什么时候, 多久
+# and 多长时间) is asked its own question (``_rerank``). A count is asked of its unit (多少家 is not
+# 多少钱), so only in the same words.
+_NUMBER_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("duration", re.compile(r"多久|多长时间|多长|几天|多少天|几个月|几年|多少年|期限|时限")),
+    ("time", re.compile(r"什么时候|何时|啥时候|几时|哪一?天|哪年|几月|几号|日期|截止")),
+)
 _STATES_COUNT = {  # a number (digits or Chinese numerals: 一名) before one of the units
     unit: re.compile(r"[0-9一二两三四五六七八九十百千万](?:个|多|余)?(?:" + units + ")")
     for unit, units in _COUNT_UNITS.items()
@@ -322,6 +330,7 @@ class Matcher:
         self._grouped = frozenset(v for k, v in self.lex.synonyms.items() if k != v)
         self._forms = Memo(question_forms, limit=FORM_MEMO)  # of entries' own questions
         self._aspects = Memo(questions_aspects, limit=FORM_MEMO)  # ... and the guide sections they ask
+        self._number_kinds = Memo(questions_number_kinds, limit=FORM_MEMO)  # ... and numbers they ask
         self._scores = EMPTY_F  # BM25F scores of every doc (``_zeroed_scores``)
 
     # -- analysis -----------------------------------------------------------------------------------
@@ -566,15 +575,17 @@ class Matcher:
         qsim, closest = self._question_sims(q, docs)
         factor = np.ones(len(docs))
         # Asked for a number, a date or a place the entry does not state: it cannot be the answer,
-        # unless one of its own questions asks it in the same words (几月, 多久): that is its question.
+        # unless one of its own questions asks it in the same words (几月, 多久), or a time or how long
+        # in any words (``_NUMBER_KINDS``): that is its question.
         if q.asks_number:
             states = _STATES_COUNT.get(q.count_of)  # a number of the unit asked (一名 too), when one is
-            asked = q.number_asked
+            asked, kind = q.number_asked, number_kind(q.number_asked)
             off = [
                 j
                 for j, d in enumerate(docs)
                 if not (states.search(d.body_text) or states.search(d.key_text) if states else d.has_number)
                 and not (asked and any(asked in t for t in d.question_texts))
+                and not (kind and kind in self._number_kinds[d.question_texts])
             ]
             factor[off] *= ANSWER_TYPE_PENALTY
         # A place, unless the entry says the asking words itself (the question quotes it) or one of
@@ -832,6 +843,17 @@ def question_forms(texts: tuple[str, ...]) -> frozenset[str | None]:
     return frozenset(name for t in texts for name, rx in FORMS if rx.search(t)) | frozenset(
         asked_form(t) for t in texts
     )
+
+
+def number_kind(text: str) -> str | None:
+    """The kind of number (``_NUMBER_KINDS``) that words asking for one ask for: None for other words
+    (电话, 号码), said literally only."""
+    return next((kind for kind, rx in _NUMBER_KINDS if rx.search(text)), None) if text else None
+
+
+def questions_number_kinds(texts: tuple[str, ...]) -> frozenset[str | None]:
+    """The kinds of number an entry's own questions ask for (``number_kind``)."""
+    return frozenset(number_kind(t) for t in texts)
 
 
 def questions_aspects(texts: tuple[str, ...]) -> frozenset[str | None]:

@@ -345,15 +345,23 @@ INSURANCEQA = EVAL / "faq_insuranceqa"
 )
 async def test_insuranceqa_dev_half(services: Services) -> None:
     """A third-party FAQ imported alone (read from ../shared/eval, never copied): answer precision
-    and out-of-scope answered as in BENCHMARKS.md (the issue's targets: >= 0.90, <= 0.10)."""
+    and out-of-scope answered as in BENCHMARKS.md (the issue's targets: >= 0.90, <= 0.10), and the
+    ranking's top-1 / top-3 kept where they stand (the targets, 0.50 / 0.68, are not met)."""
     await services.kb.import_paths([INSURANCEQA / "kb.jsonl"])
     await services.kb.wait_for_rebuild()
     await services.kb.load_index()
-    answered = right = false = 0
-    for r in _load(INSURANCEQA / "questions.jsonl"):
+    answered = right = false = top1 = top3 = 0
+    questions = _load(INSURANCEQA / "questions.jsonl")
+    for r in questions:
         d = await services.qa.ask(r["question"])
         answered += d.status == "answered"
         right += d.status == "answered" and d.entry_id in r["expect_entry_ids"]
+        ranked = list(
+            dict.fromkeys([*([d.entry_id] if d.entry_id else []), *(s.entry_id for s in d.suggestions)])
+        )
+        top1 += bool(ranked) and ranked[0] in r["expect_entry_ids"]
+        top3 += any(e in r["expect_entry_ids"] for e in ranked[:3])
+    assert top1 / len(questions) >= 0.46 and top3 / len(questions) >= 0.61, (top1, top3, len(questions))
     oos = _load(INSURANCEQA / "out_of_scope.jsonl")
     for r in oos:
         false += (await services.qa.ask(r["question"])).status == "answered"
@@ -1853,14 +1861,26 @@ def test_a_fragment_said_whole_in_an_own_question_is_phrased_literally(lexicon: 
 
 def test_an_entry_whose_own_question_asks_the_same_number_is_not_marked_down(lexicon: Lexicon) -> None:
     """几月 asks for a date; an entry stating none is marked down (``ANSWER_TYPE_PENALTY``), unless one
-    of its own questions asks it in the same words: that is its question, whatever its answer says."""
+    of its own questions asks it in the same words, or asks when (or how long) in other words: that is
+    its question, whatever its answer says. A count is asked of a unit: only in the same words."""
     from knowledge.retrieve import ANSWER_TYPE_PENALTY
 
     matcher = _faq_matcher(
         lexicon,
-        [("企业名录几月公布", "以当年通知为准。"), ("企业名录在哪里看", "公布后在官网查看，一般在6月。")],
+        [
+            ("企业名录几月公布", "以当年通知为准。"),
+            ("企业名录在哪里看", "公布后在官网查看，一般在6月。"),
+            ("名录登记要多长时间", "视材料而定。"),
+            ("名录登记要多少钱", "不收费。"),
+        ],
     )
     factors = {c.entry_id: c.factor for c in matcher.search("企业名录几月公布", limit=2)[1]}
     assert factors == {"f0": 1.0, "f1": 1.0}  # f0 asks it so; f1 states a month
-    factors = {c.entry_id: c.factor for c in matcher.search("企业名录哪天公布", limit=2)[1]}
-    assert factors["f0"] == ANSWER_TYPE_PENALTY  # asked in other words: its answer states no date
+    factors = {c.entry_id: c.factor for c in matcher.search("企业名录何时公布", limit=2)[1]}
+    assert factors["f0"] == 1.0  # when, in other words (the InsuranceQA half: 何时 / 什么时候)
+    factors = {c.entry_id: c.factor for c in matcher.search("名录登记要多久", limit=4)[1]}
+    assert factors["f2"] == 1.0  # how long, in other words
+    factors = {c.entry_id: c.factor for c in matcher.search("企业名录公布要多久", limit=4)[1]}
+    assert factors["f0"] == ANSWER_TYPE_PENALTY  # how long, of an entry asking when: no date stated
+    factors = {c.entry_id: c.factor for c in matcher.search("名录登记了多少家", limit=4)[1]}
+    assert factors["f3"] == ANSWER_TYPE_PENALTY  # a count of firms, of one asking a price
