@@ -37,6 +37,7 @@ _PERSONAL_NUMBER = re.compile(r"\d{7,}x?")
 PERSONAL_NUMBER_WEIGHT = 0.05
 STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
+SAME_WORDS = 1.0 - 1e-9  # ``question_sim`` of an own question of the question's very words (``_rerank``)
 FORM_PENALTY = 0.95  # an entry whose own questions all ask in another form than the question (``_rerank``)
 FORM_MEMO = 50_000  # entries whose own questions' forms are remembered
 _ASKS_NUMBER = re.compile(
@@ -644,6 +645,9 @@ class Matcher:
                 worth = np.union1d(worth, kept).astype(np.intp)
         phrase[worth] = _phrases(q.core, [docs[j] for j in worth.tolist()])
         phrase[_said_whole(q, docs)] = 1.0
+        # One of its own questions says the question's very words (人寿保险有多少 and 人寿保险是多少:
+        # a stop word apart): it says them literally, though its text holds more between them.
+        phrase[qsim >= SAME_WORDS] = 1.0
         score = final(phrase)
         order = np.lexsort((-bm25, -score)).tolist()
         if kept:

@@ -1859,6 +1859,19 @@ def test_a_fragment_said_whole_in_an_own_question_is_phrased_literally(lexicon: 
     assert len({c.phrase for c in cands}) == 1
 
 
+def test_an_own_question_of_the_very_words_asked_is_phrased_literally(lexicon: Lexicon) -> None:
+    """预付卡押金有多少 and 预付卡押金是多少 say the same words, a stop word apart: the entry asking it
+    so is phrased literally (``SAME_WORDS``), like one whose text holds the words unbroken, and its
+    closer own question ranks it first (it ranked below the one asking 多少退, whose text aligns
+    whole with the question's words)."""
+    matcher = _faq_matcher(
+        lexicon, [("预付卡押金多少退", "按合同约定。"), ("预付卡押金是多少", "一般不超过卡面额。")]
+    )
+    _, cands = matcher.search("预付卡押金有多少", limit=2)
+    assert [c.entry_id for c in cands] == ["f1", "f0"]
+    assert cands[0].phrase == 1.0 and cands[0].question_sim == pytest.approx(1.0)
+
+
 def test_an_entry_whose_own_question_asks_the_same_number_is_not_marked_down(lexicon: Lexicon) -> None:
     """几月 asks for a date; an entry stating none is marked down (``ANSWER_TYPE_PENALTY``), unless one
     of its own questions asks it in the same words, or asks when (or how long) in other words: that is
