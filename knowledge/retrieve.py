@@ -573,7 +573,7 @@ class Matcher:
         docs = [self.index.docs[d] for d in top.tolist()]
         cov = self._coverage(q, top, docs)
         cover, key_cover, missing = (np.asarray(f) for f in (cov.cover, cov.key_cover, cov.missing))
-        qsim, closest = self._question_sims(q, docs)
+        qsim, wording, closest = self._question_sims(q, docs)
         factor = np.ones(len(docs))
         # Asked for a number, a date or a place the entry does not state: it cannot be the answer,
         # unless one of its own questions asks it in the same words (几月, 多久), or a time or how long
@@ -630,7 +630,9 @@ class Matcher:
         form[other_form(q.form, docs, self._forms.__getitem__)] = FORM_PENALTY
 
         covered, own = _score_parts(cover, key_cover, qsim)
-        tie = 0.01 * (1.0 - qsim)  # ties between full matches: how closely its own question was asked
+        # Ties between full matches: how closely its own question was asked, in words, then as typed
+        # (你可以随时取消… and 您可以随时取消…, the same words: the closer wording first).
+        tie = 0.01 * (1.0 - qsim) + 0.001 * (1.0 - wording)
 
         def final(phrase: np.ndarray | float) -> np.ndarray:
             return np.minimum(1.0, (covered + PHRASE_WEIGHT * phrase + own) * factor * form) - tie
@@ -786,10 +788,10 @@ class Matcher:
 
     def _question_sims(
         self, q: Query, docs: list[IndexedDoc]
-    ) -> tuple[np.ndarray, Callable[[int], tuple[str, ...]]]:
+    ) -> tuple[np.ndarray, np.ndarray, Callable[[int], tuple[str, ...]]]:
         """How close the question is to one of each entry's own questions (0 when it has none): the
         share (by weight) of that question's words the question says, and the wording's edit ratios;
-        and a function giving the words of a candidate's closest question (the first of its best),
+        the closest wording as typed alone (the edit ratio of the texts); and a function giving the words of a candidate's closest question (the first of its best),
         for ``_unsaid``, called only for the candidates returned."""
         core, said = q.core, q.norm.replace(" ", "")
         says = core.__contains__  # a word of an entry's question that the question says
@@ -808,9 +810,9 @@ class Matcher:
                 totals += doc.question_weights
                 texts += doc.question_texts
         start.append(len(owner))
-        sims = np.zeros(len(docs))
+        sims, wording = np.zeros(len(docs)), np.zeros(len(docs))
         if not owner:
-            return sims, lambda j: ()
+            return sims, wording, lambda j: ()
         held = [sum(map(weight, filter(says, ws))) / (t or 1.0) for ws, t in zip(words, totals, strict=True)]
         joined = ["".join(ws) for ws in words]
         by_words = process.cdist([core], joined, scorer=fuzz.ratio, dtype=np.float64)[0] / 100
@@ -819,6 +821,7 @@ class Matcher:
         if not all(words):  # a question of stop words only says nothing
             both[[i for i, ws in enumerate(words) if not ws]] = 0.0
         np.maximum.at(sims, owner, both)
+        np.maximum.at(wording, owner, by_text)
 
         def closest(j: int) -> tuple[str, ...]:
             a, b = start[j], start[j + 1]
@@ -826,7 +829,7 @@ class Matcher:
                 return words[a] if b > a else ()
             return words[a + int(np.argmax(both[a:b]))]  # (the first of the best)
 
-        return sims, closest
+        return sims, wording, closest
 
     def _unsaid(self, q: Query, words: tuple[str, ...]) -> float:
         """The heaviest word of an entry's closest question (``words``) that the question does not

@@ -1872,6 +1872,23 @@ def test_an_own_question_of_the_very_words_asked_is_phrased_literally(lexicon: L
     assert cands[0].phrase == 1.0 and cands[0].question_sim == pytest.approx(1.0)
 
 
+def test_own_questions_of_the_same_words_are_told_apart_by_their_wording(lexicon: Lexicon) -> None:
+    """Two entries whose own questions say the question's words (pronouns are stop words) tie on
+    every score part; the one whose question is typed more like the question ranks first."""
+    matcher = _faq_matcher(
+        lexicon,
+        [
+            ("我可以随时注销我的预付卡吗", "可以。"),
+            ("您可以随时注销预付卡吗", "可以，余额按合同约定的方式和期限退还。"),
+        ],
+    )
+    _, cands = matcher.search("你可以随时注销预付卡吗", limit=2)
+    assert cands[0].question_sim == cands[1].question_sim == pytest.approx(1.0)
+    assert [c.entry_id for c in cands] == ["f1", "f0"]
+    _, cands = matcher.search("我可以随时注销我的预付卡吗", limit=2)
+    assert [c.entry_id for c in cands] == ["f0", "f1"]
+
+
 def test_an_entry_whose_own_question_asks_the_same_number_is_not_marked_down(lexicon: Lexicon) -> None:
     """几月 asks for a date; an entry stating none is marked down (``ANSWER_TYPE_PENALTY``), unless one
     of its own questions asks it in the same words, or asks when (or how long) in other words: that is
