@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.confidence import ConfidenceModel, features, shipped_model, thin, tied
+from bot.confidence import TIE, ConfidenceModel, features, shipped_model, thin, tied
 from bot.config import MatchingSettings
-from knowledge.retrieve import Candidate, Query
+from knowledge.retrieve import SAME_WORDS, Candidate, Query
 
 OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
 
@@ -57,6 +57,21 @@ def most_specific(best: Candidate, cands: list[Candidate]) -> Candidate:
     return max(children, key=lambda c: c.score) if children else best
 
 
+def whole_policy(best: Candidate, top: list[Candidate], cands: list[Candidate]) -> Candidate | None:
+    """The policy whose own Q&As tie for the best answer (the runner-up a sibling within ``TIE``), none
+    of them asked in the question's very words: the question asks about the policy as a whole
+    (福建两稳一促是啥政策: 两稳一促指什么, 原文在哪里能看到 and 加强版是什么时候出的 all score alike, by
+    the policy's title they share), and the policy answers it when it scores nearly as well
+    (``CHILD_SLACK``, as in ``most_specific``); None otherwise."""
+    parent = best.info.parent_id
+    if parent is None or best.info.kind == "clause" or len(top) < 2 or best.question_sim >= SAME_WORDS:
+        return None
+    runner = top[1]
+    if runner.info.parent_id != parent or best.score - runner.score >= TIE:
+        return None
+    return next((c for c in cands if c.entry_id == parent and c.score >= best.score - CHILD_SLACK), None)
+
+
 def with_overview(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
     """``offered`` with the entry about the whole matter among them: when every one offered asks a
     question of its own (FAQs) and a candidate without own questions (a guide, a policy) names every
@@ -79,7 +94,8 @@ def decide(
     (``Candidate.asked``: it *is* that entry's question; confidence 1) and no other answer is asked
     by it too, or when the confidence that the best entry answers the question reaches
     ``m.precision``, no other answer ties with it (``tied``) and it holds enough of the question
-    (``thin``); ``suggested`` when a right entry is
+    (``thin``), or the policy whose own Q&As tie for it does so (``whole_policy``); ``suggested``
+    when a right entry is
     likely enough among the candidates offered (``m.suggest_confidence``), or the question is too
     vague to pick one (the best entry holds every word of it), FAQs offered with the entry on their
     matter (``with_overview``); ``escalated`` otherwise (``bot/confidence.py``)."""
@@ -96,6 +112,14 @@ def decide(
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
     if p >= m.precision and not tied(x) and not thin(x):
         return Verdict("answered", best, top, p, x)
+    whole = whole_policy(best, top, cands)
+    if whole is not None:
+        # (its own Q&As give its answer: ``distinct`` leaves them out of the runners-up)
+        w_top = distinct([whole, *(c for c in cands if c is not whole)], max(m.max_suggestions, 2))
+        w_x = features(q, whole, w_top[1:])
+        w_p = model.p_answer(whole, w_x)
+        if w_p >= m.precision and not tied(w_x) and not thin(w_x):
+            return Verdict("answered", whole, w_top, w_p, w_x)
     # Offered too when the question is too vague to pick one: the best entry holds all its words.
     if max(p, listed) >= m.suggest_confidence or best.missing == 0.0:
         offered = [c for c in top if c.score >= OFFER_SHARE * best.score][: m.max_suggestions]

@@ -30,7 +30,7 @@ from bot.confidence import (
     tied,
 )
 from bot.config import MatchingSettings
-from bot.decide import decide
+from bot.decide import decide, distinct, whole_policy
 from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE, NOT_CHINESE_NOTICE, closest, not_chinese
 from bot.services import Services
 from knowledge.answers import answer_text, citation, is_expired, section_answer, source_of
@@ -242,6 +242,29 @@ async def test_a_bare_matter_is_offered_the_guide_beside_its_faqs(default_kb: Se
     q, cands = default_kb.kb.matcher.search("预付卡备案", limit=10)
     one = decide(q, cands, dataclasses.replace(default_kb.qa.settings, max_suggestions=1))
     assert [c.entry_id for c in one.alternatives] == [ids[0]]  # one place: the best keeps it
+
+
+async def test_a_question_its_policys_qas_tie_on_is_answered_by_the_policy(default_kb: Services) -> None:
+    """福建两稳一促是啥政策 asks about the policy: its Q&As (两稳一促指什么, 原文在哪里能看到, 加强版是
+    什么时候出的) all say its words by the title they share and tie; the policy itself answers
+    (``whole_policy``). A Q&A asked in the question's very words keeps the question, and a question
+    one Q&A alone answers is left to it."""
+    policy = "policy-fujian-two-stabilities-one-promotion-2020"
+    for question in ("福建两稳一促是啥政策", "福建两稳一促"):
+        d = await default_kb.qa.ask(question)
+        assert (d.status, d.entry_id) == ("answered", policy), question
+    _, cands = default_kb.kb.matcher.search("福建两稳一促是啥政策", limit=10)
+    top = distinct(cands, 3)
+    assert top[0].info.parent_id == top[1].info.parent_id == policy  # (tied Q&As: the case)
+    assert whole_policy(top[0], top, cands) is not None
+    d = await default_kb.qa.ask("两稳一促是什么意思")  # “两稳一促”指什么？ in the same words
+    assert (
+        d.suggestions[0].entry_id == f"{policy}#qa1"
+        if d.status == "suggested"
+        else d.entry_id == f"{policy}#qa1"
+    )
+    d = await default_kb.qa.ask("福建两稳一促政策原文在哪里能看到")
+    assert (d.status, d.entry_id) == ("answered", f"{policy}#qa5")
 
 
 async def test_what_x_refers_to_is_what_x_is(default_kb: Services) -> None:
