@@ -102,7 +102,7 @@ _STATES_COUNT |= {
 # A question asking where to go or where something is, which an entry answers only if it names a place.
 _WHERE_MISTYPED = re.compile(r"(在|去|到)那(?=里|儿)")  # (哪 and 那 are both na; ``Matcher.analyse``)
 _ASKS_PLACE = re.compile(
-    r"(在|去|到)哪(里|儿)?$|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方|(在|到)?哪条(路|街)"
+    r"(在|去|到)哪(里|儿)?(?=\s|$)|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方|(在|到)?哪条(路|街)"
 )
 
 # Guide aspects: words in a question -> the guide section that answers it. A question names its matter

@@ -1328,11 +1328,22 @@ def test_the_form_a_question_asks_in(question: str, form: str | None) -> None:
     assert asked_form(question) == form
 
 
-def test_which_road_asks_a_place(default_kb: Services) -> None:
-    """商务局在哪条路上 asks where, as 在哪 at the end does: an entry stating no place is marked down."""
-    for question in ("商务局在哪条路上", "商务局在哪", "商务局地址"):
+async def test_which_road_asks_a_place(default_kb: Services) -> None:
+    """商务局在哪条路上 asks where, as 在哪 at the end of a clause does (鼓楼商务局在哪，电话多少 asks
+    where and a number: the phone FAQ, stating no address, was answered with): an entry stating no
+    place is marked down. 在哪个网站 asks which site, 在哪里办 where to do it."""
+    for question in (
+        "商务局在哪条路上",
+        "商务局在哪",
+        "商务局地址",
+        "鼓楼商务局在哪，电话多少",
+        "商务局在哪 几点上班",
+    ):
         assert default_kb.kb.matcher.analyse(question).asks_place, question
-    assert not default_kb.kb.matcher.analyse("商务局有哪些职责").asks_place
+    for question in ("商务局有哪些职责", "在哪个网站填报"):
+        assert not default_kb.kb.matcher.analyse(question).asks_place, question
+    d = await default_kb.qa.ask("鼓楼商务局在哪，电话多少")
+    assert d.entry_id != "faq-bureau-002" and "faq-bureau-002" not in [s.entry_id for s in d.suggestions[:1]]
 
 
 def test_an_entry_whose_own_questions_ask_in_another_form_is_told() -> None:
