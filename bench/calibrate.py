@@ -78,7 +78,7 @@ def example(s: Searched, m: MatchingSettings) -> tuple[list[float], bool, bool, 
     top = distinct(s.cands, max(m.max_suggestions, 2))
     if not top:
         return [0.0] * len(FEATURES), False, False, "unasked"
-    top[0] = most_specific(top[0], s.cands)
+    top[0] = most_specific(top[0], s.cands, s.query)
     x = features(s.query, top[0], top[1:])
     listed = any(right[c.entry_id] for c in top[: m.max_suggestions])
     return x, right[top[0].entry_id], listed, group(top[0])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot.confidence import TIE, ConfidenceModel, features, shipped_model, thin, tied
 from bot.config import MatchingSettings
-from knowledge.retrieve import SAME_WORDS, Candidate, Query
+from knowledge.retrieve import SAME_WORDS, Candidate, Query, clause_forms, question_forms
 
 OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
 
@@ -43,16 +43,20 @@ def distinct(cands: list[Candidate], limit: int) -> list[Candidate]:
 CHILD_SLACK = 0.15  # a policy's own Q&A this close to the policy is the more specific answer
 
 
-def most_specific(best: Candidate, cands: list[Candidate]) -> Candidate:
+def most_specific(best: Candidate, cands: list[Candidate], q: Query) -> Candidate:
     """The best candidate, or its own Q&A child when that scores nearly as well. A document's clauses
     are its parts, not answers to questions about it: asked for its date or number, the document
-    itself answers, so a clause never replaces it."""
+    itself answers, so a clause never replaces it. Nor does a Q&A that asks only part of a
+    question in several parts (two clauses asking in different forms, ``clause_forms``: 两稳一促是
+    哪两稳，啥时候出的 was answered by 加强版是什么时候出的): the policy answers the whole."""
+    parts = clause_forms(q.norm)
     children = [
         c
         for c in cands
         if c.info.parent_id == best.entry_id
         and c.info.kind != "clause"
         and c.score >= best.score - CHILD_SLACK
+        and (len(parts) < 2 or parts <= question_forms(c.info.question_texts))
     ]
     return max(children, key=lambda c: c.score) if children else best
 
@@ -104,7 +108,7 @@ def decide(
     if not top:
         return Verdict("escalated", None, [])
     if not top[0].asked:  # (an entry asked word for word is the answer, not its Q&A child)
-        top[0] = most_specific(top[0], cands)
+        top[0] = most_specific(top[0], cands, q)
     best = top[0]
     x = features(q, best, top[1:])
     if best.asked and not any(c.asked for c in top[1:]):

@@ -150,8 +150,8 @@ FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("where", re.compile(r"哪里|哪儿|在哪|何处|去哪|找谁|谁")),
     ("much", re.compile(r"多少|几[个项件次岁位家条种类]|多大|多高|多贵")),
     ("how", re.compile(r"如何|怎么|怎样|咋")),
-    # (哪6个方面: numerals are digits once normalized)
-    ("what", re.compile(r"什么|啥|哪个|哪些|哪种|哪类|哪[一二两三四五六七八九十几0-9]")),
+    # (哪6个方面: numerals are digits once normalized; 什么时候 asks when, not what)
+    ("what", re.compile(r"什么(?!时候)|啥(?!时候)|哪个|哪些|哪种|哪类|哪[一二两三四五六七八九十几0-9]")),
     ("whether", re.compile(r"吗|是否|能否|可否|可不可以|能不能|是不是|有没有|会不会|要不要|需不需要")),
 )
 
@@ -192,6 +192,12 @@ def asked_form(norm: str) -> str | None:
     """The form of a (normalized) question (``FORMS``): of the forms its words ask in, the one
     named last (怎么申请，要多久: when); None when it names none (a bare matter: 营业执照)."""
     return _last_named(norm, FORMS)
+
+
+def clause_forms(norm: str) -> frozenset[str]:
+    """The forms the clauses of a (normalized) question ask in, each clause's last named
+    (``asked_form``): 两稳一促是哪两稳，啥时候出的 asks what and when."""
+    return frozenset(f for f in map(asked_form, norm.split()) if f)
 
 
 def asked_aspect(norm: str) -> str | None:

@@ -43,6 +43,7 @@ from knowledge.retrieve import (
     Query,
     asked_aspect,
     asked_form,
+    clause_forms,
     other_form,
     question_forms,
 )
@@ -265,6 +266,26 @@ async def test_a_question_its_policys_qas_tie_on_is_answered_by_the_policy(defau
     )
     d = await default_kb.qa.ask("福建两稳一促政策原文在哪里能看到")
     assert (d.status, d.entry_id) == ("answered", f"{policy}#qa5")
+
+
+def test_when_is_not_what() -> None:
+    """什么时候 asks when: the 什么 in it does not ask what too (an entry asking only when is in
+    another form than 是什么), and a question's clauses each ask in their own form."""
+    assert question_forms(("福建两稳一促加强版是什么时候出的",)) == {"when"}
+    assert question_forms(("六保是什么什么时候提出的",)) == {"what", "when"}
+    assert clause_forms(normalize("两稳一促是哪两稳，啥时候出的")) == {"what", "when"}
+    assert clause_forms(normalize("两稳一促是啥时候出的")) == {"when"}
+
+
+async def test_a_question_in_two_parts_is_not_handed_to_a_qa_asking_one(default_kb: Services) -> None:
+    """两稳一促是哪两稳，啥时候出的 asks what and when: the policy, scoring best, answers both; its Q&A
+    asking only when (加强版是什么时候出的) had replaced it (``most_specific``). Asked only when, the Q&A
+    still answers."""
+    policy = "policy-fujian-two-stabilities-one-promotion-2020"
+    d = await default_kb.qa.ask("两稳一促是哪两稳，啥时候出的")
+    assert (d.status, d.entry_id) == ("answered", policy)
+    q, cands = default_kb.kb.matcher.search("两稳一促加强版是啥时候出的", limit=10)
+    assert decide(q, cands, default_kb.qa.settings).best.entry_id == f"{policy}#qa2"
 
 
 async def test_what_x_refers_to_is_what_x_is(default_kb: Services) -> None:
