@@ -38,7 +38,7 @@ PERSONAL_NUMBER_WEIGHT = 0.05
 STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 SAME_WORDS = 1.0 - 1e-9  # ``question_sim`` of an own question of the question's very words (``_rerank``)
-FORM_PENALTY = 0.95  # an entry whose own questions all ask in another form than the question (``_rerank``)
+FORM_PENALTY = 0.8  # an entry whose own questions all ask in another form than the question (``_rerank``)
 FORM_MEMO = 50_000  # entries whose own questions' forms are remembered
 _ASKS_NUMBER = re.compile(
     r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
