@@ -176,7 +176,7 @@ NOT_ANSWERS = {"referral", "smalltalk"}  # entries that point elsewhere or chat:
 # harder, and strictly labelled (a two-part question answered on one part counts wrong).
 # (batch d's out of scope: 4 of 52 answered when it was added, small talk answered with the FAQ on
 # reaching a human among them; the issue's 3% is not met there)
-RESIDENT_FLOORS = {("a", "b"): (0.64, 0.02, 0.03), ("c",): (0.50, 0.05, 0.03), ("d",): (0.50, 0.05, 0.10)}
+RESIDENT_FLOORS = {("a", "b"): (0.70, 0.02, 0.03), ("c",): (0.55, 0.05, 0.03), ("d",): (0.55, 0.05, 0.10)}
 
 
 async def test_resident_sets(default_kb: Services) -> None:
@@ -205,7 +205,8 @@ async def test_resident_sets(default_kb: Services) -> None:
         assert len(rows) >= 90 and len(oos) >= 40, batches  # (d: 98, 52)
         # Measured: a and b 147 of 210 right (70%), none wrong, 1 of 65 out of scope answered; c 71 of
         # 133 right (53.4%), 6 wrong (4.5%), none of 47 out of scope answered (twenty-fourth session);
-        # this session's end: c 74 (55.6%), 5 wrong; d 53 of 98 (54.1%), 3 wrong, 4 of 52 answered.
+        # the twenty-fifth session's end: a and b 156 of 210 (74.3%), none wrong; c 77 (57.9%), 5 wrong;
+        # d 57 of 98 (58.2%), 3 wrong, 4 of 52 out of scope answered.
         assert right / len(rows) >= least_right and wrong / len(rows) <= most_wrong, (batches, right, wrong)
         assert answered / len(oos) <= most_answered, batches
 
@@ -393,7 +394,7 @@ INSURANCEQA = EVAL / "faq_insuranceqa"
 async def test_insuranceqa_dev_half(services: Services) -> None:
     """A third-party FAQ imported alone (read from ../shared/eval, never copied): answer precision
     and out-of-scope answered as in BENCHMARKS.md (the issue's targets: >= 0.90, <= 0.10), and the
-    ranking's top-1 / top-3 kept where they stand (the targets, 0.50 / 0.68, are not met)."""
+    ranking's top-1 / top-3 kept where they stand (the targets: 0.50, met on this half; 0.68, not)."""
     await services.kb.import_paths([INSURANCEQA / "kb.jsonl"])
     await services.kb.wait_for_rebuild()
     await services.kb.load_index()
@@ -408,7 +409,8 @@ async def test_insuranceqa_dev_half(services: Services) -> None:
         )
         top1 += bool(ranked) and ranked[0] in r["expect_entry_ids"]
         top3 += any(e in r["expect_entry_ids"] for e in ranked[:3])
-    assert top1 / len(questions) >= 0.46 and top3 / len(questions) >= 0.61, (top1, top3, len(questions))
+    # (measured 82 and 104 of 163: 0.503 and 0.638, twenty-fifth session)
+    assert top1 / len(questions) >= 0.49 and top3 / len(questions) >= 0.62, (top1, top3, len(questions))
     oos = _load(INSURANCEQA / "out_of_scope.jsonl")
     for r in oos:
         false += (await services.qa.ask(r["question"])).status == "answered"
