@@ -797,8 +797,9 @@ class Matcher:
     ) -> tuple[np.ndarray, np.ndarray, Callable[[int], tuple[str, ...]]]:
         """How close the question is to one of each entry's own questions (0 when it has none): the
         share (by weight) of that question's words the question says, and the wording's edit ratios;
-        the closest wording as typed alone (the edit ratio of the texts); and a function giving the words of a candidate's closest question (the first of its best),
-        for ``_unsaid``, called only for the candidates returned."""
+        the closest wording as typed alone (the edit ratio of the texts); and a function giving the
+        words of a candidate's closest question (the first of its best), for ``_unsaid``, called only
+        for the candidates returned."""
         core, said = q.core, q.norm.replace(" ", "")
         says = core.__contains__  # a word of an entry's question that the question says
         weight = self._weight.__getitem__
