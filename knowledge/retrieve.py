@@ -82,10 +82,9 @@ _COUNT_UNITS = {
 _ASKS_COUNT = re.compile(
     r"(?:多少|几)个?(" + "|".join(sorted(_COUNT_UNITS, key=len, reverse=True)) + ")|多久|多长时间|多长"
 )
-# Two kinds of number a question asks for in many words, told apart in this order (几年 is how long,
-# 哪年 when): an entry whose own question asks for the same kind in other words (何时 and 什么时候, 多久
-# and 多长时间) is asked its own question (``_rerank``). A count is asked of its unit (多少家 is not
-# 多少钱), so only in the same words.
+# Two kinds of number a question asks for in many words (几年 is how long, 哪年 when): an entry whose
+# own question asks for the same kind in other words (何时 and 什么时候, 多久 and 多长时间) is asked its
+# own question (``_rerank``). A count is asked of its unit (多少家 is not 多少钱), so only in the same words.
 _NUMBER_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("duration", re.compile(r"多久|多长时间|多长|几天|多少天|几个月|几年|多少年|期限|时限")),
     ("time", re.compile(r"什么时候|何时|啥时候|几时|哪一?天|哪年|几月|几号|日期|截止")),
@@ -586,7 +585,7 @@ class Matcher:
         # in any words (``_NUMBER_KINDS``): that is its question.
         if q.asks_number:
             states = _STATES_COUNT.get(q.count_of)  # a number of the unit asked (一名 too), when one is
-            asked, kind = q.number_asked, number_kind(q.number_asked)
+            asked, kind = q.number_asked, _last_named(q.number_asked, _NUMBER_KINDS)
             off = [
                 j
                 for j, d in enumerate(docs)
@@ -859,15 +858,10 @@ def question_forms(texts: tuple[str, ...]) -> frozenset[str | None]:
     )
 
 
-def number_kind(text: str) -> str | None:
-    """The kind of number (``_NUMBER_KINDS``) that words asking for one ask for: None for other words
-    (电话, 号码), said literally only."""
-    return next((kind for kind, rx in _NUMBER_KINDS if rx.search(text)), None) if text else None
-
-
-def questions_number_kinds(texts: tuple[str, ...]) -> frozenset[str | None]:
-    """The kinds of number an entry's own questions ask for (``number_kind``)."""
-    return frozenset(number_kind(t) for t in texts)
+def questions_number_kinds(texts: tuple[str, ...]) -> frozenset[str]:
+    """The kinds of number (``_NUMBER_KINDS``) an entry's own questions ask for: every kind each
+    names, as ``question_forms`` reads forms (什么时候交，要多久 asks when and how long)."""
+    return frozenset(kind for t in texts for kind, rx in _NUMBER_KINDS if rx.search(t))
 
 
 def questions_aspects(texts: tuple[str, ...]) -> frozenset[str | None]:
