@@ -199,6 +199,17 @@ def clause_forms(norm: str) -> frozenset[str]:
     return frozenset(f for f in map(asked_form, norm.split()) if f)
 
 
+def asking_part(norm: str) -> str:
+    """The question up to the end of its last clause that names a form (``FORMS``): clauses after
+    it ask nothing, they tell the story (怎么查它有没有备过案，怕交了钱老板跑路: not the fee). The
+    whole question when no clause names one (a bare matter) or the last does."""
+    clauses = norm.split(" ")
+    asking = [i for i, c in enumerate(clauses) if asked_form(c)]
+    if not asking or asking[-1] == len(clauses) - 1:
+        return norm
+    return " ".join(clauses[: asking[-1] + 1])
+
+
 def asked_aspect(norm: str) -> str | None:
     """The guide section a (normalized) question asks for: of the aspects it names, the one named
     last (哪个网站/网上 -> 在线办理, 多久 -> 办理时限, 要钱吗 -> 收费标准, 带什么 -> 申请材料); None
@@ -355,10 +366,11 @@ class Matcher:
         words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
         weights = self._story_weights(words, _clauses(pieces, self.lex.stopwords))
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
-        aspect, aspect_said = _last_match(norm, ASPECTS)
+        asks = asking_part(norm)
+        aspect, aspect_said = _last_match(asks, ASPECTS)
         aspect_said = aspect_said.replace(" ", "")  # (compared with compact key texts)
-        count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(norm)) else ""
-        number_asked = m or _ASKS_NUMBER.search(norm)
+        count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(asks)) else ""
+        number_asked = m or _ASKS_NUMBER.search(asks)
         return Query(
             raw=question,
             norm=norm,
@@ -368,11 +380,11 @@ class Matcher:
             tokens=tokens,
             asks_number=bool(number_asked),
             count_of=count,
-            asks_place=place.group() if (place := _ASKS_PLACE.search(norm)) else "",
+            asks_place=place.group() if (place := _ASKS_PLACE.search(asks)) else "",
             aspect=aspect,
             aspect_said=aspect_said,
             corrections=corrections,
-            form=asked_form(norm),
+            form=asked_form(asks),
             number_asked=number_asked.group() if number_asked else "",
             asking=asking_words(norm, self.lex.word_spans(pieces)),
         )

@@ -43,6 +43,7 @@ from knowledge.retrieve import (
     Query,
     asked_aspect,
     asked_form,
+    asking_part,
     clause_forms,
     other_form,
     question_forms,
@@ -1353,6 +1354,31 @@ def test_features_of_a_match() -> None:
 )
 def test_the_form_a_question_asks_in(question: str, form: str | None) -> None:
     assert asked_form(question) == form
+
+
+@pytest.mark.parametrize(
+    ("question", "part"),
+    [
+        ("怎么查它有没有备过案，怕交了钱老板跑路", "怎么查它有没有备过案"),  # the worry after it asks nothing
+        ("卡里还有钱，能退吗", "卡里还有钱 能退吗"),  # the story before it stays: the question ends it
+        ("预付卡备案 材料", "预付卡备案 材料"),  # no clause names a form: the whole fragment
+        ("预付卡备案要多久", "预付卡备案要多久"),
+    ],
+)
+def test_the_asking_part_of_a_question_ends_with_its_last_asking_clause(question: str, part: str) -> None:
+    assert asking_part(normalize(question)) == normalize(part)
+
+
+async def test_a_clause_after_the_question_does_not_set_what_is_asked(default_kb: Services) -> None:
+    """怎么查它有没有在商务部门备过案，怕交了钱老板跑路 asks how to check a filing; the worry after it
+    (交了钱) named the fee section, and the FAQ on the filing fee was answered. What is asked (form,
+    section, number, place) is read up to the last clause that asks."""
+    question = "家门口新开的健身房在推年卡，怎么查它有没有在商务部门备过案，怕交了钱老板跑路"
+    q = default_kb.kb.matcher.analyse(question)
+    assert (q.aspect, q.form) == (None, "whether")
+    d = await default_kb.qa.ask(question)
+    assert d.entry_id != "faq-circ-003"
+    assert "faq-circ-004" in [d.entry_id, *(s.entry_id for s in d.suggestions)]
 
 
 async def test_which_road_asks_a_place(default_kb: Services) -> None:
