@@ -76,6 +76,25 @@ def whole_policy(best: Candidate, top: list[Candidate], cands: list[Candidate]) 
     return next((c for c in cands if c.entry_id == parent and c.score >= best.score - CHILD_SLACK), None)
 
 
+def question_apart(
+    q: Query, top: list[Candidate], x: list[float], model: ConfidenceModel, m: MatchingSettings
+) -> Verdict | None:
+    """The runner-up, answered, when the best ties with it (``tied``) and the runner-up is set apart
+    from the best by its own question (``tied`` reads its features as the best's: its question the
+    closer by ``TIE``, or its key field): of two answers the match scores alike, the one whose own
+    question was asked (拍买许可在哪里办: the FAQ asked 拍卖业务许可在哪里办, not the guide titled
+    从事拍卖业务许可 a hair above it). None when it is not, or not confident (``m.precision``), or
+    holds too little of the question (``thin``). ``x``: the best's features."""
+    if len(top) < 2 or top[1].score < top[0].score - TIE or not tied(x):
+        return None
+    swapped = [top[1], top[0], *top[2:]]
+    x = features(q, swapped[0], swapped[1:])
+    p = model.p_answer(swapped[0], x)
+    if p >= m.precision and not tied(x) and not thin(x):
+        return Verdict("answered", swapped[0], swapped, p, x)
+    return None
+
+
 def with_overview(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
     """``offered`` with the entry about the whole matter among them: when every one offered asks a
     question of its own (FAQs) and a candidate without own questions (a guide, a policy) names every
@@ -98,7 +117,8 @@ def decide(
     (``Candidate.asked``: it *is* that entry's question; confidence 1) and no other answer is asked
     by it too, or when the confidence that the best entry answers the question reaches
     ``m.precision``, no other answer ties with it (``tied``) and it holds enough of the question
-    (``thin``), or the policy whose own Q&As tie for it does so (``whole_policy``); ``suggested``
+    (``thin``), or the runner-up it ties with, set apart by its own question, does so
+    (``question_apart``), or the policy whose own Q&As tie for it does (``whole_policy``); ``suggested``
     when a right entry is
     likely enough among the candidates offered (``m.suggest_confidence``), or the question is too
     vague to pick one (the best entry holds every word of it), FAQs offered with the entry on their
@@ -116,6 +136,9 @@ def decide(
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
     if p >= m.precision and not tied(x) and not thin(x):
         return Verdict("answered", best, top, p, x)
+    runner = question_apart(q, top, x, model, m)
+    if runner is not None:
+        return runner
     whole = whole_policy(best, top, cands)
     if whole is not None:
         # (its own Q&As give its answer: ``distinct`` leaves them out of the runners-up)

@@ -22,6 +22,7 @@ from bot.confidence import (
     GROUPS,
     LISTED_SIGNS,
     SIGNS,
+    TIE,
     ConfidenceModel,
     Logistic,
     features,
@@ -280,6 +281,22 @@ async def test_a_question_its_policys_qas_tie_on_is_answered_by_the_policy(defau
     )
     d = await default_kb.qa.ask("福建两稳一促政策原文在哪里能看到")
     assert (d.status, d.entry_id) == ("answered", f"{policy}#qa5")
+
+
+async def test_of_two_tied_answers_the_one_whose_own_question_was_asked_answers(default_kb: Services) -> None:
+    """商业特许经营备案在哪办: the franchise guide, titled with those words, scores a hair above the FAQ
+    asked 特许经营备案在哪办, and the two tied: the question was offered both. The FAQ, set apart by
+    its own question, answers (``question_apart``); a tie neither's question sets apart is still
+    offered (预付卡备案要什么材料: two guides)."""
+    question = "商业特许经营备案在哪办"
+    _, cands = default_kb.kb.matcher.search(question, limit=10)
+    top = distinct(cands, 3)
+    assert top[0].entry_id == "guide-franchise-filing" and top[1].entry_id == "faq-circ-013"
+    assert top[0].score - top[1].score < TIE  # (the case: tied, the guide first)
+    d = await default_kb.qa.ask(question)
+    assert (d.status, d.entry_id) == ("answered", "faq-circ-013")
+    tied_guides = await default_kb.qa.ask("预付卡备案要什么材料")
+    assert tied_guides.status == "suggested"
 
 
 def test_when_is_not_what() -> None:
