@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot.confidence import TIE, ConfidenceModel, features, shipped_model, thin, tied
 from bot.config import MatchingSettings
-from knowledge.retrieve import SAME_WORDS, Candidate, Query, clause_forms, question_forms
+from knowledge.retrieve import SAME_WORDS, Candidate, Query, asking_clauses
 
 OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
 
@@ -46,17 +46,18 @@ CHILD_SLACK = 0.15  # a policy's own Q&A this close to the policy is the more sp
 def most_specific(best: Candidate, cands: list[Candidate], q: Query) -> Candidate:
     """The best candidate, or its own Q&A child when that scores nearly as well. A document's clauses
     are its parts, not answers to questions about it: asked for its date or number, the document
-    itself answers, so a clause never replaces it. Nor does a Q&A that asks only part of a
-    question in several parts (two clauses asking in different forms, ``clause_forms``: 两稳一促是
-    哪两稳，啥时候出的 was answered by 加强版是什么时候出的): the policy answers the whole."""
-    parts = clause_forms(q.norm)
+    itself answers, so a clause never replaces it. Nor does a Q&A a question asking in several
+    clauses (``asking_clauses``): each Q&A asks one thing, and the policy answers the whole (两稳一促
+    是哪两稳，啥时候出的 was answered by 加强版是什么时候出的, 六稳六保到底指哪几样？跟商务局有啥关系 by the
+    bureau's part in it)."""
+    if asking_clauses(q.norm) >= 2:
+        return best
     children = [
         c
         for c in cands
         if c.info.parent_id == best.entry_id
         and c.info.kind != "clause"
         and c.score >= best.score - CHILD_SLACK
-        and (len(parts) < 2 or parts <= question_forms(c.info.question_texts))
     ]
     return max(children, key=lambda c: c.score) if children else best
 

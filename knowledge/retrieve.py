@@ -191,10 +191,10 @@ def asked_form(norm: str) -> str | None:
     return _last_named(norm, FORMS)
 
 
-def clause_forms(norm: str) -> frozenset[str]:
-    """The forms the clauses of a (normalized) question ask in, each clause's last named
-    (``asked_form``): 两稳一促是哪两稳，啥时候出的 asks what and when."""
-    return frozenset(f for f in map(asked_form, norm.split()) if f)
+def asking_clauses(norm: str) -> int:
+    """How many clauses of a (normalized) question ask, naming a form (``asked_form``): 两稳一促是哪
+    两稳，啥时候出的 asks in two; 我开了家店，想发会员卡，要备案吗 in one."""
+    return sum(1 for clause in norm.split() if asked_form(clause))
 
 
 def asking_part(norm: str) -> str:
