@@ -46,10 +46,10 @@ CHILD_SLACK = 0.15  # a policy's own Q&A this close to the policy is the more sp
 def most_specific(best: Candidate, cands: list[Candidate], q: Query) -> Candidate:
     """The best candidate, or its own Q&A child when that scores nearly as well. A document's clauses
     are its parts, not answers to questions about it: asked for its date or number, the document
-    itself answers, so a clause never replaces it. Nor does a Q&A a question asking in several
-    clauses (``asking_clauses``): each Q&A asks one thing, and the policy answers the whole (两稳一促
-    是哪两稳，啥时候出的 was answered by 加强版是什么时候出的, 六稳六保到底指哪几样？跟商务局有啥关系 by the
-    bureau's part in it)."""
+    itself answers, so a clause never replaces it. Nor does a Q&A replace it for a question asking
+    in several clauses (``asking_clauses``): each Q&A asks one thing, and the policy answers the
+    whole (两稳一促是哪两稳，啥时候出的 was answered by 加强版是什么时候出的, 六稳六保到底指哪几样？跟商务局
+    有啥关系 by the bureau's part in it)."""
     if asking_clauses(q.norm) >= 2:
         return best
     children = [
@@ -89,10 +89,10 @@ def question_apart(
     if len(top) < 2 or top[1].score < top[0].score - TIE or not tied(x):
         return None
     swapped = [top[1], top[0], *top[2:]]
-    x = features(q, swapped[0], swapped[1:])
-    p = model.p_answer(swapped[0], x)
-    if p >= m.precision and not tied(x) and not thin(x):
-        return Verdict("answered", swapped[0], swapped, p, x)
+    runner_x = features(q, swapped[0], swapped[1:])
+    p = model.p_answer(swapped[0], runner_x)
+    if p >= m.precision and not tied(runner_x) and not thin(runner_x):
+        return Verdict("answered", swapped[0], swapped, p, runner_x)
     return None
 
 

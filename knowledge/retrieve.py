@@ -201,7 +201,7 @@ def asking_part(norm: str) -> str:
     """The question up to the end of its last clause that names a form (``FORMS``): clauses after
     it ask nothing, they tell the story (怎么查它有没有备过案，怕交了钱老板跑路: not the fee). The
     whole question when no clause names one (a bare matter) or the last does."""
-    clauses = norm.split(" ")
+    clauses = norm.split()
     asking = [i for i, c in enumerate(clauses) if asked_form(c)]
     if not asking or asking[-1] == len(clauses) - 1:
         return norm
