@@ -3,7 +3,8 @@
 Greetings are made of words the matcher drops as fillers (你好, 谢谢, 在吗), so a question like "你好"
 has nothing to search with. Small-talk entries are found instead by the exact compact form of the
 whole message (``Index.asked_as``), after forgiving the trimmings people add: trailing particles
-(你好呀, 谢谢啦), a leading interjection (嗯好的) or name for the bot (小助手，你能做什么), a word said
+(你好呀, 谢谢啦), a leading interjection (嗯好的), name for the bot (小助手，你能做什么) or
+opening (请问你是机器人吗), a word said
 twice (谢谢谢谢), emoji and punctuation;
 or, when the whole message is two or more of them in a row (好的，明白了; 谢谢，再见), by the last.
 """
@@ -20,6 +21,7 @@ TRAILING = "啊呀呢吧呗哈啦嘛哦噢喔哟嘞咯呐"
 PIECE_CHARS = 12  # the longest piece a message made of several small-talk phrasings is split into
 LEADING = "嗯哦噢喔啊哈"
 ADDRESSED = ("小助手", "助手", "机器人", "客服", "亲")  # how people call the bot before what they say
+OPENING = ("请问", "您好", "你好")  # how people open what they say (请问你是机器人吗 -> 你是机器人吗)
 
 
 def phrasings(text: str) -> list[str]:
@@ -28,9 +30,10 @@ def phrasings(text: str) -> list[str]:
     if not c or len(c) > MAX_CHARS:
         return []
     forms = [c, c.rstrip(TRAILING), c.lstrip(LEADING), c.strip(LEADING + TRAILING)]
-    for name in ADDRESSED:  # 小助手，你能做什么 -> 你能做什么
-        if c.startswith(name) and len(c) > len(name):
-            forms += [c[len(name) :], c[len(name) :].rstrip(TRAILING)]
+    for name in (*ADDRESSED, *OPENING):  # 小助手，你能做什么 -> 你能做什么
+        rest = c[len(name) :]
+        if c.startswith(name) and rest.strip(LEADING + TRAILING):  # (你好呀 is no opening of 呀)
+            forms += [rest, rest.rstrip(TRAILING)]
     for size in range(1, len(c) // 2 + 1):  # 谢谢谢谢 -> 谢谢, 你好你好 -> 你好
         unit = c[:size]
         if len(c) % size == 0 and unit * (len(c) // size) == c:

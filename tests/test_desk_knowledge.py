@@ -63,9 +63,11 @@ def _rows(name: str) -> list[dict]:
         ("谢谢，再见", "smalltalk-bye"),
         ("嗯嗯，好的，谢谢！", "smalltalk-thanks"),
         ("你好，你是机器人吗", "smalltalk-about"),
-        # the bot called by a name first
+        # the bot called by a name first, or an opening
         ("小助手，你能回答哪些方面的问题", "smalltalk-about"),
         ("客服在吗", "smalltalk-hello"),
+        ("請問你是機器人嗎", "smalltalk-about"),  # (traditional characters: 请问你是机器人吗)
+        ("请问你能做什么", "smalltalk-about"),
     ],
 )
 async def test_small_talk_is_answered_by_its_entry(default_kb: Services, text: str, entry_id: str) -> None:
