@@ -176,7 +176,9 @@ NOT_ANSWERS = {"referral", "smalltalk"}  # entries that point elsewhere or chat:
 # most, out of scope answered at most). Batches a and b were written by a helper who read only the
 # knowledge base files; batch c by helpers who read only ../shared/reference, labelled by a third:
 # harder, and strictly labelled (a two-part question answered on one part counts wrong); batch d
-# (twenty-fifth session) and batch e (twenty-sixth) the same way.
+# (twenty-fifth session) and batches e and f (twenty-sixth) the same way; batch f's labels ask a guide
+# section of questions that name none (成品由流通管理办法 什么时候施行: 设定依据), counted wrong when
+# the guide answers whole: 5 of its 7 wrong answers.
 # (batch d's out of scope: 4 of 52 answered when it was added, small talk answered with the FAQ on
 # reaching a human among them; batch e's: 8 of 63, each a question the knowledge base answers with a
 # hedge the labeller judged partial (开干洗店要去商务局备案吗: the rule, its enforcement unconfirmed);
@@ -186,6 +188,7 @@ RESIDENT_FLOORS = {
     ("c",): (0.55, 0.05, 0.03),
     ("d",): (0.55, 0.05, 0.10),
     ("e",): (0.50, 0.05, 0.15),
+    ("f",): (0.50, 0.13, 0.20),
 }
 
 
@@ -212,12 +215,13 @@ async def test_resident_sets(default_kb: Services) -> None:
         for r in oos:
             d = await default_kb.qa.ask(r["question"])
             answered += d.status == "answered" and d.kind not in NOT_ANSWERS
-        assert len(rows) >= 80 and len(oos) >= 40, batches  # (d: 98, 52; e: 87, 63)
+        assert len(rows) >= 60 and len(oos) >= 40, batches  # (d: 98, 52; e: 87, 63; f: 66, 54)
         # Measured: a and b 147 of 210 right (70%), none wrong, 1 of 65 out of scope answered; c 71 of
         # 133 right (53.4%), 6 wrong (4.5%), none of 47 out of scope answered (twenty-fourth session);
         # the twenty-fifth session's end: a and b 156 of 210 (74.3%), none wrong; c 77 (57.9%), 5 wrong;
         # d 57 of 98 (58.2%), 3 wrong, 4 of 52 out of scope answered; batch e when written (44fdc8f):
-        # 47 of 87 (54.0%), 4 wrong (4.6%), 8 of 63 out of scope answered (12.7%).
+        # 47 of 87 (54.0%), 4 wrong (4.6%), 8 of 63 out of scope answered (12.7%); batch f when written
+        # (44fdc8f and 533ccbe alike): 38 of 66 (57.6%), 7 wrong (10.6%), 10 of 54 out of scope answered.
         assert right / len(rows) >= least_right and wrong / len(rows) <= most_wrong, (batches, right, wrong)
         assert answered / len(oos) <= most_answered, batches
 
