@@ -94,7 +94,7 @@ class QAService:
             # Clauses of one section tied with it answer together (``same_section``).
             together = same_section(best, verdict.alternatives[1:]) if best is not None else []
             parts = [e for c in together if (e := await self.kb.answer_entry(c.entry_id)) is not None]
-            _answer_with(decision, entry, query.aspect, [entry, *parts] if parts else None)
+            _answer_with(decision, entry, query.aspect, [entry, *parts] if parts else None, query.aspects)
             joined = {c.entry_id for c in together}
             decision.suggestions = [s for s in suggestions[1:] if s.entry_id not in joined]
         elif verdict.status == "suggested":
@@ -172,12 +172,17 @@ class QAService:
 
 
 def _answer_with(
-    decision: Decision, entry: Entry, aspect: str | None, section: list[Entry] | None = None
+    decision: Decision,
+    entry: Entry,
+    aspect: str | None,
+    section: list[Entry] | None = None,
+    asked: tuple[str, ...] = (),
 ) -> None:
-    """Fill ``decision`` with ``entry``'s answer (its section ``aspect``, for a guide; with the other
-    clauses of its ``section``, for a clause answering together with them) and source."""
+    """Fill ``decision`` with ``entry``'s answer (its section ``aspect``, for a guide, with the other
+    sections the question's clauses ask, ``asked``; with the other clauses of its ``section``, for a
+    clause answering together with them) and source."""
     decision.kind, decision.entry = entry.kind, entry
-    decision.answer = section_answer(section) if section else answer_text(entry, aspect)
+    decision.answer = section_answer(section) if section else answer_text(entry, aspect, asked)
     decision.source = source_of(entry)
     decision.citation = citation(entry, section=bool(section))
 

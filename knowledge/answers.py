@@ -10,10 +10,12 @@ from knowledge.models import Entry
 GUIDE_OVERVIEW = ("事项名称", "办理条件", "申请材料")
 
 
-def answer_text(entry: Entry, aspect: str | None = None) -> str:
-    """The answer an entry gives; for a guide, the section the question asks about."""
+def answer_text(entry: Entry, aspect: str | None = None, asked: tuple[str, ...] = ()) -> str:
+    """The answer an entry gives; for a guide, the section the question asks about (``aspect``), with
+    the sections its other clauses ask about (``asked``, in the order asked: 要带哪些材料，要多久 asks
+    申请材料 and 办理时限)."""
     if entry.kind == "guide":
-        return _guide_answer(entry, aspect)
+        return _guide_answer(entry, aspect, asked)
     if entry.kind == "clause":
         return f"【{' > '.join(entry.heading_path)}】\n{_clause_text(entry)}"
     if entry.kind == "policy":
@@ -63,8 +65,14 @@ def referral_answer(entry: Entry) -> str:
     return "\n".join(parts)
 
 
-def _guide_answer(entry: Entry, aspect: str | None) -> str:
+def _guide_answer(entry: Entry, aspect: str | None, asked: tuple[str, ...] = ()) -> str:
     sections = {name: text for name, text in entry.sections}
+    shown = [n for n in dict.fromkeys([*asked, aspect]) if n and n in sections]
+    if aspect in shown and len(shown) > 1:  # several sections asked: each under its name
+        others = [n for n in sections if n not in shown]
+        body = "\n\n".join(f"{n}：\n{sections[n]}" for n in shown)
+        more = f"\n\n本指南还包括：{'、'.join(others)}。" if others else ""
+        return f"【{entry.title}｜{'、'.join(shown)}】\n{body}{more}"
     if aspect and aspect in sections:
         others = [n for n in sections if n != aspect]
         return f"【{entry.title}｜{aspect}】\n{sections[aspect]}\n\n本指南还包括：{'、'.join(others)}。可以接着问，例如“{entry.title}的{others[0]}”。"

@@ -208,6 +208,16 @@ def asking_part(norm: str) -> str:
     return " ".join(clauses[: asking[-1] + 1])
 
 
+def asked_aspects(norm: str) -> tuple[str, ...]:
+    """The guide sections the asking clauses of a (normalized) question ask for (those naming a form,
+    ``asked_form``), each clause's last named (``asked_aspect``), in the order asked, once each:
+    要带哪些材料 要多久 -> 申请材料, 办理时限. A clause asking nothing names its matter (向鼓楼区商务局
+    咨询政策: the guide's title, not its phone)."""
+    return tuple(
+        dict.fromkeys(a for clause in norm.split() if asked_form(clause) and (a := asked_aspect(clause)))
+    )
+
+
 def asked_aspect(norm: str) -> str | None:
     """The guide section a (normalized) question asks for: of the aspects it names, the one named
     last (哪个网站/网上 -> 在线办理, 多久 -> 办理时限, 要钱吗 -> 收费标准, 带什么 -> 申请材料); None
@@ -269,6 +279,8 @@ class Query:
     form: str | None = None  # the form it asks in (``asked_form``)
     number_asked: str = ""  # the words that ask for a number or date (多久, 几月): "" when none do
     aspect_said: str = ""  # the words that ask for ``aspect`` (要什么条件: 条件)
+    # the sections its asking clauses ask for, in order (要带哪些材料，要多久: 申请材料, 办理时限)
+    aspects: tuple[str, ...] = ()
     asking: int = 0  # which words only say how it asks (bit i: ``words[i]``; ``asking_words``)
 
     @property
@@ -381,6 +393,7 @@ class Matcher:
             asks_place=place.group() if (place := _ASKS_PLACE.search(asks)) else "",
             aspect=aspect,
             aspect_said=aspect_said,
+            aspects=asked_aspects(asks),
             corrections=corrections,
             form=asked_form(asks),
             number_asked=number_asked.group() if number_asked else "",

@@ -43,6 +43,7 @@ from knowledge.retrieve import (
     Matcher,
     Query,
     asked_aspect,
+    asked_aspects,
     asked_form,
     asking_clauses,
     asking_part,
@@ -977,6 +978,27 @@ async def test_guides_answer_the_section_asked_about(
 )
 def test_the_guide_section_a_question_asks_for(question: str, aspect: str | None) -> None:
     assert asked_aspect(normalize(question)) == aspect
+
+
+async def test_a_guide_asked_for_two_sections_in_two_clauses_shows_both(default_kb: Services) -> None:
+    """再生资源回收备案要带哪些材料，要多久 asks the materials and the time limit: the guide answers with
+    both sections, in the order asked, and names the rest; it had shown the time limit only (the
+    section asked last). One section asked shows that one, as before."""
+    assert asked_aspects(normalize("在哪个网站填？大概要几天")) == ("在线办理", "办理时限")
+    assert asked_aspects(normalize("要多久，要多久")) == ("办理时限",)
+    assert asked_aspects(normalize("向鼓楼区商务局咨询政策、反映诉求要什么材料")) == ("申请材料",)
+    entry = await default_kb.kb.get("guide-recycling-filing")
+    assert entry is not None
+    sections = dict(entry.sections)
+    d = await default_kb.qa.ask("再生资源回收备案要带哪些材料，要多久")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-recycling-filing", "办理时限")
+    answer = d.answer or ""
+    assert answer.split("\n")[0] == f"【{entry.title}｜申请材料、办理时限】"
+    assert sections["申请材料"] in answer and sections["办理时限"] in answer
+    assert answer.index(sections["申请材料"]) < answer.index(sections["办理时限"])
+    assert sections["收费标准"] not in answer and "收费标准" in answer.split("本指南还包括：")[1]
+    one = await default_kb.qa.ask("再生资源回收备案要带哪些材料")
+    assert (one.answer or "").startswith(f"【{entry.title}｜申请材料】\n{sections['申请材料']}")
 
 
 async def test_an_entry_mentioning_a_section_in_passing_does_not_beat_the_guide(default_kb: Services) -> None:
