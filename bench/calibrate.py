@@ -6,7 +6,7 @@
 The labelled sets (bench/labelled.py), on three knowledge bases each imported alone:
 - seed: the seed document, with the dev sets of ../shared/eval and our own seed sets (tests/data);
 - default: the shipped default knowledge base, with tests/data/faq_eval.jsonl and batch a of the
-  resident sets (tests/data/resident_*.jsonl; batches b to e are held out: --held-out reports them,
+  resident sets (tests/data/resident_*.jsonl; every other batch is held out: --held-out reports them,
   they fit nothing);
 - insuranceqa: the InsuranceQA development half (../shared/eval/faq_insuranceqa), read in place and
   never copied into the project (its licence is for evaluation): only the fitted weights come of it.
@@ -241,7 +241,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="report only; do not write the model file")
     ap.add_argument(
-        "--held-out", action="store_true", help="also report resident batches b to e (they fit nothing)"
+        "--held-out", action="store_true", help="also report the other resident batches (they fit nothing)"
     )
     args = ap.parse_args()
     m = MatchingSettings()
@@ -279,7 +279,7 @@ def main() -> None:
     report_groups(e, run_ans, run_list, m)
     if is_b.any():
         print_reliability(
-            "Reliability, resident batches b to e (held out), shipped model:", run_ans[is_b], e.answer[is_b]
+            "Reliability, resident batches but a (held out), shipped model:", run_ans[is_b], e.answer[is_b]
         )
 
     models = fit_all(e, train)
@@ -288,7 +288,7 @@ def main() -> None:
     report_groups(e, full_ans, full_list, m)
     print_reliability("Reliability, in the fit (answer model):", full_ans[train], e.answer[train])
     if is_b.any():
-        print_reliability("Reliability, resident batches b to e (held out):", full_ans[is_b], e.answer[is_b])
+        print_reliability("Reliability, resident batches but a (held out):", full_ans[is_b], e.answer[is_b])
     for name in ("answer", "listed"):
         for g in GROUPS:
             w, b = models[name][g]
