@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot.confidence import TIE, ConfidenceModel, features, shipped_model, thin, tied
 from bot.config import MatchingSettings
-from knowledge.retrieve import SAME_WORDS, Candidate, Query, asking_clauses
+from knowledge.retrieve import SAME_WORDS, Candidate, Query
 
 OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
 
@@ -50,7 +50,7 @@ def most_specific(best: Candidate, cands: list[Candidate], q: Query) -> Candidat
     in several clauses (``asking_clauses``): each Q&A asks one thing, and the policy answers the
     whole (两稳一促是哪两稳，啥时候出的 was answered by 加强版是什么时候出的, 六稳六保到底指哪几样？跟商务局
     有啥关系 by the bureau's part in it)."""
-    if asking_clauses(q.norm) >= 2:
+    if q.asks_in >= 2:
         return best
     children = [
         c

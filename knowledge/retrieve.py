@@ -194,18 +194,14 @@ def asked_form(norm: str) -> str | None:
 def asking_clauses(norm: str) -> int:
     """How many clauses of a (normalized) question ask, naming a form (``asked_form``): 两稳一促是哪
     两稳，啥时候出的 asks in two; 我开了家店，想发会员卡，要备案吗 in one."""
-    return sum(1 for clause in norm.split() if asked_form(clause))
+    return _asking(norm)[3]
 
 
 def asking_part(norm: str) -> str:
     """The question up to the end of its last clause that names a form (``FORMS``): clauses after
     it ask nothing, they tell the story (怎么查它有没有备过案，怕交了钱老板跑路: not the fee). The
     whole question when no clause names one (a bare matter) or the last does."""
-    clauses = norm.split()
-    asking = [i for i, c in enumerate(clauses) if asked_form(c)]
-    if not asking or asking[-1] == len(clauses) - 1:
-        return norm
-    return " ".join(clauses[: asking[-1] + 1])
+    return _asking(norm)[0]
 
 
 def asked_aspects(norm: str) -> tuple[str, ...]:
@@ -213,9 +209,22 @@ def asked_aspects(norm: str) -> tuple[str, ...]:
     ``asked_form``), each clause's last named (``asked_aspect``), in the order asked, once each:
     要带哪些材料 要多久 -> 申请材料, 办理时限. A clause asking nothing names its matter (向鼓楼区商务局
     咨询政策: the guide's title, not its phone)."""
-    return tuple(
-        dict.fromkeys(a for clause in norm.split() if asked_form(clause) and (a := asked_aspect(clause)))
-    )
+    return _asking(norm)[2]
+
+
+def _asking(norm: str) -> tuple[str, str | None, tuple[str, ...], int]:
+    """One pass over a (normalized) question's clauses: its asking part (``asking_part``), the form it
+    asks in (``asked_form`` of that part: the last asking clause's), the sections its asking clauses
+    ask for (``asked_aspects``) and how many clauses ask (``asking_clauses``)."""
+    clauses = norm.split()
+    forms = [asked_form(c) for c in clauses]
+    asking = [i for i, f in enumerate(forms) if f]
+    if not asking:
+        return norm, None, (), 0
+    last = asking[-1]
+    part = norm if last == len(clauses) - 1 else " ".join(clauses[: last + 1])
+    aspects = tuple(dict.fromkeys(a for i in asking if (a := asked_aspect(clauses[i]))))
+    return part, forms[last], aspects, len(asking)
 
 
 def asked_aspect(norm: str) -> str | None:
@@ -281,6 +290,7 @@ class Query:
     aspect_said: str = ""  # the words that ask for ``aspect`` (要什么条件: 条件)
     # the sections its asking clauses ask for, in order (要带哪些材料，要多久: 申请材料, 办理时限)
     aspects: tuple[str, ...] = ()
+    asks_in: int = 0  # how many of its clauses ask (``asking_clauses``: 两稳一促是哪两稳，啥时候出的, 2)
     asking: int = 0  # which words only say how it asks (bit i: ``words[i]``; ``asking_words``)
 
     @property
@@ -376,7 +386,7 @@ class Matcher:
         words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
         weights = self._story_weights(words, _clauses(pieces, self.lex.stopwords))
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
-        asks = asking_part(norm)
+        asks, form, aspects, asks_in = _asking(norm)
         aspect, aspect_said = _last_match(asks, ASPECTS)
         aspect_said = aspect_said.replace(" ", "")  # (compared with compact key texts)
         count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(asks)) else ""
@@ -393,9 +403,10 @@ class Matcher:
             asks_place=place.group() if (place := _ASKS_PLACE.search(asks)) else "",
             aspect=aspect,
             aspect_said=aspect_said,
-            aspects=asked_aspects(asks),
+            aspects=aspects,
+            asks_in=asks_in,
             corrections=corrections,
-            form=asked_form(asks),
+            form=form,
             number_asked=number_asked.group() if number_asked else "",
             asking=asking_words(norm, self.lex.word_spans(pieces)),
         )
