@@ -89,11 +89,18 @@ def question_apart(
     if len(top) < 2 or top[1].score < top[0].score - TIE or not tied(x):
         return None
     swapped = [top[1], top[0], *top[2:]]
-    runner_x = features(q, swapped[0], swapped[1:])
-    p = model.p_answer(swapped[0], runner_x)
-    if p >= m.precision and not tied(runner_x) and not thin(runner_x):
-        return Verdict("answered", swapped[0], swapped, p, runner_x)
-    return None
+    return confident(q, swapped, model, m)
+
+
+def confident(q: Query, top: list[Candidate], model: ConfidenceModel, m: MatchingSettings) -> Verdict | None:
+    """``top[0]`` answered, the others its runners-up, when the confidence that it answers reaches
+    ``m.precision``, no runner-up ties with it (``tied``) and it holds enough of the question
+    (``thin``); None otherwise."""
+    x = features(q, top[0], top[1:])
+    p = model.p_answer(top[0], x)
+    return (
+        Verdict("answered", top[0], top, p, x) if p >= m.precision and not tied(x) and not thin(x) else None
+    )
 
 
 def with_overview(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
@@ -144,10 +151,8 @@ def decide(
     if whole is not None:
         # (its own Q&As give its answer: ``distinct`` leaves them out of the runners-up)
         w_top = distinct([whole, *(c for c in cands if c is not whole)], max(m.max_suggestions, 2))
-        w_x = features(q, whole, w_top[1:])
-        w_p = model.p_answer(whole, w_x)
-        if w_p >= m.precision and not tied(w_x) and not thin(w_x):
-            return Verdict("answered", whole, w_top, w_p, w_x)
+        if (answered := confident(q, w_top, model, m)) is not None:
+            return answered
     # Offered too when the question is too vague to pick one: the best entry holds all its words.
     if max(p, listed) >= m.suggest_confidence or best.missing == 0.0:
         offered = [c for c in top if c.score >= OFFER_SHARE * best.score][: m.max_suggestions]
