@@ -36,6 +36,7 @@ SEPARATING = "了过"  # said inside a separable verb (备过案: 备案), dropp
 _PERSONAL_NUMBER = re.compile(r"\d{7,}x?")
 PERSONAL_NUMBER_WEIGHT = 0.05
 STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
+YEAR_PENALTY = ANSWER_TYPE_PENALTY  # asked of a year the entry never names, its title naming another
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 SAME_WORDS = 1.0 - 1e-9  # ``question_sim`` of an own question of the question's very words (``_rerank``)
 FORM_PENALTY = 0.8  # an entry whose own questions all ask in another form than the question (``_rerank``)
@@ -97,6 +98,11 @@ _STATES_COUNT = {  # a number (digits or Chinese numerals: 一名) before one of
 _STATES_COUNT |= {
     unit: re.compile(_STATES_COUNT[unit].pattern + "|免费|不收|无需缴费") for unit in ("钱", "元", "块")
 }
+
+# A year a question names (2021年的方案, 2020年度), and any year an entry's title or number names
+# (鼓商务〔2020〕123号): digits only once normalized.
+_ASKS_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=年)")
+_NAMES_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 # A question asking where to go or where something is, which an entry answers only if it names a place.
 _WHERE_MISTYPED = re.compile(r"(在|去|到)那(?=里|儿)")  # (哪 and 那 are both na; ``Matcher.analyse``)
@@ -227,6 +233,16 @@ def _asking(norm: str) -> tuple[str, str | None, tuple[str, ...], int]:
     return part, forms[last], aspects, len(asking)
 
 
+def asked_years(norm: str) -> tuple[str, ...]:
+    """The years the clauses of a (normalized) question that ask (naming a form, ``asked_form``)
+    name, or the whole question when none does: 2021年的方案出了吗 asks of 2021; 抽屉里还有张2018年
+    办的登记表，现在还有用吗 tells when it was made, and asks of now."""
+    if "年" not in norm:  # (most questions: no clause read again)
+        return ()
+    asking = [c for c in norm.split() if asked_form(c)] or [norm]
+    return tuple(dict.fromkeys(y for c in asking for y in _ASKS_YEAR.findall(c)))
+
+
 def asked_aspect(norm: str) -> str | None:
     """The guide section a (normalized) question asks for: of the aspects it names, the one named
     last (哪个网站/网上 -> 在线办理, 多久 -> 办理时限, 要钱吗 -> 收费标准, 带什么 -> 申请材料); None
@@ -292,6 +308,7 @@ class Query:
     aspects: tuple[str, ...] = ()
     asks_in: int = 0  # how many of its clauses ask (``asking_clauses``: 两稳一促是哪两稳，啥时候出的, 2)
     asking: int = 0  # which words only say how it asks (bit i: ``words[i]``; ``asking_words``)
+    years: tuple[str, ...] = ()  # the years it names (2021年的方案: "2021")
 
     @property
     def matter(self) -> float:
@@ -409,6 +426,7 @@ class Matcher:
             form=form,
             number_asked=number_asked.group() if number_asked else "",
             asking=asking_words(norm, self.lex.word_spans(pieces)),
+            years=asked_years(norm),
         )
 
     def _split_guesses(self, pieces: list[str]) -> list[str]:
@@ -641,6 +659,11 @@ class Matcher:
                 and "where" not in self._forms[d.question_texts]
             ]
             factor[off] *= ANSWER_TYPE_PENALTY
+        # Asked of a year that an entry never names while its title or number names another (2021年的
+        # 方案出了吗, of the 2020 plan): it is about another year, it cannot be the answer.
+        if q.years:
+            off = [j for j, d in enumerate(docs) if other_year(q.years, d)]
+            factor[off] *= YEAR_PENALTY
         # Asked for a guide's section (materials, fees...) while a guide with it is a candidate: an
         # entry that neither has that section, nor says the words the question asked it with in its
         # key field, nor has an own question asking for it last (成品油零售资格在哪里办 asks where:
@@ -912,6 +935,15 @@ def other_form(
     if asked is None:
         return []
     return [j for j, d in enumerate(docs) if d.question_texts and asked not in forms_of(d.question_texts)]
+
+
+def other_year(years: tuple[str, ...], d: IndexedDoc) -> bool:
+    """Whether an entry is about another year than ``years`` (those a question names): its key field
+    or its document's title names a year (鼓楼区商务局2020年政务公开工作实施方案, 鼓商务〔2020〕123号)
+    and none of ``years`` is said anywhere in it."""
+    if not (_NAMES_YEAR.search(d.key_text) or _NAMES_YEAR.search(d.document)):
+        return False
+    return not any(y in d.key_text or y in d.body_text or y in d.document for y in years)
 
 
 def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int]) -> list[Candidate]:

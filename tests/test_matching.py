@@ -47,6 +47,7 @@ from knowledge.retrieve import (
     asked_form,
     asking_clauses,
     asking_part,
+    asked_years,
     other_form,
     question_forms,
 )
@@ -1425,6 +1426,38 @@ def test_the_form_a_question_asks_in(question: str, form: str | None) -> None:
 )
 def test_the_asking_part_of_a_question_ends_with_its_last_asking_clause(question: str, part: str) -> None:
     assert asking_part(normalize(question)) == normalize(part)
+
+
+@pytest.mark.parametrize(
+    ("question", "years"),
+    [
+        ("2021年的政务公开方案出了吗", ("2021",)),
+        ("2020年5月那批消费券一份多少钱，有哪几种面额", ("2020",)),
+        # the year a story tells, before the clause that asks, is not what is asked about
+        ("公司抽屉里还有张2018年办的对外贸易经营者备案登记表，现在还有用吗", ()),
+        ("鼓楼区2021年政务公开工作要点", ("2021",)),  # no clause asks: the whole fragment
+        ("卡里充了2000块，能退吗", ()),  # an amount, not a year
+    ],
+)
+def test_the_years_a_question_asks_of(question: str, years: tuple[str, ...]) -> None:
+    assert asked_years(normalize(question)) == years
+
+
+@pytest.mark.parametrize(
+    "question", ["2021年的政务公开方案发布了吗", "2022年政务公开要点出了吗", "2019年的实施方案有哪些内容"]
+)
+async def test_a_question_of_another_year_is_not_answered_by_this_years_plan(
+    seeded: Services, question: str
+) -> None:
+    """The plan is 2020's (its title, its number 鼓商务〔2020〕123号): asked of another year, it is
+    about another document, however many words they share."""
+    d = await seeded.qa.ask(question)
+    assert d.status != "answered", await seeded.qa.explain(question, 2)
+
+
+async def test_a_question_of_the_plans_own_year_is_answered_by_it(seeded: Services) -> None:
+    d = await seeded.qa.ask("2020年的政务公开方案文号是多少")
+    assert d.status == "answered" and "鼓商务〔2020〕123号" in (d.answer or "")
 
 
 async def test_a_clause_after_the_question_does_not_set_what_is_asked(default_kb: Services) -> None:
