@@ -41,7 +41,7 @@ META_QUESTIONS = (
     "文号是多少 发文字号 文件编号",
     "全称 标题 名称 叫什么",
     "发布机关 哪个单位发布 发文单位 印发",
-    "落款日期 发布日期 印发日期 什么时候发布",
+    "落款日期 发布日期 印发日期 什么时候发布 哪天发的 哪年出的 出台 下发",
     "依据哪些文件 根据什么",
 )
 
@@ -102,7 +102,8 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
     return key, body, questions
 
 
-TOKENS_FORMAT = 5  # bump when tokenize_entry caches something new or cuts otherwise: every cache is redone
+TOKENS_FORMAT = 6  # bump when tokenize_entry caches something new, cuts otherwise or reads other fields
+# (``entry_fields``, ``META_QUESTIONS``): every cache is redone
 
 
 def token_signature(lex: Lexicon) -> str:
