@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from knowledge.collector import collector_paused
+from knowledge.importers.base import OUTLINE
 from knowledge.models import Entry
 from knowledge.segment import Lexicon, Memo
 from knowledge.text import compact, normalize
@@ -43,6 +44,7 @@ META_QUESTIONS = (
     "发布机关 哪个单位发布 发文单位 印发",
     "落款日期 发布日期 印发日期 什么时候发布 哪天发的 哪年出的 出台 下发",
     "依据哪些文件 根据什么",
+    "主要内容 文件结构",
 )
 
 
@@ -88,7 +90,8 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
     elif entry.kind == "policy":
         meta = [entry.title, src.get("number", ""), src.get("issuer", ""), *questions, *META_QUESTIONS]
         key = " ".join([*meta, *entry.tags])
-        body = " ".join([entry.answer, sections, src.get("date", ""), entry.publish_date])
+        answer, sections = _without_outline(entry)
+        body = " ".join([answer, sections, src.get("date", ""), entry.publish_date])
     elif entry.kind == "smalltalk":
         # Found by its whole wording only (knowledge/smalltalk.py): its words (你好, 谢谢, 垃圾, 笨)
         # must not draw real questions, nor be offered as "您是不是想问".
@@ -100,6 +103,15 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
         key = " ".join([entry.title, *questions, *entry.tags])
         body = " ".join([entry.answer, sections])
     return key, body, questions
+
+
+def _without_outline(entry: Entry) -> tuple[str, str]:
+    """A document's answer and sections without its outline (``OUTLINE``): its parts' headings are its
+    clauses' own words, which would draw every clause's question to the document."""
+    outline = dict((name, text) for name, text in entry.sections).get(OUTLINE)
+    answer = entry.answer.replace(f"\n\n{OUTLINE}：{outline}", "") if outline else entry.answer
+    sections = " ".join(f"{name} {text}" for name, text in entry.sections if name != OUTLINE)
+    return answer, sections
 
 
 TOKENS_FORMAT = 6  # bump when tokenize_entry caches something new, cuts otherwise or reads other fields

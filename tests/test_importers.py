@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from bot.services import Services
-from knowledge.importers import ImportFailure, expand_paths, parse_file, parse_paths
-from knowledge.importers.base import ParsedEntry
+from knowledge.importers import ImportFailure, _columns, expand_paths, parse_file, parse_paths
+from knowledge.importers.base import OUTLINE, ParsedEntry
+from knowledge.index import entry_fields
+from knowledge.models import Entry
 from tests.conftest import seed_path
 
 BAD = Path(__file__).parent / "data" / "bad"
@@ -215,6 +217,22 @@ def test_seed_document_facts(seed_entries: dict[str, ParsedEntry]) -> None:
         "《福州市鼓楼区人民政府办公室关于印发鼓楼区2020年政务公开工作要点的通知》（鼓政办〔2020〕65号）",
     ]:
         assert document in basis
+
+
+def test_seed_document_lists_its_parts(seed_entries: dict[str, ParsedEntry]) -> None:
+    """The document's outline: its sections, then each one's subsections, in order, as numbered."""
+    outline = dict(seed_entries[DOC].sections)[OUTLINE]
+    subsections = "；".join(SUBSECTIONS[k] for k in sorted(SUBSECTIONS))
+    assert outline == f"一、总体要求；二、主要任务：{subsections}"
+    assert seed_entries[DOC].answer.endswith(f"{OUTLINE}：{outline}")
+
+
+def test_the_outline_is_not_indexed_with_the_document(seed_entries: dict[str, ParsedEntry]) -> None:
+    """Its parts' headings are its clauses' own words: indexed with the document, they would draw
+    every clause's question to it. The rest of its answer is indexed."""
+    key, body, _ = entry_fields(Entry(**_columns(seed_entries[DOC])))
+    assert "围绕优化营商环境加强政务信息公开" not in body
+    assert "落款日期" in body and "主要内容" in key
 
 
 def test_seed_document_is_split_into_every_clause(seed_entries: dict[str, ParsedEntry]) -> None:

@@ -1469,6 +1469,14 @@ async def test_a_document_asked_when_it_came_out_in_any_words_gives_its_date(
     )
 
 
+async def test_a_document_asked_for_its_contents_lists_its_parts(seeded: Services) -> None:
+    """主要内容 is asked of the document, which answers with its outline (the clause on training,
+    which says 内容, had been offered first)."""
+    d = await seeded.qa.ask("方案的主要内容")
+    assert d.status == "answered" and d.entry_id == DOC
+    assert "（三）围绕优化营商环境加强政务信息公开" in (d.answer or "")
+
+
 async def test_a_question_of_the_plans_own_year_is_answered_by_it(seeded: Services) -> None:
     d = await seeded.qa.ask("2020年的政务公开方案文号是多少")
     assert d.status == "answered" and "鼓商务〔2020〕123号" in (d.answer or "")

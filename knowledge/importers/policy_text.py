@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from knowledge.importers.base import ImportFailure, ParsedEntry, check_entry
+from knowledge.importers.base import OUTLINE, ImportFailure, ParsedEntry, check_entry
 
 _NUMBER = re.compile(r"[\u4e00-\u9fff]{1,12}\s*[〔\[［(（]\s*\d{4}\s*[〕\]］)）]\s*\d+\s*号")
 _DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")
@@ -75,7 +75,7 @@ def parse_policy_text(text: str, path: str) -> list[ParsedEntry]:
     preamble, clauses = _split(body)
     doc_id = _doc_id(number, path)
     basis = _basis(" ".join(preamble.lines))
-    entries = [_document_entry(doc_id, title, number, issuer, date, basis, preamble, path)]
+    entries = [_document_entry(doc_id, title, number, issuer, date, basis, preamble, path, _outline(clauses))]
     if preamble.lines:
         entries.append(_clause_entry(doc_id, "preamble", preamble, title, number, date, issuer, path, 0))
     for pos, clause in enumerate(clauses, 1):
@@ -184,8 +184,27 @@ def _basis(preamble: str) -> str:
     return tidy(m.group(1)) if m else ""
 
 
+def _outline(clauses: list[_Clause]) -> str:
+    """The document's parts as its headings number them, sections then their subsections, in order
+    (一、总体要求；二、主要任务：（一）…；（二）…): what it is about, part by part."""
+    parts: dict[str, list[str]] = {}
+    for c in clauses:
+        subs = parts.setdefault(c.path[0], [])
+        if len(c.path) > 1 and c.path[1] not in subs:
+            subs.append(c.path[1])
+    return "；".join(f"{head}：{'；'.join(subs)}" if subs else head for head, subs in parts.items())
+
+
 def _document_entry(
-    doc_id: str, title: str, number: str, issuer: str, date: str, basis: str, preamble: _Clause, path: str
+    doc_id: str,
+    title: str,
+    number: str,
+    issuer: str,
+    date: str,
+    basis: str,
+    preamble: _Clause,
+    path: str,
+    outline: str = "",
 ) -> ParsedEntry:
     facts = [f"《{title}》"]
     if number:
@@ -200,12 +219,15 @@ def _document_entry(
     summary = tidy("".join(preamble.lines))
     # The document's own facts, then its preamble (why it was made), answer "what is this document".
     answer = "\n".join(facts) + (f"\n\n制定目的：{summary}" if summary else "")
+    answer += f"\n\n{OUTLINE}：{outline}" if outline else ""
     return ParsedEntry(
         id=doc_id,
         kind="policy",
         title=title,
         answer=answer,
-        sections=[["文件信息", "\n".join(facts)]] + ([["前言", summary]] if summary else []),
+        sections=[["文件信息", "\n".join(facts)]]
+        + ([["前言", summary]] if summary else [])
+        + ([[OUTLINE, outline]] if outline else []),
         category="政策文件",
         tags=["文件信息"],
         source={
