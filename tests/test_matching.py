@@ -1456,12 +1456,19 @@ async def test_a_question_of_another_year_is_not_answered_by_this_years_plan(
 
 
 @pytest.mark.parametrize(
-    "question", ["文件什么时候发的", "这个文件啥时候出的", "方案什么时候出台的", "这文件啥时候下发的"]
+    "question",
+    [
+        "文件什么时候发的",
+        "这个文件啥时候出的",
+        "方案什么时候出台的",
+        "这文件啥时候下发的",
+        "落款时间是什么时候",
+    ],
 )
 async def test_a_document_asked_when_it_came_out_in_any_words_gives_its_date(
     seeded: Services, question: str
 ) -> None:
-    """发的 / 出的 / 出台 / 下发 ask for the document's date as 发布 does (``META_QUESTIONS``):
+    """发的 / 出的 / 出台 / 下发 / 落款时间 ask for the document's date as 发布 does (``META_QUESTIONS``):
     文件什么时候发的 was answered with the clause on 规范性文件, which says 文件 too."""
     d = await seeded.qa.ask(question)
     assert d.status == "answered" and "2020年11月12日" in (d.answer or ""), await seeded.qa.explain(
