@@ -41,7 +41,7 @@ META_QUESTIONS = (
     # Questions every document answers from its own facts; added to the key field of `policy` entries.
     "文号是多少 发文字号 文件编号",
     "全称 标题 名称 叫什么",
-    "发布机关 哪个单位发布 发文单位 印发",
+    "发布机关 哪个单位发布 发文单位 哪个部门 印发",
     "落款日期 发布日期 落款时间 印发日期 什么时候发布 哪天发的 哪年出的 出台 下发",
     "依据哪些文件 根据什么",
     "主要内容 文件结构",

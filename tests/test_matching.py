@@ -1476,6 +1476,12 @@ async def test_a_document_asked_when_it_came_out_in_any_words_gives_its_date(
     )
 
 
+@pytest.mark.parametrize("question", ["哪个部门出的这个方案", "方案是哪个单位印发的"])
+async def test_a_document_asked_who_issued_it_names_its_issuer(seeded: Services, question: str) -> None:
+    d = await seeded.qa.ask(question)
+    assert d.status == "answered" and "发布机关：福州市鼓楼区商务局" in (d.answer or "")
+
+
 async def test_a_document_asked_for_its_contents_lists_its_parts(seeded: Services) -> None:
     """主要内容 is asked of the document, which answers with its outline (the clause on training,
     which says 内容, had been offered first)."""
