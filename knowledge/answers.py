@@ -36,8 +36,12 @@ def section_answer(clauses: list[Entry]) -> str:
 
 
 def _clause_text(clause: Entry) -> str:
-    """A clause's text and the office responsible for it, when the document names one."""
-    return clause.answer + (f"\n（责任科室：{clause.office}）" if clause.office else "")
+    """A clause's text and the office responsible for it, when the document names one, under the
+    document's own label (its section naming the office: 责任单位 where it says so)."""
+    if not clause.office:
+        return clause.answer
+    label = next((name for name, text in clause.sections if text == clause.office), "责任科室")
+    return f"{clause.answer}\n（{label}：{clause.office}）"
 
 
 def _position(entry_id: str) -> tuple[int, ...]:

@@ -86,7 +86,10 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
         body = entry.answer
     elif entry.kind == "clause":
         key = heading
-        body = " ".join([entry.answer, sections, entry.office and f"责任科室 {entry.office}", entry.title])
+        # (its office: under its own label in its sections, when the document's importer put it there)
+        labelled = any(text == entry.office for _, text in entry.sections)
+        office = f"责任科室 {entry.office}" if entry.office and not labelled else ""
+        body = " ".join([entry.answer, sections, office, entry.title])
     elif entry.kind == "policy":
         meta = [entry.title, src.get("number", ""), src.get("issuer", ""), *questions, *META_QUESTIONS]
         key = " ".join([*meta, *entry.tags])

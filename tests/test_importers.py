@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.services import Services
+from knowledge.answers import answer_text
 from knowledge.importers import ImportFailure, _columns, expand_paths, parse_file, parse_paths
 from knowledge.importers.base import OUTLINE, ParsedEntry
 from knowledge.index import entry_fields
@@ -262,6 +263,16 @@ def test_seed_heading_paths_are_rejoined(seed_entries: dict[str, ParsedEntry]) -
 
 def test_seed_offices(seed_entries: dict[str, ParsedEntry]) -> None:
     assert {e.id.split("/", 1)[1]: e.office for e in seed_entries.values() if e.kind == "clause"} == OFFICES
+
+
+def test_an_office_is_shown_under_the_documents_own_label(seed_entries: dict[str, ParsedEntry]) -> None:
+    """(三)3 names its office 责任单位, the others 责任科室: the answer quotes the document, not the
+    importer's word for it (it had said 责任科室 for all)."""
+    unit, office = seed_entries[f"{DOC}/2.3.3"], seed_entries[f"{DOC}/2.1.1"]
+    assert (unit.office, unit.sections) == ("各科室", [["责任单位", "各科室"]])
+    assert (office.office, office.sections) == ("办公室", [["责任科室", "办公室"]])
+    assert answer_text(Entry(**_columns(unit))).endswith("增强解读回应实际效果。\n（责任单位：各科室）")
+    assert answer_text(Entry(**_columns(office))).endswith("\n（责任科室：办公室）")
 
 
 def test_seed_text_is_rejoined_across_page_breaks(seed_entries: dict[str, ParsedEntry]) -> None:

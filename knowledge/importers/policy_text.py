@@ -3,7 +3,8 @@
 PDF extraction breaks lines mid-sentence and leaves blank lines at page breaks, so the text is first
 rejoined into one stream and then cut at the Chinese numbering that starts a line: ``一、`` (section),
 ``（一）`` (subsection) and ``1.`` (item). The head of the document gives its number (文号) and title,
-the tail its issuing body and date. Each item's ``（责任科室：…）`` becomes the clause's office.
+the tail its issuing body and date. Each item's ``（责任科室：…）`` becomes the clause's office (and its
+one section, under the document's label: 责任科室, or 责任单位 where it says so).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _CN = "一二三四五六七八九十"
 _SECTION = re.compile(rf"^([{_CN}]+)、")
 _SUBSECTION = re.compile(rf"^[（(]([{_CN}]+)[）)]")
 _ITEM = re.compile(r"^(\d{1,2})[.．、](?!\d)")
-_OFFICE = re.compile(r"[（(]责任(?:科室|单位|部门)[:：]\s*((?:[^（）()]|[（(][^（）()]*[）)])+)[）)]\s*$")
+_OFFICE = re.compile(r"[（(](责任(?:科室|单位|部门))[:：]\s*((?:[^（）()]|[（(][^（）()]*[）)])+)[）)]\s*$")
 _TITLE_WORDS = re.compile(
     r"方案|通知|意见|办法|规定|决定|公告|通告|报告|要点|细则|规划|计划|指南|条例|批复|函"
 )
@@ -250,9 +251,11 @@ def _clause_entry(
     position: int,
 ) -> ParsedEntry:
     text = tidy("".join(clause.lines))
-    office = ""
+    office, sections = "", []
     if m := _OFFICE.search(text):
-        office = tidy(m.group(1))
+        # (the office as the document labels it: 责任科室, or 责任单位 for some items)
+        office = tidy(m.group(2))
+        sections = [[m.group(1), office]]
         text = text[: m.start()].rstrip()
     heading = list(clause.path)
     if clause.lines and _ITEM.match(clause.lines[0]):
@@ -265,6 +268,7 @@ def _clause_entry(
         kind="clause",
         title=short,
         answer=text,
+        sections=sections,
         category="政策文件",
         source={k: v for k, v in src.items() if v},
         heading_path=heading,
