@@ -83,6 +83,11 @@ def _replace_counted(m: re.Match[str]) -> str:
     return m.group(0) if value is None else f"{pre}{value}{unit}"
 
 
+# "Which N" (哪六个, 哪三化, 哪几次): the count belongs to the asking, as in 哪些; the matter is what is
+# counted (六稳是哪六个稳: 六稳, not a 6 that its clause never writes).
+_WHICH_N = re.compile(r"哪(?:[2-9]|[1-9]\d|[两二三四五六七八九十几])(?:个|项|种|类|条|件|位|次|样|档|方面)?")
+
+
 @lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
     """The matching form of ``text`` (see the module docstring). Never raises on any string."""
@@ -90,6 +95,7 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = to_simplified(text).lower()
     text = _COUNTED.sub(_replace_counted, text).translate(_LETTERS_AND_DIGITS)
+    text = _WHICH_N.sub("哪些", text)
     # A dot or a percent sign belongs to a number (3.5, 50%); elsewhere ("……" is NFKC "......") it is
     # punctuation and must not become a word of the question.
     text = _STRAY_MARK.sub(" ", text)

@@ -1482,6 +1482,21 @@ async def test_a_document_asked_who_issued_it_names_its_issuer(seeded: Services,
     assert d.status == "answered" and "发布机关：福州市鼓楼区商务局" in (d.answer or "")
 
 
+@pytest.mark.parametrize(
+    ("question", "entry"),
+    [
+        ("六保是哪六保", "policy-six-stabilities-six-guarantees-2020#qa2"),
+        ("六稳是哪六稳", "policy-six-stabilities-six-guarantees-2020#qa1"),
+    ],
+)
+async def test_which_n_asks_which_ones_not_for_a_number(
+    default_kb: Services, question: str, entry: str
+) -> None:
+    """哪六保 asks which ones, as 哪些 does: no entry writes the 6 (六保是哪六保 was only offered)."""
+    d = await default_kb.qa.ask(question)
+    assert (d.status, d.entry_id) == ("answered", entry), await default_kb.qa.explain(question, 2)
+
+
 async def test_a_document_asked_for_its_contents_lists_its_parts(seeded: Services) -> None:
     """主要内容 is asked of the document, which answers with its outline (the clause on training,
     which says 内容, had been offered first)."""

@@ -39,6 +39,13 @@ from knowledge.text import chinese_number, clean_display, compact, has_han, is_h
         ("十", "十"),
         ("工作要点和重点", "工作要点和重点"),
         ("快一点", "快一点"),
+        # "which N" asks which ones: the count belongs to the asking (哪六个 -> 哪些)
+        ("六稳是哪六个稳", "六稳是哪些稳"),
+        ("全局政务公开要做到哪三化", "全局政务公开要做到哪些化"),
+        ("要贯彻哪几次全会精神", "要贯彻哪些全会精神"),
+        ("哪6个方面", "哪些方面"),
+        ("哪一天截止", "哪一天截止"),  # which one: not a count
+        ("哪个科室", "哪个科室"),
         # emoji, symbols and punctuation runs -> one space, trimmed
         ("😀外资备案🎉", "外资备案"),
         ("外资🙏🙏备案", "外资 备案"),
