@@ -1497,6 +1497,17 @@ async def test_which_n_asks_which_ones_not_for_a_number(
     assert (d.status, d.entry_id) == ("answered", entry), await default_kb.qa.explain(question, 2)
 
 
+@pytest.mark.parametrize("question", ["这个方案根据哪些上级文件制定的", "方案的上级文件有哪些"])
+async def test_a_document_asked_for_its_higher_documents_names_its_basis(
+    seeded: Services, question: str
+) -> None:
+    """上级文件 are the documents it is based on (制定依据), as 依据哪些文件 asks."""
+    d = await seeded.qa.ask(question)
+    assert d.status == "answered" and "国办发〔2020〕17号" in (d.answer or ""), await seeded.qa.explain(
+        question, 2
+    )
+
+
 async def test_a_document_asked_for_its_contents_lists_its_parts(seeded: Services) -> None:
     """主要内容 is asked of the document, which answers with its outline (the clause on training,
     which says 内容, had been offered first)."""
