@@ -111,7 +111,7 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
 def _without_outline(entry: Entry) -> tuple[str, str]:
     """A document's answer and sections without its outline (``OUTLINE``): its parts' headings are its
     clauses' own words, which would draw every clause's question to the document."""
-    outline = dict((name, text) for name, text in entry.sections).get(OUTLINE)
+    outline = next((text for name, text in entry.sections if name == OUTLINE), None)
     answer = entry.answer.replace(f"\n\n{OUTLINE}：{outline}", "") if outline else entry.answer
     sections = " ".join(f"{name} {text}" for name, text in entry.sections if name != OUTLINE)
     return answer, sections

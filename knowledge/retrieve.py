@@ -308,7 +308,7 @@ class Query:
     aspects: tuple[str, ...] = ()
     asks_in: int = 0  # how many of its clauses ask (``asking_clauses``: 两稳一促是哪两稳，啥时候出的, 2)
     asking: int = 0  # which words only say how it asks (bit i: ``words[i]``; ``asking_words``)
-    years: tuple[str, ...] = ()  # the years it names (2021年的方案: "2021")
+    years: tuple[str, ...] = ()  # the years its asking clauses name (``asked_years``: 2021年的方案出了吗)
 
     @property
     def matter(self) -> float:

@@ -45,9 +45,9 @@ from knowledge.retrieve import (
     asked_aspect,
     asked_aspects,
     asked_form,
+    asked_years,
     asking_clauses,
     asking_part,
-    asked_years,
     other_form,
     question_forms,
 )

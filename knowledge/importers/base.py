@@ -27,10 +27,10 @@ GUIDE_SECTIONS = (
     "咨询电话",
     "在线办理",
 )
-# A referral's sections: the body responsible and how to reach it are required, a note is optional.
 # A parsed document's section listing its parts by their headings (knowledge/importers/policy_text.py);
 # not indexed with it, as its clauses' own words (knowledge/index.py).
 OUTLINE = "文件结构"
+# A referral's sections: the body responsible and how to reach it are required, a note is optional.
 REFERRAL_SECTIONS = ("主管部门", "联系方式", "说明")
 REFERRAL_REQUIRED = REFERRAL_SECTIONS[:2]
 SOURCE_KEYS = ("title", "number", "date", "issuer", "url", "note")
