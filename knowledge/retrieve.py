@@ -99,6 +99,15 @@ _STATES_COUNT |= {
     unit: re.compile(_STATES_COUNT[unit].pattern + "|免费|不收|无需缴费") for unit in ("钱", "元", "块")
 }
 
+# What comes of not doing something (没在12小时内转发会被通报吗, 没备案会罚多少): an entry answers only if
+# it states a consequence (a fine, a penalty, an order to put it right...), not the duty alone.
+_ASKS_CONSEQUENCE = re.compile(
+    r"(?:没|不(?!是)|未|忘|逾期|超过|私自|私下|无证).{0,20}?(?:罚|处罚|处分|后果|会怎么|会怎样|会咋|会被|怎么处理|咋处理)"
+)
+_STATES_CONSEQUENCE = re.compile(
+    r"罚|处分|通报|追究|法律责任|后果|约谈|问责|警告|吊销|撤销|整改|责令|列入|名录|不予|驳回|补正|视为|失效|取消|没收"
+)
+
 # A year a question names (2021年的方案, 2020年度), and any year an entry's title or number names
 # (鼓商务〔2020〕123号): digits only once normalized.
 _ASKS_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=年)")
@@ -309,6 +318,7 @@ class Query:
     asks_in: int = 0  # how many of its clauses ask (``asking_clauses``: 两稳一促是哪两稳，啥时候出的, 2)
     asking: int = 0  # which words only say how it asks (bit i: ``words[i]``; ``asking_words``)
     years: tuple[str, ...] = ()  # the years its asking clauses name (``asked_years``: 2021年的方案出了吗)
+    asks_consequence: bool = False  # what comes of not doing something (``_ASKS_CONSEQUENCE``)
 
     @property
     def matter(self) -> float:
@@ -427,6 +437,7 @@ class Matcher:
             number_asked=number_asked.group() if number_asked else "",
             asking=asking_words(norm, self.lex.word_spans(pieces)),
             years=asked_years(norm),
+            asks_consequence=bool(_ASKS_CONSEQUENCE.search(asks)),
         )
 
     def _split_guesses(self, pieces: list[str]) -> list[str]:
@@ -664,6 +675,15 @@ class Matcher:
         if q.years:
             off = [j for j, d in enumerate(docs) if other_year(q.years, d)]
             factor[off] *= YEAR_PENALTY
+        # Asked what comes of not doing something: an entry stating the duty alone does not answer it.
+        if q.asks_consequence:
+            off = [
+                j
+                for j, d in enumerate(docs)
+                if d.kind != "referral"  # (another body's matter: ask that body)
+                and not (_STATES_CONSEQUENCE.search(d.body_text) or _STATES_CONSEQUENCE.search(d.key_text))
+            ]
+            factor[off] *= ANSWER_TYPE_PENALTY
         # Asked for a guide's section (materials, fees...) while a guide with it is a candidate: an
         # entry that neither has that section, nor says the words the question asked it with in its
         # key field, nor has an own question asking for it last (成品油零售资格在哪里办 asks where:

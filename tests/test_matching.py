@@ -1516,6 +1516,39 @@ async def test_a_document_asked_for_its_contents_lists_its_parts(seeded: Service
     assert "（三）围绕优化营商环境加强政务信息公开" in (d.answer or "")
 
 
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("12小时内没转发会被通报吗", True),
+        ("回收站没去备案会被罚多少", True),
+        ("申请表上要的信息我写得不清楚会咋样", True),
+        ("申请的信息不是商务局做的会咋处理", False),  # not a duty left undone: who made it
+        ("重要信息要在多少小时内转发", False),
+    ],
+)
+def test_a_question_asking_what_comes_of_not_doing_something(
+    seeded: Services, question: str, asks: bool
+) -> None:
+    assert seeded.kb.matcher.analyse(question).asks_consequence is asks
+
+
+@pytest.mark.parametrize(
+    "question", ["12小时内没转发会被通报吗", "区政府新媒体的信息没在12小时内转发会怎么处理"]
+)
+async def test_an_entry_stating_a_duty_does_not_answer_what_comes_of_neglecting_it(
+    seeded: Services, question: str
+) -> None:
+    """The plan says to repost within 12 hours; what happens otherwise it does not say (both had been
+    answered with its clause, with confidence)."""
+    d = await seeded.qa.ask(question)
+    assert d.status != "answered", await seeded.qa.explain(question, 2)
+
+
+async def test_an_entry_stating_the_penalty_still_answers(default_kb: Services) -> None:
+    d = await default_kb.qa.ask("没资质收报废车被抓到怎么罚")
+    assert (d.status, d.entry_id) == ("answered", "faq-circ-017")
+
+
 async def test_a_question_of_the_plans_own_year_is_answered_by_it(seeded: Services) -> None:
     d = await seeded.qa.ask("2020年的政务公开方案文号是多少")
     assert d.status == "answered" and "鼓商务〔2020〕123号" in (d.answer or "")
