@@ -1455,6 +1455,11 @@ async def test_a_question_of_another_year_is_not_answered_by_this_years_plan(
     assert d.status != "answered", await seeded.qa.explain(question, 2)
 
 
+async def test_a_question_of_the_plans_own_year_is_answered_by_it(seeded: Services) -> None:
+    d = await seeded.qa.ask("2020年的政务公开方案文号是多少")
+    assert d.status == "answered" and "鼓商务〔2020〕123号" in (d.answer or "")
+
+
 @pytest.mark.parametrize(
     "question",
     [
@@ -1547,11 +1552,6 @@ async def test_an_entry_stating_a_duty_does_not_answer_what_comes_of_neglecting_
 async def test_an_entry_stating_the_penalty_still_answers(default_kb: Services) -> None:
     d = await default_kb.qa.ask("没资质收报废车被抓到怎么罚")
     assert (d.status, d.entry_id) == ("answered", "faq-circ-017")
-
-
-async def test_a_question_of_the_plans_own_year_is_answered_by_it(seeded: Services) -> None:
-    d = await seeded.qa.ask("2020年的政务公开方案文号是多少")
-    assert d.status == "answered" and "鼓商务〔2020〕123号" in (d.answer or "")
 
 
 async def test_a_clause_after_the_question_does_not_set_what_is_asked(default_kb: Services) -> None:
