@@ -247,10 +247,10 @@ def main() -> None:
     m = MatchingSettings()
     searched = asyncio.run(collect(args.held_out))
     e = examples(searched, m)
-    is_b = np.asarray(
+    held = np.asarray(
         [g.startswith("default/resident") and g.rsplit("/", 1)[1] not in FITTED_BATCHES for g in e.group]
     )
-    train = ~is_b
+    train = ~held
     kbs = [k for k in KBS if (e.kb[train] == k).any()]
 
     # Leave one knowledge base out: fit on the others, predict the one left out.
@@ -277,9 +277,9 @@ def main() -> None:
     run_ans, run_list = predict_all(e, shipped, "answer"), predict_all(e, shipped, "listed")
     print("\n== the shipped model (knowledge/data/confidence.json), on these examples ==")
     report_groups(e, run_ans, run_list, m)
-    if is_b.any():
+    if held.any():
         print_reliability(
-            "Reliability, resident batches but a (held out), shipped model:", run_ans[is_b], e.answer[is_b]
+            "Reliability, resident batches but a (held out), shipped model:", run_ans[held], e.answer[held]
         )
 
     models = fit_all(e, train)
@@ -287,8 +287,8 @@ def main() -> None:
     print("\n== fitted on every training set (what this script writes without --check) ==")
     report_groups(e, full_ans, full_list, m)
     print_reliability("Reliability, in the fit (answer model):", full_ans[train], e.answer[train])
-    if is_b.any():
-        print_reliability("Reliability, resident batches but a (held out):", full_ans[is_b], e.answer[is_b])
+    if held.any():
+        print_reliability("Reliability, resident batches but a (held out):", full_ans[held], e.answer[held])
     for name in ("answer", "listed"):
         for g in GROUPS:
             w, b = models[name][g]

@@ -40,8 +40,15 @@ def _clause_text(clause: Entry) -> str:
     document's own label (its section naming the office: 责任单位 where it says so)."""
     if not clause.office:
         return clause.answer
-    label = next((name for name, text in clause.sections if text == clause.office), "责任科室")
-    return f"{clause.answer}\n（{label}：{clause.office}）"
+    return f"{clause.answer}\n（{office_label(clause) or '责任科室'}：{clause.office}）"
+
+
+def office_label(clause: Entry) -> str | None:
+    """The document's label for a clause's office (责任科室, 责任单位): the name of its section holding
+    the office, as the importer puts it (knowledge/importers/policy_text.py); None without one."""
+    if not clause.office:
+        return None
+    return next((name for name, text in clause.sections if text == clause.office), None)
 
 
 def _position(entry_id: str) -> tuple[int, ...]:

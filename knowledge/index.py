@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from knowledge.answers import office_label
 from knowledge.collector import collector_paused
 from knowledge.importers.base import OUTLINE
 from knowledge.models import Entry
@@ -87,8 +88,7 @@ def entry_fields(entry: Entry) -> tuple[str, str, list[str]]:
     elif entry.kind == "clause":
         key = heading
         # (its office: under its own label in its sections, when the document's importer put it there)
-        labelled = any(text == entry.office for _, text in entry.sections)
-        office = f"责任科室 {entry.office}" if entry.office and not labelled else ""
+        office = f"责任科室 {entry.office}" if entry.office and office_label(entry) is None else ""
         body = " ".join([entry.answer, sections, office, entry.title])
     elif entry.kind == "policy":
         meta = [entry.title, src.get("number", ""), src.get("issuer", ""), *questions, *META_QUESTIONS]

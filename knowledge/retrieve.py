@@ -13,6 +13,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -209,14 +210,14 @@ def asked_form(norm: str) -> str | None:
 def asking_clauses(norm: str) -> int:
     """How many clauses of a (normalized) question ask, naming a form (``asked_form``): 两稳一促是哪
     两稳，啥时候出的 asks in two; 我开了家店，想发会员卡，要备案吗 in one."""
-    return _asking(norm)[3]
+    return len(_asking(norm).clauses)
 
 
 def asking_part(norm: str) -> str:
     """The question up to the end of its last clause that names a form (``FORMS``): clauses after
     it ask nothing, they tell the story (怎么查它有没有备过案，怕交了钱老板跑路: not the fee). The
     whole question when no clause names one (a bare matter) or the last does."""
-    return _asking(norm)[0]
+    return _asking(norm).part
 
 
 def asked_aspects(norm: str) -> tuple[str, ...]:
@@ -224,32 +225,41 @@ def asked_aspects(norm: str) -> tuple[str, ...]:
     ``asked_form``), each clause's last named (``asked_aspect``), in the order asked, once each:
     要带哪些材料 要多久 -> 申请材料, 办理时限. A clause asking nothing names its matter (向鼓楼区商务局
     咨询政策: the guide's title, not its phone)."""
-    return _asking(norm)[2]
+    return _asking(norm).aspects
 
 
-def _asking(norm: str) -> tuple[str, str | None, tuple[str, ...], int]:
-    """One pass over a (normalized) question's clauses: its asking part (``asking_part``), the form it
-    asks in (``asked_form`` of that part: the last asking clause's), the sections its asking clauses
-    ask for (``asked_aspects``) and how many clauses ask (``asking_clauses``)."""
+class Asking(NamedTuple):
+    """What a question's clauses ask, read in one pass (``_asking``)."""
+
+    part: str  # the question up to its last asking clause (``asking_part``)
+    form: str | None  # the form that clause asks in (``asked_form``)
+    aspects: tuple[str, ...]  # the sections its asking clauses ask for (``asked_aspects``)
+    clauses: tuple[str, ...]  # its clauses that ask (naming a form), in order (``asking_clauses``)
+
+
+def _asking(norm: str) -> Asking:
+    """One pass over a (normalized) question's clauses: its asking part, the form it asks in, the
+    sections its asking clauses ask for, and those clauses."""
     clauses = norm.split()
     forms = [asked_form(c) for c in clauses]
     asking = [i for i, f in enumerate(forms) if f]
     if not asking:
-        return norm, None, (), 0
+        return Asking(norm, None, (), ())
     last = asking[-1]
     part = norm if last == len(clauses) - 1 else " ".join(clauses[: last + 1])
     aspects = tuple(dict.fromkeys(a for i in asking if (a := asked_aspect(clauses[i]))))
-    return part, forms[last], aspects, len(asking)
+    return Asking(part, forms[last], aspects, tuple(clauses[i] for i in asking))
 
 
-def asked_years(norm: str) -> tuple[str, ...]:
-    """The years the clauses of a (normalized) question that ask (naming a form, ``asked_form``)
-    name, or the whole question when none does: 2021年的方案出了吗 asks of 2021; 抽屉里还有张2018年
-    办的登记表，现在还有用吗 tells when it was made, and asks of now."""
-    if "年" not in norm:  # (most questions: no clause read again)
+def asked_years(norm: str, asking: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The years a (normalized) question's clauses that ask (``Asking.clauses``, read again when not
+    given) name, or the whole question when none asks: 2021年的方案出了吗 asks of 2021; 抽屉里还有张
+    2018年办的登记表，现在还有用吗 tells when it was made, and asks of now."""
+    if "年" not in norm:
         return ()
-    asking = [c for c in norm.split() if asked_form(c)] or [norm]
-    return tuple(dict.fromkeys(y for c in asking for y in _ASKS_YEAR.findall(c)))
+    if asking is None:
+        asking = _asking(norm).clauses
+    return tuple(dict.fromkeys(y for c in (asking or (norm,)) for y in _ASKS_YEAR.findall(c)))
 
 
 def asked_aspect(norm: str) -> str | None:
@@ -413,7 +423,8 @@ class Matcher:
         words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
         weights = self._story_weights(words, _clauses(pieces, self.lex.stopwords))
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
-        asks, form, aspects, asks_in = _asking(norm)
+        asking = _asking(norm)
+        asks = asking.part
         aspect, aspect_said = _last_match(asks, ASPECTS)
         aspect_said = aspect_said.replace(" ", "")  # (compared with compact key texts)
         count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(asks)) else ""
@@ -430,13 +441,13 @@ class Matcher:
             asks_place=place.group() if (place := _ASKS_PLACE.search(asks)) else "",
             aspect=aspect,
             aspect_said=aspect_said,
-            aspects=aspects,
-            asks_in=asks_in,
+            aspects=asking.aspects,
+            asks_in=len(asking.clauses),
             corrections=corrections,
-            form=form,
+            form=asking.form,
             number_asked=number_asked.group() if number_asked else "",
             asking=asking_words(norm, self.lex.word_spans(pieces)),
-            years=asked_years(norm),
+            years=asked_years(norm, asking.clauses),
             asks_consequence=bool(_ASKS_CONSEQUENCE.search(asks)),
         )
 
