@@ -453,11 +453,16 @@ class Matcher:
 
     def _split_guesses(self, pieces: list[str]) -> list[str]:
         """A word jieba guessed (in no dictionary, unknown here) that is a word of the knowledge base
-        and one character more, cut in two: 洗染店 -> 洗染 | 店 (the knowledge says 洗染业, 洗染)."""
+        and one character more, cut in two: 洗染店 -> 洗染 | 店 (the knowledge says 洗染业, 洗染). And
+        two characters it glued, one a stop word and the other not (查到, 文是 in 123号文是哪年发的,
+        咋个 in 咋个申请法): two words. As a word unknown to the dictionary the pair weighed as much as
+        a rare term (0.85) that every entry lacks, and sank the entries that hold the question."""
         out: list[str] = []
         for p in pieces:
             head = p[:-1]
-            if (
+            if self._glued(p):
+                out += [p[0], p[1]]
+            elif (
                 len(p) >= 3
                 and p not in self.lex.word_freq
                 and HAN_ONLY.fullmatch(p)
@@ -468,6 +473,21 @@ class Matcher:
             else:
                 out.append(p)
         return out
+
+    def _glued(self, piece: str) -> bool:
+        """Whether a piece of the cut is two characters jieba's HMM glued together: unknown to the
+        dictionary (stop and light words included) and to the knowledge base, one of them a stop word
+        and the other not. (A glued pair of content characters is left whole: 栋楼 in 商务局在哪栋楼办公
+        is often the only word saying the question is not about an entry; and a light word glued to
+        another, 要用 in 要用黑色笔还是蓝色笔, likewise. The seventeenth session's measures, BENCHMARKS.)"""
+        stop = self.lex.stopwords
+        return (
+            len(piece) == 2
+            and (piece[0] in stop) != (piece[1] in stop)
+            and not self.lex.tokenizer.FREQ.get(piece)
+            and HAN_ONLY.fullmatch(piece) is not None
+            and not self.index.knows(self.lex.canonical(piece))
+        )
 
     def _story_weights(self, words: list[str], clauses: list[int]) -> list[float]:
         """Each word's informativeness, by ``STORY_WEIGHT`` for a word that no entry holds said before
