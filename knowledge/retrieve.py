@@ -577,14 +577,19 @@ class Matcher:
     def _mistyped_end(self, word: str, ch: str) -> str | None:
         """The knowledge base's word that a known two-character ``word`` and the character ``ch`` typed
         after it spell with the last character mistyped (预付 + 咔 -> 预付卡: same pinyin, beginning with
-        ``word``, far likelier by jieba's dictionary); None when there is none."""
+        ``word``, far likelier by jieba's dictionary; 消费 + 卷 -> 消费券: a character it is typed for,
+        ``Lexicon.confusables``); None when there is none."""
         text = word + ch
         if not HAN_ONLY.fullmatch(text) or text in self.lex.word_freq:
             return None
         if self.index.knows(self.lex.canonical(text)):
             return None
         options = self.index.vocab_pinyin.get(self.lex.pinyin_key(text) or "", [])
-        options = [w for w in options if w.startswith(word) and self.lex.likelier_whole(w, text)]
+        options = [w for w in options if w.startswith(word)]
+        options += [
+            w for c in self.lex.confusables.get(ch, "") if self.index.knows(self.lex.canonical(w := word + c))
+        ]
+        options = [w for w in options if self.lex.likelier_whole(w, text)]
         return min(options, key=self.index.idf) if options else None
 
     # -- retrieval ----------------------------------------------------------------------------------

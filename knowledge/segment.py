@@ -68,6 +68,16 @@ def read_synonyms(path: Path) -> dict[str, str]:
     return mapping
 
 
+def read_confusables(path: Path) -> dict[str, str]:
+    """Map the first character of each line to the characters after it (those it is typed for)."""
+    mapping: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        chars = line.split("#", 1)[0].split()
+        if len(chars) > 1:
+            mapping[chars[0]] = mapping.get(chars[0], "") + "".join(chars[1:])
+    return mapping
+
+
 def _load_pinyin_table() -> dict[int, str]:
     """pypinyin's character table, loaded without the package's slow ``__init__`` (0.2 s -> 0.04 s)."""
     spec = importlib.util.find_spec("pypinyin")
@@ -111,6 +121,8 @@ class Lexicon:
     domain_words: frozenset[str]
     log_total: float
     signature: str
+    # A character typed for others it looks like or is misread as (confusables.txt): 卷 -> 券
+    confusables: dict[str, str] = field(default_factory=dict)
     _pinyin: dict[int, str] | None = field(default=None, repr=False)
     # The re-ranker and the typo search ask for the same words and runs over and over; questions
     # bring new ones without end, so each cache is emptied when full rather than left to grow.
@@ -151,6 +163,7 @@ class Lexicon:
             domain_words=frozenset(terms - set(freq)),
             log_total=math.log(total),
             signature=sig,
+            confusables=read_confusables(DATA_DIR / "confusables.txt"),
         )
 
     # -- tokens -------------------------------------------------------------------------------------
