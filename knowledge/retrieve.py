@@ -113,6 +113,16 @@ _STATES_CONSEQUENCE = re.compile(
 # (鼓商务〔2020〕123号): digits only once normalized.
 _ASKS_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=年)")
 _NAMES_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+# A document named by its number (国办发17号文, 鼓政办〔2020〕65号, 123号文; digits once normalized, not a day:
+# 5月10号), the number a document's key field gives it (鼓商务〔2020〕123号, 国务院令第711号: compact,
+# 鼓商务2020123号), and what a question asks of a document itself: its date, text, validity, number.
+_NAMES_DOC_NUMBER = re.compile(
+    r"(?:[发办函字令第]|(?<!\d)(?:19|20)\d\d\D?)(\d{1,4})号|(?<!\d)(\d{1,4})号(?=文|令|通知)"
+)
+_OWN_DOC_NUMBER = re.compile(r"(?:(?<!\d)(?:19|20)\d\d年?第?|第)(\d{1,4})号")
+_ASKS_OF_DOCUMENT = re.compile(
+    r"什么时候|啥时候|哪天|哪一天|哪年|哪一年|何时|日期|几号|全文|原文|内容|要点|讲了|讲的|说了|废止|失效|有效|作废|文号|编号"
+)
 
 # A question asking where to go or where something is, which an entry answers only if it names a place.
 _WHERE_MISTYPED = re.compile(r"(在|去|到)那(?=里|儿)")  # (哪 and 那 are both na; ``Matcher.analyse``)
@@ -328,6 +338,8 @@ class Query:
     asks_in: int = 0  # how many of its clauses ask (``asking_clauses``: 两稳一促是哪两稳，啥时候出的, 2)
     asking: int = 0  # which words only say how it asks (bit i: ``words[i]``; ``asking_words``)
     years: tuple[str, ...] = ()  # the years its asking clauses name (``asked_years``: 2021年的方案出了吗)
+    # the numbers of the documents it asks the date, text or validity of (``asked_documents``: 国办发17号文的全文)
+    doc_numbers: tuple[str, ...] = ()
     asks_consequence: bool = False  # what comes of not doing something (``_ASKS_CONSEQUENCE``)
 
     @property
@@ -448,6 +460,7 @@ class Matcher:
             number_asked=number_asked.group() if number_asked else "",
             asking=asking_words(norm, self.lex.word_spans(pieces)),
             years=asked_years(norm, asking.clauses),
+            doc_numbers=asked_documents(asks),
             asks_consequence=bool(_ASKS_CONSEQUENCE.search(asks)),
         )
 
@@ -710,6 +723,12 @@ class Matcher:
         # 方案出了吗, of the 2020 plan): it is about another year, it cannot be the answer.
         if q.years:
             off = [j for j, d in enumerate(docs) if other_year(q.years, d)]
+            factor[off] *= YEAR_PENALTY
+        # Asked the date, text, validity or number of a document named by a number that is no entry's
+        # own (国办发17号文的全文, 鼓政办65号文什么时候废止): only that document states it; the plan
+        # numbered 123 that cites it, and its clause citing it, do not.
+        if q.doc_numbers:
+            off = [j for j, d in enumerate(docs) if other_document(q.doc_numbers, d)]
             factor[off] *= YEAR_PENALTY
         # Asked what comes of not doing something: an entry stating the duty alone does not answer it.
         if q.asks_consequence:
@@ -1000,6 +1019,23 @@ def other_year(years: tuple[str, ...], d: IndexedDoc) -> bool:
     if not (_NAMES_YEAR.search(d.key_text) or _NAMES_YEAR.search(d.document)):
         return False
     return not any(y in d.key_text or y in d.body_text or y in d.document for y in years)
+
+
+def asked_documents(asks: str) -> tuple[str, ...]:
+    """The numbers of the documents a question's asking part (``asking_part``) asks the date, text,
+    validity or number of (国办发17号文的全文: 17); none when it asks nothing of a document itself (国办发
+    17号文跟这个方案有关系吗, 鼓政办65号是什么通知: the document citing it says that)."""
+    if "号" not in asks or not _ASKS_OF_DOCUMENT.search(asks):
+        return ()
+    return tuple(dict.fromkeys(a or b for a, b in _NAMES_DOC_NUMBER.findall(asks)))
+
+
+def other_document(numbers: tuple[str, ...], d: IndexedDoc) -> bool:
+    """Whether an entry is not the document a question names by ``numbers``: its key field gives it
+    none of them as its own number (鼓商务〔2020〕123号; an entry without a number of its own cites
+    documents at most)."""
+    own = _OWN_DOC_NUMBER.findall(d.key_text)
+    return not any(n in own for n in numbers)
 
 
 def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int]) -> list[Candidate]:

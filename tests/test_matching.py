@@ -1482,6 +1482,47 @@ async def test_a_question_of_another_year_is_not_answered_by_this_years_plan(
     assert d.status != "answered", await seeded.qa.explain(question, 2)
 
 
+@pytest.mark.parametrize(
+    ("question", "numbers"),
+    [
+        ("国办发17号文的全文", ("17",)),
+        ("鼓政办〔2020〕65号是哪天印发的", ("65",)),
+        ("国务院令第711号什么时候施行", ("711",)),
+        ("123号文是哪年发的", ("123",)),
+        ("国办发2020第17号文跟这个方案有关系吗", ()),  # what it is to the plan: the plan says that
+        ("鼓政办65号是什么通知", ()),
+        ("年报5月10号前交什么内容", ()),  # a day, not a document
+        ("营业执照30号之前下来，什么时候备案", ()),
+    ],
+)
+def test_the_documents_a_question_asks_the_date_or_text_of(question: str, numbers: tuple[str, ...]) -> None:
+    from knowledge.retrieve import asked_documents
+
+    assert asked_documents(normalize(question)) == numbers
+
+
+@pytest.mark.parametrize(
+    "question", ["国办发17号文的全文", "鼓政办65号文什么时候废止", "国办发17号文里都讲了哪些要点"]
+)
+async def test_a_document_the_plan_only_cites_is_not_answered_by_it(seeded: Services, question: str) -> None:
+    """The plan cites 国办发〔2020〕17号 and 鼓政办〔2020〕65号 in its preamble; their text, date or
+    validity it does not state (the plan, numbered 123, had answered them). What they are to it, it
+    does say."""
+    d = await seeded.qa.ask(question)
+    assert d.status != "answered", await seeded.qa.explain(question, 2)
+    d = await seeded.qa.ask("国办发2020第17号文跟这个方案有关系吗")
+    assert d.status == "answered" and "国办发〔2020〕17号" in re.sub(r"\s+", "", d.answer or "")
+
+
+async def test_a_document_asked_by_its_own_number_answers(default_kb: Services) -> None:
+    """国务院令第711号 is the disclosure regulation's own number: asked when it took effect, the
+    regulation answers (its Q&A had only been offered); asked of a number no entry has, none does
+    (国办发〔2020〕24号文讲了什么 had been answered with 国办发〔2020〕16号)."""
+    d = await default_kb.qa.ask("国务院令第711号什么时候施行")
+    assert (d.status, d.entry_id) == ("answered", "policy-ogi-regulation-2019")
+    assert (await default_kb.qa.ask("国办发〔2020〕24号文讲了什么")).status != "answered"
+
+
 async def test_a_question_of_the_plans_own_year_is_answered_by_it(seeded: Services) -> None:
     d = await seeded.qa.ask("2020年的政务公开方案文号是多少")
     assert d.status == "answered" and "鼓商务〔2020〕123号" in (d.answer or "")
