@@ -113,11 +113,11 @@ _STATES_CONSEQUENCE = re.compile(
 # (鼓商务〔2020〕123号): digits only once normalized.
 _ASKS_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=年)")
 _NAMES_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
-# A document named by its number (国办发17号文, 鼓政办〔2020〕65号, 123号文; digits once normalized, not a day:
-# 5月10号), the number a document's key field gives it (鼓商务〔2020〕123号, 国务院令第711号: compact,
+# A document named by its number (国办发17号文, 鼓政办〔2020〕65号, 123号文; digits once normalized; not a day,
+# 5月10号, nor a window, 第3号窗口), the number a document's key field gives it (鼓商务〔2020〕123号, 国务院令第711号: compact,
 # 鼓商务2020123号), and what a question asks of a document itself: its date, text, validity, number.
 _NAMES_DOC_NUMBER = re.compile(
-    r"(?:[发办函字令第]|(?<!\d)(?:19|20)\d\d\D?)(\d{1,4})号|(?<!\d)(\d{1,4})号(?=文|令|通知)"
+    r"(?:[发办函字令]第?|(?<!\d)(?:19|20)\d\d\D?第?)(\d{1,4})号|(?<!\d)(\d{1,4})号(?=文|令|通知)"
 )
 _OWN_DOC_NUMBER = re.compile(r"(?:(?<!\d)(?:19|20)\d\d年?第?|第)(\d{1,4})号")
 _ASKS_OF_DOCUMENT = re.compile(

@@ -1493,6 +1493,8 @@ async def test_a_question_of_another_year_is_not_answered_by_this_years_plan(
         ("鼓政办65号是什么通知", ()),
         ("年报5月10号前交什么内容", ()),  # a day, not a document
         ("营业执照30号之前下来，什么时候备案", ()),
+        ("第3号窗口什么时候开门", ()),
+        ("财政部税务总局公告2020年第13号什么时候到期", ("13",)),
     ],
 )
 def test_the_documents_a_question_asks_the_date_or_text_of(question: str, numbers: tuple[str, ...]) -> None:
