@@ -466,10 +466,10 @@ class Matcher:
 
     def _split_guesses(self, pieces: list[str]) -> list[str]:
         """A word jieba guessed (in no dictionary, unknown here) that is a word of the knowledge base
-        and one character more, cut in two: 洗染店 -> 洗染 | 店 (the knowledge says 洗染业, 洗染). And
-        two characters it glued, one a stop word and the other not (查到, 文是 in 123号文是哪年发的,
-        咋个 in 咋个申请法): two words. As a word unknown to the dictionary the pair weighed as much as
-        a rare term (0.85) that every entry lacks, and sank the entries that hold the question."""
+        and one character more, cut in two: 洗染店 -> 洗染 | 店 (the knowledge says 洗染业, 洗染). And a
+        character it glued to the stop word after it (查到, 文是 in 123号文是哪年发的, 文里): two words. As
+        a word unknown to the dictionary the pair weighed as much as a rare term (0.85) that every entry
+        lacks, and sank the entries that hold the question."""
         out: list[str] = []
         for p in pieces:
             head = p[:-1]
@@ -488,15 +488,20 @@ class Matcher:
         return out
 
     def _glued(self, piece: str) -> bool:
-        """Whether a piece of the cut is two characters jieba's HMM glued together: unknown to the
-        dictionary (stop and light words included) and to the knowledge base, one of them a stop word
-        and the other not. (A glued pair of content characters is left whole: 栋楼 in 商务局在哪栋楼办公
-        is often the only word saying the question is not about an entry; and a light word glued to
-        another, 要用 in 要用黑色笔还是蓝色笔, likewise. The seventeenth session's measures, BENCHMARKS.)"""
+        """Whether a piece of the cut is a character jieba's HMM glued to the stop word after it: two
+        characters unknown together to the dictionary (stop and light words included) and to the
+        knowledge base, the second a stop word (是, 到, 里, 了), the first not. Other glued pairs stay
+        whole: content characters (栋楼 in 商务局在哪栋楼办公) or a light word and another (要用 in
+        要用黑色笔还是蓝色笔) are often the only word saying a question is not about an entry (the
+        seventeenth session's measures, BENCHMARKS), and a stop word before a character is mostly a
+        modal or a preposition before the matter asked (会涨 in 股票明天会涨吗, 以旧 in 以旧换新): cut,
+        the matter would weigh as a light single character, and a referral sharing one common word
+        (明天) would answer."""
         stop = self.lex.stopwords
         return (
             len(piece) == 2
-            and (piece[0] in stop) != (piece[1] in stop)
+            and piece[1] in stop
+            and piece[0] not in stop
             and not self.lex.tokenizer.FREQ.get(piece)
             and HAN_ONLY.fullmatch(piece) is not None
             and not self.index.knows(self.lex.canonical(piece))
