@@ -37,7 +37,9 @@ SEPARATING = "了过"  # said inside a separable verb (备过案: 备案), dropp
 _PERSONAL_NUMBER = re.compile(r"\d{7,}x?")
 PERSONAL_NUMBER_WEIGHT = 0.05
 STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
-YEAR_PENALTY = ANSWER_TYPE_PENALTY  # asked of a year the entry never names, its title naming another
+# Asked of another document than the entry: of a year it never names, its title naming another, or the
+# date or text of a document by a number that is not its own (``other_year``, ``other_document``).
+OTHER_DOCUMENT_PENALTY = ANSWER_TYPE_PENALTY
 ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only mentions it (``_rerank``)
 SAME_WORDS = 1.0 - 1e-9  # ``question_sim`` of an own question of the question's very words (``_rerank``)
 FORM_PENALTY = 0.8  # an entry whose own questions all ask in another form than the question (``_rerank``)
@@ -113,9 +115,10 @@ _STATES_CONSEQUENCE = re.compile(
 # (鼓商务〔2020〕123号): digits only once normalized.
 _ASKS_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=年)")
 _NAMES_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
-# A document named by its number (国办发17号文, 鼓政办〔2020〕65号, 123号文; digits once normalized; not a day,
-# 5月10号, nor a window, 第3号窗口), the number a document's key field gives it (鼓商务〔2020〕123号, 国务院令第711号: compact,
-# 鼓商务2020123号), and what a question asks of a document itself: its date, text, validity, number.
+# A document named by its number (国办发17号文, 鼓政办〔2020〕65号, 123号文; digits once normalized;
+# not a day, 5月10号, nor a window, 第3号窗口), the number a document's key field gives it
+# (鼓商务〔2020〕123号, 国务院令第711号; compact: 鼓商务2020123号), and what a question asks of a
+# document itself: its date, text, validity, number.
 _NAMES_DOC_NUMBER = re.compile(
     r"(?:[发办函字令]第?|(?<!\d)(?:19|20)\d\d\D?第?)(\d{1,4})号|(?<!\d)(\d{1,4})号(?=文|令|通知)"
 )
@@ -728,13 +731,13 @@ class Matcher:
         # 方案出了吗, of the 2020 plan): it is about another year, it cannot be the answer.
         if q.years:
             off = [j for j, d in enumerate(docs) if other_year(q.years, d)]
-            factor[off] *= YEAR_PENALTY
+            factor[off] *= OTHER_DOCUMENT_PENALTY
         # Asked the date, text, validity or number of a document named by a number that is no entry's
         # own (国办发17号文的全文, 鼓政办65号文什么时候废止): only that document states it; the plan
         # numbered 123 that cites it, and its clause citing it, do not.
         if q.doc_numbers:
             off = [j for j, d in enumerate(docs) if other_document(q.doc_numbers, d)]
-            factor[off] *= YEAR_PENALTY
+            factor[off] *= OTHER_DOCUMENT_PENALTY
         # Asked what comes of not doing something: an entry stating the duty alone does not answer it.
         if q.asks_consequence:
             off = [
