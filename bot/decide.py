@@ -3,11 +3,13 @@ configured precision."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.confidence import TIE, ConfidenceModel, features, shipped_model, thin, tied
 from bot.config import MatchingSettings
 from knowledge.retrieve import SAME_WORDS, Candidate, Query
+from knowledge.text import compact, is_han
 
 OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
 
@@ -92,6 +94,63 @@ def question_apart(
     return confident(q, swapped, model, m)
 
 
+def titled(c: Candidate) -> bool:
+    """An entry whose key field is its title alone (a guide, a policy): an FAQ's holds its questions,
+    a clause's its headings."""
+    return not c.info.questions and c.info.kind != "clause"
+
+
+_ASIDE = re.compile(r"[（(][^（()）]*[)）]")  # a bracketed aside of a title
+
+
+def main_title(title: str) -> str:
+    """A title without its bracketed asides (其他发卡企业，区级受理: whom it is for, where it is done),
+    compact."""
+    return compact(_ASIDE.sub("", title))
+
+
+def inserted(short: str, long: str) -> str:
+    """The characters ``long`` has besides ``short`` when ``short`` is ``long`` with some of them left
+    out (its characters in the same order); "" when it is not, or the two are the same."""
+    extra: list[str] = []
+    i = 0
+    for ch in long:
+        if i < len(short) and ch == short[i]:
+            i += 1
+        else:
+            extra.append(ch)
+    return "".join(extra) if i == len(short) else ""
+
+
+def general_apart(
+    q: Query, top: list[Candidate], x: list[float], model: ConfidenceModel, m: MatchingSettings
+) -> Verdict | None:
+    """Of two tied answers (``tied``) titled alike, the general one, answered: one whose title is the
+    other's with words left out that the question does not say (单用途商业预付卡发卡企业备案 and
+    单用途商业预付卡规模、集团、品牌发卡企业备案, asked 预付卡备案要带什么材料: the question names no
+    规模 or 集团, so the matter for every other issuer is asked; a title's bracketed asides are left
+    out, ``main_title``). The words are compared by character, so a question saying any character
+    of them (品牌, 集团发卡) is not taken for the general one. Entries with a title of their own only
+    (guides, policies: ``titled``). None when neither title is the other's with unasked words left
+    out, or the general one is not confident (``m.precision``) or holds too little of the question
+    (``thin``). ``x``: the best's features."""
+    if len(top) < 2 or top[1].score < top[0].score - TIE or not tied(x):
+        return None
+    best, runner = top[0], top[1]
+    if not (titled(best) and titled(runner)):
+        return None
+    asked = compact(q.norm)
+    for general, other in ((best, runner), (runner, best)):
+        extra = inserted(main_title(general.info.title), main_title(other.info.title))
+        words = [ch for ch in extra if is_han(ch)]
+        if words and not any(ch in asked for ch in words):
+            order = [general, other, *top[2:]]
+            xg = features(q, general, order[1:])
+            p = model.p_answer(general, xg)
+            return Verdict("answered", general, order, p, xg) if p >= m.precision and not thin(xg) else None
+    return None
+
+
 def confident(q: Query, top: list[Candidate], model: ConfidenceModel, m: MatchingSettings) -> Verdict | None:
     """``top[0]`` answered, the others its runners-up, when the confidence that it answers reaches
     ``m.precision``, no runner-up ties with it (``tied``) and it holds enough of the question
@@ -126,7 +185,8 @@ def decide(
     by it too, or when the confidence that the best entry answers the question reaches
     ``m.precision``, no other answer ties with it (``tied``) and it holds enough of the question
     (``thin``), or the runner-up it ties with, set apart by its own question, does so
-    (``question_apart``), or the policy whose own Q&As tie for it does (``whole_policy``); ``suggested``
+    (``question_apart``), or the general one of two tied entries titled alike (``general_apart``), or
+    the policy whose own Q&As tie for it does (``whole_policy``); ``suggested``
     when a right entry is
     likely enough among the candidates offered (``m.suggest_confidence``), or the question is too
     vague to pick one (the best entry holds every word of it), FAQs offered with the entry on their
@@ -144,7 +204,7 @@ def decide(
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
     if p >= m.precision and not tied(x) and not thin(x):
         return Verdict("answered", best, top, p, x)
-    runner = question_apart(q, top, x, model, m)
+    runner = question_apart(q, top, x, model, m) or general_apart(q, top, x, model, m)
     if runner is not None:
         return runner
     whole = whole_policy(best, top, cands)

@@ -455,12 +455,12 @@ async def test_a_question_that_only_asks_after_an_faq_asks_the_guide_offered_und
 async def test_a_question_that_only_asks_after_entries_offered_asks_it_of_them(
     app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """After 您是不是想问 (the two prepaid-card filing guides tie on 预付卡备案要带什么材料), 要多久 asks the
+    """After 您是不是想问 (the two auction guides tie on 拍卖要带什么材料), 要多久 asks the
     time limit of the guides offered: they are offered again for that section, and the one chosen
     shows it (it had been offered information-disclosure FAQs). Where one entry offered has the
     section it answers; where none has, the question is its own, as it is after half an hour."""
     caplog.set_level(logging.INFO, logger="policybot.conversation")
-    offered = await say(app, "预付卡备案要带什么材料")
+    offered = await say(app, "拍卖要带什么材料")
     assert offered.kind == "suggestions", offered.kind
     first = [b.label for row in offered.buttons for b in row]
     again = await say(app, "要多久")
@@ -470,7 +470,7 @@ async def test_a_question_that_only_asks_after_entries_offered_asks_it_of_them(
     assert all(any(label.startswith(t) for t in first) for label in labels), (labels, first)
     assert [r.getMessage() for r in caplog.records].count("follow-up offered") == 1
     (chosen,) = await app.conversations.choose(visitor("v1"), 1)
-    assert chosen.kind == "answer" and chosen.entry_id and chosen.entry_id.startswith("guide-prepaid-card")
+    assert chosen.kind == "answer" and chosen.entry_id and chosen.entry_id.startswith("guide-auction")
     assert "｜办理时限】" in chosen.text[:60], chosen.text[:60]
     # one of those offered has the section asked: it answers
     offered = await say(app, "外资年报", user="v2")  # (two FAQs and the guide)
@@ -478,7 +478,7 @@ async def test_a_question_that_only_asks_after_entries_offered_asks_it_of_them(
     materials = await say(app, "要带什么材料", user="v2")
     assert materials.kind == "answer" and materials.entry_id == "guide-fdi-annual-report", materials.kind
     assert "｜申请材料】" in materials.text[:60], materials.text[:60]
-    await say(app, "预付卡备案要带什么材料", user="v3")
+    await say(app, "拍卖要带什么材料", user="v3")
     async with app.services.sessions() as s, s.begin():
         for m in await s.scalars(select(Message)):
             m.created_at = m.created_at - timedelta(minutes=31)

@@ -31,7 +31,7 @@ from bot.confidence import (
     tied,
 )
 from bot.config import MatchingSettings
-from bot.decide import decide, distinct, whole_policy
+from bot.decide import decide, distinct, inserted, main_title, whole_policy
 from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE, NOT_CHINESE_NOTICE, closest, not_chinese
 from bot.services import Services
 from knowledge.answers import answer_text, citation, is_expired, section_answer, source_of
@@ -293,7 +293,7 @@ async def test_of_two_tied_answers_the_one_whose_own_question_was_asked_answers(
     """商业特许经营备案在哪办: the franchise guide, titled with those words, scores a hair above the FAQ
     asked 特许经营备案在哪办, and the two tied: the question was offered both. The FAQ, set apart by
     its own question, answers (``question_apart``); a tie neither's question sets apart is still
-    offered (预付卡备案要什么材料: two guides)."""
+    offered (拍卖要带什么材料: the auction permit's guide and the annual inspection's)."""
     question = "商业特许经营备案在哪办"
     _, cands = default_kb.kb.matcher.search(question, limit=10)
     top = distinct(cands, 3)
@@ -301,8 +301,42 @@ async def test_of_two_tied_answers_the_one_whose_own_question_was_asked_answers(
     assert top[0].score - top[1].score < TIE  # (the case: tied, the guide first)
     d = await default_kb.qa.ask(question)
     assert (d.status, d.entry_id) == ("answered", "faq-circ-013")
-    tied_guides = await default_kb.qa.ask("预付卡备案要什么材料")
+    tied_guides = await default_kb.qa.ask("拍卖要带什么材料")
     assert tied_guides.status == "suggested"
+    offered = {tied_guides.entry_id, *(s.entry_id for s in tied_guides.suggestions)}
+    assert {"guide-auction-permit", "guide-auction-annual-inspection"} <= offered
+
+
+def test_a_title_with_words_left_out_is_the_general_one() -> None:
+    """``main_title`` drops a title's bracketed asides; ``inserted`` gives what one title adds to
+    another that it holds in order, and nothing when it does not hold it."""
+    general = main_title("单用途商业预付卡发卡企业备案（其他发卡企业，区级受理）")
+    assert general == "单用途商业预付卡发卡企业备案"
+    assert inserted(general, main_title("单用途商业预付卡规模、集团、品牌发卡企业备案")) == "规模集团品牌"
+    assert inserted("拍卖企业年度核查", "从事拍卖业务许可") == ""
+    assert inserted(general, general) == ""
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("预付卡备案要什么材料", "guide-prepaid-card-filing"),
+        ("單用途預付卡備案要準備哪些材料", "guide-prepaid-card-filing"),
+        ("办单用途预付卡备案要带什么材料？", "guide-prepaid-card-filing"),
+        ("集团发卡企业备案要什么材料", "guide-prepaid-card-large-issuer-filing"),
+        ("品牌发卡企业备案要带什么材料", "guide-prepaid-card-large-issuer-filing"),
+    ],
+)
+async def test_of_two_tied_guides_titled_alike_the_general_one_answers(
+    default_kb: Services, question: str, entry_id: str
+) -> None:
+    """The two prepaid-card filing guides tie on a question naming neither (预付卡备案要什么材料); one's
+    title is the other's with 规模、集团、品牌 left out, so it is the general one and answers
+    (``general_apart``: the question was offered both). A question saying 集团 or 品牌 asks the other."""
+    d = await default_kb.qa.ask(question)
+    assert (d.status, d.entry_id, d.aspect) == ("answered", entry_id, "申请材料"), (
+        await default_kb.qa.explain(question, 2)
+    )
 
 
 def test_when_is_not_what() -> None:
@@ -947,6 +981,17 @@ async def test_asked_for_a_number_of_something_the_entry_must_state_one(
         assert got != "escalated" and expect in _squash(answer), await seeded.qa.explain(question, 2)
     else:
         assert got != "answered", await seeded.qa.explain(question, 2)
+
+
+async def test_asked_how_many_businesses_a_count_of_something_else_is_no_answer(default_kb: Services) -> None:
+    """多少家 counts businesses: a guide stating 3个工作日 states no such number (个 counts anything,
+    so it is not a unit of 家), and a statistic it does not give is not answered with it."""
+    question = "鼓楼区有多少家企业办了预付卡备案"
+    _, cands = default_kb.kb.matcher.search(question, limit=5)
+    guide = next(c for c in cands if c.entry_id == "guide-prepaid-card-filing")
+    assert guide.factor < 1.0  # (marked down: it states no number of 家)
+    d = await default_kb.qa.ask(question)
+    assert d.status != "answered", await default_kb.qa.explain(question, 2)
 
 
 async def test_asked_the_price_free_is_an_answer(default_kb: Services) -> None:
