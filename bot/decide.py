@@ -94,6 +94,16 @@ def question_apart(
     return confident(q, swapped, model, m)
 
 
+CROWDED = 2  # other entries titled alike that leave a question naming only their shared words vague
+
+
+def crowded(c: Candidate) -> bool:
+    """Whether at least ``CROWDED`` other entries of its kind are titled with every question word its
+    title holds (``Candidate.peers``): the question names a kind of matter, not this entry
+    (备案要带什么材料: every filing guide's title says 备案; the best by a hair of wording is a guess)."""
+    return c.peers >= CROWDED
+
+
 def titled(c: Candidate) -> bool:
     """An entry whose key field is its title alone (a guide, a policy): an FAQ's holds its questions,
     a clause's its headings."""
@@ -147,7 +157,8 @@ def general_apart(
             order = [general, other, *top[2:]]
             xg = features(q, general, order[1:])
             p = model.p_answer(general, xg)
-            return Verdict("answered", general, order, p, xg) if p >= m.precision and not thin(xg) else None
+            ok = p >= m.precision and not thin(xg) and not crowded(general)
+            return Verdict("answered", general, order, p, xg) if ok else None
     return None
 
 
@@ -158,7 +169,9 @@ def confident(q: Query, top: list[Candidate], model: ConfidenceModel, m: Matchin
     x = features(q, top[0], top[1:])
     p = model.p_answer(top[0], x)
     return (
-        Verdict("answered", top[0], top, p, x) if p >= m.precision and not tied(x) and not thin(x) else None
+        Verdict("answered", top[0], top, p, x)
+        if p >= m.precision and not tied(x) and not thin(x) and not crowded(top[0])
+        else None
     )
 
 
@@ -183,8 +196,9 @@ def decide(
     """``answered`` when the question is one of the best entry's own questions word for word
     (``Candidate.asked``: it *is* that entry's question; confidence 1) and no other answer is asked
     by it too, or when the confidence that the best entry answers the question reaches
-    ``m.precision``, no other answer ties with it (``tied``) and it holds enough of the question
-    (``thin``), or the runner-up it ties with, set apart by its own question, does so
+    ``m.precision``, no other answer ties with it (``tied``), it holds enough of the question
+    (``thin``) and the question names more than a kind of matter (``crowded``), or the runner-up it
+    ties with, set apart by its own question, does so
     (``question_apart``), or the general one of two tied entries titled alike (``general_apart``), or
     the policy whose own Q&As tie for it does (``whole_policy``); ``suggested``
     when a right entry is
@@ -202,7 +216,7 @@ def decide(
     if best.asked and not any(c.asked for c in top[1:]):
         return Verdict("answered", best, top, 1.0, x)
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
-    if p >= m.precision and not tied(x) and not thin(x):
+    if p >= m.precision and not tied(x) and not thin(x) and not crowded(best):
         return Verdict("answered", best, top, p, x)
     runner = question_apart(q, top, x, model, m) or general_apart(q, top, x, model, m)
     if runner is not None:

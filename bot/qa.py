@@ -7,7 +7,7 @@ import unicodedata
 
 from bot.confidence import FEATURES, features, same_section, shipped_model, tied
 from bot.config import MatchingSettings
-from bot.decide import decide, distinct, same_answer
+from bot.decide import crowded, decide, distinct, same_answer
 from bot.messages import Decision, Suggestion
 from knowledge.answers import answer_text, citation, section_answer, source_of
 from knowledge.models import Entry
@@ -161,7 +161,7 @@ class QAService:
             # why a confident best is not the answer (``bot/confidence.py``): None when it is, or is not confident
             "held": None
             if verdict.status == "answered" or x is None or verdict.confidence < self.settings.precision
-            else ("tied" if tied(x) else "thin"),
+            else ("tied" if tied(x) else "crowded" if verdict.best and crowded(verdict.best) else "thin"),
             "entry_id": verdict.best.entry_id if verdict.best else None,
             "confidence": round(verdict.confidence, 4),
             "precision": self.settings.precision,
@@ -205,6 +205,7 @@ def _explained(query: Query, cands: list[Candidate]) -> list[dict[str, object]]:
                 "phrase": round(c.phrase, 3),
                 "question_sim": round(c.question_sim, 3),
                 "bm25": round(c.bm25, 3),
+                "peers": c.peers,
                 "features": {name: round(v, 3) for name, v in zip(FEATURES, x, strict=True)},
             }
         )

@@ -390,6 +390,9 @@ class Candidate:
     key_words: int = 0  # which question words its key field holds (bit i: ``Query.words[i]``)
     said_words: int = 0  # which question words it says in full, anywhere (bit i)
     asked: bool = False  # one of its own questions is the question, word for word (``_asked_first``)
+    # Other entries of its kind titled with every question word its title holds (``Matcher._peers``;
+    # 0 for an entry with questions of its own or a clause, whose key field is not a title).
+    peers: int = 0
     # ``unsaid`` of ``closest``, worked out when first read (``Matcher._unsaid``), and its value. (It
     # reads the question and the lexicon's weights, never the index: safe once the search is over.)
     said: Callable[[tuple[str, ...]], float] | None = field(default=None, repr=False, compare=False)
@@ -809,6 +812,7 @@ class Matcher:
         shortfall: list[float] = factor.tolist()
         sc, sl = cov.spec_cover, cov.spec_missing
         said = functools.partial(self._unsaid, q)
+        peers = self._peers(q, [(int(top[j]), docs[j], cov.key_words[j]) for j in best])
         return [
             Candidate(
                 docs[j],
@@ -828,9 +832,37 @@ class Matcher:
                 said_words=cov.said_words[j],
                 word_spec=cov.word_spec,
                 said=said,
+                peers=n_peers,
             )
-            for j in best
+            for j, n_peers in zip(best, peers, strict=True)
         ]
+
+    def _peers(self, q: Query, found: list[tuple[int, IndexedDoc, int]]) -> list[int]:
+        """For each (doc number, doc, key-word bits) of the candidates returned, how many other live
+        entries of its kind, titled too (no questions of their own, not a clause), hold every question
+        word its key field holds in their own key fields (by the key postings): 备案 is in the title of
+        every filing guide. 0 for an entry that is not titled."""
+        seen: dict[tuple[int, str], list[int]] = {}
+        out: list[int] = []
+        for number, d, mask in found:
+            if d.questions or d.kind == "clause" or not mask:
+                out.append(0)
+                continue
+            if (mask, d.kind) not in seen:
+                held: np.ndarray | None = None
+                for i, w in enumerate(q.words):
+                    if mask >> i & 1:
+                        ids = self.index.key_postings(w)
+                        if number in ids:  # (a word its title says only literally is not in them)
+                            held = ids if held is None else np.intersect1d(held, ids)
+                docs, alive = self.index.docs, self.index.alive
+                seen[(mask, d.kind)] = [
+                    e
+                    for e in ([] if held is None else held.tolist())
+                    if alive[e] and docs[e].kind == d.kind and not docs[e].questions
+                ]
+            out.append(sum(1 for e in seen[(mask, d.kind)] if e != number))
+        return out
 
     def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> Coverage:
         """Weighted share of the question's words each candidate holds (anywhere; in its key field),

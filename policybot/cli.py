@@ -213,6 +213,8 @@ async def _answer_one(services, question: str, as_json: bool, explain: bool = Fa
 
 HELD = {  # why ``ask --explain`` shows a confident best entry not answered (bot/confidence.py)
     "tied": "another answer scores as high and nothing tells them apart (tied)",
+    "crowded": "other entries of its kind are titled with every word of the question its title holds:"
+    " the question names a kind of matter, not this one (crowded)",
     "thin": "it holds too little of the question, none of it in its title or questions, the short"
     " question names nothing its own question is about, or the question only asks, naming no matter (thin)",
 }

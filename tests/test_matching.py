@@ -307,6 +307,27 @@ async def test_of_two_tied_answers_the_one_whose_own_question_was_asked_answers(
     assert {"guide-auction-permit", "guide-auction-annual-inspection"} <= offered
 
 
+@pytest.mark.parametrize(
+    "question", ["备案要带什么材料", "备案需要准备什么", "办备案要什么材料", "备案怎么办理"]
+)
+async def test_a_question_naming_only_a_kind_of_matter_is_not_answered_by_one_of_them(
+    default_kb: Services, question: str
+) -> None:
+    """备案 is in the title of every filing guide: a question naming nothing else asks which filing
+    it is, and the guide a hair of wording puts first (liquor, franchise, large issuers) is no answer
+    (``crowded``); the filing guides are offered."""
+    d = await default_kb.qa.ask(question)
+    assert d.status == "suggested", await default_kb.qa.explain(question, 2)
+    offered = [d.entry_id, *(s.entry_id for s in d.suggestions)]
+    assert sum(1 for e in offered if e and e.endswith("-filing")) >= 1, offered
+    _, cands = default_kb.kb.matcher.search(question, limit=5)
+    assert cands[0].peers >= 2
+    held = await default_kb.qa.explain_decision(question)
+    assert held["held"] == "crowded"  # (confident, every one of them: held by the rule alone)
+    _, named = default_kb.kb.matcher.search("商业特许经营备案要什么材料", limit=5)
+    assert named[0].entry_id == "guide-franchise-filing" and named[0].peers == 0
+
+
 def test_a_title_with_words_left_out_is_the_general_one() -> None:
     """``main_title`` drops a title's bracketed asides; ``inserted`` gives what one title adds to
     another that it holds in order, and nothing when it does not hold it."""
