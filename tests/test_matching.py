@@ -1874,6 +1874,21 @@ def test_rule_only_features_are_never_fitted() -> None:
         assert fit_signed(x, y, np.ones(200), directions)[0][col] == 0.0
 
 
+def test_calibration_holds_out_what_it_is_told() -> None:
+    """bench/calibrate.py fits on the resident batches named and leaves out the batches held, of the
+    resident and seed sets alike; the dev sets, the FAQ set and InsuranceQA are always fitted."""
+    from bench.calibrate import _held
+
+    fitted, hold = {"a", "b"}, {"h"}
+    assert not _held("default/resident_eval/a", fitted, hold)
+    assert _held("default/resident_out_of_scope/c", fitted, hold)  # a batch not fitted on
+    assert _held("seed/seed_eval/h", fitted, hold) and _held("seed/seed_out_of_scope/h", fitted, hold)
+    assert not _held("seed/seed_eval/g", fitted, hold)
+    assert not _held("seed/dev_seed/dev", fitted, {"dev"})
+    assert not _held("default/faq_eval/a", set(), hold)
+    assert not _held("insuranceqa/questions/dev", fitted, {"dev"})
+
+
 async def test_features_on_real_questions(default_kb: Services) -> None:
     """What the re-ranker measures: an entry lacking the question's rarest word says so (missing),
     a word every entry holds tells nothing (specificity), an FAQ asked in other words than its own
