@@ -63,7 +63,7 @@ from bot.confidence import (  # noqa: E402
     tied,
 )
 from bot.config import MatchingSettings  # noqa: E402
-from bot.decide import distinct, most_specific  # noqa: E402
+from bot.decide import distinct, most_specific, parent_for_parts  # noqa: E402
 
 L2 = 0.01  # ridge penalty on the weights (not the bias), in units of the total sample weight / 100
 KBS = ("seed", "default", "insuranceqa")
@@ -89,7 +89,7 @@ def example(s: Searched, m: MatchingSettings) -> tuple[list[float], bool, bool, 
     top = distinct(s.cands, max(m.max_suggestions, 2))
     if not top:
         return [0.0] * len(FEATURES), False, False, "unasked"
-    top[0] = most_specific(top[0], s.cands, s.query)
+    top[0] = parent_for_parts(most_specific(top[0], s.cands, s.query), s.cands, s.query)
     x = features(s.query, top[0], top[1:])
     listed = any(right[c.entry_id] for c in top[: m.max_suggestions])
     return x, right[top[0].entry_id], listed, group(top[0])

@@ -64,6 +64,17 @@ def most_specific(best: Candidate, cands: list[Candidate], q: Query) -> Candidat
     return max(children, key=lambda c: c.score) if children else best
 
 
+def parent_for_parts(best: Candidate, cands: list[Candidate], q: Query) -> Candidate:
+    """The policy, for a question asking in several clauses (``asking_clauses``) whose best answer is
+    one of its own Q&As, not asked in the question's very words, when the policy scores nearly as well
+    (``CHILD_SLACK``): each Q&A asks one thing, and the policy answers the whole (两稳一促是啥意思
+    福建出了哪些措施: 两稳一促指什么 answers the first clause only). ``best`` otherwise."""
+    parent = best.info.parent_id
+    if q.asks_in < 2 or parent is None or best.info.kind == "clause" or best.question_sim >= SAME_WORDS:
+        return best
+    return next((c for c in cands if c.entry_id == parent and c.score >= best.score - CHILD_SLACK), best)
+
+
 def whole_policy(best: Candidate, top: list[Candidate], cands: list[Candidate]) -> Candidate | None:
     """The policy whose own Q&As tie for the best answer (the runner-up a sibling within ``TIE``), none
     of them asked in the question's very words: the question asks about the policy as a whole
@@ -210,7 +221,7 @@ def decide(
     if not top:
         return Verdict("escalated", None, [])
     if not top[0].asked:  # (an entry asked word for word is the answer, not its Q&A child)
-        top[0] = most_specific(top[0], cands, q)
+        top[0] = parent_for_parts(most_specific(top[0], cands, q), cands, q)
     best = top[0]
     x = features(q, best, top[1:])
     if best.asked and not any(c.asked for c in top[1:]):
