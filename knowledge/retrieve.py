@@ -36,7 +36,7 @@ SEPARATING = "了过"  # said inside a separable verb (备过案: 备案), dropp
 # not what is asked (我手机13800138000，预付卡备案要带什么材料).
 _PERSONAL_NUMBER = re.compile(r"\d{7,}x?")
 PERSONAL_NUMBER_WEIGHT = 0.05
-STORY_WEIGHT = 0.5  # a word no entry holds, said before the question's last clause (``_story_weights``)
+STORY_WEIGHT = 0.5  # a word no entry holds, said outside the clause that asks (``_story_weights``)
 # Asked of another document than the entry: of a year it never names, its title naming another, or the
 # date or text of a document by a number that is not its own (``other_year``, ``other_document``).
 OTHER_DOCUMENT_PENALTY = ANSWER_TYPE_PENALTY
@@ -196,6 +196,20 @@ def _clauses(pieces: list[str], stopwords: frozenset[str] | set[str]) -> list[in
             gap = False
             out.append(clause)
     return out
+
+
+def _asking_clause(norm: str, word_clauses: list[int]) -> int | None:
+    """The clause (as ``_clauses`` numbers them) of a question's last clause that asks (names a form),
+    when a clause after it asks nothing (防疫时候登记的个人信息咋处理的？我有点担心泄露); None otherwise."""
+    clauses = norm.split()
+    asking = [i for i, c in enumerate(clauses) if asked_form(c)]
+    if not asking or asking[-1] == len(clauses) - 1 or not word_clauses:
+        return None
+    # (clauses of stop words alone have no words: number the clauses that have some)
+    with_words = [i for i, c in enumerate(clauses) if any(ch.isalnum() for ch in c)]
+    if len(with_words) != word_clauses[-1] + 1 or asking[-1] not in with_words:
+        return None
+    return with_words.index(asking[-1])
 
 
 def _last_match(norm: str, patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> tuple[str | None, str]:
@@ -439,7 +453,8 @@ class Matcher:
                 norm, pieces = fixed, self.lex.cut(fixed)
         pieces = self._split_guesses(pieces)
         words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
-        weights = self._story_weights(words, _clauses(pieces, self.lex.stopwords))
+        word_clauses = _clauses(pieces, self.lex.stopwords)
+        weights = self._story_weights(words, word_clauses, _asking_clause(norm, word_clauses))
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
         asking = _asking(norm)
         asks = asking.part
@@ -513,19 +528,21 @@ class Matcher:
             and not self.index.knows(self.lex.canonical(piece))
         )
 
-    def _story_weights(self, words: list[str], clauses: list[int]) -> list[float]:
-        """Each word's informativeness, by ``STORY_WEIGHT`` for a word that no entry holds said before
-        the question's last clause: the story around the matter asked (楼下理发店老板跑路了，卡里还有
-        两千块，怎么办), not the matter itself. In the last clause such a word is what is asked, and an
-        entry lacking it does not answer (驾照到期了怎么换证). A long number no entry holds (a phone or
-        ID-card number) weighs next to nothing anywhere (``PERSONAL_NUMBER_WEIGHT``)."""
-        last = clauses[-1] if clauses else 0
+    def _story_weights(self, words: list[str], clauses: list[int], asking: int | None = None) -> list[float]:
+        """Each word's informativeness, by ``STORY_WEIGHT`` for a word that no entry holds said outside
+        the clause that asks (the last, or ``asking``: the last naming a form, when clauses after it
+        ask nothing, ``_asking_clause``): the story around the matter asked (楼下理发店老板跑路了，卡里
+        还有两千块，怎么办; 个人信息咋处理的？我有点担心泄露), not the matter itself. In the asking
+        clause such a word is what is asked, and an entry lacking it does not answer (驾照到期了怎么
+        换证). A long number no entry holds (a phone or ID-card number) weighs next to nothing
+        anywhere (``PERSONAL_NUMBER_WEIGHT``)."""
+        asked = (clauses[-1] if clauses else 0) if asking is None else asking
 
         def weight(w: str, clause: int) -> float:
             if self.index.knows(w):
                 return self.lex.informativeness(w)
             said = PERSONAL_NUMBER_WEIGHT if _PERSONAL_NUMBER.fullmatch(w) else self.lex.informativeness(w)
-            return said * (STORY_WEIGHT if clause < last else 1.0)
+            return said * (STORY_WEIGHT if clause != asked else 1.0)
 
         return [weight(w, c) for w, c in zip(words, clauses, strict=True)]
 

@@ -39,6 +39,7 @@ from knowledge.importers.base import ParsedEntry
 from knowledge.models import Entry
 from knowledge.retrieve import (
     SHARED_HEADING,
+    STORY_WEIGHT,
     Candidate,
     Matcher,
     Query,
@@ -1894,6 +1895,21 @@ def test_rule_only_features_are_never_fitted() -> None:
     assert fit(x, y, np.ones(200))[0][col] > 1.0  # fitted, it would weigh much
     for directions in (SIGNS, LISTED_SIGNS):
         assert fit_signed(x, y, np.ones(200), directions)[0][col] == 0.0
+
+
+def test_a_clause_after_the_question_asking_nothing_is_story(seeded: Services) -> None:
+    """Words no entry holds weigh ``STORY_WEIGHT`` outside the clause that asks: before it, and after
+    it when the clauses after it ask nothing (我有点担心泄露); in it they weigh fully. When the last
+    clause asks, it is the one."""
+    m = seeded.kb.matcher
+    q = m.analyse("防疫时候登记的个人信息咋处理的？我有点担心泄露")
+    w = dict(zip(q.words, q.weights, strict=True))
+    assert w["泄露"] == pytest.approx(STORY_WEIGHT * m.lex.informativeness("泄露"))
+    assert w["防疫"] == pytest.approx(m.lex.informativeness("防疫"))  # (in the asking clause)
+    q = m.analyse("我有点担心泄露，防疫时候登记的个人信息咋处理的")
+    w = dict(zip(q.words, q.weights, strict=True))
+    assert w["泄露"] == pytest.approx(STORY_WEIGHT * m.lex.informativeness("泄露"))
+    assert w["防疫"] == pytest.approx(m.lex.informativeness("防疫"))
 
 
 def test_calibration_holds_out_what_it_is_told() -> None:
