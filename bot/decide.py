@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.confidence import TIE, ConfidenceModel, features, shipped_model, thin, tied
 from bot.config import MatchingSettings
-from knowledge.retrieve import SAME_WORDS, Candidate, Query
+from knowledge.retrieve import PEERS_ENOUGH, SAME_WORDS, Candidate, Query
 from knowledge.text import compact, is_han
 
 OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
@@ -105,7 +105,9 @@ def question_apart(
     return confident(q, swapped, model, m)
 
 
-CROWDED = 2  # other entries titled alike that leave a question naming only their shared words vague
+# Other entries titled alike that leave a question naming only their shared words vague (the matcher
+# looks for that many: ``knowledge.retrieve.PEERS_ENOUGH``).
+CROWDED = PEERS_ENOUGH
 
 
 def crowded(c: Candidate) -> bool:

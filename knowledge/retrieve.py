@@ -24,6 +24,10 @@ from knowledge.text import HAN_ONLY, compact, is_han, normalize
 
 CANDIDATES = 24  # re-ranked per question: as good as 32 and 40 on the dev sets, and cheaper (BENCHMARKS.md)
 FLOOR_SAMPLE = 2_000  # docs of the rarest words ranked first to find a floor for the rest
+# Entries titled alike (``Candidate.peers``): enough found among the docs re-ranked to stop looking
+# further (bot/decide.py's ``CROWDED``), and the most key postings read to look further.
+PEERS_ENOUGH = 2
+PEER_SCAN = 64
 FRAGMENT_CANDIDATES = 6  # candidates added whose own question holds the whole question (``_retrieve``)
 FRAGMENT_CHARS = (3, 40)  # the lengths of a question looked for inside entries' own questions
 # The score's parts (``_score_parts``): coverage, literal phrasing, the entry's own question or title.
@@ -829,7 +833,7 @@ class Matcher:
         shortfall: list[float] = factor.tolist()
         sc, sl = cov.spec_cover, cov.spec_missing
         said = functools.partial(self._unsaid, q)
-        peers = self._peers(q, [(int(top[j]), docs[j], cov.key_words[j]) for j in best])
+        peers = self._peers(q, top, docs, cov.key_words, best)
         return [
             Candidate(
                 docs[j],
@@ -854,32 +858,54 @@ class Matcher:
             for j, n_peers in zip(best, peers, strict=True)
         ]
 
-    def _peers(self, q: Query, found: list[tuple[int, IndexedDoc, int]]) -> list[int]:
-        """For each (doc number, doc, key-word bits) of the candidates returned, how many other live
-        entries of its kind, titled too (no questions of their own, not a clause), hold every question
-        word its key field holds in their own key fields (by the key postings): 备案 is in the title of
-        every filing guide. 0 for an entry that is not titled."""
-        seen: dict[tuple[int, str], list[int]] = {}
+    def _peers(
+        self, q: Query, top: np.ndarray, docs: list[IndexedDoc], key_words: list[int], found: list[int]
+    ) -> list[int]:
+        """For each candidate ``found`` (positions in ``docs``, the docs re-ranked, numbered ``top``),
+        how many other entries of its kind, titled too (no questions of their own, not a clause), hold
+        in their key fields every question word its key field holds (``key_words``): 备案 is in the
+        title of every filing guide. 0 for an entry that is not titled. Counted among the docs
+        re-ranked (no index reads), and, while that finds fewer than ``PEERS_ENOUGH``, in the key
+        postings of the question's word its key field holds that the fewest entries hold, when they
+        are at most ``PEER_SCAN`` (a small knowledge base: its other filing guides may not be among
+        the docs re-ranked)."""
+        titled = [j for j, d in enumerate(docs) if not d.questions and d.kind != "clause" and key_words[j]]
         out: list[int] = []
-        for number, d, mask in found:
-            if d.questions or d.kind == "clause" or not mask:
+        for j in found:
+            if j not in titled:
                 out.append(0)
                 continue
-            if (mask, d.kind) not in seen:
-                held: np.ndarray | None = None
-                for i, w in enumerate(q.words):
-                    if mask >> i & 1:
-                        ids = self.index.key_postings(w)
-                        if number in ids:  # (a word its title says only literally is not in them)
-                            held = ids if held is None else np.intersect1d(held, ids)
-                docs, alive = self.index.docs, self.index.alive
-                seen[(mask, d.kind)] = [
-                    e
-                    for e in ([] if held is None else held.tolist())
-                    if alive[e] and docs[e].kind == d.kind and not docs[e].questions
-                ]
-            out.append(sum(1 for e in seen[(mask, d.kind)] if e != number))
+            mask, kind = key_words[j], docs[j].kind
+            near = {
+                int(top[i]) for i in titled if i != j and docs[i].kind == kind and mask & ~key_words[i] == 0
+            }
+            if len(near) < PEERS_ENOUGH:
+                near |= self._titled_alike(q, int(top[j]), kind, mask)
+            out.append(len(near))
         return out
+
+    def _titled_alike(self, q: Query, number: int, kind: str, mask: int) -> set[int]:
+        """The live titled entries of ``kind`` but doc ``number`` whose key postings hold every
+        question word of ``mask``, read only when the rarest of them is in at most ``PEER_SCAN``
+        entries' key fields (none otherwise)."""
+        # (postings ascending: binary searches, so that a word half the entries hold costs little)
+        itself = np.asarray([number])
+        lists = [self.index.key_postings(w) for i, w in enumerate(q.words) if mask >> i & 1]
+        lists = [ids for ids in lists if _members(ids, itself)[0]]  # (a word its title says only literally)
+        if not lists:
+            return set()
+        lists.sort(key=len)
+        if len(lists[0]) > PEER_SCAN:
+            return set()
+        held = lists[0]
+        for ids in lists[1:]:
+            held = held[np.asarray(_members(ids, held), dtype=bool)]
+        docs, alive = self.index.docs, self.index.alive
+        return {
+            e
+            for e in held.tolist()
+            if e != number and alive[e] and docs[e].kind == kind and not docs[e].questions
+        }
 
     def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> Coverage:
         """Weighted share of the question's words each candidate holds (anywhere; in its key field),
