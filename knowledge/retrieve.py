@@ -203,8 +203,9 @@ def _clauses(pieces: list[str], stopwords: frozenset[str] | set[str]) -> list[in
 
 
 def _asking_clause(norm: str, word_clauses: list[int]) -> int | None:
-    """The clause (as ``_clauses`` numbers them) of a question's last clause that asks (names a form),
-    when a clause after it asks nothing (防疫时候登记的个人信息咋处理的？我有点担心泄露); None otherwise."""
+    """The number ``_clauses`` gives a (normalized) question's last clause that asks (names a form),
+    when a clause after it asks nothing (防疫时候登记的个人信息咋处理的？我有点担心泄露); None when the last
+    clause asks, none does, or the two numberings cannot be matched."""
     clauses = norm.split()
     asking = [i for i, c in enumerate(clauses) if asked_form(c)]
     if not asking or asking[-1] == len(clauses) - 1 or not word_clauses:
