@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.confidence import TIE, ConfidenceModel, features, shipped_model, thin, tied
 from bot.config import MatchingSettings
-from knowledge.retrieve import PEERS_ENOUGH, SAME_WORDS, Candidate, Query
+from knowledge.retrieve import PEERS_ENOUGH, SAME_WORDS, Candidate, Query, is_titled
 from knowledge.text import compact, is_han
 
 OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
@@ -118,9 +118,8 @@ def crowded(c: Candidate) -> bool:
 
 
 def titled(c: Candidate) -> bool:
-    """An entry whose key field is its title alone (a guide, a policy): an FAQ's holds its questions,
-    a clause's its headings."""
-    return not c.info.questions and c.info.kind != "clause"
+    """A candidate whose key field is its title alone (``is_titled``: a guide, a policy)."""
+    return is_titled(c.info)
 
 
 _ASIDE = re.compile(r"[（(][^（()）]*[)）]")  # a bracketed aside of a title

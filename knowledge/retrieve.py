@@ -202,19 +202,19 @@ def _clauses(pieces: list[str], stopwords: frozenset[str] | set[str]) -> list[in
     return out
 
 
-def _asking_clause(norm: str, word_clauses: list[int]) -> int | None:
-    """The number ``_clauses`` gives a (normalized) question's last clause that asks (names a form),
-    when a clause after it asks nothing (防疫时候登记的个人信息咋处理的？我有点担心泄露); None when the last
-    clause asks, none does, or the two numberings cannot be matched."""
+def _asking_clause(norm: str, word_clauses: list[int], asking: Asking) -> int | None:
+    """The number ``_clauses`` gives a (normalized) question's last clause that asks (names a form,
+    ``Asking.last``), when a clause after it asks nothing (防疫时候登记的个人信息咋处理的？我有点担心泄露);
+    None when the last clause asks, none does, or the two numberings cannot be matched."""
     clauses = norm.split()
-    asking = [i for i, c in enumerate(clauses) if asked_form(c)]
-    if not asking or asking[-1] == len(clauses) - 1 or not word_clauses:
+    last = asking.last
+    if last is None or last == len(clauses) - 1 or not word_clauses:
         return None
     # (clauses of stop words alone have no words: number the clauses that have some)
     with_words = [i for i, c in enumerate(clauses) if any(ch.isalnum() for ch in c)]
-    if len(with_words) != word_clauses[-1] + 1 or asking[-1] not in with_words:
+    if len(with_words) != word_clauses[-1] + 1 or last not in with_words:
         return None
-    return with_words.index(asking[-1])
+    return with_words.index(last)
 
 
 def _last_match(norm: str, patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> tuple[str | None, str]:
@@ -267,6 +267,7 @@ class Asking(NamedTuple):
     form: str | None  # the form that clause asks in (``asked_form``)
     aspects: tuple[str, ...]  # the sections its asking clauses ask for (``asked_aspects``)
     clauses: tuple[str, ...]  # its clauses that ask (naming a form), in order (``asking_clauses``)
+    last: int | None = None  # the place of the last of them among all its clauses (``norm.split()``)
 
 
 def _asking(norm: str) -> Asking:
@@ -280,7 +281,7 @@ def _asking(norm: str) -> Asking:
     last = asking[-1]
     part = norm if last == len(clauses) - 1 else " ".join(clauses[: last + 1])
     aspects = tuple(dict.fromkeys(a for i in asking if (a := asked_aspect(clauses[i]))))
-    return Asking(part, forms[last], aspects, tuple(clauses[i] for i in asking))
+    return Asking(part, forms[last], aspects, tuple(clauses[i] for i in asking), last)
 
 
 def asked_years(norm: str, asking: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -458,10 +459,10 @@ class Matcher:
                 norm, pieces = fixed, self.lex.cut(fixed)
         pieces = self._split_guesses(pieces)
         words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
-        word_clauses = _clauses(pieces, self.lex.stopwords)
-        weights = self._story_weights(words, word_clauses, _asking_clause(norm, word_clauses))
-        tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
         asking = _asking(norm)
+        word_clauses = _clauses(pieces, self.lex.stopwords)
+        weights = self._story_weights(words, word_clauses, _asking_clause(norm, word_clauses, asking))
+        tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
         asks = asking.part
         aspect, aspect_said = _last_match(asks, ASPECTS)
         aspect_said = aspect_said.replace(" ", "")  # (compared with compact key texts)
@@ -870,7 +871,7 @@ class Matcher:
         postings of the question's word its key field holds that the fewest entries hold, when they
         are at most ``PEER_SCAN`` (a small knowledge base: its other filing guides may not be among
         the docs re-ranked)."""
-        titled = [j for j, d in enumerate(docs) if not d.questions and d.kind != "clause" and key_words[j]]
+        titled = {j for j, d in enumerate(docs) if is_titled(d) and key_words[j]}
         out: list[int] = []
         for j in found:
             if j not in titled:
@@ -905,7 +906,7 @@ class Matcher:
         return {
             e
             for e in held.tolist()
-            if e != number and alive[e] and docs[e].kind == kind and not docs[e].questions
+            if e != number and alive[e] and docs[e].kind == kind and is_titled(docs[e])
         }
 
     def _coverage(self, q: Query, top: np.ndarray, docs: list[IndexedDoc]) -> Coverage:
@@ -1120,6 +1121,12 @@ def other_document(numbers: tuple[str, ...], d: IndexedDoc) -> bool:
     documents at most)."""
     own = _OWN_DOC_NUMBER.findall(d.key_text)
     return not any(n in own for n in numbers)
+
+
+def is_titled(d: IndexedDoc) -> bool:
+    """An entry whose key field is its title alone (a guide, a policy): an FAQ's holds its questions,
+    a clause's its headings."""
+    return not d.questions and d.kind != "clause"
 
 
 def _asked_first(cands: list[Candidate], asked: set[int], by_id: dict[str, int]) -> list[Candidate]:

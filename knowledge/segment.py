@@ -49,20 +49,20 @@ def cache_dir() -> Path:
     return path
 
 
+def _word_lines(path: Path) -> list[list[str]]:
+    """The words of each line of a lexicon file: whitespace-separated, ``#`` starts a comment."""
+    return [line.split("#", 1)[0].split() for line in path.read_text(encoding="utf-8").splitlines()]
+
+
 def _read_words(path: Path) -> list[str]:
-    """Words of a lexicon file: whitespace-separated, ``#`` starts a comment."""
-    words: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0]
-        words.extend(line.split())
-    return words
+    """Words of a lexicon file, every line's together."""
+    return [w for words in _word_lines(path) for w in words]
 
 
 def read_synonyms(path: Path) -> dict[str, str]:
     """Map every word of every synonym line to the line's first word."""
     mapping: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        words = line.split("#", 1)[0].split()
+    for words in _word_lines(path):
         for w in words[1:]:
             mapping[w.lower()] = words[0].lower()
     return mapping
@@ -71,8 +71,7 @@ def read_synonyms(path: Path) -> dict[str, str]:
 def read_confusables(path: Path) -> dict[str, str]:
     """Map the first character of each line to the characters after it (those it is typed for)."""
     mapping: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        chars = line.split("#", 1)[0].split()
+    for chars in _word_lines(path):
         if len(chars) > 1:
             mapping[chars[0]] = mapping.get(chars[0], "") + "".join(chars[1:])
     return mapping
