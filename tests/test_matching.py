@@ -193,6 +193,7 @@ RESIDENT_FLOORS = {
     ("e",): (0.50, 0.05, 0.15),
     ("f",): (0.50, 0.13, 0.20),
     ("g",): (0.70, 0.04, 0.25),
+    ("h",): (0.65, 0.03, 0.25),
 }
 
 
@@ -219,14 +220,17 @@ async def test_resident_sets(default_kb: Services) -> None:
         for r in oos:
             d = await default_kb.qa.ask(r["question"])
             answered += d.status == "answered" and d.kind not in NOT_ANSWERS
-        assert len(rows) >= 60 and len(oos) >= 40, batches  # (d: 98, 52; e: 87, 63; f: 66, 54; g: 70, 50)
+        assert len(rows) >= 60 and len(oos) >= 40, (
+            batches
+        )  # (d: 98, 52; e: 87, 63; f: 66, 54; g: 70, 50; h: 68, 52)
         # Measured: a and b 147 of 210 right (70%), none wrong, 1 of 65 out of scope answered; c 71 of
         # 133 right (53.4%), 6 wrong (4.5%), none of 47 out of scope answered (twenty-fourth session);
         # the twenty-fifth session's end: a and b 156 of 210 (74.3%), none wrong; c 77 (57.9%), 5 wrong;
         # d 57 of 98 (58.2%), 3 wrong, 4 of 52 out of scope answered; batch e when written (44fdc8f):
         # 47 of 87 (54.0%), 4 wrong (4.6%), 8 of 63 out of scope answered (12.7%); batch f when written
         # (44fdc8f and 533ccbe alike): 38 of 66 (57.6%), 7 wrong (10.6%), 10 of 54 out of scope answered;
-        # batch g when written (10d4eb3): 51 of 70 (72.9%), 4 wrong (5.7%), 10 of 50 out of scope answered.
+        # batch g when written (10d4eb3): 51 of 70 (72.9%), 4 wrong (5.7%), 10 of 50 out of scope answered;
+        # batch h when written (7e5d9a3): 47 of 68 (69.1%), 1 wrong (1.5%), 12 of 52 out of scope answered.
         assert right / len(rows) >= least_right and wrong / len(rows) <= most_wrong, (batches, right, wrong)
         assert answered / len(oos) <= most_answered, batches
 
