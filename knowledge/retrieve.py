@@ -159,7 +159,7 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("办理地点与时间", re.compile(r"地点|在哪|哪里|哪儿|去哪|地址|几点|上班时间|办公时间|窗口|找谁")),
-    ("咨询电话", re.compile(r"电话|热线|联系方式|咨询")),
+    ("咨询电话", re.compile(r"电话(?!说|.{0,3}(?:打不通|不通|没人接|关机))|热线|联系方式|咨询")),
     ("在线办理", re.compile(r"网上|在线|线上|网办|网站|网址|系统|平台|小程序")),
     (
         "办理流程",
@@ -517,7 +517,8 @@ class Matcher:
     def _glued(self, piece: str) -> bool:
         """Whether a piece of the cut is a character jieba's HMM glued to the stop word after it: two
         characters unknown together to the dictionary (stop and light words included) and to the
-        knowledge base, the second a stop word (是, 到, 里, 了), the first not. Other glued pairs stay
+        knowledge base, the second a stop word (是, 到, 里, 了), the first not; or the first a
+        demonstrative (这, 那) and the second no stop word (这钱 in 这钱还能要回来吗). Other glued pairs stay
         whole: content characters (栋楼 in 商务局在哪栋楼办公) or a light word and another (要用 in
         要用黑色笔还是蓝色笔) are often the only word saying a question is not about an entry (the
         seventeenth session's measures, BENCHMARKS), and a stop word before a character is mostly a
@@ -527,8 +528,7 @@ class Matcher:
         stop = self.lex.stopwords
         return (
             len(piece) == 2
-            and piece[1] in stop
-            and piece[0] not in stop
+            and ((piece[1] in stop and piece[0] not in stop) or (piece[0] in "这那" and piece[1] not in stop))
             and not self.lex.tokenizer.FREQ.get(piece)
             and HAN_ONLY.fullmatch(piece) is not None
             and not self.index.knows(self.lex.canonical(piece))

@@ -823,7 +823,7 @@ async def test_a_stop_word_glued_to_another_character_is_cut_off(default_kb: Ser
     entry lacks, and the plan numbered 123 was not answered (0.35). Cut, it is. A glued pair of content
     characters (栋楼) stays whole, as does a stop word in the dictionary (我想), and a stop word before
     the matter (会涨): cut, 涨 weighed as a light character and the weather referral answered 股票明天会涨吗
-    for its 明天."""
+    for its 明天. A demonstrative before a character is cut (这钱)."""
     m = default_kb.kb.matcher
     assert m.analyse("123号文是哪年发的").words == ["123", "号", "文", "发"]
     d = await default_kb.qa.ask("123号文是哪年发的")
@@ -831,6 +831,8 @@ async def test_a_stop_word_glued_to_another_character_is_cut_off(default_kb: Ser
     assert "栋楼" in m.analyse("商务局在哪栋楼办公").words
     assert "想" not in m.analyse("商务局中午有人上班吗，我想12点多过去办事").words
     assert "会涨" in m.analyse("股票明天会涨吗").words
+    # a demonstrative glued to the character after it (这钱: this money) is cut too
+    assert "钱" in m.analyse("老板跑路了，这钱还能要回来吗").words
     assert (await default_kb.qa.ask("股票明天会涨吗")).status != "answered"
     assert (await default_kb.qa.ask("汽车以旧换新补贴怎么申请")).status != "answered"  # not 人社's matter
 
@@ -1099,6 +1101,10 @@ async def test_guides_answer_the_section_asked_about(
         ("营业执照", None),
         ("材料准备好了吗", "申请材料"),
         ("准备好了吗", None),
+        # a phone in the story is not the phone asked for (someone called; the owner cannot be reached)
+        ("有人打电话说能帮我办回收备案", None),
+        ("店关门了老板电话也打不通", None),
+        ("回收备案的咨询电话是多少", "咨询电话"),
     ],
 )
 def test_the_guide_section_a_question_asks_for(question: str, aspect: str | None) -> None:
