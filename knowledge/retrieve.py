@@ -115,6 +115,10 @@ _STATES_CONSEQUENCE = re.compile(
     r"罚|处分|通报|追究|法律责任|后果|约谈|问责|警告|吊销|撤销|整改|责令|列入|名录|不予|驳回|补正|视为|失效|取消|没收"
 )
 
+# Which of the bureau's sections (科, 科室) deals with something: an entry answers only if it names one
+# (a clause's 责任科室, an FAQ saying 外资与外经科), not one explaining the matter alone.
+_ASKS_OFFICE = re.compile(r"哪(?:一)?个?科")
+
 # A year a question names (2021年的方案, 2020年度), and any year an entry's title or number names
 # (鼓商务〔2020〕123号): digits only once normalized.
 _ASKS_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=年)")
@@ -364,6 +368,7 @@ class Query:
     # the numbers of the documents it asks the date, text or validity of (``asked_documents``: 国办发17号文的全文)
     doc_numbers: tuple[str, ...] = ()
     asks_consequence: bool = False  # what comes of not doing something (``_ASKS_CONSEQUENCE``)
+    asks_office: bool = False  # which section of the bureau deals with it (``_ASKS_OFFICE``)
 
     @property
     def matter(self) -> float:
@@ -489,6 +494,7 @@ class Matcher:
             years=asked_years(norm, asking.clauses),
             doc_numbers=asked_documents(asks),
             asks_consequence=bool(_ASKS_CONSEQUENCE.search(asks)),
+            asks_office=bool(_ASKS_OFFICE.search(asks)),
         )
 
     def _split_guesses(self, pieces: list[str]) -> list[str]:
@@ -771,6 +777,14 @@ class Matcher:
                 for j, d in enumerate(docs)
                 if d.kind != "referral"  # (another body's matter: ask that body)
                 and not (_STATES_CONSEQUENCE.search(d.body_text) or _STATES_CONSEQUENCE.search(d.key_text))
+            ]
+            factor[off] *= ANSWER_TYPE_PENALTY
+        # Asked which section of the bureau deals with it: an entry naming none does not answer it.
+        if q.asks_office:
+            off = [
+                j
+                for j, d in enumerate(docs)
+                if d.kind != "referral" and "科" not in d.body_text and "科" not in d.key_text
             ]
             factor[off] *= ANSWER_TYPE_PENALTY
         # Asked for a guide's section (materials, fees...) while a guide with it is a candidate: an

@@ -2407,3 +2407,19 @@ def test_an_entry_whose_own_question_asks_the_same_number_is_not_marked_down(lex
     assert factors["f0"] == ANSWER_TYPE_PENALTY  # how long, of an entry asking when: no date stated
     factors = {c.entry_id: c.factor for c in matcher.search("名录登记了多少家", limit=4)[1]}
     assert factors["f3"] == ANSWER_TYPE_PENALTY  # a count of firms, of one asking a price
+
+
+async def test_an_entry_naming_no_section_does_not_answer_which_section_deals_with_it(
+    default_kb: Services,
+) -> None:
+    """放管服改革 商务局哪个科负责 asks which of the bureau's sections deals with it: the Q&A explaining
+    what 放管服 means had answered it with confidence; the plan's clause naming its 责任科室 is the
+    answer. An entry naming the section still answers."""
+    m = default_kb.kb.matcher
+    assert m.analyse("放管服改革 商务局哪个科负责").asks_office
+    assert not m.analyse("放管服是什么意思").asks_office
+    d = await default_kb.qa.ask("放管服改革 商务局哪个科负责")
+    assert d.entry_id != "policy-business-environment-regulation#qa6"
+    assert d.entry_id == "doc-7a78d0a404/2.3.1"
+    d = await default_kb.qa.ask("商务局里负责外资的是哪个科")
+    assert (d.status, d.entry_id) == ("answered", "faq-bureau-009")
