@@ -321,14 +321,22 @@ ASKING = (
 )
 
 
-def asking_words(norm: str, spans: list[tuple[int, int]]) -> int:
-    """Which of a question's words only say how it asks (bit i: word i), wholly inside the phrases
-    that ask (``ASKING``: 找谁, 多少钱, 什么条件, 怎么申请): the rest name its matter. ``spans``: where
-    each word starts and ends in the normalized question ``norm``."""
-    asking = bytearray(len(norm))  # 1: a character of an asking phrase
+def _asking_mask(norm: str) -> bytearray:
+    """1 for each character of a (normalized) question inside a phrase that asks (``ASKING``)."""
+    asking = bytearray(len(norm))
     for rx in ASKING:
         for m in rx.finditer(norm):
             asking[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+    return asking
+
+
+def asking_words(norm: str, spans: list[tuple[int, int]], asking: bytearray | None = None) -> int:
+    """Which of a question's words only say how it asks (bit i: word i), wholly inside the phrases
+    that ask (``ASKING``: 找谁, 多少钱, 什么条件, 怎么申请): the rest name its matter. ``spans``: where
+    each word starts and ends in the normalized question ``norm``; ``asking``: its ``_asking_mask``
+    (found again when not given)."""
+    if asking is None:
+        asking = _asking_mask(norm)
     return sum(1 << i for i, (a, b) in enumerate(spans) if all(asking[a:b]))
 
 
@@ -462,7 +470,8 @@ class Matcher:
             fixed, corrections = self._correct(pieces)
             if corrections:
                 norm, pieces = fixed, self.lex.cut(fixed)
-        pieces = self._split_guesses(pieces)
+        mask = _asking_mask(norm)
+        pieces = self._split_guesses(pieces, mask)
         words = [self.lex.canonical(w) for w in self.lex.words(pieces)]
         asking = _asking(norm)
         word_clauses = _clauses(pieces, self.lex.stopwords)
@@ -490,23 +499,28 @@ class Matcher:
             corrections=corrections,
             form=asking.form,
             number_asked=number_asked.group() if number_asked else "",
-            asking=asking_words(norm, self.lex.word_spans(pieces)),
+            asking=asking_words(norm, self.lex.word_spans(pieces), mask),
             years=asked_years(norm, asking.clauses),
             doc_numbers=asked_documents(asks),
             asks_consequence=bool(_ASKS_CONSEQUENCE.search(asks)),
             asks_office=bool(_ASKS_OFFICE.search(asks)),
         )
 
-    def _split_guesses(self, pieces: list[str]) -> list[str]:
+    def _split_guesses(self, pieces: list[str], asking: bytearray) -> list[str]:
         """A word jieba guessed (in no dictionary, unknown here) that is a word of the knowledge base
         and one character more, cut in two: 洗染店 -> 洗染 | 店 (the knowledge says 洗染业, 洗染). And a
         character it glued to the stop word after it (查到, 文是 in 123号文是哪年发的, 文里): two words. As
         a word unknown to the dictionary the pair weighed as much as a rare term (0.85) that every entry
-        lacks, and sank the entries that hold the question."""
+        lacks, and sank the entries that hold the question. Likewise a pair of which one character
+        begins or ends a phrase that asks (``_asking_mask``: 要交 in 要交哪些材料, whose 交哪些 asks the
+        materials): it straddles the asking and a word naming no matter (``_straddling``)."""
         out: list[str] = []
+        at = 0
         for p in pieces:
             head = p[:-1]
-            if self._glued(p):
+            straddles = len(p) == 2 and asking[at] != asking[at + 1]
+            at += len(p)
+            if self._glued(p) or (straddles and self._straddling(p, p[asking[at - 2]])):
                 out += [p[0], p[1]]
             elif (
                 len(p) >= 3
@@ -519,6 +533,17 @@ class Matcher:
             else:
                 out.append(p)
         return out
+
+    def _straddling(self, pair: str, outside: str) -> bool:
+        """Whether a pair of characters straddling the edge of a phrase that asks, ``outside`` the one
+        outside it, is a guess of jieba's HMM to cut: unknown to the dictionary, and joining a stop or
+        light word to the asking (要交), so that neither half names a matter; cut even when entries
+        hold the pair (their cut glued it the same way). A pair joining the asking to a word of the
+        matter stays whole (咋领 in 消费券咋领的: cut, the entries whose own questions say it literally
+        lost their lead)."""
+        if self.lex.tokenizer.FREQ.get(pair) or HAN_ONLY.fullmatch(pair) is None:
+            return False
+        return outside in self.lex.stopwords or outside in self.lex.light_words
 
     def _glued(self, piece: str) -> bool:
         """Whether a piece of the cut is a character jieba's HMM glued to the stop word after it: two

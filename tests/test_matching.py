@@ -833,6 +833,19 @@ async def test_a_stop_word_glued_to_another_character_is_cut_off(default_kb: Ser
     assert "会涨" in m.analyse("股票明天会涨吗").words
     # a demonstrative glued to the character after it (这钱: this money) is cut too
     assert "钱" in m.analyse("老板跑路了，这钱还能要回来吗").words
+
+
+async def test_a_light_word_glued_to_the_asking_is_cut_off(default_kb: Services) -> None:
+    """要交 in 要交哪些材料 joins a light word to 交哪些, which asks the materials: as one word unknown
+    to the dictionary it weighed 0.85, and the general prepaid-card guide was not told apart from the
+    large issuers'. The asking joined to a word of the matter stays whole (咋领: entries say it)."""
+    m = default_kb.kb.matcher
+    assert m.analyse("特许经营备案要交哪些东西").words[-2:] == ["交", "东西"]
+    d = await default_kb.qa.ask("预付卡备案要交哪些材料")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-prepaid-card-filing", "申请材料")
+    assert "咋领" in m.analyse("惠聚榕城消费券咋领的").words
+    d = await default_kb.qa.ask("惠聚榕城消费券咋领的")
+    assert (d.status, d.entry_id) == ("answered", "policy-fuzhou-consumption-voucher-2020#qa1")
     assert (await default_kb.qa.ask("股票明天会涨吗")).status != "answered"
     assert (await default_kb.qa.ask("汽车以旧换新补贴怎么申请")).status != "answered"  # not 人社's matter
 
