@@ -174,6 +174,34 @@ def general_apart(
     return None
 
 
+# A question this short (characters, compact) said word for word by an entry tells little.
+LITERAL_LEAST = 5
+
+
+def literal_apart(
+    q: Query, top: list[Candidate], x: list[float], model: ConfidenceModel, m: MatchingSettings
+) -> Verdict | None:
+    """Of two tied answers (``tied``), the one whose text says the whole question word for word
+    while the other does not, answered: a fragment typed from the text itself (培训的针对性: the
+    clause on training says 增强培训的针对性; the clause titled 提高经济政策发布解读针对性精准性 says
+    针对性 and 培训 apart). None when neither or both say it, the question is shorter than
+    ``LITERAL_LEAST`` characters, or the one that says it is not confident (``m.precision``) or
+    holds too little of the question (``thin``). ``x``: the best's features."""
+    if len(top) < 2 or top[1].score < top[0].score - TIE or not tied(x):
+        return None
+    asked = compact(q.norm)
+    if len(asked) < LITERAL_LEAST:
+        return None
+    says = [asked in c.info.key_text or asked in c.info.body_text for c in top[:2]]
+    if says[0] == says[1]:
+        return None
+    order = top if says[0] else [top[1], top[0], *top[2:]]
+    xs = features(q, order[0], order[1:])
+    p = model.p_answer(order[0], xs)
+    ok = p >= m.precision and not thin(xs) and not crowded(order[0])
+    return Verdict("answered", order[0], order, p, xs) if ok else None
+
+
 def confident(q: Query, top: list[Candidate], model: ConfidenceModel, m: MatchingSettings) -> Verdict | None:
     """``top[0]`` answered, the others its runners-up, when the confidence that it answers reaches
     ``m.precision``, no runner-up ties with it (``tied``) and it holds enough of the question
@@ -230,7 +258,11 @@ def decide(
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
     if p >= m.precision and not tied(x) and not thin(x) and not crowded(best):
         return Verdict("answered", best, top, p, x)
-    runner = question_apart(q, top, x, model, m) or general_apart(q, top, x, model, m)
+    runner = (
+        question_apart(q, top, x, model, m)
+        or general_apart(q, top, x, model, m)
+        or literal_apart(q, top, x, model, m)
+    )
     if runner is not None:
         return runner
     whole = whole_policy(best, top, cands)

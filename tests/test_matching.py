@@ -367,6 +367,18 @@ async def test_of_two_tied_guides_titled_alike_the_general_one_answers(
     )
 
 
+async def test_of_two_tied_answers_the_one_saying_the_question_word_for_word_answers(
+    seeded: Services,
+) -> None:
+    """培训的针对性, typed from the clause on training (增强培训的针对性、系统性), tied with the clause
+    titled 提高经济政策发布解读针对性精准性, which says 针对性 and 培训 apart: only offered both, now the
+    clause saying it word for word answers (``literal_apart``)."""
+    d = await seeded.qa.ask("培训的针对性")
+    assert d.status == "answered" and "增强培训的针对性" in (d.answer or ""), await seeded.qa.explain(
+        "培训的针对性", 2
+    )
+
+
 def test_when_is_not_what() -> None:
     """什么时候 asks when: the 什么 in it does not ask what too (an entry asking only when is in
     another form than 是什么), and a question's clauses each ask in their own form."""
