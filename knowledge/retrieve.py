@@ -117,7 +117,7 @@ _STATES_CONSEQUENCE = re.compile(
 
 # Which of the bureau's sections (科, 科室) deals with something: an entry answers only if it names one
 # (a clause's 责任科室, an FAQ saying 外资与外经科), not one explaining the matter alone.
-_ASKS_OFFICE = re.compile(r"哪(?:一)?个?科")
+_ASKS_OFFICE = re.compile(r"哪(?:一)?个?科(?![技学普研])")  # (not 哪个科技公司)
 
 # A year a question names (2021年的方案, 2020年度), and any year an entry's title or number names
 # (鼓商务〔2020〕123号): digits only once normalized.
@@ -518,9 +518,10 @@ class Matcher:
         at = 0
         for p in pieces:
             head = p[:-1]
-            straddles = len(p) == 2 and asking[at] != asking[at + 1]
+            # (of a pair straddling an asking phrase's edge, the character outside the phrase)
+            outside = (p[1] if asking[at] else p[0]) if len(p) == 2 and asking[at] != asking[at + 1] else ""
             at += len(p)
-            if self._glued(p) or (straddles and self._straddling(p, p[asking[at - 2]])):
+            if self._glued(p) or (outside and self._straddling(p, outside)):
                 out += [p[0], p[1]]
             elif (
                 len(p) >= 3
@@ -804,7 +805,8 @@ class Matcher:
                 and not (_STATES_CONSEQUENCE.search(d.body_text) or _STATES_CONSEQUENCE.search(d.key_text))
             ]
             factor[off] *= ANSWER_TYPE_PENALTY
-        # Asked which section of the bureau deals with it: an entry naming none does not answer it.
+        # Asked which section of the bureau deals with it: an entry naming none does not answer it
+        # (any 科 counts as naming one, 科技 too: the looser test holds back fewer entries).
         if q.asks_office:
             off = [
                 j

@@ -220,9 +220,8 @@ async def test_resident_sets(default_kb: Services) -> None:
         for r in oos:
             d = await default_kb.qa.ask(r["question"])
             answered += d.status == "answered" and d.kind not in NOT_ANSWERS
-        assert len(rows) >= 60 and len(oos) >= 40, (
-            batches
-        )  # (d: 98, 52; e: 87, 63; f: 66, 54; g: 70, 50; h: 68, 52)
+        # (d: 98, 52; e: 87, 63; f: 66, 54; g: 70, 50; h: 68, 52)
+        assert len(rows) >= 60 and len(oos) >= 40, batches
         # Measured: a and b 147 of 210 right (70%), none wrong, 1 of 65 out of scope answered; c 71 of
         # 133 right (53.4%), 6 wrong (4.5%), none of 47 out of scope answered (twenty-fourth session);
         # the twenty-fifth session's end: a and b 156 of 210 (74.3%), none wrong; c 77 (57.9%), 5 wrong;
@@ -843,6 +842,8 @@ async def test_a_stop_word_glued_to_another_character_is_cut_off(default_kb: Ser
     assert "栋楼" in m.analyse("商务局在哪栋楼办公").words
     assert "想" not in m.analyse("商务局中午有人上班吗，我想12点多过去办事").words
     assert "会涨" in m.analyse("股票明天会涨吗").words
+    assert (await default_kb.qa.ask("股票明天会涨吗")).status != "answered"
+    assert (await default_kb.qa.ask("汽车以旧换新补贴怎么申请")).status != "answered"  # not 人社's matter
     # a demonstrative glued to the character after it (这钱: this money) is cut too
     assert "钱" in m.analyse("老板跑路了，这钱还能要回来吗").words
 
@@ -858,8 +859,6 @@ async def test_a_light_word_glued_to_the_asking_is_cut_off(default_kb: Services)
     assert "咋领" in m.analyse("惠聚榕城消费券咋领的").words
     d = await default_kb.qa.ask("惠聚榕城消费券咋领的")
     assert (d.status, d.entry_id) == ("answered", "policy-fuzhou-consumption-voucher-2020#qa1")
-    assert (await default_kb.qa.ask("股票明天会涨吗")).status != "answered"
-    assert (await default_kb.qa.ask("汽车以旧换新补贴怎么申请")).status != "answered"  # not 人社's matter
 
 
 async def test_there_in_a_question_asking_nothing_else_is_where(default_kb: Services) -> None:
@@ -2443,6 +2442,7 @@ async def test_an_entry_naming_no_section_does_not_answer_which_section_deals_wi
     m = default_kb.kb.matcher
     assert m.analyse("放管服改革 商务局哪个科负责").asks_office
     assert not m.analyse("放管服是什么意思").asks_office
+    assert not m.analyse("哪个科技公司能做外贸").asks_office
     d = await default_kb.qa.ask("放管服改革 商务局哪个科负责")
     assert d.entry_id != "policy-business-environment-regulation#qa6"
     assert d.entry_id == "doc-7a78d0a404/2.3.1"
