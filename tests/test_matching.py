@@ -848,6 +848,16 @@ async def test_a_stop_word_glued_to_another_character_is_cut_off(default_kb: Ser
     assert "钱" in m.analyse("老板跑路了，这钱还能要回来吗").words
 
 
+async def test_wanting_to_is_no_word_of_the_matter(default_kb: Services) -> None:
+    """想 (want to) says nothing of what is asked, as 我想 and 想要 do not: as a light word it still
+    counted for an entry whose own question happens to say it (拍卖公司想拍文物… for 想注册一家拍卖公司),
+    and a question saying it lost a little of every other entry's coverage."""
+    m = default_kb.kb.matcher
+    assert "想" not in m.analyse("想开个报废汽车回收拆解厂，企业要具备哪些条件").words
+    d = await default_kb.qa.ask("想开个报废汽车回收拆解厂，企业要具备哪些条件")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-scrap-vehicle-qualification", "办理条件")
+
+
 async def test_a_light_word_glued_to_the_asking_is_cut_off(default_kb: Services) -> None:
     """要交 in 要交哪些材料 joins a light word to 交哪些, which asks the materials: as one word unknown
     to the dictionary it weighed 0.85, and the general prepaid-card guide was not told apart from the
