@@ -9,7 +9,7 @@ from bot.confidence import FEATURES, features, same_section, shipped_model, tied
 from bot.config import MatchingSettings
 from bot.decide import crowded, decide, distinct, same_answer
 from bot.messages import Decision, Suggestion
-from knowledge.answers import answer_text, citation, section_answer, source_of
+from knowledge.answers import answer_text, citation, penalty_section, section_answer, source_of
 from knowledge.models import Entry
 from knowledge.retrieve import Candidate, Query
 from knowledge.smalltalk import find_small_talk
@@ -94,7 +94,12 @@ class QAService:
             # Clauses of one section tied with it answer together (``same_section``).
             together = same_section(best, verdict.alternatives[1:]) if best is not None else []
             parts = [e for c in together if (e := await self.kb.answer_entry(c.entry_id)) is not None]
-            _answer_with(decision, entry, query.aspect, [entry, *parts] if parts else None, query.aspects)
+            aspect, asked = query.aspect, query.aspects
+            # Asked what comes of not doing something, a guide answers with the section stating it.
+            if query.asks_consequence and (penalty := penalty_section(entry)):
+                aspect, asked = penalty, (penalty,)
+                decision.aspect = penalty
+            _answer_with(decision, entry, aspect, [entry, *parts] if parts else None, asked)
             joined = {c.entry_id for c in together}
             decision.suggestions = [s for s in suggestions[1:] if s.entry_id not in joined]
         elif verdict.status == "suggested":

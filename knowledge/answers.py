@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
 from knowledge.models import Entry
 
 GUIDE_OVERVIEW = ("事项名称", "办理条件", "申请材料")
+# What a guide section says when it states a penalty (未按规定备案的，处1万元以上5万元以下罚款).
+_STATES_PENALTY = re.compile(r"罚|处分|法律责任|吊销|追究")
+
+
+def penalty_section(entry: Entry) -> str | None:
+    """The first section of a guide that states a penalty: the answer to what comes of not doing
+    what it describes (没备案就搞加盟会罚多少钱: its 说明, not its 收费标准, which 多少钱 names). None
+    for other kinds, or when no section states one."""
+    if entry.kind != "guide":
+        return None
+    return next((name for name, text in entry.sections if _STATES_PENALTY.search(text)), None)
 
 
 def answer_text(entry: Entry, aspect: str | None = None, asked: tuple[str, ...] = ()) -> str:

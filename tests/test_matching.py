@@ -1774,6 +1774,17 @@ async def test_an_entry_stating_a_duty_does_not_answer_what_comes_of_neglecting_
     assert d.status != "answered", await seeded.qa.explain(question, 2)
 
 
+async def test_a_guide_asked_what_comes_of_not_doing_it_answers_with_the_penalty(
+    default_kb: Services,
+) -> None:
+    """没备案就搞加盟被查到罚多少钱: 多少钱 names the fee section, but what is asked is the penalty,
+    which the franchise guide states in its 说明 (the fee section says no fee is charged)."""
+    for question in ("没备案就搞加盟被查到罚多少钱", "搞加盟没去备案会不会被罚"):
+        d = await default_kb.qa.ask(question)
+        assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-franchise-filing", "说明"), question
+        assert "处1万元以上5万元以下罚款" in (d.answer or "")
+
+
 async def test_an_entry_stating_the_penalty_still_answers(default_kb: Services) -> None:
     d = await default_kb.qa.ask("没资质收报废车被抓到怎么罚")
     assert (d.status, d.entry_id) == ("answered", "faq-circ-017")
