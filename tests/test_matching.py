@@ -858,6 +858,16 @@ async def test_wanting_to_is_no_word_of_the_matter(default_kb: Services) -> None
     assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-scrap-vehicle-qualification", "办理条件")
 
 
+async def test_coming_and_doing_are_no_words_of_the_matter(seeded: Services) -> None:
+    """来 (刚来商务局, 根据啥文件来梳理, 稳来着), 搞 and 弄 (搞加盟, 怎么弄) say nothing of what is asked,
+    as 想 does not: stop words. 六稳是哪六个稳来着 had kept 稳来着, a guess of jieba's HMM weighing 0.85,
+    and was handed to staff."""
+    m = seeded.kb.matcher
+    assert m.analyse("六稳是哪六个稳来着").words == ["六稳", "稳"]
+    assert "搞" not in m.analyse("搞加盟没去备案会不会被罚").words
+    assert (await seeded.qa.ask("六稳是哪六个稳来着")).status != "escalated"
+
+
 async def test_a_light_word_glued_to_the_asking_is_cut_off(default_kb: Services) -> None:
     """要交 in 要交哪些材料 joins a light word to 交哪些, which asks the materials: as one word unknown
     to the dictionary it weighed 0.85, and the general prepaid-card guide was not told apart from the
