@@ -90,6 +90,12 @@ def whole_policy(best: Candidate, top: list[Candidate], cands: list[Candidate]) 
     return next((c for c in cands if c.entry_id == parent and c.score >= best.score - CHILD_SLACK), None)
 
 
+def tied_pair(top: list[Candidate], x: list[float]) -> bool:
+    """Whether the best and the runner-up tie (``tied``, ``x`` the best's features) within ``TIE``:
+    what ``question_apart``, ``general_apart`` and ``literal_apart`` each set apart."""
+    return len(top) >= 2 and top[1].score >= top[0].score - TIE and tied(x)
+
+
 def question_apart(
     q: Query, top: list[Candidate], x: list[float], model: ConfidenceModel, m: MatchingSettings
 ) -> Verdict | None:
@@ -99,7 +105,7 @@ def question_apart(
     question was asked (拍买许可在哪里办: the FAQ asked 拍卖业务许可在哪里办, not the guide titled
     从事拍卖业务许可 a hair above it). None when it is not, or not confident (``m.precision``), or
     holds too little of the question (``thin``). ``x``: the best's features."""
-    if len(top) < 2 or top[1].score < top[0].score - TIE or not tied(x):
+    if not tied_pair(top, x):
         return None
     swapped = [top[1], top[0], *top[2:]]
     return confident(q, swapped, model, m)
@@ -156,7 +162,7 @@ def general_apart(
     (guides, policies: ``titled``). None when neither title is the other's with unasked words left
     out, or the general one is not confident (``m.precision``) or holds too little of the question
     (``thin``). ``x``: the best's features."""
-    if len(top) < 2 or top[1].score < top[0].score - TIE or not tied(x):
+    if not tied_pair(top, x):
         return None
     best, runner = top[0], top[1]
     if not (titled(best) and titled(runner)):
@@ -187,7 +193,7 @@ def literal_apart(
     针对性 and 培训 apart). None when neither or both say it, the question is shorter than
     ``LITERAL_LEAST`` characters, or the one that says it is not confident (``m.precision``) or
     holds too little of the question (``thin``). ``x``: the best's features."""
-    if len(top) < 2 or top[1].score < top[0].score - TIE or not tied(x):
+    if not tied_pair(top, x):
         return None
     asked = compact(q.norm)
     if len(asked) < LITERAL_LEAST:
