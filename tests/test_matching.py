@@ -194,6 +194,7 @@ RESIDENT_FLOORS = {
     ("f",): (0.50, 0.13, 0.20),
     ("g",): (0.70, 0.04, 0.25),
     ("h",): (0.70, 0.02, 0.25),
+    ("i",): (0.55, 0.06, 0.08),
 }
 
 
@@ -220,7 +221,7 @@ async def test_resident_sets(default_kb: Services) -> None:
         for r in oos:
             d = await default_kb.qa.ask(r["question"])
             answered += d.status == "answered" and d.kind not in NOT_ANSWERS
-        # (d: 98, 52; e: 87, 63; f: 66, 54; g: 70, 50; h: 68, 52)
+        # (d: 98, 52; e: 87, 63; f: 66, 54; g: 70, 50; h: 68, 52; i: 73, 47)
         assert len(rows) >= 60 and len(oos) >= 40, batches
         # Measured: a and b 147 of 210 right (70%), none wrong, 1 of 65 out of scope answered; c 71 of
         # 133 right (53.4%), 6 wrong (4.5%), none of 47 out of scope answered (twenty-fourth session);
@@ -229,7 +230,8 @@ async def test_resident_sets(default_kb: Services) -> None:
         # 47 of 87 (54.0%), 4 wrong (4.6%), 8 of 63 out of scope answered (12.7%); batch f when written
         # (44fdc8f and 533ccbe alike): 38 of 66 (57.6%), 7 wrong (10.6%), 10 of 54 out of scope answered;
         # batch g when written (10d4eb3): 51 of 70 (72.9%), 4 wrong (5.7%), 10 of 50 out of scope answered;
-        # batch h when written (7e5d9a3): 47 of 68 (69.1%), 1 wrong (1.5%), 12 of 52 out of scope answered.
+        # batch h when written (7e5d9a3): 47 of 68 (69.1%), 1 wrong (1.5%), 12 of 52 out of scope answered;
+        # batch i when written (b3b6c90): 42 of 73 (57.5%), 4 wrong (5.5%), 2 of 47 out of scope answered.
         assert right / len(rows) >= least_right and wrong / len(rows) <= most_wrong, (batches, right, wrong)
         assert answered / len(oos) <= most_answered, batches
 
