@@ -566,6 +566,15 @@ class Matcher:
             and not self.index.knows(self.lex.canonical(piece))
         )
 
+    def _addresses(self, d: IndexedDoc, aspect: str) -> bool:
+        """Whether an entry addresses a guide section asked: it has that section, or its own questions
+        ask for it (an entry without own questions: its key field asks for it)."""
+        if aspect in d.aspects:
+            return True
+        if d.question_texts:
+            return aspect in self._aspects[d.question_texts]
+        return ASPECT_RX[aspect].search(d.key_text) is not None
+
     def _story_weights(self, words: list[str], clauses: list[int], asking: int | None = None) -> list[float]:
         """Each word's informativeness, by ``STORY_WEIGHT`` for a word that no entry holds said outside
         the clause that asks (the last, or ``asking``: the last naming a form, when clauses after it
@@ -820,21 +829,30 @@ class Matcher:
         # 资格 is in the matter's name) mentions it only in passing. An entry without own questions
         # asks for it when its key field names it at all. A referral answers any section asked of
         # another body's matter: ask that body (营业执照在哪里办，网上能办不: the market regulator).
+        off_aspect = np.zeros(len(docs), dtype=bool)
         if q.aspect and any(q.aspect in d.aspects for d in docs):
-            asks = ASPECT_RX[q.aspect]
-            off = [
-                j
-                for j, d in enumerate(docs)
-                if q.aspect not in d.aspects
-                and d.kind != "referral"
-                and q.aspect_said not in d.key_text
-                and not (
-                    q.aspect in self._aspects[d.question_texts]
-                    if d.question_texts
-                    else asks.search(d.key_text)
-                )
-            ]
-            factor[off] *= ASPECT_PENALTY
+            off_aspect[
+                [
+                    j
+                    for j, d in enumerate(docs)
+                    if d.kind != "referral"
+                    and q.aspect_said not in d.key_text
+                    and not self._addresses(d, q.aspect)
+                ]
+            ] = True
+        # Asked for several sections that one guide among them holds all of (要交哪些材料，多久能办下来):
+        # an entry whose key field (its own questions, its title) does not name them all answers a part
+        # of the question (外资企业年报什么时候报、在哪报 names both of 啥时候报，在哪个网站).
+        if len(q.aspects) >= 2 and any(all(a in d.aspects for a in q.aspects) for d in docs):
+            off_aspect[
+                [
+                    j
+                    for j, d in enumerate(docs)
+                    if d.kind != "referral"
+                    and not all(a in d.aspects or ASPECT_RX[a].search(d.key_text) for a in q.aspects)
+                ]
+            ] = True
+        factor[off_aspect] *= ASPECT_PENALTY
 
         # Its own questions all ask in another form (why, when, how...): they ask another question.
         # (Not a ``factor``: that says the entry lacks what is asked, ``off_type``.)

@@ -2481,3 +2481,22 @@ async def test_an_entry_naming_no_section_does_not_answer_which_section_deals_wi
     assert d.entry_id == "doc-7a78d0a404/2.3.1"
     d = await default_kb.qa.ask("商务局里负责外资的是哪个科")
     assert (d.status, d.entry_id) == ("answered", "faq-bureau-009")
+
+
+async def test_an_entry_addressing_one_of_several_sections_asked_answers_a_part(default_kb: Services) -> None:
+    """加盟备案要交哪些材料，多久能办下来 asks the franchise guide's materials and its time limit: the FAQ
+    on the time limit alone had answered it (0.83); it answers a part, and the guide, which holds
+    both sections, comes first. An FAQ whose own question names both sections asked is not held
+    back (外资企业年报什么时候报、在哪报 for 啥时候报，在哪个网站报)."""
+    m = default_kb.kb.matcher
+    q, cands = m.search("加盟备案要交哪些材料，多久能办下来", limit=5)
+    assert q.aspects == ("申请材料", "办理时限")
+    factors = {c.entry_id: c.factor for c in cands}
+    assert factors["faq-circ-015"] < 1.0 and factors["guide-franchise-filing"] == 1.0
+    assert cands[0].entry_id == "guide-franchise-filing"
+    d = await default_kb.qa.ask("加盟备案要交哪些材料，多久能办下来")
+    assert d.entry_id != "faq-circ-015"
+    d = await default_kb.qa.ask("外资企业年报啥时候报，在哪个网站报")
+    assert (d.status, d.entry_id) == ("answered", "faq-trade-004")
+    d = await default_kb.qa.ask("单用途卡备案要什么材料 要不要交钱 多久能办好")
+    assert (d.status, d.entry_id) == ("answered", "guide-prepaid-card-filing")
