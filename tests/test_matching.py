@@ -2500,3 +2500,14 @@ async def test_an_entry_addressing_one_of_several_sections_asked_answers_a_part(
     assert (d.status, d.entry_id) == ("answered", "faq-trade-004")
     d = await default_kb.qa.ask("单用途卡备案要什么材料 要不要交钱 多久能办好")
     assert (d.status, d.entry_id) == ("answered", "guide-prepaid-card-filing")
+
+
+async def test_a_confident_policy_is_not_traded_for_its_unconfident_qa(default_kb: Services) -> None:
+    """2020年小规模纳税人增值税减按1%是怎么回事 asks what the relief is: the policy answers it with
+    confidence, and its own Q&A scoring nearly as well (``most_specific``) asks when the relief ran;
+    not confident of the Q&A, the decision had only suggested it. The policy answers."""
+    d = await default_kb.qa.ask("2020年小规模纳税人增值税减按1%是怎么回事")
+    assert (d.status, d.entry_id) == ("answered", "policy-small-scale-vat-relief-2020")
+    # A Q&A the question asks for is still the answer (most_specific).
+    d = await default_kb.qa.ask("小规模纳税人增值税减按1%什么时候到期")
+    assert (d.status, d.entry_id) == ("answered", "policy-small-scale-vat-relief-2020#qa1")
