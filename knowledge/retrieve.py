@@ -48,8 +48,20 @@ ASPECT_PENALTY = 0.7  # asked for a guide's section, from an entry that only men
 SAME_WORDS = 1.0 - 1e-9  # ``question_sim`` of an own question of the question's very words (``_rerank``)
 FORM_PENALTY = 0.8  # an entry whose own questions all ask in another form than the question (``_rerank``)
 FORM_MEMO = 50_000  # entries whose own questions' forms are remembered
+# 几 asks for a number (几件, 几天), but not after a numeral or 好: 十几件, 二十几天, 好几趟 tell one, roughly
+# (申请信息公开收费吗？我这个月可能要申请十几件 asks nothing of a number).
+_ASKING_JI = r"(?<![十百千万\d好])几"
+
+
+def _asking_ji(pattern: str) -> str:
+    """``pattern`` with every 几 outside a character class asking only (``_ASKING_JI``)."""
+    return re.sub(r"几(?![^\[]*\])", lambda _: _ASKING_JI, pattern)
+
+
 _ASKS_NUMBER = re.compile(
-    r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
+    _asking_ji(
+        r"多少|几[个点天年月日号项件次家岁位条]|多久|多长|哪[一]?天|何时|什么时候|哪年|几月|几号|日期|截止|期限|时限|号码|电话"
+    )
 )
 
 # "How many X" asks for a number of X: an entry answers it only if it states a number of X, or of a
@@ -88,14 +100,16 @@ _COUNT_UNITS = {
     "多久": "天|日|工作日|小时|分钟|周|星期|月|年",  # how long: a number of any unit of time
 }
 _ASKS_COUNT = re.compile(
-    r"(?:多少|几)个?(" + "|".join(sorted(_COUNT_UNITS, key=len, reverse=True)) + ")|多久|多长时间|多长"
+    _asking_ji(r"(?:多少|几)个?(")
+    + "|".join(sorted(_COUNT_UNITS, key=len, reverse=True))
+    + ")|多久|多长时间|多长"
 )
 # Two kinds of number a question asks for in many words (几年 is how long, 哪年 when): an entry whose
 # own question asks for the same kind in other words (何时 and 什么时候, 多久 and 多长时间) is asked its
 # own question (``_rerank``). A count is asked of its unit (多少家 is not 多少钱), so only in the same words.
 _NUMBER_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("duration", re.compile(r"多久|多长时间|多长|几天|多少天|几个月|几年|多少年|期限|时限")),
-    ("time", re.compile(r"什么时候|何时|啥时候|几时|哪一?天|哪年|几月|几号|日期|截止")),
+    ("duration", re.compile(_asking_ji(r"多久|多长时间|多长|几天|多少天|几个月|几年|多少年|期限|时限"))),
+    ("time", re.compile(_asking_ji(r"什么时候|何时|啥时候|几时|哪一?天|哪年|几月|几号|日期|截止"))),
 )
 _STATES_COUNT = {  # a number (digits or Chinese numerals: 一名) before one of the units
     unit: re.compile(r"[0-9一二两三四五六七八九十百千万](?:个|多|余)?(?:" + units + ")")
@@ -132,7 +146,9 @@ _NAMES_DOC_NUMBER = re.compile(
 )
 _OWN_DOC_NUMBER = re.compile(r"(?:(?<!\d)(?:19|20)\d\d年?第?|第)(\d{1,4})号")
 _ASKS_OF_DOCUMENT = re.compile(
-    r"什么时候|啥时候|哪天|哪一天|哪年|哪一年|何时|日期|几号|全文|原文|内容|要点|讲了|讲的|说了|废止|失效|有效|作废|文号|编号"
+    _asking_ji(
+        r"什么时候|啥时候|哪天|哪一天|哪年|哪一年|何时|日期|几号|全文|原文|内容|要点|讲了|讲的|说了|废止|失效|有效|作废|文号|编号"
+    )
 )
 
 # A question asking where to go or where something is, which an entry answers only if it names a place.
@@ -159,7 +175,9 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "办理时限",
         re.compile(
-            r"多久|多长时间|几天|时限|期限|多少天|多少个工作日|办结|(?:什么|啥)时候(?:能)?(?:报|交|办|申报|提交|上报|拿到)"
+            _asking_ji(
+                r"多久|多长时间|几天|时限|期限|多少天|多少个工作日|办结|(?:什么|啥)时候(?:能)?(?:报|交|办|申报|提交|上报|拿到)"
+            )
         ),
     ),
     ("办理地点与时间", re.compile(r"地点|在哪|哪里|哪儿|去哪|地址|几点|上班时间|办公时间|窗口|找谁")),
@@ -180,9 +198,12 @@ ASPECT_RX = dict(ASPECTS)  # section name -> its pattern (does an entry's own qu
 # forms (为什么要买 / 哪里买 / 什么时候买) are different questions, whichever words they share.
 FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("why", re.compile(r"为什么|为何|为啥|怎么会")),
-    ("when", re.compile(r"什么时候|何时|啥时候|哪天|哪年|几月|几号|几时|多久|多长时间|几天|多少天")),
+    (
+        "when",
+        re.compile(_asking_ji(r"什么时候|何时|啥时候|哪天|哪年|几月|几号|几时|多久|多长时间|几天|多少天")),
+    ),
     ("where", re.compile(r"哪里|哪儿|在哪|何处|去哪|找谁|谁")),
-    ("much", re.compile(r"多少|几[个项件次岁位家条种类]|多大|多高|多贵")),
+    ("much", re.compile(_asking_ji(r"多少|几[个项件次岁位家条种类]|多大|多高|多贵"))),
     ("how", re.compile(r"如何|怎么|怎样|咋")),
     # (哪6个方面: numerals are digits once normalized; 什么时候 asks when, not what)
     ("what", re.compile(r"什么(?!时候)|啥(?!时候)|哪个|哪些|哪种|哪类|哪[一二两三四五六七八九十几0-9]")),

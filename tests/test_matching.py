@@ -1585,6 +1585,12 @@ def test_features_of_a_match() -> None:
         ("哪三类企业要备案", "what"),
         ("理发店需要备案吗", "whether"),
         ("营业执照", None),
+        ("一次能申请几件", "much"),
+        ("要几天", "when"),
+        # A rough number (十几件, 二十几天, 好几趟) asks nothing.
+        ("我这个月可能要申请十几件", None),
+        ("等了二十几天了", None),
+        ("让人跑了好几趟", None),
     ],
 )
 def test_the_form_a_question_asks_in(question: str, form: str | None) -> None:
@@ -2511,3 +2517,13 @@ async def test_a_confident_policy_is_not_traded_for_its_unconfident_qa(default_k
     # A Q&A the question asks for is still the answer (most_specific).
     d = await default_kb.qa.ask("小规模纳税人增值税减按1%什么时候到期")
     assert (d.status, d.entry_id) == ("answered", "policy-small-scale-vat-relief-2020#qa1")
+
+
+async def test_a_rough_number_told_after_the_question_asks_nothing(default_kb: Services) -> None:
+    """申请信息公开收费吗？我这个月可能要申请十几件: 十几件 tells a rough number, it does not ask how many
+    (it had made the question ask "much", so the FAQ asked 申请政府信息公开要收费吗 was taken for one asking
+    in another form, and the guide's fee section answered). The FAQ answers."""
+    q = default_kb.kb.matcher.analyse("申请信息公开收费吗？我这个月可能要申请十几件")
+    assert q.form == "whether" and not q.number_asked and not q.count_of
+    d = await default_kb.qa.ask("申请信息公开收费吗？我这个月可能要申请十几件")
+    assert d.entry_id == "faq-ogi-005"
