@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.confidence import TIE, ConfidenceModel, features, shipped_model, thin, tied
 from bot.config import MatchingSettings
-from knowledge.retrieve import PEERS_ENOUGH, SAME_WORDS, Candidate, Query, is_titled
+from knowledge.retrieve import PEERS_ENOUGH, SAME_WORDS, Candidate, Query, is_titled, question_forms
 from knowledge.text import compact, is_han
 
 OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
@@ -208,15 +208,30 @@ def literal_apart(
     return Verdict("answered", order[0], order, p, xs) if ok else None
 
 
+def answers_a_part(q: Query, c: Candidate) -> bool:
+    """Whether ``c`` is a policy's own Q&A none of whose own questions asks in one of the forms of a
+    question asked in several clauses (惠聚榕城消费券怎么领 能不能跟店里的优惠一起用: how, then whether;
+    the Q&A on combining offers asks whether only): it answers a part of the question, and the
+    policy, not it, answers the whole."""
+    if len(q.forms) < 2 or c.info.parent_id is None or not c.info.question_texts:
+        return False
+    forms = question_forms(c.info.question_texts)
+    return any(f not in forms for f in q.forms)
+
+
 def confident(q: Query, top: list[Candidate], model: ConfidenceModel, m: MatchingSettings) -> Verdict | None:
     """``top[0]`` answered, the others its runners-up, when the confidence that it answers reaches
-    ``m.precision``, no runner-up ties with it (``tied``) and it holds enough of the question
-    (``thin``); None otherwise."""
+    ``m.precision``, no runner-up ties with it (``tied``), it holds enough of the question (``thin``)
+    and answers more than a part of it (``answers_a_part``); None otherwise."""
     x = features(q, top[0], top[1:])
     p = model.p_answer(top[0], x)
     return (
         Verdict("answered", top[0], top, p, x)
-        if p >= m.precision and not tied(x) and not thin(x) and not crowded(top[0])
+        if p >= m.precision
+        and not tied(x)
+        and not thin(x)
+        and not crowded(top[0])
+        and not answers_a_part(q, top[0])
         else None
     )
 
@@ -263,7 +278,7 @@ def decide(
     if best.asked and not any(c.asked for c in top[1:]):
         return Verdict("answered", best, top, 1.0, x)
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
-    if p >= m.precision and not tied(x) and not thin(x) and not crowded(best):
+    if p >= m.precision and not tied(x) and not thin(x) and not crowded(best) and not answers_a_part(q, best):
         return Verdict("answered", best, top, p, x)
     # A policy answered with confidence is not traded for its own Q&A that is not (2020年小规模纳税人
     # 增值税减按1%是怎么回事: the policy at 0.99, its Q&A asking when the relief ran at 0.37).

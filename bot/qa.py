@@ -7,7 +7,7 @@ import unicodedata
 
 from bot.confidence import FEATURES, features, same_section, shipped_model, tied
 from bot.config import MatchingSettings
-from bot.decide import crowded, decide, distinct, same_answer
+from bot.decide import Verdict, answers_a_part, crowded, decide, distinct, same_answer
 from bot.messages import Decision, Suggestion
 from knowledge.answers import answer_text, citation, penalty_section, section_answer, source_of
 from knowledge.models import Entry
@@ -166,7 +166,7 @@ class QAService:
             # why a confident best is not the answer (``bot/confidence.py``): None when it is, or is not confident
             "held": None
             if verdict.status == "answered" or x is None or verdict.confidence < self.settings.precision
-            else ("tied" if tied(x) else "crowded" if verdict.best and crowded(verdict.best) else "thin"),
+            else _held(query, verdict, x),
             "entry_id": verdict.best.entry_id if verdict.best else None,
             "confidence": round(verdict.confidence, 4),
             "precision": self.settings.precision,
@@ -174,6 +174,16 @@ class QAService:
             "words": dict(zip(query.words, (round(w, 2) for w in query.weights), strict=False)),
             "candidates": _explained(query, cands[:limit]),
         }
+
+
+def _held(query: Query, verdict: Verdict, x: list[float]) -> str:
+    """Which rule held back a confident best entry (``bot/decide.py``; ``policybot ask --explain``)."""
+    best = verdict.best
+    if tied(x):
+        return "tied"
+    if best is not None and crowded(best):
+        return "crowded"
+    return "part" if best is not None and answers_a_part(query, best) else "thin"
 
 
 def _answer_with(

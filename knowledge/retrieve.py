@@ -391,6 +391,8 @@ class Query:
     aspect_said: str = ""  # the words that ask for ``aspect`` (要什么条件: 条件)
     # the sections its asking clauses ask for, in order (要带哪些材料，要多久: 申请材料, 办理时限)
     aspects: tuple[str, ...] = ()
+    # the forms its asking clauses ask in, in order (怎么领，能不能一起用: how, whether)
+    forms: tuple[str, ...] = ()
     asks_in: int = 0  # how many of its clauses ask (``asking_clauses``: 两稳一促是哪两稳，啥时候出的, 2)
     asking: int = 0  # which words only say how it asks (bit i: ``words[i]``; ``asking_words``)
     years: tuple[str, ...] = ()  # the years its asking clauses name (``asked_years``: 2021年的方案出了吗)
@@ -516,6 +518,7 @@ class Matcher:
             aspect=aspect,
             aspect_said=aspect_said,
             aspects=asking.aspects,
+            forms=tuple(dict.fromkeys(f for c in asking.clauses if (f := asked_form(c)))),
             asks_in=len(asking.clauses),
             corrections=corrections,
             form=asking.form,

@@ -217,6 +217,8 @@ HELD = {  # why ``ask --explain`` shows a confident best entry not answered (bot
     " the question names a kind of matter, not this one (crowded)",
     "thin": "it holds too little of the question, none of it in its title or questions, the short"
     " question names nothing its own question is about, or the question only asks, naming no matter (thin)",
+    "part": "it is a policy's Q&A whose own questions ask in only some of the forms the question's clauses"
+    " ask in: it answers a part, the policy the whole (part)",
 }
 
 

@@ -2527,3 +2527,19 @@ async def test_a_rough_number_told_after_the_question_asks_nothing(default_kb: S
     assert q.form == "whether" and not q.number_asked and not q.count_of
     d = await default_kb.qa.ask("申请信息公开收费吗？我这个月可能要申请十几件")
     assert d.entry_id == "faq-ogi-005"
+
+
+async def test_a_policy_qa_asked_in_only_some_of_the_forms_answers_a_part(default_kb: Services) -> None:
+    """惠聚榕城消费券怎么领 能不能跟店里的优惠一起用 asks how to get the vouchers, then whether they combine
+    with a shop's offers: the Q&A on combining offers (asking whether only) had answered it (0.84,
+    batches g and i). It answers a part: offered, not answered, and ``ask --explain`` says why. Asked
+    its own question, it still answers."""
+    question = "惠聚榕城消费券怎么领 能不能跟店里的优惠一起用"
+    q = default_kb.kb.matcher.analyse(question)
+    assert q.forms == ("how", "whether")
+    d = await default_kb.qa.ask(question)
+    assert d.status != "answered"
+    found = await default_kb.qa.explain_decision(question)
+    assert found["entry_id"] == "policy-fuzhou-consumption-voucher-2020#qa3" and found["held"] == "part"
+    d = await default_kb.qa.ask("惠聚榕城消费券能和商家的优惠一起用吗")
+    assert (d.status, d.entry_id) == ("answered", "policy-fuzhou-consumption-voucher-2020#qa3")
