@@ -219,21 +219,19 @@ def answers_a_part(q: Query, c: Candidate) -> bool:
     return any(f not in forms for f in q.forms)
 
 
+def answerable(q: Query, c: Candidate, p: float, x: list[float], m: MatchingSettings) -> bool:
+    """Whether ``c``, the best candidate with confidence ``p`` and features ``x``, answers: the
+    confidence reaches ``m.precision``, no runner-up ties with it (``tied``), it holds enough of the
+    question (``thin``), the question names more than a kind of matter (``crowded``) and it answers
+    more than a part of it (``answers_a_part``)."""
+    return p >= m.precision and not tied(x) and not thin(x) and not crowded(c) and not answers_a_part(q, c)
+
+
 def confident(q: Query, top: list[Candidate], model: ConfidenceModel, m: MatchingSettings) -> Verdict | None:
-    """``top[0]`` answered, the others its runners-up, when the confidence that it answers reaches
-    ``m.precision``, no runner-up ties with it (``tied``), it holds enough of the question (``thin``)
-    and answers more than a part of it (``answers_a_part``); None otherwise."""
+    """``top[0]`` answered, the others its runners-up, when it is ``answerable``; None otherwise."""
     x = features(q, top[0], top[1:])
     p = model.p_answer(top[0], x)
-    return (
-        Verdict("answered", top[0], top, p, x)
-        if p >= m.precision
-        and not tied(x)
-        and not thin(x)
-        and not crowded(top[0])
-        and not answers_a_part(q, top[0])
-        else None
-    )
+    return Verdict("answered", top[0], top, p, x) if answerable(q, top[0], p, x, m) else None
 
 
 def with_overview(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
@@ -278,7 +276,7 @@ def decide(
     if best.asked and not any(c.asked for c in top[1:]):
         return Verdict("answered", best, top, 1.0, x)
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
-    if p >= m.precision and not tied(x) and not thin(x) and not crowded(best) and not answers_a_part(q, best):
+    if answerable(q, best, p, x, m):
         return Verdict("answered", best, top, p, x)
     # A policy answered with confidence is not traded for its own Q&A that is not (2020年小规模纳税人
     # 增值税减按1%是怎么回事: the policy at 0.99, its Q&A asking when the relief ran at 0.37).
