@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from knowledge.index import EMPTY_F, EMPTY_I, Index, IndexedDoc, distinct
+from knowledge.index import EMPTY_F, EMPTY_I, META_QUESTIONS, Index, IndexedDoc, distinct
 from knowledge.segment import Memo
 from knowledge.text import HAN_ONLY, compact, is_han, normalize
 
@@ -590,14 +590,29 @@ class Matcher:
             and not self.index.knows(self.lex.canonical(piece))
         )
 
-    def _addresses(self, d: IndexedDoc, aspect: str) -> bool:
+    def _addresses(self, d: IndexedDoc, aspect: str, key: str) -> bool:
         """Whether an entry addresses a guide section asked: it has that section, or its own questions
-        ask for it (an entry without own questions: its key field asks for it)."""
+        ask for it (an entry without own questions: its key field ``key`` asks for it)."""
         if aspect in d.aspects:
             return True
         if d.question_texts:
             return aspect in self._aspects[d.question_texts]
-        return ASPECT_RX[aspect].search(d.key_text) is not None
+        return ASPECT_RX[aspect].search(key) is not None
+
+    def _key_asked(self, q: Query, d: IndexedDoc, key_words: int) -> str:
+        """An entry's key field as it names what a question asks of it: a policy's, without the
+        questions every policy answers of itself (``META_QUESTIONS``: 依据哪些文件) when the question
+        names a matter its key field lacks (a word of weight ``MATTER_WEIGHT`` or more, said in none of
+        those questions, without its bit in ``key_words``): 预付卡备案依据的是哪个文件 asks the filing
+        guide's 设定依据, not the basis of the judicial interpretation on prepaid consumption, whose
+        title names no 备案; 外商投资法依据哪些文件 names the law's own matter only."""
+        if d.kind != "policy":
+            return d.key_text
+        other = any(
+            v >= MATTER_WEIGHT and w not in _META_TEXT and not key_words >> i & 1
+            for i, (w, v) in enumerate(zip(q.words, q.weights, strict=True))
+        )
+        return _own_key(d) if other else d.key_text
 
     def _story_weights(self, words: list[str], clauses: list[int], asking: int | None = None) -> list[float]:
         """Each word's informativeness, by ``STORY_WEIGHT`` for a word that no entry holds said outside
@@ -860,8 +875,8 @@ class Matcher:
                     j
                     for j, d in enumerate(docs)
                     if d.kind != "referral"
-                    and q.aspect_said not in d.key_text
-                    and not self._addresses(d, q.aspect)
+                    and q.aspect_said not in (key := self._key_asked(q, d, cov.key_words[j]))
+                    and not self._addresses(d, q.aspect, key)
                 ]
             ] = True
         # Asked for several sections that one guide among them holds all of (要交哪些材料，多久能办下来):
@@ -1178,6 +1193,21 @@ def other_form(
     if asked is None:
         return []
     return [j for j, d in enumerate(docs) if d.question_texts and asked not in forms_of(d.question_texts)]
+
+
+# The questions every policy's key field holds (``META_QUESTIONS``), as they are there (compact), and
+# their words together; a word of the question this heavy names a matter (``Matcher._key_asked``).
+_META_KEYS = tuple(compact(normalize(m)) for m in META_QUESTIONS)
+_META_TEXT = "".join(_META_KEYS)
+MATTER_WEIGHT = 0.3
+
+
+def _own_key(d: IndexedDoc) -> str:
+    """A policy's key field without the questions every policy answers of itself (``_META_KEYS``)."""
+    key = d.key_text
+    for m in _META_KEYS:
+        key = key.replace(m, "")
+    return key
 
 
 def other_year(years: tuple[str, ...], d: IndexedDoc) -> bool:

@@ -2543,3 +2543,16 @@ async def test_a_policy_qa_asked_in_only_some_of_the_forms_answers_a_part(defaul
     assert found["entry_id"] == "policy-fuzhou-consumption-voucher-2020#qa3" and found["held"] == "part"
     d = await default_kb.qa.ask("惠聚榕城消费券能和商家的优惠一起用吗")
     assert (d.status, d.entry_id) == ("answered", "policy-fuzhou-consumption-voucher-2020#qa3")
+
+
+async def test_a_policy_asked_the_basis_of_another_matter_does_not_state_it(default_kb: Services) -> None:
+    """预付卡备案依据的是哪个文件 asks the filing guide's 设定依据: the judicial interpretation on prepaid
+    consumption had answered it (0.90), its key field holding 依据哪些文件 as every policy's does
+    (META_QUESTIONS). Naming a matter its title does not (备案), the question asks it of another
+    entry. A policy asked its own basis still answers."""
+    d = await default_kb.qa.ask("预付卡备案依据的是哪个文件")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-prepaid-card-filing", "设定依据")
+    d = await default_kb.qa.ask("优化营商环境条例是根据什么制定的")
+    assert (d.status, d.entry_id) == ("answered", "policy-business-environment-regulation")
+    d = await default_kb.qa.ask("预付式消费司法解释依据哪些文件")
+    assert (d.status, d.entry_id) == ("answered", "policy-prepaid-consumption-interpretation-2025")
