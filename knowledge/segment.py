@@ -147,7 +147,12 @@ class Lexicon:
         terms = {w.lower() for w in domain}
         # Synonyms, stop words and light words join the dictionary so that jieba keeps them whole.
         dict_words = sorted(terms | set(synonyms) | set(synonyms.values()) | set(stopwords) | set(light))
-        sig = hashlib.sha256("\n".join([_FORMAT, *dict_words, str(TRIMMED_WORDS)]).encode()).hexdigest()[:16]
+        # Which words are stop words counts as well as the dictionary: the tokens cached of every entry
+        # leave stop words out, so a word moved from the light to the stop words (想, 来) changes them.
+        roles = ["stop:" + " ".join(sorted(stopwords)), "light:" + " ".join(sorted(light))]
+        sig = hashlib.sha256(
+            "\n".join([_FORMAT, *dict_words, str(TRIMMED_WORDS), *roles]).encode()
+        ).hexdigest()[:16]
         dict_path, freq = _trimmed_dictionary(dict_words, sig)
         tk = jieba.Tokenizer(dictionary=str(dict_path))
         tk.tmp_dir = str(cache_dir())

@@ -127,3 +127,25 @@ def test_a_run_of_letters_and_digits_is_one_word(lexicon: Lexicon) -> None:
     assert {"87612345", "a12345b"} <= set(tokens) and "12345" not in tokens
     assert "12345" in lexicon.query_words(normalize("打12345能问商务局的事吗"))
     assert lexicon.cut(normalize("iPhone12多少钱")) == ["iphone12", "多少钱"]
+
+
+def test_a_word_moved_between_stop_and_light_words_changes_the_signature(
+    tmp_path: Path, lexicon: Lexicon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cached tokens leave stop words out, so a word moved from the light words to the stop words
+    (想, 来: the dictionary the same) must redo them: the signature names each word's role."""
+    import shutil
+
+    import knowledge.segment as segment
+
+    data = tmp_path / "lexicon"
+    shutil.copytree(DATA_DIR, data)
+    light = (data / "light_words.txt").read_text(encoding="utf-8")
+    assert " 讲 " in light
+    (data / "light_words.txt").write_text(light.replace(" 讲 ", " ", 1), encoding="utf-8")
+    with (data / "stopwords.txt").open("a", encoding="utf-8") as f:
+        f.write("讲\n")
+    monkeypatch.setattr(segment, "DATA_DIR", data)
+    moved = Lexicon.load()
+    assert "讲" in moved.stopwords and "讲" not in moved.light_words
+    assert moved.signature != lexicon.signature
