@@ -117,7 +117,7 @@ def _without_outline(entry: Entry) -> tuple[str, str]:
     return answer, sections
 
 
-TOKENS_FORMAT = 7  # bump when tokenize_entry caches something new, cuts otherwise or reads other fields
+TOKENS_FORMAT = 8  # bump when tokenize_entry caches something new, cuts otherwise or reads other fields
 # (``entry_fields``, ``META_QUESTIONS``): every cache is redone
 
 

@@ -37,6 +37,9 @@ _COUNTED = re.compile(
     rf"(?P<pre>第)?(?P<num>[{_NUM_CHARS}]+)"
     r"(?P<unit>(?:个)?(?:工作日|小时|分钟|点|日|天|周|月|年|元|件|页|条|项|次|家|岁|人|万元|亿元|个)|%)?"
 )
+# Ordinals that are words of their own (第三方 a third party, 第一时间 at once): jieba knows them whole,
+# and 第3方 would fall apart into 第 / 3 / 方 glued to the next character (方要), a word nobody wrote.
+_WORD_ORDINAL = re.compile(r"第(?:三方|三者|三人|一时间|一线|一手)")
 _STRAY_MARK = re.compile(r"(?<!\d)[.%]|\.(?!\d)")
 # (with lone surrogates: text from JSON may hold them, and OpenCC cannot encode them)
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
@@ -78,6 +81,8 @@ def _replace_counted(m: re.Match[str]) -> str:
     counts = bool(pre or unit)
     # A single 一 before a unit is usually a word (一次性, 一年来); keep it unless 第 makes it ordinal.
     if not counts or (num == "一" and not pre) or num in ("万",):
+        return m.group(0)
+    if pre and _WORD_ORDINAL.match(m.string, m.start()):
         return m.group(0)
     value = chinese_number(num)
     return m.group(0) if value is None else f"{pre}{value}{unit}"

@@ -2557,3 +2557,13 @@ async def test_a_policy_asked_the_basis_of_another_matter_does_not_state_it(defa
     assert (d.status, d.entry_id) == ("answered", "policy-business-environment-regulation")
     d = await default_kb.qa.ask("预付式消费司法解释依据哪些文件")
     assert (d.status, d.entry_id) == ("answered", "policy-prepaid-consumption-interpretation-2025")
+
+
+async def test_a_third_party_is_one_word(default_kb: Services) -> None:
+    """第三方 (a third party) stays a word: rewritten 第3方 it fell apart into 第 / 3 / 方, and 方 glued
+    to the next character (第三方要在 -> 方要, a heavy word nobody wrote), and the 3 of every 第三方 met
+    the 3 of 三个月."""
+    words = default_kb.kb.matcher.analyse("征求第三方意见要多少天").words
+    assert "第三方" in words and "3" not in words
+    d = await default_kb.qa.ask("征求第三方意见要多少天")
+    assert d.entry_id == "faq-ogi-007"

@@ -46,6 +46,12 @@ from knowledge.text import chinese_number, clean_display, compact, has_han, is_h
         ("哪6个方面", "哪些方面"),
         ("哪一天截止", "哪一天截止"),  # which one: not a count
         ("哪个科室", "哪个科室"),
+        # an ordinal that is a word of its own keeps its characters; one that counts is a number
+        ("征求第三方意见", "征求第三方意见"),
+        ("行政诉讼的第三人", "行政诉讼的第三人"),
+        ("第一时间转发", "第一时间转发"),
+        ("第三批名单", "第3批名单"),
+        ("第三十三条", "第33条"),
         # emoji, symbols and punctuation runs -> one space, trimmed
         ("😀外资备案🎉", "外资备案"),
         ("外资🙏🙏备案", "外资 备案"),
