@@ -599,6 +599,8 @@ async def test_chinese_numerals_meet_digits(seeded: Services, question: str) -> 
         ["拍卖企业年审要什么材料", "拍卖企业年度核查要什么材料"],
         # 月工资 is 工资 (jieba keeps 月工资 whole: the labour referral's 工资 was not said)
         ["老板拖欠我的月工资找哪个部门", "老板拖欠我的工资找哪个部门"],
+        # 降到 / 降至 is 减到: 小规模纳税人增值税减到多少 is the Q&A's own question
+        ["小规模纳税人增值税降到多少了", "小规模纳税人增值税减到多少了", "小规模纳税人增值税降至多少了"],
     ],
 )
 async def test_synonyms_are_one_word(default_kb: Services, variants: list[str]) -> None:
