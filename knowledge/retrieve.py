@@ -137,6 +137,7 @@ _ASKS_OFFICE = re.compile(r"哪(?:一)?个?科(?![技学普研])")  # (not 哪�
 # (鼓商务〔2020〕123号): digits only once normalized.
 _ASKS_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=年)")
 _NAMES_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+_YEAR = re.compile(r"(?:19|20)\d\d")  # a word that is a year
 # A document named by its number (国办发17号文, 鼓政办〔2020〕65号, 123号文; digits once normalized;
 # not a day, 5月10号, nor a window, 第3号窗口), the number a document's key field gives it
 # (鼓商务〔2020〕123号, 国务院令第711号; compact: 鼓商务2020123号), and what a question asks of a
@@ -1160,7 +1161,20 @@ class Matcher:
         weight = self._weight.__getitem__
         ws = [weight(w) for w in words]
         top = max(ws) or 1.0
-        return max((v for w, v in zip(words, ws, strict=True) if w not in q.core), default=0.0) / top
+        # A question that names no year asks of the matter whenever it was: the year an entry's own
+        # question pins (2020年的惠聚榕城消费券怎么领) is not a matter it left unasked.
+        undated = not _NAMES_YEAR.search(q.norm)
+        return (
+            max(
+                (
+                    v
+                    for w, v in zip(words, ws, strict=True)
+                    if w not in q.core and not (undated and _YEAR.fullmatch(w))
+                ),
+                default=0.0,
+            )
+            / top
+        )
 
 
 def question_forms(texts: tuple[str, ...]) -> frozenset[str | None]:

@@ -2569,3 +2569,13 @@ async def test_a_third_party_is_one_word(default_kb: Services) -> None:
     assert "第三方" in words and "3" not in words
     d = await default_kb.qa.ask("征求第三方意见要多少天")
     assert d.entry_id == "faq-ogi-007"
+
+
+async def test_a_year_an_entry_pins_is_not_unasked_by_a_question_naming_none(default_kb: Services) -> None:
+    """2020年的惠聚榕城消费券怎么领 pins the year its vouchers were of: 惠聚榕城消费券怎么领, naming no
+    year, asks of the same matter, so the year is not a word of the entry the question left unasked
+    (``unsaid``); a question naming another year did leave it unasked."""
+    m = default_kb.kb.matcher
+    own = ("2020", "年", "惠聚榕城", "消费券", "领")
+    assert m._unsaid(m.analyse("惠聚榕城消费券怎么领"), own) < 0.2
+    assert m._unsaid(m.analyse("2021年惠聚榕城消费券怎么领"), own) == 1.0
