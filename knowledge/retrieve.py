@@ -807,6 +807,7 @@ class Matcher:
         cover, key_cover, missing = (np.asarray(f) for f in (cov.cover, cov.key_cover, cov.missing))
         qsim, wording, closest = self._question_sims(q, docs)
         factor = np.ones(len(docs))
+        numbered = np.zeros(len(docs), dtype=bool)  # states the number asked (see below)
         # Asked for a number, a date or a place the entry does not state: it cannot be the answer,
         # unless one of its own questions asks it in the same words (几月, 多久), or a time or how long
         # in any words (``_NUMBER_KINDS``): that is its question.
@@ -821,6 +822,8 @@ class Matcher:
                 and not (kind and kind in self._number_kinds[d.question_texts])
             ]
             factor[off] *= ANSWER_TYPE_PENALTY
+            numbered[:] = True
+            numbered[off] = False
         # A place, unless the entry says the asking words itself (the question quotes it) or one of
         # its own questions asks where in any words (应该去哪一级商务部门备案: that is its question).
         if q.asks_place:
@@ -878,6 +881,8 @@ class Matcher:
                     if d.kind != "referral"
                     and q.aspect_said not in (key := self._key_asked(q, d, cov.key_words[j]))
                     and not self._addresses(d, q.aspect, key)
+                    # (a clause stating the number asked answers it: 12小时内转发, asked 多长时间内转发)
+                    and not (numbered[j] and d.kind == "clause")
                 ]
             ] = True
         # Asked for several sections that one guide among them holds all of (要交哪些材料，多久能办下来):

@@ -2579,3 +2579,15 @@ async def test_a_year_an_entry_pins_is_not_unasked_by_a_question_naming_none(def
     own = ("2020", "年", "惠聚榕城", "消费券", "领")
     assert m._unsaid(m.analyse("惠聚榕城消费券怎么领"), own) < 0.2
     assert m._unsaid(m.analyse("2021年惠聚榕城消费券怎么领"), own) == 1.0
+
+
+async def test_a_clause_stating_how_long_asked_answers_it(default_kb: Services) -> None:
+    """区政府政务新媒体发的重要信息，你们局要在多长时间内转发 asks how long (办理时限, a guide's section);
+    a guide among the candidates had marked every entry without that section down as mentioning it in
+    passing, the plan's clause stating 12 小时内转发 too. A clause stating the number asked answers it."""
+    question = "区政府政务新媒体发的重要信息，你们局要在多长时间内转发？"
+    q, cands = default_kb.kb.matcher.search(question, limit=10)
+    assert q.aspect == "办理时限" and any(c.info.kind == "guide" for c in cands)
+    assert cands[0].entry_id == "doc-7a78d0a404/2.5.3" and cands[0].factor == 1.0
+    d = await default_kb.qa.ask(question)
+    assert (d.status, d.entry_id) == ("answered", "doc-7a78d0a404/2.5.3")
