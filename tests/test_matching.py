@@ -1136,6 +1136,9 @@ async def test_guides_answer_the_section_asked_about(
     ("question", "aspect"),
     [
         ("报废车拆解资格找谁办", "办理地点与时间"),  # who handles it: the office, named last
+        ("拍卖许可在福州找哪个部门办", "办理地点与时间"),  # which department: whom to go to
+        ("成品油零售许可归哪一级机关审批", "办理地点与时间"),
+        ("这事涉及哪些部门", None),  # (which departments are involved: not whom to go to)
         ("典当行设立需要什么条件", "办理条件"),
         ("二手车备案在哪个系统上填报", "在线办理"),
         ("拍卖经营许可要多久", "办理时限"),
@@ -2591,3 +2594,10 @@ async def test_a_clause_stating_how_long_asked_answers_it(default_kb: Services) 
     assert cands[0].entry_id == "doc-7a78d0a404/2.5.3" and cands[0].factor == 1.0
     d = await default_kb.qa.ask(question)
     assert (d.status, d.entry_id) == ("answered", "doc-7a78d0a404/2.5.3")
+
+
+async def test_which_department_handles_it_asks_where_to_apply(default_kb: Services) -> None:
+    """拍賣許可在福州找哪個部門辦 asks whom to go to: the permit guide's 办理地点与时间 (福州市商务局),
+    not the whole guide."""
+    d = await default_kb.qa.ask("拍賣許可在福州找哪個部門辦")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-auction-permit", "办理地点与时间")
