@@ -198,6 +198,15 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("设定依据", re.compile(r"依据|根据什么|哪个文件|什么文件|啥文件|法规")),
 )
 ASPECT_RX = dict(ASPECTS)  # section name -> its pattern (does an entry's own question ask for it?)
+# When the rules took effect (成品油流通管理办法哪天开始施行): a guide's basis section dates them, so a
+# question asking it asks for 设定依据. An entry's own question asking it asks that date, not the basis
+# (优化营商环境条例什么时候施行 answers no 是根据什么制定的: ``questions_aspects`` reads ``ASPECTS``),
+# though it answers a question asking that date as well as the basis section does (``_rerank``).
+_ASKS_EFFECT = re.compile(r"(?:哪天|哪一天|什么时候|啥时候|何时|哪年)(?:开始|起)?(?:施行|实施|生效)")
+QUESTION_ASPECTS = tuple(
+    (name, re.compile(f"{rx.pattern}|{_ASKS_EFFECT.pattern}") if name == "设定依据" else rx)
+    for name, rx in ASPECTS
+)
 
 # What kind of answer a question asks for, by its interrogative words: why, when, where or who, how
 # much or many, how, what or which, yes or no. Two questions of the same matter asked in different
@@ -330,7 +339,7 @@ def asked_aspect(norm: str) -> str | None:
     """The guide section a (normalized) question asks for: of the aspects it names, the one named
     last (哪个网站/网上 -> 在线办理, 多久 -> 办理时限, 要钱吗 -> 收费标准, 带什么 -> 申请材料); None
     when it names none."""
-    return _last_named(norm, ASPECTS)
+    return _last_named(norm, QUESTION_ASPECTS)
 
 
 # What says how a question asks, not what about: its form, the guide section or number it asks for,
@@ -340,7 +349,7 @@ _ASKS_HANDLING = re.compile(
 )
 ASKING = (
     *(rx for _, rx in FORMS),
-    *(rx for _, rx in ASPECTS),
+    *(rx for _, rx in QUESTION_ASPECTS),
     _ASKS_NUMBER,
     _ASKS_COUNT,
     _ASKS_PLACE,
@@ -507,7 +516,7 @@ class Matcher:
         weights = self._story_weights(words, word_clauses, _asking_clause(norm, word_clauses, asking))
         tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
         asks = asking.part
-        aspect, aspect_said = _last_match(asks, ASPECTS)
+        aspect, aspect_said = _last_match(asks, QUESTION_ASPECTS)
         aspect_said = aspect_said.replace(" ", "")  # (compared with compact key texts)
         count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(asks)) else ""
         number_asked = m or _ASKS_NUMBER.search(asks)
@@ -878,6 +887,7 @@ class Matcher:
         # asks for it when its key field names it at all. A referral answers any section asked of
         # another body's matter: ask that body (营业执照在哪里办，网上能办不: the market regulator).
         off_aspect = np.zeros(len(docs), dtype=bool)
+        effect = _ASKS_EFFECT.search(q.aspect_said) is not None  # (when the rules took effect)
         if q.aspect and any(q.aspect in d.aspects for d in docs):
             off_aspect[
                 [
@@ -888,6 +898,7 @@ class Matcher:
                     and not self._addresses(d, q.aspect, key)
                     # (a clause stating the number asked answers it: 12小时内转发, asked 多长时间内转发)
                     and not (numbered[j] and d.kind == "clause")
+                    and not (effect and any(_ASKS_EFFECT.search(t) for t in d.question_texts))
                 ]
             ] = True
         # Asked for several sections that one guide among them holds all of (要交哪些材料，多久能办下来):
@@ -1204,9 +1215,10 @@ def questions_number_kinds(texts: tuple[str, ...]) -> frozenset[str]:
 
 
 def questions_aspects(texts: tuple[str, ...]) -> frozenset[str | None]:
-    """The guide sections an entry's own questions ask for: the one each names last (``asked_aspect``:
-    成品油零售资格在哪里办 asks where, whatever 资格 says)."""
-    return frozenset(asked_aspect(t) for t in texts)
+    """The guide sections an entry's own questions ask for: the one each names last (``asked_aspect``,
+    without the date rules took effect: ``QUESTION_ASPECTS``; 成品油零售资格在哪里办 asks where,
+    whatever 资格 says)."""
+    return frozenset(_last_named(t, ASPECTS) for t in texts)
 
 
 def other_form(

@@ -1139,6 +1139,9 @@ async def test_guides_answer_the_section_asked_about(
         ("拍卖许可在福州找哪个部门办", "办理地点与时间"),  # which department: whom to go to
         ("成品油零售许可归哪一级机关审批", "办理地点与时间"),
         ("这事涉及哪些部门", None),  # (which departments are involved: not whom to go to)
+        ("新的成品油流通管理办法是哪天开始施行的", "设定依据"),  # when the rules took effect: the basis
+        ("拍卖法什么时候生效", "设定依据"),
+        ("什么时候开始办", None),
         ("典当行设立需要什么条件", "办理条件"),
         ("二手车备案在哪个系统上填报", "在线办理"),
         ("拍卖经营许可要多久", "办理时限"),
@@ -2601,3 +2604,15 @@ async def test_which_department_handles_it_asks_where_to_apply(default_kb: Servi
     not the whole guide."""
     d = await default_kb.qa.ask("拍賣許可在福州找哪個部門辦")
     assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-auction-permit", "办理地点与时间")
+
+
+async def test_when_the_rules_took_effect_is_asked_of_the_basis(default_kb: Services) -> None:
+    """新的成品油流通管理办法是哪天开始施行的 asks the date of the rules a guide rests on: its 设定依据
+    dates them (2025年9月1日起施行); the whole guide had answered. A policy's Q&A asking that date
+    answers it as well; asked the basis (根据什么制定的), the Q&A on the date does not."""
+    d = await default_kb.qa.ask("新的成品油流通管理办法是哪天开始施行的？")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-refined-oil-retail", "设定依据")
+    d = await default_kb.qa.ask("听说外贸法又改了，新的啥时候开始施行？")
+    assert (d.status, d.entry_id) == ("answered", "policy-foreign-trade-law-2025#qa1")
+    d = await default_kb.qa.ask("优化营商环境条例是根据什么制定的")
+    assert (d.status, d.entry_id) == ("answered", "policy-business-environment-regulation")
