@@ -56,6 +56,11 @@ def _rows(name: str) -> list[dict]:
         ("太好了！", "smalltalk-ok"),
         ("不用了", "smalltalk-bye"),
         ("你真笨啊", "smalltalk-abuse"),
+        # asked whether a person answers: who the bot is, not the FAQ on reaching staff (可以。我答不了…)
+        ("你是真人还是机器人", "smalltalk-about"),
+        ("你是机器人还是真人？", "smalltalk-about"),
+        ("垃圾机器人，啥都不懂", "smalltalk-abuse"),
+        ("答非所问，你到底懂不懂啊", "smalltalk-abuse"),
         ("给我讲个笑话呗", "smalltalk-chitchat"),
         # several in a row: the last one said is answered
         ("好的，明白了", "smalltalk-ok"),
