@@ -149,7 +149,13 @@ class Lexicon:
         dict_words = sorted(terms | set(synonyms) | set(synonyms.values()) | set(stopwords) | set(light))
         # Which words are stop words counts as well as the dictionary: the tokens cached of every entry
         # leave stop words out, so a word moved from the light to the stop words (想, 来) changes them.
-        roles = ["stop:" + " ".join(sorted(stopwords)), "light:" + " ".join(sorted(light))]
+        # So does which word each synonym reads as: an index snapshot holds the canonical words, so a
+        # word moved to another group (a site's synonyms file) must not leave an old snapshot current.
+        roles = [
+            "stop:" + " ".join(sorted(stopwords)),
+            "light:" + " ".join(sorted(light)),
+            "synonyms:" + " ".join(f"{w}>{c}" for w, c in sorted(synonyms.items())),
+        ]
         sig = hashlib.sha256(
             "\n".join([_FORMAT, *dict_words, str(TRIMMED_WORDS), *roles]).encode()
         ).hexdigest()[:16]

@@ -150,3 +150,23 @@ def test_a_word_moved_between_stop_and_light_words_changes_the_signature(
     moved = Lexicon.load()
     assert "讲" in moved.stopwords and "讲" not in moved.light_words
     assert moved.signature != lexicon.signature
+
+
+def test_a_word_moved_to_another_synonym_group_changes_the_signature(
+    tmp_path: Path, lexicon: Lexicon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index snapshot holds each word as its synonym group's first word, so a word read as another
+    (保障 as 支持: both words already in the dictionary, which is the same) must not leave it current:
+    the signature names which word each synonym reads as."""
+    import shutil
+
+    import knowledge.segment as segment
+
+    data = tmp_path / "lexicon"
+    shutil.copytree(DATA_DIR, data)
+    with (data / "synonyms.txt").open("a", encoding="utf-8") as f:
+        f.write("支持 保障\n")
+    monkeypatch.setattr(segment, "DATA_DIR", data)
+    moved = Lexicon.load()
+    assert moved.canonical("保障") == "支持" and lexicon.canonical("保障") == "保障"
+    assert moved.signature != lexicon.signature
