@@ -68,6 +68,8 @@ async def related_for(
     at once, turns waiting for a second connection drained PostgreSQL's pool)."""
     if limit <= 0 or entry.kind in NO_RELATED_KINDS:
         return []
+    if entry.kind != "guide":
+        aspect = None  # only a guide shows a section: a Q&A asked 什么时候施行 (设定依据) shows itself whole
     found: list[Related] = []
     seen: set[tuple[str, str | None]] = {(entry.id, aspect)}
     shown_whole = entry.kind == "guide" and aspect is None
