@@ -2617,3 +2617,26 @@ async def test_when_the_rules_took_effect_is_asked_of_the_basis(default_kb: Serv
     assert (d.status, d.entry_id) == ("answered", "policy-foreign-trade-law-2025#qa1")
     d = await default_kb.qa.ask("优化营商环境条例是根据什么制定的")
     assert (d.status, d.entry_id) == ("answered", "policy-business-environment-regulation")
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("政策资金流向公不公开", ["政策", "资金", "流向", "公开"]),  # not 公 | 不公开 (不予公开)
+        ("二手车备案收费不收费", ["二手车", "备案", "收费"]),
+        ("你们管不管", ["管"]),
+        ("预付卡备不备案啊", ["预付卡", "备案"]),
+    ],
+)
+def test_a_not_a_asks_whether_of_the_verb_once(default_kb: Services, question: str, words: list[str]) -> None:
+    """A clause asked as A-not-A asks whether, of the verb once: jieba cut 公不公开 as 公 | 不公开,
+    whose synonym 不予公开 says the opposite of what is asked, and no form read "whether"."""
+    q = default_kb.kb.matcher.analyse(question)
+    assert (q.words, q.form) == (words, "whether")
+
+
+def test_the_modals_a_not_a_stays_as_it_was(default_kb: Services) -> None:
+    """能不能, 要不要 stand before the verb and are stop words read as whether already."""
+    m = default_kb.kb.matcher
+    assert (m.analyse("能不能网上办").words, m.analyse("能不能网上办").form) == (["网上", "办"], "whether")
+    assert m.analyse("预付卡要不要备案").words == ["预付卡", "备案"]
