@@ -152,8 +152,6 @@ _ASKS_OF_DOCUMENT = re.compile(
     )
 )
 
-# A question asking where to go or where something is, which an entry answers only if it names a place.
-_WHERE_MISTYPED = re.compile(r"(在|去|到)那(?=里|儿)")  # (哪 and 那 are both na; ``Matcher.analyse``)
 # A clause asked as A-not-A (公不公开, 收费不收费, 管不管) asks whether, of the verb once: jieba cut
 # 公 | 不公开, whose synonym 不予公开 says the opposite of what is asked, and no form read "whether".
 # Read as the verb and 吗 (``Matcher.analyse``). The modals' own A-not-A (能不能, 要不要, 是不是) are
@@ -162,6 +160,9 @@ _A_NOT_A = re.compile(
     r"([\u4e00-\u9fff]{2})不\1(?=$|\s|[吗呢啊呀吧])"
     r"|([^\W\d能要是会可需该应想有])不(\2(?:(?![吗呢啊呀吧])[\u4e00-\u9fff])?)(?=$|\s|[吗呢啊呀吧])"
 )
+
+# A question asking where to go or where something is, which an entry answers only if it names a place.
+_WHERE_MISTYPED = re.compile(r"(在|去|到)那(?=里|儿)")  # (哪 and 那 are both na; ``Matcher.analyse``)
 _ASKS_PLACE = re.compile(
     r"(在|去|到)哪(里|儿)?(?=\s|$)|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方|(在|到)?哪条(路|街)"
 )
