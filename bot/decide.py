@@ -219,12 +219,24 @@ def answers_a_part(q: Query, c: Candidate) -> bool:
     return any(f not in forms for f in q.forms)
 
 
+def held_by(q: Query, c: Candidate, x: list[float]) -> str | None:
+    """The rule that holds back ``c``, the best candidate with features ``x``, however confident:
+    a runner-up ties with it ("tied"), the question names only a kind of matter ("crowded"), it answers
+    a part of the question ("part", ``answers_a_part``) or holds too little of it ("thin"); None when
+    no rule does (``policybot ask --explain`` names the rule)."""
+    if tied(x):
+        return "tied"
+    if crowded(c):
+        return "crowded"
+    if answers_a_part(q, c):
+        return "part"
+    return "thin" if thin(x) else None
+
+
 def answerable(q: Query, c: Candidate, p: float, x: list[float], m: MatchingSettings) -> bool:
     """Whether ``c``, the best candidate with confidence ``p`` and features ``x``, answers: the
-    confidence reaches ``m.precision``, no runner-up ties with it (``tied``), it holds enough of the
-    question (``thin``), the question names more than a kind of matter (``crowded``) and it answers
-    more than a part of it (``answers_a_part``)."""
-    return p >= m.precision and not tied(x) and not thin(x) and not crowded(c) and not answers_a_part(q, c)
+    confidence reaches ``m.precision`` and no rule holds it back (``held_by``)."""
+    return p >= m.precision and held_by(q, c, x) is None
 
 
 def confident(q: Query, top: list[Candidate], model: ConfidenceModel, m: MatchingSettings) -> Verdict | None:

@@ -7,7 +7,7 @@ import unicodedata
 
 from bot.confidence import FEATURES, features, same_section, shipped_model, tied
 from bot.config import MatchingSettings
-from bot.decide import Verdict, answers_a_part, crowded, decide, distinct, same_answer
+from bot.decide import Verdict, decide, distinct, held_by, same_answer
 from bot.messages import Decision, Suggestion
 from knowledge.answers import answer_text, citation, penalty_section, section_answer, source_of
 from knowledge.models import Entry
@@ -177,13 +177,11 @@ class QAService:
 
 
 def _held(query: Query, verdict: Verdict, x: list[float]) -> str:
-    """Which rule held back a confident best entry (``bot/decide.py``; ``policybot ask --explain``)."""
-    best = verdict.best
-    if tied(x):
-        return "tied"
-    if best is not None and crowded(best):
-        return "crowded"
-    return "part" if best is not None and answers_a_part(query, best) else "thin"
+    """Which rule held back a confident best entry (``held_by``; ``policybot ask --explain``): "thin"
+    when the decision went past it on another path."""
+    if verdict.best is None:
+        return "tied" if tied(x) else "thin"
+    return held_by(query, verdict.best, x) or "thin"
 
 
 def _answer_with(
