@@ -197,6 +197,7 @@ RESIDENT_FLOORS = {
     ("i",): (0.55, 0.06, 0.08),
     ("j",): (0.55, 0.06, 0.18),
     ("k",): (0.55, 0.06, 0.25),
+    ("l",): (0.55, 0.04, 0.30),
 }
 
 
@@ -233,7 +234,8 @@ async def test_resident_sets(default_kb: Services) -> None:
         # (44fdc8f and 533ccbe alike): 38 of 66 (57.6%), 7 wrong (10.6%), 10 of 54 out of scope answered;
         # batch g when written (10d4eb3): 51 of 70 (72.9%), 4 wrong (5.7%), 10 of 50 out of scope answered;
         # batch h when written (7e5d9a3): 47 of 68 (69.1%), 1 wrong (1.5%), 12 of 52 out of scope answered;
-        # batch i when written (b3b6c90): 42 of 73 (57.5%), 4 wrong (5.5%), 2 of 47 out of scope answered.
+        # batch i when written (b3b6c90): 42 of 73 (57.5%), 4 wrong (5.5%), 2 of 47 out of scope answered;
+        # batch l when written (73da346): 46 of 69 (66.7%), none wrong, 12 of 51 out of scope answered.
         assert right / len(rows) >= least_right and wrong / len(rows) <= most_wrong, (batches, right, wrong)
         assert answered / len(oos) <= most_answered, batches
 
