@@ -111,6 +111,30 @@ def question_apart(
     return confident(q, swapped, model, m)
 
 
+# A runner-up this close to the best (``closer_asked``), with an own question at least this close to the
+# question and closer than the best's by this much.
+CLOSER_SLACK = 0.1
+CLOSER_SIM = 0.75
+CLOSER_LEAD = 0.3
+
+
+def closer_asked(
+    q: Query, top: list[Candidate], x: list[float], model: ConfidenceModel, m: MatchingSettings
+) -> Verdict | None:
+    """The runner-up, answered, when it scores within ``CLOSER_SLACK`` of the best, one of its own
+    questions is asked nearly in the question's words (``CLOSER_SIM``) and the best's are not
+    (``CLOSER_LEAD``), and the model is confident of it in second place (its margin negative): a
+    guide outscoring by a little, on words of the story, the FAQ whose own question was asked
+    (我们是外资公司，实际控制人换了，要不要去商务局报告: the report guide above the FAQ asked
+    外资企业实际控制人变了，要向商务部门报告吗). ``x``: the best's features (unused: the runner-up's are its own)."""
+    if len(top) < 2 or top[0].score - top[1].score >= CLOSER_SLACK:
+        return None
+    runner = top[1]
+    if runner.question_sim < CLOSER_SIM or runner.question_sim - top[0].question_sim < CLOSER_LEAD:
+        return None
+    return confident(q, [runner, top[0], *top[2:]], model, m)
+
+
 # Other entries titled alike that leave a question naming only their shared words vague (the matcher
 # looks for that many: ``knowledge.retrieve.PEERS_ENOUGH``).
 CROWDED = PEERS_ENOUGH
@@ -269,13 +293,13 @@ def decide(
     by it too, or when the confidence that the best entry answers the question reaches
     ``m.precision``, no other answer ties with it (``tied``), it holds enough of the question
     (``thin``) and the question names more than a kind of matter (``crowded``), or the runner-up it
-    ties with, set apart by its own question, does so
-    (``question_apart``), or the general one of two tied entries titled alike (``general_apart``), or
-    the policy whose own Q&As tie for it does (``whole_policy``); ``suggested``
-    when a right entry is
-    likely enough among the candidates offered (``m.suggest_confidence``), or the question is too
-    vague to pick one (the best entry holds every word of it), FAQs offered with the entry on their
-    matter (``with_overview``); ``escalated`` otherwise (``bot/confidence.py``)."""
+    ties with, set apart by its own question, does so (``question_apart``), or a runner-up close
+    behind whose own question was asked (``closer_asked``), or the general one of two tied entries
+    titled alike (``general_apart``), or the policy whose own Q&As tie for it does
+    (``whole_policy``); ``suggested`` when a right entry is likely enough among the candidates
+    offered (``m.suggest_confidence``), or the question is too vague to pick one (the best entry
+    holds every word of it), FAQs offered with the entry on their matter (``with_overview``);
+    ``escalated`` otherwise (``bot/confidence.py``)."""
     model = model or shipped_model()
     top = distinct(cands, max(m.max_suggestions, 2))
     if not top:
@@ -296,6 +320,7 @@ def decide(
         return kept
     runner = (
         question_apart(q, top, x, model, m)
+        or closer_asked(q, top, x, model, m)
         or general_apart(q, top, x, model, m)
         or literal_apart(q, top, x, model, m)
     )

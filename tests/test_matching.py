@@ -31,7 +31,7 @@ from bot.confidence import (
     tied,
 )
 from bot.config import MatchingSettings
-from bot.decide import decide, distinct, inserted, main_title, whole_policy
+from bot.decide import CLOSER_SLACK, decide, distinct, inserted, main_title, whole_policy
 from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE, NOT_CHINESE_NOTICE, closest, not_chinese
 from bot.services import Services
 from knowledge.answers import answer_text, citation, is_expired, section_answer, source_of
@@ -317,6 +317,22 @@ async def test_of_two_tied_answers_the_one_whose_own_question_was_asked_answers(
     assert tied_guides.status == "suggested"
     offered = {tied_guides.entry_id, *(s.entry_id for s in tied_guides.suggestions)}
     assert {"guide-auction-permit", "guide-auction-annual-inspection"} <= offered
+
+
+async def test_a_runner_up_close_behind_whose_own_question_was_asked_answers(default_kb: Services) -> None:
+    """我们是外资公司，实际控制人换了，要不要去商务局报告: the report guide outscores, by words of the story,
+    the FAQ asked 外资企业实际控制人变了，要向商务部门报告吗, not by a tie; the FAQ, asked nearly in the
+    question's words, answers (``closer_asked``). A runner-up whose own question is not that close
+    is not (没备案就招商加盟会怎么罚: the FAQ on 招商加盟 with one direct store asks another thing)."""
+    question = "我们是外资公司，实际控制人换了，要不要去商务局报告？"
+    _, cands = default_kb.kb.matcher.search(question, limit=10)
+    top = distinct(cands, 3)
+    assert [c.entry_id for c in top[:2]] == ["guide-fdi-information-report", "faq-trade-007"]
+    assert TIE <= top[0].score - top[1].score < CLOSER_SLACK  # (the case: no tie, the guide first)
+    d = await default_kb.qa.ask(question)
+    assert (d.status, d.entry_id) == ("answered", "faq-trade-007")
+    other = await default_kb.qa.ask("没备案就招商加盟会怎么罚")
+    assert (other.status, other.entry_id) != ("answered", "faq-circ-014")
 
 
 @pytest.mark.parametrize(
