@@ -523,35 +523,42 @@ class Index:
         if not codes or "\x00" in text:  # (the separator of joined questions: in none of them)
             return []
         table = self._questions
-        # Only the rarest pairs' lists are read: their lengths first, all in one search.
+        # Whether to look is told by the rarest pairs: their lengths first, all in one search.
         counts = table.gram_counts(np.asarray(codes, dtype=np.int64)).tolist()
         for i, code in enumerate(codes):
             counts[i] += len(self._delta_grams.get(code, ()))
         if not min(counts):
             return []
-        lists = []
-        for i in sorted(range(len(codes)), key=counts.__getitem__)[:3]:
-            ids = table.gram_postings(codes[i])  # (ascending, distinct: as the lists below)
-            extra = self._delta_grams.get(codes[i])
-            if extra:
-                ids = distinct(np.concatenate([ids, np.asarray(extra, dtype=np.int32)]))
-            lists.append(ids)
-        held = lists[0]
-        for ids in lists[1:]:  # the rarest pairs narrow it down; the text itself is checked below
-            if len(held) and len(ids):  # (both ascending: a binary search of each held doc in ids)
-                at = np.minimum(np.searchsorted(ids, held), len(ids) - 1)
-                held = held[ids[at] == held]
-            else:
-                held = held[:0]
+        rarest = sorted(range(len(codes)), key=counts.__getitem__)
+        held = self._gram_docs(rarest[0], codes)
+        for i in rarest[1:3]:  # the rarest pairs narrow it down; the text itself is checked below
+            held = _within(held, self._gram_docs(i, codes))
         if len(held) > FRAGMENT_SCAN:
             return []
+        # The other pairs narrow it further, each a binary search of the few docs held, before the
+        # text is looked for in every question of each, one at a time in Python (near-duplicate
+        # entries hold the rarest pairs by the hundred: that loop was most of a fragment's search).
+        for i in rarest[3:]:
+            if len(held) <= limit:
+                break
+            held = _within(held, self._gram_docs(i, codes))
+        held = held[self.alive[held]]
         found: list[tuple[int, int]] = []
+        docs = self.docs
         for d in held.tolist():
-            if self.alive[d]:
-                lengths = [len(t) for t in self.docs[d].question_texts if text in t]
-                if lengths:
-                    found.append((min(lengths), d))
+            lengths = [len(t) for t in docs[d].question_texts if text in t]
+            if lengths:
+                found.append((min(lengths), d))
         return [d for _, d in sorted(found)[:limit]]
+
+    def _gram_docs(self, i: int, codes: list[int]) -> np.ndarray:
+        """The docs (ascending, distinct) one of whose questions holds the pair ``codes[i]``, main
+        and delta segments together."""
+        ids = self._questions.gram_postings(codes[i])
+        extra = self._delta_grams.get(codes[i])
+        if extra:
+            ids = distinct(np.concatenate([ids, np.asarray(extra, dtype=np.int32)]))
+        return ids
 
     def idf(self, token: str) -> float:
         """BM25 idf of a token with the current statistics."""
@@ -632,6 +639,14 @@ def distinct(values: np.ndarray) -> np.ndarray:
 
 
 _DOC_SPAN = 1 << 21  # doc numbers below this (2 million docs) pack with a pair code into one int64
+
+
+def _within(held: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The docs of ``held`` that are in ``ids`` (both ascending: a binary search of each held doc)."""
+    if not len(held) or not len(ids):
+        return held[:0]
+    at = np.minimum(np.searchsorted(ids, held), len(ids) - 1)
+    return held[ids[at] == held]
 
 
 def pair_codes(text: str) -> set[int]:
