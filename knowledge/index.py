@@ -7,6 +7,7 @@ delta grows past a tenth of the index it is folded in by a full rebuild.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -522,6 +523,8 @@ class Index:
         codes = list(pair_codes(text))
         if not codes or "\x00" in text:  # (the separator of joined questions: in none of them)
             return []
+        if limit < 1:
+            return []
         table = self._questions
         # Whether to look is told by the rarest pairs: their lengths first, all in one search.
         counts = table.gram_counts(np.asarray(codes, dtype=np.int64)).tolist()
@@ -543,13 +546,32 @@ class Index:
                 break
             held = _within(held, self._gram_docs(i, codes))
         held = held[self.alive[held]]
-        found: list[tuple[int, int]] = []
+        # Near-duplicate entries say a fragment by the hundred: the docs are looked at shortest question
+        # first, and the look stops once ``limit`` are found that no doc left can beat (its questions
+        # saying the text are no shorter than its shortest; of two as short, the lower number first).
+        bound = self._shortest(held)
+        order = np.lexsort((held, bound))
+        found: list[tuple[int, int]] = []  # (the shortest question saying it, doc), ascending
         docs = self.docs
-        for d in held.tolist():
+        for least, d in zip(bound[order].tolist(), held[order].tolist(), strict=True):
+            if len(found) == limit and (least, d) > found[-1]:
+                break
             lengths = [len(t) for t in docs[d].question_texts if text in t]
             if lengths:
-                found.append((min(lengths), d))
-        return [d for _, d in sorted(found)[:limit]]
+                bisect.insort(found, (min(lengths), d))
+                del found[limit:]
+        return [d for _, d in found]
+
+    def _shortest(self, held: np.ndarray) -> np.ndarray:
+        """The length of each held doc's shortest question: the build's table, or the doc itself
+        for docs added since."""
+        table = self._questions.shortest
+        if not len(held) or held[-1] < len(table):
+            return table[held]
+        late = [
+            min(map(len, self.docs[d].question_texts), default=0) for d in held.tolist() if d >= len(table)
+        ]
+        return np.concatenate([table[held[held < len(table)]], np.asarray(late, dtype=table.dtype)])
 
     def _gram_docs(self, i: int, codes: list[int]) -> np.ndarray:
         """The docs (ascending, distinct) one of whose questions holds the pair ``codes[i]``, main
@@ -589,6 +611,9 @@ class QuestionTable:
     gram_docs: np.ndarray = field(
         default_factory=lambda: np.zeros(0, dtype=np.int32)
     )  # docs of grams[g]: [start[g]:start[g+1]]
+    # The length of each doc's shortest question (0 without any): no question of it that says a
+    # fragment is shorter, so ``Index.said_in`` stops once the docs left cannot beat those found.
+    shortest: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
     @classmethod
     def of(cls, docs: list[IndexedDoc]) -> QuestionTable:
@@ -607,7 +632,10 @@ class QuestionTable:
         start = np.zeros(len(grams) + 1, dtype=np.int64)
         np.cumsum(counts, out=start[1:])
         gram_docs = (pairs % _DOC_SPAN).astype(np.int32)
-        return cls(hashes[order], owners[order], grams, start, gram_docs)
+        shortest = np.full(len(docs), np.iinfo(np.int32).max, dtype=np.int32)
+        np.minimum.at(shortest, owners, (lengths - 1).astype(np.int32))
+        shortest[shortest == np.iinfo(np.int32).max] = 0
+        return cls(hashes[order], owners[order], grams, start, gram_docs, shortest)
 
     def find(self, text: str) -> list[int]:
         """Doc numbers with a question of this hash (the text itself is not checked)."""

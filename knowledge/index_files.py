@@ -45,10 +45,10 @@ from knowledge.index import (
 )
 from knowledge.segment import cache_dir
 
-INDEX_FORMAT = 2  # bump when the files' layout changes: older snapshots are then never read
+INDEX_FORMAT = 3  # bump when the files' layout changes: older snapshots are then never read
 _ARRAYS = (
     *("start", "ids", "weights", "key_start", "key_ids", "df", "q_hashes", "q_docs", "doc_offsets"),
-    *("q_grams", "q_gram_start", "q_gram_docs"),
+    *("q_grams", "q_gram_start", "q_gram_docs", "q_shortest"),
 )
 _CHUNK = 1 << 20
 log = logging.getLogger("policybot.index")
@@ -135,6 +135,7 @@ def _write_files(parts: Parts, folder: Path) -> dict[str, list[int]]:
         "q_grams": questions.grams,
         "q_gram_start": questions.gram_start,
         "q_gram_docs": questions.gram_docs,
+        "q_shortest": questions.shortest,
         "doc_offsets": offsets,
     }
     for name, array in arrays.items():
@@ -229,14 +230,18 @@ def read(folder: Path, index: Index, kb_id: str, signature: str, version: int) -
     ids: list[str] = _json(folder / "entry_ids.json")
     pinyin: dict[str, list[str]] = _json(folder / "pinyin.json")
     n = len(ids)
-    if len(arrays["doc_offsets"]) != n + 1 or len(arrays["start"]) != len(words) + 1:
+    if (
+        len(arrays["doc_offsets"]) != n + 1
+        or len(arrays["start"]) != len(words) + 1
+        or len(arrays["q_shortest"]) != n
+    ):
         raise SnapshotError("arrays of the wrong length")
     vocab = {w: i for i, w in enumerate(words)}
     start, docs, weights, df = arrays["start"], arrays["ids"], arrays["weights"], arrays["df"]
     dense = dense_rows(df, start, docs, weights, n)
     segment = _Segment(vocab, start, docs, weights, arrays["key_start"], arrays["key_ids"], df, dense)
     questions = QuestionTable(
-        arrays["q_hashes"], arrays["q_docs"], arrays["q_grams"], arrays["q_gram_start"], arrays["q_gram_docs"]
+        *(arrays[a] for a in ("q_hashes", "q_docs", "q_grams", "q_gram_start", "q_gram_docs", "q_shortest"))
     )
     table = DocTable(ids, _blob(folder / "docs.jsonl"), arrays["doc_offsets"])
     averages = manifest["averages"]

@@ -423,6 +423,43 @@ async def test_a_fragment_of_an_own_question_finds_entries_built_and_added(
             assert index.said_in("退税去哪里领奖", 6) == []
 
 
+async def test_a_fragment_many_entries_say_finds_those_whose_questions_say_it_shortest(
+    seeded: Services,
+) -> None:
+    """Near-duplicates: ``Index.said_in`` looks at the docs shortest question first and stops once
+    none left can beat those found; what it returns is what a scan of every live doc gives (the
+    shortest question saying the text first, of two as short the lower doc number), for docs of
+    the full build and docs added since alike, most with a shorter question not saying it."""
+    kb = seeded.kb
+    rng = random.Random(7)
+    fragment = "外贸备案怎么"
+
+    async def save(i: int) -> None:
+        story = "".join(rng.choice("请问我们公司想做的") for _ in range(rng.randint(0, 8)))
+        question = f"{story}{fragment}{'办理' * rng.randint(0, 2)}？"
+        # (a third without: their shortest question is the one saying it)
+        short = ["外贸" + "问题" * rng.randint(0, 2)] if i % 3 else []  # (shorter, not saying it)
+        await kb.save_entry(
+            ParsedEntry(id=f"dup-{i}", kind="faq", question=question, alternates=short, answer="a")
+        )
+
+    for i in range(24):
+        await save(i)
+    await kb.rebuild()
+    for i in range(24, 36):  # after the build: in the change log only
+        await save(i)
+    index = kb.index
+    with index.reading():
+        scan = sorted(
+            (min(len(t) for t in doc.question_texts if fragment in t), d)
+            for d, doc in enumerate(index.docs)
+            if index.alive[d] and any(fragment in t for t in doc.question_texts)
+        )
+        assert len(scan) == 36
+        for limit in (1, 6, 40):
+            assert index.said_in(fragment, limit) == [d for _, d in scan[:limit]]
+
+
 @pytest.mark.parametrize("text", ["退税去哪", "a", "", "跨境电商🙂出口退税", "ÿĀ𠀀𠀁"])
 def test_pair_codes_are_the_bigram_codes_of_a_text(text: str) -> None:
     assert pair_codes(text) == set(bigram_codes(text).tolist())
