@@ -524,7 +524,13 @@ class Matcher:
         asking = _asking(norm)
         word_clauses = _clauses(pieces, self.lex.stopwords)
         weights = self._story_weights(words, word_clauses, _asking_clause(norm, word_clauses, asking))
-        tokens = [self.lex.canonical(t) for t in self.lex.search_tokens(pieces)]
+        # A one-character word repeating a character of another word of the question echoes it
+        # (六稳是哪六个稳, 外资年报 啥时候报): it weighs nothing and is not searched, else the entries
+        # saying it alone (稳 in the plan's preamble) outrank the one on the word it echoes.
+        echoes = {w for w in words if len(w) == 1 and is_han(w) and any(len(o) > 1 and w in o for o in words)}
+        if echoes:
+            weights = [0.0 if w in echoes else v for w, v in zip(words, weights, strict=True)]
+        tokens = [t for t in map(self.lex.canonical, self.lex.search_tokens(pieces)) if t not in echoes]
         asks = asking.part
         aspect, aspect_said = _last_match(asks, QUESTION_ASPECTS)
         aspect_said = aspect_said.replace(" ", "")  # (compared with compact key texts)

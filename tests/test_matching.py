@@ -319,6 +319,20 @@ async def test_of_two_tied_answers_the_one_whose_own_question_was_asked_answers(
     assert {"guide-auction-permit", "guide-auction-annual-inspection"} <= offered
 
 
+async def test_a_character_echoing_a_word_of_the_question_weighs_nothing(seeded: Services) -> None:
+    """六稳是哪六个稳: the last 稳 repeats a character of 六稳; searched, it made the plan's preamble,
+    which says 稳 alone, outrank the clause on 六稳 by BM25, and the clause was only offered. It now
+    weighs nothing and is not searched: the clause answers. A Latin letter is no echo (Part D of
+    Medicare is asked by its D)."""
+    q = seeded.kb.matcher.analyse("六稳是哪六个稳？")
+    assert dict(zip(q.words, q.weights, strict=True)) == {"六稳": pytest.approx(0.9), "稳": 0.0}
+    assert "稳" not in q.tokens
+    d = await seeded.qa.ask("六稳是哪六个稳？")
+    assert d.status == "answered" and d.entry_id and d.entry_id.endswith("/2.2.1")
+    latin = seeded.kb.matcher.analyse("如何加入Medicare Part D？")
+    assert "d" in latin.words and dict(zip(latin.words, latin.weights, strict=True))["d"] > 0
+
+
 async def test_a_runner_up_close_behind_whose_own_question_was_asked_answers(default_kb: Services) -> None:
     """我们是外资公司，实际控制人换了，要不要去商务局报告: the report guide outscores, by words of the story,
     the FAQ asked 外资企业实际控制人变了，要向商务部门报告吗, not by a tie; the FAQ, asked nearly in the
