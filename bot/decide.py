@@ -119,14 +119,14 @@ CLOSER_LEAD = 0.3
 
 
 def closer_asked(
-    q: Query, top: list[Candidate], x: list[float], model: ConfidenceModel, m: MatchingSettings
+    q: Query, top: list[Candidate], model: ConfidenceModel, m: MatchingSettings
 ) -> Verdict | None:
     """The runner-up, answered, when it scores within ``CLOSER_SLACK`` of the best, one of its own
     questions is asked nearly in the question's words (``CLOSER_SIM``) and the best's are not
     (``CLOSER_LEAD``), and the model is confident of it in second place (its margin negative): a
     guide outscoring by a little, on words of the story, the FAQ whose own question was asked
     (我们是外资公司，实际控制人换了，要不要去商务局报告: the report guide above the FAQ asked
-    外资企业实际控制人变了，要向商务部门报告吗). ``x``: the best's features (unused: the runner-up's are its own)."""
+    外资企业实际控制人变了，要向商务部门报告吗)."""
     if len(top) < 2 or top[0].score - top[1].score >= CLOSER_SLACK:
         return None
     runner = top[1]
@@ -320,7 +320,7 @@ def decide(
         return kept
     runner = (
         question_apart(q, top, x, model, m)
-        or closer_asked(q, top, x, model, m)
+        or closer_asked(q, top, model, m)
         or general_apart(q, top, x, model, m)
         or literal_apart(q, top, x, model, m)
     )

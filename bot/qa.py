@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from bot.confidence import FEATURES, features, same_section, shipped_model, tied
+from bot.confidence import FEATURES, features, same_section, shipped_model
 from bot.config import MatchingSettings
-from bot.decide import Verdict, decide, distinct, held_by, same_answer
+from bot.decide import decide, distinct, held_by, same_answer
 from bot.messages import Decision, Suggestion
 from knowledge.answers import answer_text, citation, penalty_section, section_answer, source_of
 from knowledge.models import Entry
@@ -163,10 +163,14 @@ class QAService:
         return {
             "question": question,
             "status": verdict.status,
-            # why a confident best is not the answer (``bot/confidence.py``): None when it is, or is not confident
+            # why a confident best is not the answer (``held_by``): None when it is, or is not confident;
+            # "thin" when the decision went past it on another path
             "held": None
-            if verdict.status == "answered" or x is None or verdict.confidence < self.settings.precision
-            else _held(query, verdict, x),
+            if verdict.status == "answered"
+            or verdict.best is None
+            or x is None
+            or verdict.confidence < self.settings.precision
+            else held_by(query, verdict.best, x) or "thin",
             "entry_id": verdict.best.entry_id if verdict.best else None,
             "confidence": round(verdict.confidence, 4),
             "precision": self.settings.precision,
@@ -174,14 +178,6 @@ class QAService:
             "words": dict(zip(query.words, (round(w, 2) for w in query.weights), strict=False)),
             "candidates": _explained(query, cands[:limit]),
         }
-
-
-def _held(query: Query, verdict: Verdict, x: list[float]) -> str:
-    """Which rule held back a confident best entry (``held_by``; ``policybot ask --explain``): "thin"
-    when the decision went past it on another path."""
-    if verdict.best is None:
-        return "tied" if tied(x) else "thin"
-    return held_by(query, verdict.best, x) or "thin"
 
 
 def _answer_with(

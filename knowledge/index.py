@@ -539,8 +539,7 @@ class Index:
         if len(held) > FRAGMENT_SCAN:
             return []
         # The other pairs narrow it further, each a binary search of the few docs held, before the
-        # text is looked for in every question of each, one at a time in Python (near-duplicate
-        # entries hold the rarest pairs by the hundred: that loop was most of a fragment's search).
+        # text is looked for in their questions one at a time in Python.
         for i in rarest[3:]:
             if len(held) <= limit:
                 break
