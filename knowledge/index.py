@@ -639,8 +639,12 @@ class QuestionTable:
     def find(self, text: str) -> list[int]:
         """Doc numbers with a question of this hash (the text itself is not checked)."""
         h = stable_hash(text)
-        a = np.searchsorted(self.hashes, h, side="left")
-        b = np.searchsorted(self.hashes, h, side="right")
+        a = int(np.searchsorted(self.hashes, h, side="left"))
+        # Most texts looked up are no question (every phrasing of every message is, in small talk):
+        # one binary search tells, the second only bounds a hit.
+        if a == len(self.hashes) or int(self.hashes[a]) != h:
+            return []
+        b = int(np.searchsorted(self.hashes, h, side="right"))
         return self.docs[a:b].tolist()
 
     def gram_counts(self, codes: np.ndarray) -> np.ndarray:

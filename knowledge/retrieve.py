@@ -1380,7 +1380,9 @@ def _said_whole(q: Query, docs: list[IndexedDoc]) -> list[int]:
     said = q.norm.replace(" ", "")
     if not FRAGMENT_CHARS[0] <= len(said) <= FRAGMENT_CHARS[1]:
         return []
-    return [j for j, d in enumerate(docs) if any(said in t for t in d.question_texts)]
+    # (Its questions joined by a character no normalized text holds: one search a candidate, the hits
+    # of one search a question.)
+    return [j for j, d in enumerate(docs) if said in "\x00".join(d.question_texts)]
 
 
 def _phrases(core: str, docs: list[IndexedDoc]) -> np.ndarray:

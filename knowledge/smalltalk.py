@@ -68,12 +68,14 @@ def _last_of_several(index: Index, c: str) -> str | None:
     the index's would cost microseconds for every question asked), then each piece is looked up in
     the index. ``ends[j]``: where the last piece of the first split found of ``c[:j]`` starts (the
     longest last piece); only the positions a split reaches are looked from."""
-    texts = _small_talk_texts(index)
+    texts, firsts = _small_talk_texts(index)
     if not texts:
         return None
     ends: dict[int, int] = {0: 0}
     for i in range(len(c)):
-        if i not in ends:
+        # A piece from here is looked up as itself, less its trailing particles (both begin with
+        # c[i]) or less its leading interjection (begins with c[i] unless it is one).
+        if i not in ends or (c[i] not in firsts and c[i] not in LEADING):
             continue
         for j in range(i + 1, min(len(c), i + PIECE_CHARS) + 1):
             if j not in ends and any(f in texts for f in _piece_forms(c[i:j])):
@@ -95,19 +97,20 @@ def _piece_forms(piece: str) -> tuple[str, ...]:
     return (piece, piece.rstrip(TRAILING), piece.lstrip(LEADING))
 
 
-# The compact questions of an index's small-talk entries, with the state of the index they were read
-# from (its documents list, how many documents, how many removed): a build, an added or edited entry
-# or a removal changes it. Only a filter: every piece it passes is looked up in the index itself.
-_TEXTS: weakref.WeakKeyDictionary[Index, tuple[tuple[int, int, int], frozenset[str]]] = (
-    weakref.WeakKeyDictionary()
-)
+# The compact questions of an index's small-talk entries and the characters they begin with, with
+# the state of the index they were read from (its documents list, how many documents, how many
+# removed): a build, an added or edited entry or a removal changes it. Only a filter: every piece it
+# passes is looked up in the index itself.
+_Texts = tuple[frozenset[str], frozenset[str]]
+_TEXTS: weakref.WeakKeyDictionary[Index, tuple[tuple[int, int, int], _Texts]] = weakref.WeakKeyDictionary()
 
 
-def _small_talk_texts(index: Index) -> frozenset[str]:
+def _small_talk_texts(index: Index) -> _Texts:
     state = (id(index.docs), len(index.docs), len(index.dead))
     cached = _TEXTS.get(index)
     if cached is not None and cached[0] == state:
         return cached[1]
     texts = frozenset(t for d in index.docs if d.kind == "smalltalk" for t in d.question_texts)
-    _TEXTS[index] = (state, texts)
-    return texts
+    found = texts, frozenset(t[0] for t in texts if t)
+    _TEXTS[index] = (state, found)
+    return found
