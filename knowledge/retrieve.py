@@ -779,7 +779,10 @@ class Matcher:
         give a floor that every doc of the true best reaches."""
         idx = self.index
         terms = [(tok, idx.postings(tok)) for tok in set(q.tokens)]
-        terms = sorted((t for t in terms if len(t[1][0])), key=lambda t: len(t[1][0]))
+        # Rarest first, then by the token: the float32 sums below then add in one order in every
+        # process (a set's order follows the salted string hash, so a second worker or a restart
+        # would score the same question a few ulps apart, and could decide otherwise at a tie).
+        terms = sorted((t for t in terms if len(t[1][0])), key=lambda t: (len(t[1][0]), t[0]))
         if not terms:
             return EMPTY_I, EMPTY_F
         scores = self._zeroed_scores(len(idx.docs))
