@@ -36,7 +36,7 @@ FEATURES: tuple[str, ...] = (
     "coverage",  # share of the question's informative words the entry holds (by weight)
     "key_coverage",  # ... in its questions, title or headings
     "key_gap",  # ... words the runner-up's lacks, when it holds none this one lacks (``key_gap``)
-    "question_gap",  # closeness to one of its own questions (0 without), more than the runner-up's
+    "question_gap",  # closeness to one of its own questions (0 without), more than the runner-up's (``question_gap``)
     "phrase",  # how literally it says the question's words
     "missing",  # the heaviest question word it lacks, relative to the heaviest of all
     "spec_coverage",  # coverage, each word weighed by how rare it is in this knowledge base too
@@ -104,7 +104,7 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         best.coverage,
         best.key_coverage,
         key_gap(q, best, runner),
-        best.question_sim - (runner.question_sim if runner else 0.0),
+        question_gap(best, runner),
         best.phrase,
         best.missing,
         best.spec_coverage,
@@ -123,6 +123,14 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         1.0 if q.matter <= LIGHT_WEIGHT else 0.0,
         outnamed(q, best, runner),
     ]
+
+
+def question_gap(best: Candidate, runner: Candidate | None) -> float:
+    """How much closer the question is to one of ``best``'s own questions than to one of the
+    runner-up's, the runner-up's closeness weighed like its score when its own questions all ask in
+    another form (``Candidate.form``): 出口转内销有什么支持政策 is as close in words to 出口转内销的实施
+    意见什么时候到期 as to 出口产品转内销有哪些支持措施, but only the second asks what."""
+    return best.question_sim - (runner.question_sim * runner.form if runner else 0.0)
 
 
 def same_section(best: Candidate, others: list[Candidate]) -> list[Candidate]:

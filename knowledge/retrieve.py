@@ -473,6 +473,9 @@ class Candidate:
     # Other entries of its kind titled with every question word its title holds (``Matcher._peers``;
     # 0 for an entry with questions of its own or a clause, whose key field is not a title).
     peers: int = 0
+    # ``FORM_PENALTY`` when its own questions all ask in another form than the question (another
+    # question: 什么时候到期 to 有什么支持政策), else 1: its score's form factor (``_rerank``).
+    form: float = 1.0
     # ``unsaid`` of ``closest``, worked out when first read (``Matcher._unsaid``), and its value. (It
     # reads the question and the lexicon's weights, never the index: safe once the search is over.)
     said: Callable[[tuple[str, ...]], float] | None = field(default=None, repr=False, compare=False)
@@ -970,6 +973,7 @@ class Matcher:
             best = order[:limit]
         # (Python floats from lists: quicker than numpy scalars one by one)
         s, b, c, k, p, o = (a.tolist() for a in (score, bm25, cover, key_cover, phrase, qsim))
+        forms: list[float] = form.tolist()
         lack: list[float] = missing.tolist()
         shortfall: list[float] = factor.tolist()
         sc, sl = cov.spec_cover, cov.spec_missing
@@ -995,6 +999,7 @@ class Matcher:
                 word_spec=cov.word_spec,
                 said=said,
                 peers=n_peers,
+                form=forms[j],
             )
             for j, n_peers in zip(best, peers, strict=True)
         ]

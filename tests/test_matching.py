@@ -2690,3 +2690,25 @@ async def test_a_question_scores_the_same_whatever_order_its_words_come_in(
         top, bm25 = m._retrieve(q)
         runs.add(tuple(zip(top.tolist(), bm25.tolist(), strict=True)))
     assert len(runs) == 1
+
+
+async def test_a_runner_up_asking_another_form_is_weighed_by_its_form_in_the_question_gap(
+    default_kb: Services,
+) -> None:
+    """出口的货想转内销，有没有什么扶持政策 is as close in words to the Q&A asking when the policy ends
+    (出口转内销的实施意见什么时候到期) as to the one asking what support there is: the runner-up's
+    closeness counts at its form penalty, as in its score, and the question is answered."""
+    from bot.confidence import FEATURES, question_gap
+    from knowledge.retrieve import FORM_PENALTY
+
+    question = "出口的货想转内销，有没有什么扶持政策"
+    q, cands = default_kb.kb.matcher.search(question, limit=10)
+    best, runner = cands[0], cands[1]
+    assert best.entry_id == "policy-export-to-domestic-2020#qa1" and best.form == 1.0
+    assert runner.entry_id == "policy-export-to-domestic-2020#qa5" and runner.form == FORM_PENALTY
+    assert question_gap(best, runner) == best.question_sim - runner.question_sim * FORM_PENALTY
+    verdict = decide(q, cands, default_kb.settings.matching)
+    assert verdict.features is not None
+    assert verdict.features[FEATURES.index("question_gap")] == question_gap(best, runner)
+    d = await default_kb.qa.ask(question)
+    assert (d.status, d.entry_id) == ("answered", "policy-export-to-domestic-2020#qa1")
