@@ -1388,8 +1388,8 @@ def _said_whole(q: Query, docs: list[IndexedDoc]) -> list[int]:
     said = q.norm.replace(" ", "")
     if not FRAGMENT_CHARS[0] <= len(said) <= FRAGMENT_CHARS[1]:
         return []
-    # (Its questions joined by a character no normalized text holds: one search a candidate, the hits
-    # of one search a question.)
+    # (Its questions joined by a character no normalized text holds: one search a candidate finds
+    # what a search of each of its questions would.)
     return [j for j, d in enumerate(docs) if said in "\x00".join(d.question_texts)]
 
 
