@@ -198,6 +198,7 @@ RESIDENT_FLOORS = {
     ("j",): (0.55, 0.06, 0.18),
     ("k",): (0.55, 0.06, 0.25),
     ("l",): (0.55, 0.04, 0.30),
+    ("m",): (0.55, 0.09, 0.20),
 }
 
 
@@ -235,7 +236,9 @@ async def test_resident_sets(default_kb: Services) -> None:
         # batch g when written (10d4eb3): 51 of 70 (72.9%), 4 wrong (5.7%), 10 of 50 out of scope answered;
         # batch h when written (7e5d9a3): 47 of 68 (69.1%), 1 wrong (1.5%), 12 of 52 out of scope answered;
         # batch i when written (b3b6c90): 42 of 73 (57.5%), 4 wrong (5.5%), 2 of 47 out of scope answered;
-        # batch l when written (73da346): 46 of 69 (66.7%), none wrong, 12 of 51 out of scope answered.
+        # batch l when written (73da346): 46 of 69 (66.7%), none wrong, 12 of 51 out of scope answered;
+        # batch m when written (69d1a5d): 45 of 66 (68.2%), 4 wrong (6.1%: the right guide, another
+        # section than labelled), 4 of 43 out of scope answered (9.3%).
         assert right / len(rows) >= least_right and wrong / len(rows) <= most_wrong, (batches, right, wrong)
         assert answered / len(oos) <= most_answered, batches
 
