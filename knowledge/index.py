@@ -521,9 +521,7 @@ class Index:
         characters or more) somewhere in it, those with the shortest such question first (the
         closest to it); none when more than ``FRAGMENT_SCAN`` docs hold its rarest pairs."""
         codes = list(pair_codes(text))
-        if not codes or "\x00" in text:  # (the separator of joined questions: in none of them)
-            return []
-        if limit < 1:
+        if limit < 1 or not codes or "\x00" in text:  # (NUL separates joined questions: in none of them)
             return []
         table = self._questions
         # Whether to look is told by the rarest pairs: their lengths first, all in one search.
