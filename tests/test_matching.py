@@ -199,6 +199,7 @@ RESIDENT_FLOORS = {
     ("k",): (0.55, 0.06, 0.25),
     ("l",): (0.55, 0.04, 0.30),
     ("m",): (0.55, 0.09, 0.20),
+    ("n",): (0.58, 0.09, 0.12),
 }
 
 
@@ -225,8 +226,8 @@ async def test_resident_sets(default_kb: Services) -> None:
         for r in oos:
             d = await default_kb.qa.ask(r["question"])
             answered += d.status == "answered" and d.kind not in NOT_ANSWERS
-        # (d: 98, 52; e: 87, 63; f: 66, 54; g: 70, 50; h: 68, 52; i: 73, 47)
-        assert len(rows) >= 60 and len(oos) >= 40, batches
+        # (d: 98, 52; e: 87, 63; f: 66, 54; g: 70, 50; h: 68, 52; i: 73, 47; n: 69, 35)
+        assert len(rows) >= 60 and len(oos) >= 35, batches
         # Measured: a and b 147 of 210 right (70%), none wrong, 1 of 65 out of scope answered; c 71 of
         # 133 right (53.4%), 6 wrong (4.5%), none of 47 out of scope answered (twenty-fourth session);
         # the twenty-fifth session's end: a and b 156 of 210 (74.3%), none wrong; c 77 (57.9%), 5 wrong;
@@ -238,7 +239,8 @@ async def test_resident_sets(default_kb: Services) -> None:
         # batch i when written (b3b6c90): 42 of 73 (57.5%), 4 wrong (5.5%), 2 of 47 out of scope answered;
         # batch l when written (73da346): 46 of 69 (66.7%), none wrong, 12 of 51 out of scope answered;
         # batch m when written (69d1a5d): 45 of 66 (68.2%), 4 wrong (6.1%: the right guide, another
-        # section than labelled), 4 of 43 out of scope answered (9.3%).
+        # section than labelled), 4 of 43 out of scope answered (9.3%); batch n when written (82dab4f):
+        # 47 of 69 (68.1%), 4 wrong (5.8%), 2 of 35 out of scope answered (5.7%).
         assert right / len(rows) >= least_right and wrong / len(rows) <= most_wrong, (batches, right, wrong)
         assert answered / len(oos) <= most_answered, batches
 
