@@ -235,7 +235,7 @@ def tied(x: list[float]) -> bool:
 MIN_COVERAGE = 0.3
 
 
-def thin(x: list[float]) -> bool:
+def thin(q: Query, x: list[float]) -> bool:
     """The best entry says too little of the question to be answered with (``MIN_COVERAGE``), or
     says it only in passing: an entry of its own (not a clause of a document, nor a policy's Q&A)
     whose questions, title and headings name no word of the question (那个表在哪下载: a guide that
@@ -247,12 +247,24 @@ def thin(x: list[float]) -> bool:
     answered, right or wrong, is such a one. Nor is a question answered whose words only ask, naming
     no matter at all (``matterless``: 符合条件吗, 要多久, 电话多少; at most light words besides): any
     guide has conditions and a phone; which one's is asked, the question does not say (a follow-up
-    to an answer does: ``Conversation._follow_up``)."""
+    to an answer does: ``Conversation._follow_up``). Nor is a question naming one word more than a
+    light one (``named_words``) answered by an entry that lacks some of it and whose closest own
+    question is chiefly about a word it does not say: one word in common is all they share (中午吃啥
+    好呢 and 你好笨啊，问什么都答不上来 were answered with the bureau's hours, one of whose questions says
+    中午, and with the FAQ on the robot's failings, far ahead of entries sharing nothing)."""
     if x[FEATURES.index("coverage")] < MIN_COVERAGE or x[FEATURES.index("offhand")] == 1.0:
         return True
     if x[FEATURES.index("matterless")] == 1.0:
         return True
-    return x[FEATURES.index("short")] == 1.0 and x[FEATURES.index("unsaid")] >= 1.0
+    unsaid = x[FEATURES.index("unsaid")] >= 1.0
+    if unsaid and named_words(q) <= 1 and x[FEATURES.index("missing")] > 0.0:
+        return True
+    return x[FEATURES.index("short")] == 1.0 and unsaid
+
+
+def named_words(q: Query) -> int:
+    """How many of the question's words weigh more than a light word (``LIGHT_WEIGHT``)."""
+    return sum(1 for w in q.weights if w > LIGHT_WEIGHT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,7 +199,7 @@ def general_apart(
             order = [general, other, *top[2:]]
             xg = features(q, general, order[1:])
             p = model.p_answer(general, xg)
-            ok = p >= m.precision and not thin(xg) and not crowded(general)
+            ok = p >= m.precision and not thin(q, xg) and not crowded(general)
             return Verdict("answered", general, order, p, xg) if ok else None
     return None
 
@@ -228,7 +228,7 @@ def literal_apart(
     order = top if says[0] else [top[1], top[0], *top[2:]]
     xs = features(q, order[0], order[1:])
     p = model.p_answer(order[0], xs)
-    ok = p >= m.precision and not thin(xs) and not crowded(order[0])
+    ok = p >= m.precision and not thin(q, xs) and not crowded(order[0])
     return Verdict("answered", order[0], order, p, xs) if ok else None
 
 
@@ -254,7 +254,7 @@ def held_by(q: Query, c: Candidate, x: list[float]) -> str | None:
         return "crowded"
     if answers_a_part(q, c):
         return "part"
-    return "thin" if thin(x) else None
+    return "thin" if thin(q, x) else None
 
 
 def answerable(q: Query, c: Candidate, p: float, x: list[float], m: MatchingSettings) -> bool:
