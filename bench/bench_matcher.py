@@ -237,6 +237,31 @@ async def time_in_turns(
     return asked.timings, based.timings
 
 
+SLOWER = 1.2  # a call this many times its own question's median ran in a slow phase (``spread``)
+
+
+def spread(wall: Sequence[float], questions: int) -> dict[str, float]:
+    """What makes ask's p99: slow questions, or slow moments. ``wall`` holds whole passes over the
+    same ``questions`` questions, in the order they ran (``time_in_turns``). The p50 / p99 of each
+    question's median time (slow questions: what the code can speed up); the share of calls at or
+    above the p99 of all calls that ran at least ``SLOWER`` times their question's median; and the
+    correlation of each call's time over its question's median with the next call's (near 0 when
+    slow calls strike at random, near 1 when the machine runs in slower and quicker phases)."""
+    ms = np.asarray(wall[: len(wall) // questions * questions]) * 1000
+    if not len(ms):
+        return {}
+    medians = np.median(ms.reshape(-1, questions), axis=0)
+    ratio = ms / np.tile(medians, len(ms) // questions)
+    top = ms >= np.percentile(ms, 99)
+    phase = float(np.corrcoef(ratio[:-1], ratio[1:])[0, 1]) if len(ratio) > 2 and ratio.std() > 0 else 0.0
+    return {
+        "question_p50": float(np.percentile(medians, 50)),
+        "question_p99": float(np.percentile(medians, 99)),
+        "p99_calls_slower": float((ratio[top] >= SLOWER).mean()),
+        "phase_corr": phase,
+    }
+
+
 # -- sanity -------------------------------------------------------------------------------------------
 def _rate(flags: Sequence[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
@@ -369,6 +394,7 @@ def measure_latency(size: int, opts: Options) -> dict[str, Any]:
         "queries": len(queries),
         "query_kinds": dict(Counter(q.kind for q in queries)),
         "ask": percentiles(ask_times),
+        "ask_spread": spread(ask_times[0], len(texts)),
         "baseline": percentiles(base_times),
         "baseline_choices": len(baseline.choices),
         "statuses": dict(statuses),
@@ -560,6 +586,25 @@ def latency_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     return out
 
 
+def spread_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown: ask's p99, slow questions against slow moments (``spread``)."""
+    out = [
+        "| entries | ask p50 / p99 of all calls ms | p50 / p99 of each question's median ms "
+        f"| calls at or above the p99 that ran ≥ {SLOWER:g}× their question's median "
+        "| correlation of a call's time (over its question's median) with the next call's |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        a, sp = r["ask"], r.get("ask_spread")
+        if not sp:
+            continue
+        out.append(
+            f"| {r['entries']:,} | {a['p50']:.2f} / {a['p99']:.2f} | {sp['question_p50']:.2f} / "
+            f"{sp['question_p99']:.2f} | {_pct(sp['p99_calls_slower'])} | {sp['phase_corr']:.2f} |"
+        )
+    return out
+
+
 def memory_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Markdown: build time and resident memory."""
     out = [
@@ -644,7 +689,14 @@ def render(rows: Sequence[dict[str, Any]], info: dict[str, Any]) -> str:
         f"rapidfuzz {info['rapidfuzz']}, jieba {info['jieba']}; 1-min load average {info['loadavg'][0]:.2f} at start, "
         f"{info.get('loadavg_end', info['loadavg'])[0]:.2f} at end."
     )
-    parts = [head, "", "Latency (one core):", "", *latency_table(rows), "", "Build and memory:", ""]
+    parts = [head, "", "Latency (one core):", "", *latency_table(rows), ""]
+    parts += [
+        "What makes ask's p99 (slow questions, or slow moments of the machine):",
+        "",
+        *spread_table(rows),
+        "",
+    ]
+    parts += ["Build and memory:", ""]
     parts += [*memory_table(rows), "", "Sanity:", "", *sanity_table(rows)]
     checks = targets(rows)
     if checks:

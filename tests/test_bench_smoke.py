@@ -72,6 +72,25 @@ def test_ask_and_baseline_are_timed_in_turns() -> None:
     assert sum(a[0] != b[0] for a, b in itertools.pairwise(timed)) == 2 * turns - 1
 
 
+def test_spread_tells_slow_questions_from_slow_moments(bench_run: tuple[str, dict[str, Any]]) -> None:
+    """Two questions, one twice as slow as the other, over 100 passes: in a steady run the p99 of
+    each question's median is the slow one's, and no call runs slower than its median; when the
+    last ten passes all run 1.5 times slower (a slow phase of the machine), every call at or above
+    the p99 is one of them, and neighbouring calls' slowness correlates."""
+    steady = [0.001, 0.002] * 100
+    sp = bench_matcher.spread(steady, 2)
+    assert sp["question_p50"] == pytest.approx(1.5) and sp["question_p99"] == pytest.approx(1.99)
+    assert sp["p99_calls_slower"] == 0.0 and sp["phase_corr"] == 0.0
+    phased = steady[:180] + [t * 1.5 for t in steady[180:]]
+    sp = bench_matcher.spread(phased, 2)
+    assert sp["question_p99"] == pytest.approx(1.99)  # (the medians hold)
+    assert sp["p99_calls_slower"] == 1.0 and sp["phase_corr"] > 0.5
+    assert bench_matcher.spread([], 2) == {}
+    report, row = bench_run
+    assert 0 < row["ask_spread"]["question_p50"] <= row["ask_spread"]["question_p99"]
+    assert "What makes ask's p99" in report
+
+
 def test_matcher_and_baseline_agree_on_exact_questions(bench_run: tuple[str, dict[str, Any]]) -> None:
     _, row = bench_run
     assert row["exact_queries"] >= 3
