@@ -58,6 +58,8 @@ class Row:
     out_of_scope: bool = False
     aspect: str | None = None  # the guide section a right guide answer shows
     refer_ids: list[str] | None = None  # out of scope: the referrals to the body responsible
+    # out of scope: entries answering a part of it, or it only with a hedge (本知识库未能核实，请致电…)
+    partial_ids: list[str] | None = None
 
 
 @dataclass
@@ -112,8 +114,21 @@ def default_rows(batches: set[str] | None = None) -> list[Row]:
             ids = None if oos else list(r["expect_entry_ids"])
             aspect = None if oos else r.get("aspect")
             refer = r.get("refer_ids") if oos else None
+            partial = r.get("partial_ids") if oos else None
             rows.append(
-                Row("default", name, r["batch"], r["id"], r["question"], None, ids, oos, aspect, refer)
+                Row(
+                    "default",
+                    name,
+                    r["batch"],
+                    r["id"],
+                    r["question"],
+                    None,
+                    ids,
+                    oos,
+                    aspect,
+                    refer,
+                    partial,
+                )
             )
     return rows
 

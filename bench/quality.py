@@ -162,7 +162,9 @@ async def labelled_quality(kb: str, rows: list) -> dict[str, float]:
     """Each set and batch of labelled rows (bench/labelled.py) through ``QAService.ask`` on that
     knowledge base imported alone and built as ``policybot ask`` finds it: answered rightly and
     wrongly, top-1 and top-3 (the right entry is the answer or best candidate / among the first
-    three, then the suggestions), answer precision, and out of scope answered."""
+    three, then the suggestions), answer precision, and out of scope answered (``_oos_answered``; and,
+    for sets whose labels name ``partial_ids``, answered with another entry than those, which answer a
+    part of the question or only with a hedge: ``_oos_answered_other``)."""
     from bench.labelled import start
 
     out: dict[str, float] = {}
@@ -174,12 +176,15 @@ async def labelled_quality(kb: str, rows: list) -> dict[str, float]:
                 groups.setdefault(f"{r.set}_{r.batch}", []).append(r)
             for name, group in sorted(groups.items()):
                 n = len(group)
-                right = wrong = top1 = top3 = false = 0
+                right = wrong = top1 = top3 = false = other = 0
                 for r in group:
                     d = await s.qa.ask(r.question)
                     answered = d.status == "answered"
                     if r.out_of_scope:
-                        false += answered and getattr(d, "kind", None) not in NOT_ANSWERS
+                        hit = answered and getattr(d, "kind", None) not in NOT_ANSWERS
+                        false += hit
+                        # (not with an entry its label names as answering a part, or only with a hedge)
+                        other += hit and d.entry_id not in (r.partial_ids or [])
                         continue
                     # The answer or best candidate, then the others offered (an escalated question
                     # has no entry_id: its suggestions are its closest entries, best first).
@@ -194,6 +199,8 @@ async def labelled_quality(kb: str, rows: list) -> dict[str, float]:
                     top3 += any(i in r.expect_ids for i in ids[:3])
                 if group[0].out_of_scope:
                     out[f"{name}_oos_answered"] = round(false / n, 3)
+                    if any(r.partial_ids for r in group):
+                        out[f"{name}_oos_answered_other"] = round(other / n, 3)
                 else:
                     out[f"{name}_right"] = round(right / n, 3)
                     out[f"{name}_wrong"] = round(wrong / n, 3)
