@@ -122,12 +122,11 @@ def default_rows(batches: set[str] | None = None) -> list[Row]:
                     r["batch"],
                     r["id"],
                     r["question"],
-                    None,
-                    ids,
-                    oos,
-                    aspect,
-                    refer,
-                    partial,
+                    expect_ids=ids,
+                    out_of_scope=oos,
+                    aspect=aspect,
+                    refer_ids=refer,
+                    partial_ids=partial,
                 )
             )
     return rows
