@@ -65,6 +65,7 @@ from bot.confidence import (  # noqa: E402
 )
 from bot.config import MatchingSettings  # noqa: E402
 from bot.decide import distinct, most_specific, parent_for_parts  # noqa: E402
+from knowledge.retrieve import Query  # noqa: E402
 
 L2 = 0.01  # ridge penalty on the weights (not the bias), in units of the total sample weight / 100
 KBS = ("seed", "default", "insuranceqa")
@@ -82,6 +83,7 @@ class Examples:
     group: list[str]  # set/batch
     oos: np.ndarray
     entry_group: np.ndarray  # GROUPS: the picked entry has questions of its own or not
+    queries: list[Query]  # the analysed questions (the decision's rules read them: ``thin``)
 
 
 def example(s: Searched, m: MatchingSettings) -> tuple[list[float], bool, bool, str]:
@@ -106,6 +108,7 @@ def examples(searched: list[Searched], m: MatchingSettings) -> Examples:
         group=[f"{s.row.kb}/{s.row.set}/{s.row.batch}" for s in searched],
         oos=np.asarray([s.row.out_of_scope for s in searched]),
         entry_group=np.asarray([r[3] for r in rows]),
+        queries=[s.query for s in searched],
     )
 
 
@@ -197,9 +200,11 @@ def reliability(p: np.ndarray, y: np.ndarray) -> list[tuple[str, int, float, flo
     return out
 
 
-def outcome(p_ans: np.ndarray, p_list: np.ndarray, m: MatchingSettings, x: np.ndarray) -> np.ndarray:
+def outcome(p_ans: np.ndarray, p_list: np.ndarray, m: MatchingSettings, e: Examples) -> np.ndarray:
     """The status each question gets at these settings (``bot.decide.decide``)."""
-    ties = np.asarray([tied(row.tolist()) or thin(row.tolist()) for row in x], dtype=bool)
+    x = e.x
+    held = [tied(row.tolist()) or thin(q, row.tolist()) for q, row in zip(e.queries, x, strict=True)]
+    ties = np.asarray(held, dtype=bool)
     return np.where(
         (p_ans >= m.precision) & ~ties,
         "answered",
@@ -212,7 +217,7 @@ def outcome(p_ans: np.ndarray, p_list: np.ndarray, m: MatchingSettings, x: np.nd
 
 
 def report_groups(e: Examples, p_ans: np.ndarray, p_list: np.ndarray, m: MatchingSettings) -> None:
-    status = outcome(p_ans, p_list, m, e.x)
+    status = outcome(p_ans, p_list, m, e)
     print(f"{'set':44} {'n':>4} {'right':>6} {'wrong':>6} {'oos ans':>7} {'prec':>5}")
     for g in sorted(set(e.group)):
         sel = np.asarray([x == g for x in e.group])
@@ -354,6 +359,7 @@ def _subset(e: Examples, mask: np.ndarray) -> Examples:
         [g for g, k in zip(e.group, mask, strict=True) if k],
         e.oos[mask],
         e.entry_group[mask],
+        [q for q, k in zip(e.queries, mask, strict=True) if k],
     )
 
 

@@ -2066,6 +2066,32 @@ def test_calibration_holds_out_what_it_is_told() -> None:
     assert not _held("insuranceqa/questions/dev", fitted, {"dev"})
 
 
+async def test_calibration_reads_the_rules_the_decision_reads(default_kb: Services) -> None:
+    """bench/calibrate.py's statuses hold back a confident best entry as the decision does: ``thin``
+    reads the question too (中午吃啥好呢 names one word; 商务局中午休不休息, its matter)."""
+    from bench.calibrate import Examples, outcome
+
+    m = default_kb.kb.matcher
+    for said in ("中午吃啥好呢", "商务局中午休不休息"):
+        q, cands = m.search(said, limit=10)
+        top = distinct(cands, 3)
+        x = np.asarray([features(q, top[0], top[1:])])
+        sure = np.ones(1)  # (whatever the model: the rules alone)
+        one = Examples(
+            x,
+            sure,
+            sure,
+            np.asarray(["default"]),
+            ["default/x/a"],
+            np.zeros(1, bool),
+            np.asarray(["asked"]),
+            [q],
+        )
+        d = await default_kb.qa.ask(said)
+        assert outcome(sure, sure, default_kb.qa.settings, one)[0] == d.status, said
+    assert d.status == "answered"
+
+
 async def test_features_on_real_questions(default_kb: Services) -> None:
     """What the re-ranker measures: an entry lacking the question's rarest word says so (missing),
     a word every entry holds tells nothing (specificity), an FAQ asked in other words than its own
