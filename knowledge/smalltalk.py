@@ -49,15 +49,17 @@ def find_small_talk(index: Index, text: str) -> str | None:
     if not forms:
         return None
     with index.reading():
-        # (a form that is no small-talk question is no phrasing of one: a set lookup spares the
-        # index's, which costs microseconds for each form of every question asked)
-        texts = _small_talk_texts(index)[0]
-        return _phrasing_of(index, [f for f in forms if f in texts]) or _last_of_several(index, forms[0])
+        return _phrasing_of(index, forms) or _last_of_several(index, forms[0])
 
 
 def _phrasing_of(index: Index, forms: list[str]) -> str | None:
     """The small-talk entry one of ``forms`` is a question of, or None (the caller holds the lock)."""
+    texts = _small_talk_texts(index)[0]
     for form in forms:
+        # (a form that is no small-talk question is no phrasing of one: a set lookup spares the
+        # index's, which costs microseconds for each form of every question asked)
+        if form not in texts:
+            continue
         for d in index.asked_as(form):
             if index.docs[d].kind == "smalltalk":
                 return index.docs[d].entry_id
