@@ -607,18 +607,23 @@ class Matcher:
     def _glued(self, piece: str) -> bool:
         """Whether a piece of the cut is a character jieba's HMM glued to the stop word after it: two
         characters unknown together to the dictionary (stop and light words included) and to the
-        knowledge base, the second a stop word (是, 到, 里, 了), the first not; or the first a
-        demonstrative (这, 那) and the second no stop word (这钱 in 这钱还能要回来吗). Other glued pairs stay
-        whole: content characters (栋楼 in 商务局在哪栋楼办公) or a light word and another (要用 in
+        knowledge base, the second a stop word (是, 到, 里, 了), the first not; or the second a light
+        word (要, 办, 管, 去: 年底前要做到什么, 归哪个科管) and the first neither a stop nor a light word;
+        or the first a demonstrative (这, 那) and the second no stop word (这钱 in 这钱还能要回来吗). Other
+        glued pairs stay whole: content characters (栋楼 in 商务局在哪栋楼办公) or a light word and another (要用 in
         要用黑色笔还是蓝色笔) are often the only word saying a question is not about an entry (the
         seventeenth session's measures, BENCHMARKS), and a stop word before a character is mostly a
         modal or a preposition before the matter asked (会涨 in 股票明天会涨吗, 以旧 in 以旧换新): cut,
         the matter would weigh as a light single character, and a referral sharing one common word
         (明天) would answer."""
-        stop = self.lex.stopwords
+        stop, light = self.lex.stopwords, self.lex.light_words
         return (
             len(piece) == 2
-            and ((piece[1] in stop and piece[0] not in stop) or (piece[0] in "这那" and piece[1] not in stop))
+            and (
+                (piece[1] in stop and piece[0] not in stop)
+                or (piece[1] in light and piece[0] not in stop and piece[0] not in light)
+                or (piece[0] in "这那" and piece[1] not in stop)
+            )
             and not self.lex.tokenizer.FREQ.get(piece)
             and HAN_ONLY.fullmatch(piece) is not None
             and not self.index.knows(self.lex.canonical(piece))
