@@ -431,9 +431,13 @@ class Index:
             return docs, self._main, self._questions, (self._avg_key, self._avg_body), pinyin
 
     def _pinyin_map(self, vocab: Iterable[str]) -> dict[str, list[str]]:
-        """Toneless pinyin -> vocabulary words (2-4 Han characters), for homophone typos."""
+        """Toneless pinyin -> vocabulary words (2-4 Han characters), for homophone typos. The
+        vocabulary holds each synonym group's first word only; the group's other words are typed as
+        much (复议 for 行政复议: 复义 is its typo), so they join it."""
         out: dict[str, list[str]] = defaultdict(list)
-        for word in sorted(vocab):  # (in one order whatever order the build met the words in)
+        words = set(vocab)
+        words.update(s for w in list(words) for s in self.lex.spellings(w))
+        for word in sorted(words):  # (in one order whatever order the build met the words in)
             if 2 <= len(word) <= 4:
                 key = self.lex.pinyin_key(word)
                 if key:
@@ -473,10 +477,11 @@ class Index:
             for code in set(bigram_codes(" ".join(doc.question_texts)).tolist()):
                 self._delta_grams[code].append(i)
             for tok in set(k) | set(b):
-                if 2 <= len(tok) <= 4 and (key := self.lex.pinyin_key(tok)):
-                    words = self.vocab_pinyin.setdefault(key, [])
-                    if tok not in words:
-                        words.append(tok)
+                for word in (tok, *self.lex.spellings(tok)):  # (as ``_pinyin_map``)
+                    if 2 <= len(word) <= 4 and (key := self.lex.pinyin_key(word)):
+                        words = self.vocab_pinyin.setdefault(key, [])
+                        if word not in words:
+                            words.append(word)
             self._delta_count += 1
             return self._delta_count > max(200, self._n // 10)
 

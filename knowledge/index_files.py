@@ -45,7 +45,7 @@ from knowledge.index import (
 )
 from knowledge.segment import cache_dir
 
-INDEX_FORMAT = 3  # bump when the files' layout changes: older snapshots are then never read
+INDEX_FORMAT = 4  # bump when the files' layout or what they hold changes: older snapshots are then never read
 _ARRAYS = (
     *("start", "ids", "weights", "key_start", "key_ids", "df", "q_hashes", "q_docs", "doc_offsets"),
     *("q_grams", "q_gram_start", "q_gram_docs", "q_shortest"),

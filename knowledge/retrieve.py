@@ -719,12 +719,17 @@ class Matcher:
                 options = self.index.vocab_pinyin.get(self.lex.pinyin_key(text) or "", [])
                 options = [w for w in options if self.lex.likelier_whole(w, text)]
                 if options:
-                    piece = fixes[text] = min(options, key=self.index.idf)  # the most common such word
+                    piece = fixes[text] = min(options, key=self._commonness)  # the most common such word
                     step = span
                     break
             out.append(piece)
             i += step
         return "".join(out), fixes
+
+    def _commonness(self, word: str) -> float:
+        """How rare a word of the knowledge base is (its group's idf): of the words a typo may be
+        for, the most common is taken."""
+        return self.index.idf(self.lex.canonical(word))
 
     def _separated(self, pieces: list[str], i: int) -> tuple[str, str, int] | None:
         """A word of the knowledge base said with 了 or 过 inside it (备过案, 备了案: a separable verb),
@@ -756,7 +761,7 @@ class Matcher:
             w for c in self.lex.confusables.get(ch, "") if self.index.knows(self.lex.canonical(w := word + c))
         ]
         options = [w for w in options if self.lex.likelier_whole(w, text)]
-        return min(options, key=self.index.idf) if options else None
+        return min(options, key=self._commonness) if options else None
 
     # -- retrieval ----------------------------------------------------------------------------------
     def search(self, question: str | Query, limit: int = 5) -> tuple[Query, list[Candidate]]:

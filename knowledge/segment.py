@@ -127,10 +127,15 @@ class Lexicon:
     # bring new ones without end, so each cache is emptied when full rather than left to grow.
     _informativeness: Memo = field(init=False, repr=False)
     _pinyin_keys: Memo = field(init=False, repr=False)
+    _spellings: dict[str, tuple[str, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._informativeness = Memo(self._informativeness_of, limit=INFORMATIVENESS_CACHE)
         self._pinyin_keys = Memo(self._pinyin_key_of, limit=PINYIN_CACHE)
+        groups: dict[str, list[str]] = {}
+        for word, first in self.synonyms.items():
+            groups.setdefault(first, []).append(word)
+        self._spellings = {first: tuple(sorted(words)) for first, words in groups.items()}
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -180,6 +185,11 @@ class Lexicon:
     def canonical(self, token: str) -> str:
         """The synonym group's first word for ``token`` (or the token itself)."""
         return self.synonyms.get(token, token)
+
+    def spellings(self, canonical: str) -> tuple[str, ...]:
+        """The other words of ``canonical``'s synonym group (复议 for 行政复议; none for a word in
+        no group)."""
+        return self._spellings.get(canonical, ())
 
     def cut(self, normalized: str) -> list[str]:
         """jieba's precise cut (HMM on) of normalized text, a run of letters and digits kept whole

@@ -187,6 +187,23 @@ async def test_incremental_changes_match_a_full_rebuild_entry_for_entry(
     assert full.version == kb.version
 
 
+async def test_an_added_entry_brings_its_synonyms_spellings_to_the_typo_search(
+    seeded: Services, lexicon: Lexicon
+) -> None:
+    """The same-pinyin typo search looks in the index's words and the spellings of their synonym
+    groups (报废车 for 报废机动车): an entry added since the build brings them as a build does."""
+    kb = seeded.kb
+    await kb.rebuild()
+    key = lexicon.pinyin_key("报废车") or ""
+    assert "报废车" not in kb.index.vocab_pinyin.get(key, [])
+    scrap = ParsedEntry(id="t-scrap", kind="faq", question="报废机动车回收找谁？", answer="找商务部门。")
+    await kb.save_entry(scrap)
+    assert "报废车" in kb.index.vocab_pinyin[key]
+    full = await _fresh_kb(seeded, lexicon)
+    await full.rebuild()
+    assert "报废车" in full.index.vocab_pinyin[key]
+
+
 async def test_a_loaded_snapshot_takes_changes_like_a_built_one(seeded: Services, lexicon: Lexicon) -> None:
     await seeded.kb.rebuild()
     kb = await _fresh_kb(seeded, lexicon)

@@ -676,6 +676,21 @@ async def test_homophone_typos_are_corrected(
     assert default_kb.kb.matcher.analyse(right).corrections == {}  # correct words are left alone
 
 
+async def test_a_typo_of_a_synonym_is_corrected(default_kb: Services) -> None:
+    """复义 (复议) and 报费车 (报废车): the index holds each synonym group's first word (行政复议,
+    报废机动车), so the same-pinyin search, which looks in the index's words, found no word for them
+    and the questions were offered the wrong entries or escalated. The group's other words join it."""
+    m = default_kb.kb.matcher
+    assert m.analyse("行政复义申请期限").corrections == {"复义": "复议"}
+    assert m.analyse("报费车回收企业要具备哪些条件").corrections == {"报费车": "报废车"}
+    for typo, entry_id in (
+        ("行政复义申请期限", "guide-ogi-review-litigation"),
+        ("报费车回收企业要具备哪些条件", "guide-scrap-vehicle-qualification"),
+    ):
+        d = await default_kb.qa.ask(typo)
+        assert (d.status, d.entry_id) == ("answered", entry_id), typo
+
+
 async def test_a_word_mistyped_at_its_end_is_corrected(default_kb: Services) -> None:
     """预付咔: jieba cuts 预付 | 咔, a known word and one character, which the broken-run rule above
     never joins; the knowledge base's 预付卡 has the same pinyin and begins with 预付."""
