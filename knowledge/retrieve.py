@@ -717,7 +717,7 @@ class Matcher:
                 if self.index.knows(self.lex.canonical(text)):
                     continue
                 options = self.index.vocab_pinyin.get(self.lex.pinyin_key(text) or "", [])
-                options = [w for w in options if self.lex.likelier_whole(w, text)]
+                options = [w for w in options if self._typed_for(w, text)]
                 if options:
                     piece = fixes[text] = min(options, key=self._commonness)  # the most common such word
                     step = span
@@ -725,6 +725,11 @@ class Matcher:
             out.append(piece)
             i += step
         return "".join(out), fixes
+
+    def _typed_for(self, word: str, text: str) -> bool:
+        """Whether ``text`` is a typo of the knowledge base's ``word`` (``Lexicon.likelier_whole``); for
+        a synonym's other spelling (复议, 报废车), by jieba's own frequencies."""
+        return self.lex.likelier_whole(word, text, own=self.lex.canonical(word) != word)
 
     def _commonness(self, word: str) -> float:
         """How rare a word of the knowledge base is (its group's idf): of the words a typo may be
@@ -760,7 +765,7 @@ class Matcher:
         options += [
             w for c in self.lex.confusables.get(ch, "") if self.index.knows(self.lex.canonical(w := word + c))
         ]
-        options = [w for w in options if self.lex.likelier_whole(w, text)]
+        options = [w for w in options if self._typed_for(w, text)]
         return min(options, key=self._commonness) if options else None
 
     # -- retrieval ----------------------------------------------------------------------------------

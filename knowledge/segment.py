@@ -235,21 +235,27 @@ class Lexicon:
         """The words of a question, in order, stop words dropped (not canonicalized)."""
         return self.words(self.cut(normalized))
 
-    def likelier_whole(self, word: str, text: str) -> bool:
+    def likelier_whole(self, word: str, text: str, own: bool = False) -> bool:
         """True when ``text`` is better read as a typo of ``word``: by jieba's dictionary, the word
         is likelier than the text's characters one after the other (the comparison jieba's own cut
         makes) by more than the odds against a typo (``TYPO_ODDS``). A typo's characters are each
         plausible but together far less likely than the word they garble (备按, 制渡), while two
         common words side by side (里有, 会受) are no typo of a rarer one (理由, 回收). A word
-        outside the dictionary (one that jieba's HMM found in some text) is never the likelier."""
-        freq, total = self.tokenizer.FREQ, self.tokenizer.total
+        outside the dictionary (one that jieba's HMM found in some text) is never the likelier.
+        ``own``: by jieba's own frequencies, not the tokenizer's, which gives every synonym a high
+        one so that it is cut whole; that says nothing of how often it is typed, and a synonym's
+        other spelling would read any same-sound pair (限上 as 线上, 要迁 as 要钱, 是市 as 实施)."""
+        if own:
+            freq, log_total = self.word_freq, self.log_total
+        else:
+            freq, log_total = self.tokenizer.FREQ, math.log(self.tokenizer.total)
         whole = freq.get(word, 0)
         if not whole:
             return False
         apart = [freq.get(c, 0) for c in text]
         if 0 in apart:
             return True
-        gain = math.log(whole) - sum(map(math.log, apart)) + (len(apart) - 1) * math.log(total)
+        gain = math.log(whole) - sum(map(math.log, apart)) + (len(apart) - 1) * log_total
         return gain > math.log(TYPO_ODDS)
 
     def informativeness(self, word: str) -> float:
