@@ -32,9 +32,9 @@ _DIGITS = {
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 _NUM_CHARS = "零〇一二两三四五六七八九十百千万"
 # A Chinese number is rewritten only where it counts something (a unit follows, or 第 precedes it), so
-# that words such as 六稳, 一次性 or 统一 keep their characters.
+# that words such as 六稳, 一次性 or 统一 keep their characters; nor after 几 (几十家: some tens, not 10).
 _COUNTED = re.compile(
-    rf"(?P<pre>第)?(?P<num>[{_NUM_CHARS}]+)"
+    rf"(?P<pre>第)?(?<!几)(?P<num>[{_NUM_CHARS}]+)"
     r"(?P<unit>(?:个)?(?:工作日|小时|分钟|点|日|天|周|月|年|元|件|页|条|项|次|家|岁|人|万元|亿元|个)|%)?"
 )
 # Ordinals that are words of their own (第三方 a third party, 第一时间 at once): jieba knows them whole,

@@ -39,6 +39,9 @@ from knowledge.text import chinese_number, clean_display, compact, has_han, is_h
         ("十", "十"),
         ("工作要点和重点", "工作要点和重点"),
         ("快一点", "快一点"),
+        # an approximate number (几十家: some tens of) is no number: 十 alone is not its value
+        ("几十家门店", "几十家门店"),
+        ("好几百块", "好几百块"),
         # "which N" asks which ones: the count belongs to the asking (哪六个 -> 哪些)
         ("六稳是哪六个稳", "六稳是哪些稳"),
         ("全局政务公开要做到哪三化", "全局政务公开要做到哪些化"),
