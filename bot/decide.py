@@ -270,6 +270,20 @@ def confident(q: Query, top: list[Candidate], model: ConfidenceModel, m: Matchin
     return Verdict("answered", top[0], top, p, x) if answerable(q, top[0], p, x, m) else None
 
 
+def with_whole(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
+    """``offered`` with the policy second when the best offered is one of its own Q&As answering a
+    part of the question (``answers_a_part``: 惠聚榕城消费券怎么领 能不能跟店里的优惠一起用, its Q&A on
+    combining offers first): the policy answers the whole, and one Q&A of it (``same_answer``) had
+    kept it out of the offer however well it scored."""
+    if limit < 2 or not offered or not answers_a_part(q, offered[0]):
+        return offered
+    parent = next((c for c in cands if c.entry_id == offered[0].info.parent_id), None)
+    if parent is None:
+        return offered
+    rest = [c for c in offered[1:] if c is not parent]
+    return [offered[0], parent, *rest][:limit]
+
+
 def with_overview(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
     """``offered`` with the entry about the whole matter among them: when every one offered asks a
     question of its own (FAQs) and a candidate without own questions (a guide, a policy) names every
@@ -335,5 +349,6 @@ def decide(
     # Offered too when the question is too vague to pick one: the best entry holds all its words.
     if max(p, listed) >= m.suggest_confidence or best.missing == 0.0:
         offered = [c for c in top if c.score >= OFFER_SHARE * best.score][: m.max_suggestions]
+        offered = with_whole(q, offered, cands, m.max_suggestions)
         return Verdict("suggested", best, with_overview(q, offered, cands, m.max_suggestions), p, x)
     return Verdict("escalated", best, top, p, x)

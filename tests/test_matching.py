@@ -2697,6 +2697,22 @@ async def test_a_policy_qa_asked_in_only_some_of_the_forms_answers_a_part(defaul
     assert (d.status, d.entry_id) == ("answered", "policy-fuzhou-consumption-voucher-2020#qa3")
 
 
+async def test_the_policy_is_offered_beside_its_qa_answering_a_part(default_kb: Services) -> None:
+    """Offered the Q&A answering a part of the question, one is offered the policy answering the whole
+    right after it: as a policy and its Q&A give one answer (``same_answer``), the policy had been left
+    out of the offer (its Q&A, then two FAQs on other vouchers), though it was the third candidate."""
+    for question in (
+        "惠聚榕城消费券怎么领 能不能跟店里的优惠一起用",
+        "惠聚榕城的消费券怎么领？跟商家的优惠能一起用吗",
+    ):
+        d = await default_kb.qa.ask(question)
+        assert d.status == "suggested", question
+        assert [s.entry_id for s in d.suggestions][:2] == [
+            "policy-fuzhou-consumption-voucher-2020#qa3",
+            "policy-fuzhou-consumption-voucher-2020",
+        ], question
+
+
 async def test_a_policy_asked_the_basis_of_another_matter_does_not_state_it(default_kb: Services) -> None:
     """预付卡备案依据的是哪个文件 asks the filing guide's 设定依据: the judicial interpretation on prepaid
     consumption had answered it (0.90), its key field holding 依据哪些文件 as every policy's does
