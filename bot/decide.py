@@ -312,7 +312,8 @@ def decide(
     titled alike (``general_apart``), or the policy whose own Q&As tie for it does
     (``whole_policy``); ``suggested`` when a right entry is likely enough among the candidates
     offered (``m.suggest_confidence``), or the question is too vague to pick one (the best entry
-    holds every word of it), FAQs offered with the entry on their matter (``with_overview``);
+    holds every word of it), FAQs offered with the entry on their matter (``with_overview``) and a
+    policy's Q&A answering a part with the policy after it (``with_whole``);
     ``escalated`` otherwise (``bot/confidence.py``)."""
     model = model or shipped_model()
     top = distinct(cands, max(m.max_suggestions, 2))
