@@ -8,10 +8,14 @@ from dataclasses import dataclass
 
 from bot.confidence import TIE, ConfidenceModel, features, shipped_model, thin, tied
 from bot.config import MatchingSettings
-from knowledge.retrieve import PEERS_ENOUGH, SAME_WORDS, Candidate, Query, is_titled, question_forms
+from knowledge.retrieve import ASPECTS, PEERS_ENOUGH, SAME_WORDS, Candidate, Query, is_titled, question_forms
+from knowledge.segment import LIGHT_WEIGHT
 from knowledge.text import compact, is_han
 
 OFFER_SHARE = 0.5  # a suggestion scores at least half as well as the best candidate
+# How much closer a referral's own question must come to the question than the best entry's own
+# question (0 without) for the referral's matter to be what is asked (``named_referral``).
+REFERRAL_CLOSER = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,31 +247,89 @@ def answers_a_part(q: Query, c: Candidate) -> bool:
     return any(f not in forms for f in q.forms)
 
 
-def held_by(q: Query, c: Candidate, x: list[float]) -> str | None:
+def head_word(q: Query) -> int | None:
+    """The index of the question's head: its last word naming a matter (more than a light word, not
+    only asking, nor naming the guide section asked: 地点 of 在哪办). A Chinese question names the
+    thing it asks about last (洗衣店营业执照在哪办: 营业执照, of a laundry). None when no word does."""
+    heads = [
+        i
+        for i, w in enumerate(q.weights)
+        if w > LIGHT_WEIGHT and not q.asking >> i & 1 and not any(rx.search(q.words[i]) for _, rx in ASPECTS)
+    ]
+    return heads[-1] if heads else None
+
+
+def named_referral(q: Query, best: Candidate, cands: list[Candidate]) -> Candidate | None:
+    """A referral among ``cands`` (to the body responsible for another matter) whose key field names
+    the question's head (``head_word``) where ``best``'s key field does not, and whose own question
+    comes much closer to the question than ``best``'s (``REFERRAL_CLOSER``): the question asks for
+    that body's matter, which ``best`` names only in passing (洗衣店营业执照在哪办: the laundry filing
+    guide says a business licence comes first; the licence is the market regulator's). None
+    otherwise, or when ``best`` is itself a referral."""
+    if best.info.kind == "referral" or (head := head_word(q)) is None:
+        return None
+    for c in cands:
+        if (
+            c.info.kind == "referral"
+            and c.key_words >> head & 1
+            and not best.key_words >> head & 1
+            and c.question_sim >= best.question_sim + REFERRAL_CLOSER
+        ):
+            return c
+    return None
+
+
+def held_by(q: Query, c: Candidate, x: list[float], cands: list[Candidate] | None = None) -> str | None:
     """The rule that holds back ``c``, the best candidate with features ``x``, however confident:
     a runner-up ties with it ("tied"), the question names only a kind of matter ("crowded"), it answers
-    a part of the question ("part", ``answers_a_part``) or holds too little of it ("thin"); None when
-    no rule does (``policybot ask --explain`` names the rule)."""
+    a part of the question ("part", ``answers_a_part``), it holds too little of it ("thin"), or the
+    question asks for the matter of a referral among the other candidates ``cands`` ("referred",
+    ``named_referral``); None when no rule does (``policybot ask --explain`` names the rule)."""
     if tied(x):
         return "tied"
     if crowded(c):
         return "crowded"
     if answers_a_part(q, c):
         return "part"
-    return "thin" if thin(q, x) else None
+    if thin(q, x):
+        return "thin"
+    return "referred" if cands and named_referral(q, c, cands) is not None else None
 
 
-def answerable(q: Query, c: Candidate, p: float, x: list[float], m: MatchingSettings) -> bool:
+def answerable(
+    q: Query,
+    c: Candidate,
+    p: float,
+    x: list[float],
+    m: MatchingSettings,
+    cands: list[Candidate] | None = None,
+) -> bool:
     """Whether ``c``, the best candidate with confidence ``p`` and features ``x``, answers: the
-    confidence reaches ``m.precision`` and no rule holds it back (``held_by``)."""
-    return p >= m.precision and held_by(q, c, x) is None
+    confidence reaches ``m.precision`` and no rule holds it back (``held_by``; ``cands``: the
+    search's candidates)."""
+    return p >= m.precision and held_by(q, c, x, cands) is None
 
 
-def confident(q: Query, top: list[Candidate], model: ConfidenceModel, m: MatchingSettings) -> Verdict | None:
-    """``top[0]`` answered, the others its runners-up, when it is ``answerable``; None otherwise."""
+def confident(
+    q: Query,
+    top: list[Candidate],
+    model: ConfidenceModel,
+    m: MatchingSettings,
+    cands: list[Candidate] | None = None,
+) -> Verdict | None:
+    """``top[0]`` answered, the others its runners-up, when it is ``answerable`` (``cands``: the
+    search's candidates); None otherwise."""
     x = features(q, top[0], top[1:])
     p = model.p_answer(top[0], x)
-    return Verdict("answered", top[0], top, p, x) if answerable(q, top[0], p, x, m) else None
+    return Verdict("answered", top[0], top, p, x) if answerable(q, top[0], p, x, m, cands) else None
+
+
+def with_referral(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
+    """``offered`` with the referral second whose matter the question asks (``named_referral``) when
+    the best offered names it only in passing: it may score far below the entries that mention it."""
+    if limit < 2 or not offered or (ref := named_referral(q, offered[0], cands)) is None:
+        return offered
+    return [offered[0], ref, *(c for c in offered[1:] if c is not ref)][:limit]
 
 
 def with_whole(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
@@ -327,11 +389,11 @@ def decide(
     if best.asked and not any(c.asked for c in top[1:]):
         return Verdict("answered", best, top, 1.0, x)
     p, listed = model.p_answer(best, x), model.p_listed(best, x)
-    if answerable(q, best, p, x, m):
+    if answerable(q, best, p, x, m, cands):
         return Verdict("answered", best, top, p, x)
     # A policy answered with confidence is not traded for its own Q&A that is not (2020年小规模纳税人
     # 增值税减按1%是怎么回事: the policy at 0.99, its Q&A asking when the relief ran at 0.37).
-    if best.info.parent_id == first.entry_id and (kept := confident(q, [first, *top[1:]], model, m)):
+    if best.info.parent_id == first.entry_id and (kept := confident(q, [first, *top[1:]], model, m, cands)):
         return kept
     runner = (
         question_apart(q, top, x, model, m)
@@ -345,11 +407,12 @@ def decide(
     if whole is not None:
         # (its own Q&As give its answer: ``distinct`` leaves them out of the runners-up)
         w_top = distinct([whole, *(c for c in cands if c is not whole)], max(m.max_suggestions, 2))
-        if (answered := confident(q, w_top, model, m)) is not None:
+        if (answered := confident(q, w_top, model, m, cands)) is not None:
             return answered
     # Offered too when the question is too vague to pick one: the best entry holds all its words.
     if max(p, listed) >= m.suggest_confidence or best.missing == 0.0:
         offered = [c for c in top if c.score >= OFFER_SHARE * best.score][: m.max_suggestions]
         offered = with_whole(q, offered, cands, m.max_suggestions)
+        offered = with_referral(q, offered, cands, m.max_suggestions)
         return Verdict("suggested", best, with_overview(q, offered, cands, m.max_suggestions), p, x)
     return Verdict("escalated", best, top, p, x)

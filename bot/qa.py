@@ -170,7 +170,7 @@ class QAService:
             or verdict.best is None
             or x is None
             or verdict.confidence < self.settings.precision
-            else held_by(query, verdict.best, x) or "thin",
+            else held_by(query, verdict.best, x, cands) or "thin",
             "entry_id": verdict.best.entry_id if verdict.best else None,
             "confidence": round(verdict.confidence, 4),
             "precision": self.settings.precision,

@@ -219,6 +219,8 @@ HELD = {  # why ``ask --explain`` shows a confident best entry not answered (bot
     " question names nothing its own question is about, or the question only asks, naming no matter (thin)",
     "part": "it is a policy's Q&A whose own questions ask in only some of the forms the question's clauses"
     " ask in: it answers a part, the policy the whole (part)",
+    "referred": "the question asks for the matter a referral's title or question names, which this entry"
+    " names only in passing: another body's matter (referred)",
 }
 
 
