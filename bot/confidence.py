@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from knowledge.retrieve import Candidate, Query
+from knowledge.retrieve import FORM_PENALTY, Candidate, Query
 from knowledge.segment import LIGHT_WEIGHT
 
 MODEL_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "data" / "confidence.json"
@@ -129,8 +129,19 @@ def question_gap(best: Candidate, runner: Candidate | None) -> float:
     """How much closer the question is to one of ``best``'s own questions than to one of the
     runner-up's, the runner-up's closeness weighed like its score when its own questions all ask in
     another form (``Candidate.form``): 出口转内销有什么支持政策 is as close in words to 出口转内销的实施
-    意见什么时候到期 as to 出口产品转内销有哪些支持措施, but only the second asks what."""
-    return best.question_sim - (runner.question_sim * runner.form if runner else 0.0)
+    意见什么时候到期 as to 出口产品转内销有哪些支持措施, but only the second asks what. Weighed so once more
+    when the two are Q&As of one policy (``siblings``): every one of its questions repeats the
+    policy's matter (出口转内销), so their words come close to any question naming it, and what each
+    asks is what sets them apart."""
+    if runner is None:
+        return best.question_sim
+    form = runner.form * (FORM_PENALTY if runner.form < 1.0 and siblings(best, runner) else 1.0)
+    return best.question_sim - runner.question_sim * form
+
+
+def siblings(x: Candidate, y: Candidate) -> bool:
+    """Two entries of one parent (Q&As of one policy, clauses of one document)."""
+    return x.info.parent_id is not None and x.info.parent_id == y.info.parent_id
 
 
 def same_section(best: Candidate, others: list[Candidate]) -> list[Candidate]:

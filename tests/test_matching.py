@@ -2861,7 +2861,10 @@ async def test_a_runner_up_asking_another_form_is_weighed_by_its_form_in_the_que
 ) -> None:
     """出口的货想转内销，有没有什么扶持政策 is as close in words to the Q&A asking when the policy ends
     (出口转内销的实施意见什么时候到期) as to the one asking what support there is: the runner-up's
-    closeness counts at its form penalty, as in its score, and the question is answered."""
+    closeness counts at its form penalty, as in its score, and once more as a Q&A of the same policy
+    (every one of which repeats its matter, 出口转内销), and the question is answered. So is
+    出口转内销有什么支持政策, asked so in six resident batches and only offered at 0.684 (the operating
+    point 0.70) while the penalty counted once."""
     from bot.confidence import FEATURES, question_gap
     from knowledge.retrieve import FORM_PENALTY
 
@@ -2870,9 +2873,11 @@ async def test_a_runner_up_asking_another_form_is_weighed_by_its_form_in_the_que
     best, runner = cands[0], cands[1]
     assert best.entry_id == "policy-export-to-domestic-2020#qa1" and best.form == 1.0
     assert runner.entry_id == "policy-export-to-domestic-2020#qa5" and runner.form == FORM_PENALTY
-    assert question_gap(best, runner) == best.question_sim - runner.question_sim * FORM_PENALTY
+    gap = best.question_sim - runner.question_sim * FORM_PENALTY * FORM_PENALTY
+    assert question_gap(best, runner) == pytest.approx(gap)
     verdict = decide(q, cands, default_kb.settings.matching)
     assert verdict.features is not None
     assert verdict.features[FEATURES.index("question_gap")] == question_gap(best, runner)
-    d = await default_kb.qa.ask(question)
-    assert (d.status, d.entry_id) == ("answered", "policy-export-to-domestic-2020#qa1")
+    for asked in (question, "出口转内销有什么支持政策"):
+        d = await default_kb.qa.ask(asked)
+        assert (d.status, d.entry_id) == ("answered", "policy-export-to-domestic-2020#qa1"), asked
