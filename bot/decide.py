@@ -266,17 +266,16 @@ def named_referral(q: Query, best: Candidate, cands: list[Candidate]) -> Candida
     that body's matter, which ``best`` names only in passing (洗衣店营业执照在哪办: the laundry filing
     guide says a business licence comes first; the licence is the market regulator's). None
     otherwise, or when ``best`` is itself a referral."""
-    if best.info.kind == "referral" or (head := head_word(q)) is None:
+    if best.info.kind == "referral":
         return None
-    for c in cands:
-        if (
-            c.info.kind == "referral"
-            and c.key_words >> head & 1
-            and not best.key_words >> head & 1
-            and c.question_sim >= best.question_sim + REFERRAL_CLOSER
-        ):
-            return c
-    return None
+    closer = [
+        c
+        for c in cands
+        if c.info.kind == "referral" and c.question_sim >= best.question_sim + REFERRAL_CLOSER
+    ]
+    if not closer or (head := head_word(q)) is None or best.key_words >> head & 1:
+        return None
+    return next((c for c in closer if c.key_words >> head & 1), None)
 
 
 def held_by(q: Query, c: Candidate, x: list[float], cands: list[Candidate] | None = None) -> str | None:
