@@ -367,14 +367,16 @@ def decide(
     (``Candidate.asked``: it *is* that entry's question; confidence 1) and no other answer is asked
     by it too, or when the confidence that the best entry answers the question reaches
     ``m.precision``, no other answer ties with it (``tied``), it holds enough of the question
-    (``thin``) and the question names more than a kind of matter (``crowded``), or the runner-up it
+    (``thin``), the question names more than a kind of matter (``crowded``) and does not ask for a
+    referral's matter that it names only in passing (``named_referral``), or the runner-up it
     ties with, set apart by its own question, does so (``question_apart``), or a runner-up close
     behind whose own question was asked (``closer_asked``), or the general one of two tied entries
     titled alike (``general_apart``), or the policy whose own Q&As tie for it does
     (``whole_policy``); ``suggested`` when a right entry is likely enough among the candidates
     offered (``m.suggest_confidence``), or the question is too vague to pick one (the best entry
-    holds every word of it), FAQs offered with the entry on their matter (``with_overview``) and a
-    policy's Q&A answering a part with the policy after it (``with_whole``);
+    holds every word of it), FAQs offered with the entry on their matter (``with_overview``), a
+    policy's Q&A answering a part with the policy after it (``with_whole``) and an entry naming a
+    referral's matter in passing with that referral after it (``with_referral``);
     ``escalated`` otherwise (``bot/confidence.py``)."""
     model = model or shipped_model()
     top = distinct(cands, max(m.max_suggestions, 2))
