@@ -331,6 +331,26 @@ def with_referral(q: Query, offered: list[Candidate], cands: list[Candidate], li
     return [offered[0], ref, *(c for c in offered[1:] if c is not ref)][:limit]
 
 
+def with_closest_asked(offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
+    """``offered`` with the candidate whose own question comes closest to the question in the last
+    place, when it comes as close as that of any entry offered and is not among them: the offer
+    goes by score, and an entry asked nearly so may score below entries whose long answers hold
+    more of the question's words (医疗保险盖什么眼镜: Medigap做什么 and 医疗保险批准金额多少是眼镜 above
+    医疗保险什么时候支付眼镜)."""
+    if limit < 3 or len(offered) < 2:
+        return offered  # (the best and its runner-up keep their places)
+    closest = max(
+        (c for c in cands if all(not same_answer(c, o) for o in offered)),
+        key=lambda c: c.question_sim,
+        default=None,
+    )
+    if closest is None or closest.question_sim == 0.0:
+        return offered
+    if closest.question_sim < max(o.question_sim for o in offered):
+        return offered
+    return [*offered[: limit - 1], closest] if len(offered) >= limit else [*offered, closest]
+
+
 def with_whole(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
     """``offered`` with the policy second when the best offered is one of its own Q&As answering a
     part of the question (``answers_a_part``: 惠聚榕城消费券怎么领 能不能跟店里的优惠一起用, its Q&A on
@@ -415,5 +435,6 @@ def decide(
         offered = [c for c in top if c.score >= OFFER_SHARE * best.score][: m.max_suggestions]
         offered = with_whole(q, offered, cands, m.max_suggestions)
         offered = with_referral(q, offered, cands, m.max_suggestions)
+        offered = with_closest_asked(offered, cands, m.max_suggestions)
         return Verdict("suggested", best, with_overview(q, offered, cands, m.max_suggestions), p, x)
     return Verdict("escalated", best, top, p, x)

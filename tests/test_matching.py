@@ -31,7 +31,16 @@ from bot.confidence import (
     tied,
 )
 from bot.config import MatchingSettings
-from bot.decide import CLOSER_SLACK, decide, distinct, head_word, inserted, main_title, whole_policy
+from bot.decide import (
+    CLOSER_SLACK,
+    decide,
+    distinct,
+    head_word,
+    inserted,
+    main_title,
+    whole_policy,
+    with_closest_asked,
+)
 from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE, NOT_CHINESE_NOTICE, closest, not_chinese
 from bot.services import Services
 from knowledge.answers import answer_text, citation, is_expired, section_answer, source_of
@@ -1711,6 +1720,24 @@ def test_decide_keeps_a_document_over_its_clause() -> None:
     cands = [_cand(0, 0.92, kind="policy"), _cand(1, 0.8, parent="e0", kind="clause")]
     v = decide(Q, cands, MatchingSettings(), _model())
     assert v.best is not None and v.best.entry_id == "e0"
+
+
+def test_the_entry_asked_closest_takes_the_last_place_offered() -> None:
+    """The offer goes by score; an entry whose own question comes closer than every one offered
+    takes the last place (InsuranceQA, 医疗保险盖什么眼镜: 医疗保险什么时候支付眼镜 ranked seventh, under
+    entries whose long answers hold more of the question's words): top-3 0.638 -> 0.656."""
+    offered = [_cand(0, 0.9, qsim=0.5), _cand(1, 0.8, qsim=0.6), _cand(2, 0.7, qsim=0.4)]
+    closer, farther, unasked = _cand(5, 0.6, qsim=0.8), _cand(6, 0.6, qsim=0.55), _cand(7, 0.6)
+    assert [c.entry_id for c in with_closest_asked(offered, [*offered, farther, closer], 3)] == [
+        "e0",
+        "e1",
+        "e5",
+    ]
+    assert with_closest_asked(offered, [*offered, farther], 3) == offered  # (not closer than e1's 0.6)
+    assert with_closest_asked(offered[:2], [*offered[:2], closer], 3)[-1] is closer  # (a place left: added)
+    guides = [_cand(0, 0.9, kind="guide"), _cand(1, 0.8, kind="guide")]
+    assert with_closest_asked(guides, [*guides, unasked], 3) == guides  # (no own question: nothing closer)
+    assert with_closest_asked(offered[:1], [*offered[:1], closer], 3) == offered[:1]  # (the best alone)
 
 
 def test_shipped_model_reads_every_feature() -> None:
