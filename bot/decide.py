@@ -395,8 +395,9 @@ def decide(
     (``whole_policy``); ``suggested`` when a right entry is likely enough among the candidates
     offered (``m.suggest_confidence``), or the question is too vague to pick one (the best entry
     holds every word of it), FAQs offered with the entry on their matter (``with_overview``), a
-    policy's Q&A answering a part with the policy after it (``with_whole``) and an entry naming a
-    referral's matter in passing with that referral after it (``with_referral``);
+    policy's Q&A answering a part with the policy after it (``with_whole``), an entry naming a
+    referral's matter in passing with that referral after it (``with_referral``) and the entry
+    asked closest in the last place (``with_closest_asked``);
     ``escalated`` otherwise (``bot/confidence.py``)."""
     model = model or shipped_model()
     top = distinct(cands, max(m.max_suggestions, 2))
