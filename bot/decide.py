@@ -323,12 +323,22 @@ def confident(
     return Verdict("answered", top[0], top, p, x) if answerable(q, top[0], p, x, m, cands) else None
 
 
+def put_second(offered: list[Candidate], c: Candidate, limit: int) -> list[Candidate]:
+    """``offered`` with ``c`` right after the best (moved there if offered), at most ``limit``."""
+    return [offered[0], c, *(o for o in offered[1:] if o is not c)][:limit]
+
+
+def put_last(offered: list[Candidate], c: Candidate, limit: int) -> list[Candidate]:
+    """``offered`` with ``c`` added, in the last of ``limit`` places when they are all taken."""
+    return [*offered[: limit - 1], c] if len(offered) >= limit else [*offered, c]
+
+
 def with_referral(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
     """``offered`` with the referral second whose matter the question asks (``named_referral``) when
     the best offered names it only in passing: it may score far below the entries that mention it."""
     if limit < 2 or not offered or (ref := named_referral(q, offered[0], cands)) is None:
         return offered
-    return [offered[0], ref, *(c for c in offered[1:] if c is not ref)][:limit]
+    return put_second(offered, ref, limit)
 
 
 def with_closest_asked(offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
@@ -348,7 +358,7 @@ def with_closest_asked(offered: list[Candidate], cands: list[Candidate], limit: 
         return offered
     if closest.question_sim < max(o.question_sim for o in offered):
         return offered
-    return [*offered[: limit - 1], closest] if len(offered) >= limit else [*offered, closest]
+    return put_last(offered, closest, limit)
 
 
 def with_whole(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
@@ -359,10 +369,7 @@ def with_whole(q: Query, offered: list[Candidate], cands: list[Candidate], limit
     if limit < 2 or not offered or not answers_a_part(q, offered[0]):
         return offered
     parent = next((c for c in cands if c.entry_id == offered[0].info.parent_id), None)
-    if parent is None:
-        return offered
-    rest = [c for c in offered[1:] if c is not parent]
-    return [offered[0], parent, *rest][:limit]
+    return offered if parent is None else put_second(offered, parent, limit)
 
 
 def with_overview(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
@@ -376,7 +383,7 @@ def with_overview(q: Query, offered: list[Candidate], cands: list[Candidate], li
     for c in cands:
         about = not c.info.questions and c.key_words == every_word
         if about and all(not same_answer(c, o) for o in offered):
-            return [*offered[: limit - 1], c] if len(offered) >= limit else [*offered, c]
+            return put_last(offered, c, limit)
     return offered
 
 
