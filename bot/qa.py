@@ -11,8 +11,8 @@ from bot.decide import decide, distinct, held_by, same_answer
 from bot.messages import Decision, Suggestion
 from knowledge.answers import answer_text, citation, penalty_section, section_answer, source_of
 from knowledge.models import Entry
-from knowledge.retrieve import Candidate, Query
-from knowledge.smalltalk import find_small_talk
+from knowledge.retrieve import MATTER_WEIGHT, Candidate, Query
+from knowledge.smalltalk import find_small_talk, said_apart
 from knowledge.store import KnowledgeBase
 from knowledge.text import clean_display, has_han
 
@@ -29,6 +29,7 @@ NOT_CHINESE_NOTICE = (
 )
 LATIN_LETTERS = 4  # letters a question without Chinese needs to be read as another language
 CLOSEST_LIMIT = 3  # closest entries offered with a question the bot cannot answer
+ASKS_ABOUT = "呢"  # a clause ending so asks about what it names (湖北呢), whatever its words
 
 
 def closest(candidates: list[Suggestion], limit: int = CLOSEST_LIMIT) -> list[Suggestion]:
@@ -70,6 +71,12 @@ class QAService:
             return self._small_talk(shown, entry)
         query, cands = self.kb.matcher.search(question, limit=10)
         verdict = decide(query, cands, self.settings)
+        if (
+            verdict.status != "answered"
+            and (small := self._small_talk_apart(question, query))
+            and (entry := await self.kb.answer_entry(small))
+        ):
+            return self._small_talk(shown, entry)
         suggestions = [Suggestion(c.entry_id, c.info.title, c.score) for c in verdict.alternatives]
         best = verdict.best
         decision = Decision(
@@ -131,6 +138,27 @@ class QAService:
         d.entry_id, d.title, d.candidates = entry.id, entry.title, alone.candidates
         _answer_with(d, entry, aspect)
         return d
+
+    def _small_talk_apart(self, question: str, query: Query) -> str | None:
+        """The small-talk entry of a message that says small talk in a clause of its own and asks
+        nothing besides (``said_apart``: 谢谢，帮大忙了; 你好，我想问一下; 好的 我再看看): its other clauses
+        ask for no guide section and in no form, and name no matter the knowledge base knows (a word
+        of ``MATTER_WEIGHT`` or more that some entry says). None otherwise: 你好，我想开个奶茶店 names
+        a matter, 好的，那要多久 asks for a section (a follow-up: bot/conversation.py), 谢谢，那个是什么意思
+        asks what. Its matter unknown, the message has no answer to lose; its small talk has a reply."""
+        if query.aspect is not None or (apart := said_apart(self.kb.index, question)) is None:
+            return None
+        entry_id, rest = apart
+        index = self.kb.index
+        with index.reading():
+            q = self.kb.matcher.analyse(rest)
+            named = any(
+                weight >= MATTER_WEIGHT and not q.asking >> i & 1 and index.knows(word)
+                for i, (word, weight) in enumerate(zip(q.words, q.weights, strict=True))
+            )
+        # (湖北呢, 还有呢: a clause ending in 呢 asks "and what of ...", a follow-up's way of asking)
+        asks = q.aspect or q.forms or any(c.endswith(ASKS_ABOUT) for c in rest.split())
+        return None if named or asks else entry_id
 
     def _small_talk(self, shown: str, entry: Entry) -> Decision:
         """A greeting, thanks, goodbye...: answered by its entry as said, whatever the thresholds."""

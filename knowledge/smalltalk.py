@@ -7,6 +7,8 @@ whole message (``Index.asked_as``), after forgiving the trimmings people add: tr
 opening (请问你是机器人吗), a word said
 twice (谢谢谢谢), emoji and punctuation;
 or, when the whole message is two or more of them in a row (好的，明白了; 谢谢，再见), by the last.
+Small talk said in a clause of its own beside other words (谢谢，帮大忙了; 你好，我想问一下) is found by
+``said_apart``; whether those other words ask anything is for the caller to judge (bot/qa.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import weakref
 
 from knowledge.index import Index
-from knowledge.text import compact
+from knowledge.text import compact, normalize
 
 MAX_CHARS = 30  # longer messages are questions, not small talk
 TRAILING = "啊呀呢吧呗哈啦嘛哦噢喔哟嘞咯呐"
@@ -50,6 +52,23 @@ def find_small_talk(index: Index, text: str) -> str | None:
         return None
     with index.reading():
         return _phrasing_of(index, forms) or _last_of_several(index, forms[0])
+
+
+def said_apart(index: Index, text: str) -> tuple[str, str] | None:
+    """Small talk said in a clause of its own beside other clauses (谢谢，帮大忙了; 你好，我想问一下;
+    好的 我再看看): the entry of the last clause that is small talk (what was said last is what the
+    reply answers) and the other clauses, joined; None when no clause is, when every clause is
+    (``find_small_talk`` finds those), or when the message is too long to be small talk."""
+    if len(compact(text)) > MAX_CHARS:
+        return None
+    found: str | None = None
+    rest: list[str] = []
+    for clause in normalize(text).split():  # (punctuation is a space once normalized)
+        if entry := find_small_talk(index, clause):
+            found = entry
+        else:
+            rest.append(clause)
+    return (found, " ".join(rest)) if found and rest else None
 
 
 def _phrasing_of(index: Index, forms: list[str]) -> str | None:

@@ -15,7 +15,7 @@ from bot.app import App
 from bot.services import Services
 from knowledge.answers import answer_text, citation
 from knowledge.importers import ImportFailure, parse_file
-from knowledge.smalltalk import phrasings
+from knowledge.smalltalk import phrasings, said_apart
 from knowledge.store import DEFAULT_KB
 from tests.staff_fixtures import login
 from tests.test_staff_console import client, post  # noqa: F401 (the client fixture)
@@ -84,6 +84,51 @@ async def test_small_talk_is_answered_by_its_entry(default_kb: Services, text: s
 @pytest.mark.parametrize(
     ("text", "entry_id"),
     [
+        ("多谢，帮了大忙", "smalltalk-thanks"),
+        ("谢谢您 讲得很明白", "smalltalk-thanks"),
+        ("谢谢，还有个问题", "smalltalk-thanks"),  # (不客气！还有其他问题，随时问我。)
+        ("好 我知道了 谢谢", "smalltalk-thanks"),  # the last said is answered
+        ("您好，想问一下", "smalltalk-hello"),
+        ("好的 我回头再看看", "smalltalk-ok"),
+        ("无聊 讲个笑话吧", "smalltalk-chitchat"),
+    ],
+)
+async def test_small_talk_said_apart_from_words_asking_nothing(
+    default_kb: Services, text: str, entry_id: str
+) -> None:
+    """A clause of small talk beside words that ask nothing the knowledge base knows: its reply, not
+    a 您是不是想问 of entries sharing a light word (问题, 解决) or no answer at all."""
+    d = await default_kb.qa.ask(text)
+    assert (d.status, d.kind, d.entry_id) == ("answered", "smalltalk", entry_id)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "你好，我想开个奶茶店要办什么手续",  # a matter the knowledge base knows (奶茶)
+        "谢谢，那个是什么意思",  # asks what
+        "好的，那要多久",  # asks for a section: a follow-up (bot/conversation.py)
+        "好的，湖北呢",  # ...呢 asks about what it names
+        "你们这些当官的就知道踢皮球",  # 知道 inside a clause is no small talk
+    ],
+)
+async def test_small_talk_beside_a_question_is_not_its_answer(default_kb: Services, text: str) -> None:
+    d = await default_kb.qa.ask(text)
+    assert d.kind != "smalltalk"
+
+
+async def test_said_apart_finds_the_last_clause_of_small_talk(default_kb: Services) -> None:
+    index = default_kb.kb.index
+    assert said_apart(index, "谢谢，帮了大忙") == ("smalltalk-thanks", "帮了大忙")
+    assert said_apart(index, "好的，有点事，拜拜") == ("smalltalk-bye", "有点事")
+    assert said_apart(index, "谢谢，再见") is None  # every clause small talk: find_small_talk's
+    assert said_apart(index, "你们就知道踢皮球") is None
+    assert said_apart(index, "谢谢" + "，帮大忙了" * 10) is None  # too long for small talk
+
+
+@pytest.mark.parametrize(
+    ("text", "entry_id"),
+    [
         ("你好，请问预付卡备案需要什么材料", "guide-prepaid-card-filing"),
         ("谢谢，再问一下商务局的电话是多少？", "faq-bureau-002"),
     ],
@@ -103,11 +148,11 @@ async def test_a_greeting_around_a_question_does_not_hide_it(
         "笨重货物运输",
         "你好像没有回答我的备案问题",
         "好的，那备案要多久",
-        "谢谢，还有个问题",
     ],
 )
 async def test_small_talk_words_never_draw_real_questions(default_kb: Services, text: str) -> None:
-    """Small talk is found by its whole wording only: never answered or offered for other texts."""
+    """Small talk is found by its whole wording, or in a clause of its own beside words asking
+    nothing: never answered or offered for other texts."""
     d = await default_kb.qa.ask(text)
     assert d.kind != "smalltalk"
     assert not any(s.entry_id.startswith("smalltalk-") for s in d.suggestions)
@@ -137,7 +182,8 @@ async def test_small_talk_edits_reach_the_bot_at_once(default_kb: Services) -> N
     await default_kb.kb.set_status("smalltalk-thanks", "expired")
     assert (await default_kb.qa.ask("谢谢")).kind != "smalltalk"
     assert (await default_kb.qa.ask("好的，再见")).entry_id == "smalltalk-bye"
-    assert (await default_kb.qa.ask("再见，谢谢")).kind != "smalltalk"  # its last piece is gone
+    # its last piece is no small talk now, but asks nothing: the goodbye said apart is answered
+    assert (await default_kb.qa.ask("再见，谢谢")).entry_id == "smalltalk-bye"
 
 
 # -- referrals --------------------------------------------------------------------------------------------
