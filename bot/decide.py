@@ -343,10 +343,12 @@ def with_referral(q: Query, offered: list[Candidate], cands: list[Candidate], li
 
 def with_closest_asked(offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
     """``offered`` with the candidate whose own question comes closest to the question in the last
-    place, when it comes as close as that of any entry offered and is not among them: the offer
-    goes by score, and an entry asked nearly so may score below entries whose long answers hold
-    more of the question's words (医疗保险盖什么眼镜: Medigap做什么 and 医疗保险批准金额多少是眼镜 above
-    医疗保险什么时候支付眼镜)."""
+    place, when it comes as close as that of any entry offered after the best and is not among
+    them: the offer goes by score, and an entry asked nearly so may score below entries whose long
+    answers hold more of the question's words (医疗保险盖什么眼镜: Medigap做什么 and 医疗保险批准金额多少是
+    眼镜 above 医疗保险什么时候支付眼镜). The best keeps its place whatever it is: its own question asked
+    word for word (我可以切换Medigap计划吗 answered with 如何改变Medigap政策) is no reason to offer a
+    farther second than the entry asked 随时可以更改Medigap计划吗."""
     if limit < 3 or len(offered) < 2:
         return offered  # (the best and its runner-up keep their places)
     closest = max(
@@ -356,7 +358,7 @@ def with_closest_asked(offered: list[Candidate], cands: list[Candidate], limit: 
     )
     if closest is None or closest.question_sim == 0.0:
         return offered
-    if closest.question_sim < max(o.question_sim for o in offered):
+    if closest.question_sim < max(o.question_sim for o in offered[1:]):
         return offered
     return put_last(offered, closest, limit)
 

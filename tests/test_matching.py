@@ -1723,9 +1723,10 @@ def test_decide_keeps_a_document_over_its_clause() -> None:
 
 
 def test_the_entry_asked_closest_takes_the_last_place_offered() -> None:
-    """The offer goes by score; an entry whose own question comes closer than every one offered
-    takes the last place (InsuranceQA, 医疗保险盖什么眼镜: 医疗保险什么时候支付眼镜 ranked seventh, under
-    entries whose long answers hold more of the question's words): top-3 0.638 -> 0.656."""
+    """The offer goes by score; an entry whose own question comes as close as every one offered after
+    the best takes the last place (InsuranceQA, 医疗保险盖什么眼镜: 医疗保险什么时候支付眼镜 ranked seventh,
+    under entries whose long answers hold more of the question's words): top-3 0.638 -> 0.656; and
+    measured against those after the best only, 0.656 -> 0.663."""
     offered = [_cand(0, 0.9, qsim=0.5), _cand(1, 0.8, qsim=0.6), _cand(2, 0.7, qsim=0.4)]
     closer, farther, unasked = _cand(5, 0.6, qsim=0.8), _cand(6, 0.6, qsim=0.55), _cand(7, 0.6)
     assert [c.entry_id for c in with_closest_asked(offered, [*offered, farther, closer], 3)] == [
@@ -1738,6 +1739,9 @@ def test_the_entry_asked_closest_takes_the_last_place_offered() -> None:
     guides = [_cand(0, 0.9, kind="guide"), _cand(1, 0.8, kind="guide")]
     assert with_closest_asked(guides, [*guides, unasked], 3) == guides  # (no own question: nothing closer)
     assert with_closest_asked(offered[:1], [*offered[:1], closer], 3) == offered[:1]  # (the best alone)
+    # The best asked word for word: the others offered are what the closest asked is measured against.
+    asked = [_cand(0, 0.9, qsim=1.0), _cand(1, 0.8, qsim=0.4), _cand(2, 0.7, qsim=0.7)]
+    assert with_closest_asked(asked, [*asked, closer], 3)[-1] is closer
 
 
 def test_shipped_model_reads_every_feature() -> None:
