@@ -73,6 +73,13 @@ def _rows(name: str) -> list[dict]:
         ("客服在吗", "smalltalk-hello"),
         ("請問你是機器人嗎", "smalltalk-about"),  # (traditional characters: 请问你是机器人吗)
         ("请问你能做什么", "smalltalk-about"),
+        # everyday openings and closings
+        ("早安", "smalltalk-hello"),
+        ("有人在吗？", "smalltalk-hello"),
+        ("不好意思打扰一下", "smalltalk-hello"),
+        ("麻烦你了", "smalltalk-thanks"),
+        ("3Q", "smalltalk-thanks"),
+        ("晚安", "smalltalk-bye"),
     ],
 )
 async def test_small_talk_is_answered_by_its_entry(default_kb: Services, text: str, entry_id: str) -> None:
