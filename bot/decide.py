@@ -335,9 +335,14 @@ def put_last(offered: list[Candidate], c: Candidate, limit: int) -> list[Candida
 
 def with_referral(q: Query, offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
     """``offered`` with the referral second whose matter the question asks (``named_referral``) when
-    the best offered names it only in passing: it may score far below the entries that mention it."""
+    the best offered names it only in passing: it may score far below the entries that mention it.
+    First when the best's key field names no word of the question at all (an entry of its own that
+    says the matter only in its body: 营业执照在哪办 ties every filing guide, each asking for a licence
+    among its materials): the referral is then the one entry offered that is about it."""
     if limit < 2 or not offered or (ref := named_referral(q, offered[0], cands)) is None:
         return offered
+    if offered[0].key_coverage == 0.0 and offered[0].info.parent_id is None:
+        return [ref, *(o for o in offered if o is not ref)][:limit]
     return put_second(offered, ref, limit)
 
 

@@ -1018,6 +1018,10 @@ async def test_another_bodys_matter_named_in_passing_is_not_answered(default_kb:
         assert found["held"] == "referred" and "(referred)" in _explained_text(found)
     d = await default_kb.qa.ask("二手车交易市场拿到执照后多久要去备案")
     assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-used-car-entity-filing", "办理时限")
+    # No trade named: the filing guides tie, each naming the licence among its materials only; the
+    # referral, the one entry offered that is about the licence, comes first.
+    d = await default_kb.qa.ask("营业执照在哪办")
+    assert d.status == "suggested" and d.suggestions[0].entry_id == "ref-samr"
 
 
 async def test_wanting_to_is_no_word_of_the_matter(default_kb: Services) -> None:
