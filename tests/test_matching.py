@@ -215,6 +215,7 @@ RESIDENT_FLOORS = {
     ("p",): (0.50, 0.08, 0.20),
     ("q",): (0.62, 0.04, 0.38),
     ("r",): (0.66, 0.05, 0.16),
+    ("s",): (0.62, 0.13, 0.33),
 }
 
 
@@ -242,7 +243,8 @@ async def test_resident_sets(default_kb: Services) -> None:
             d = await default_kb.qa.ask(r["question"])
             answered += d.status == "answered" and d.kind not in NOT_ANSWERS
         # (d: 98, 52; e: 87, 63; f: 66, 54; g: 70, 50; h: 68, 52; i: 73, 47; n: 69, 35; o: 62, 43;
-        # p: 69, 39; q: 65, 40; r: 58, 43, nineteen of its questions those of earlier batches left out)
+        # p: 69, 39; q: 65, 40; r: 58, 43, nineteen of its questions those of earlier batches left out;
+        # s: 62, 54, eleven left out)
         assert len(rows) >= 55 and len(oos) >= 35, batches
         # Measured: a and b 147 of 210 right (70%), none wrong, 1 of 65 out of scope answered; c 71 of
         # 133 right (53.4%), 6 wrong (4.5%), none of 47 out of scope answered (twenty-fourth session);
@@ -262,7 +264,9 @@ async def test_resident_sets(default_kb: Services) -> None:
         # batch q when written (bb678a7): 45 of 65 (69.2%), none wrong, 14 of 40 out of scope answered
         # (35.0%; 12 of the 14 with an entry its label names as partial); batch r, written after that
         # session's changes, with bb678a7: 43 of 58 (74.1%), 1 wrong (1.7%), 5 of 43 out of scope
-        # answered (11.6%); with b3c7761, 43, 1 wrong, 4 of 43 (9.3%).
+        # answered (11.6%); with b3c7761, 43, 1 wrong, 4 of 43 (9.3%); batch s when written (9e6ee5c):
+        # 41 of 62 (66.1%), 7 wrong (11.3%: three another section or entry of the right family), 16 of
+        # 54 out of scope answered (29.6%; 13 of the 16 with an entry its label names as partial).
         assert right / len(rows) >= least_right and wrong / len(rows) <= most_wrong, (batches, right, wrong)
         assert answered / len(oos) <= most_answered, batches
 
