@@ -118,11 +118,17 @@ def features(q: Query, best: Candidate, others: list[Candidate]) -> list[float]:
         bm25_share(best, others),
         duplicate(best, runner),
         off_gap(best, runner),
-        1.0 if best.key_coverage == 0.0 and best.info.parent_id is None else 0.0,
+        1.0 if offhand(best) else 0.0,
         1.0 if same_section(best, others) else 0.0,
         1.0 if q.matter <= LIGHT_WEIGHT else 0.0,
         outnamed(q, best, runner),
     ]
+
+
+def offhand(c: Candidate) -> bool:
+    """An entry of its own (not a clause of a document, nor a policy's Q&A) whose key field (its
+    questions, title, headings) names no word of the question: it says the matter only in its body."""
+    return c.key_coverage == 0.0 and c.info.parent_id is None
 
 
 def question_gap(best: Candidate, runner: Candidate | None) -> float:

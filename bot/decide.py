@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.confidence import TIE, ConfidenceModel, features, shipped_model, thin, tied
+from bot.confidence import TIE, ConfidenceModel, features, offhand, shipped_model, thin, tied
 from bot.config import MatchingSettings
 from knowledge.retrieve import ASPECTS, PEERS_ENOUGH, SAME_WORDS, Candidate, Query, is_titled, question_forms
 from knowledge.segment import LIGHT_WEIGHT
@@ -341,7 +341,7 @@ def with_referral(q: Query, offered: list[Candidate], cands: list[Candidate], li
     among its materials): the referral is then the one entry offered that is about it."""
     if limit < 2 or not offered or (ref := named_referral(q, offered[0], cands)) is None:
         return offered
-    if offered[0].key_coverage == 0.0 and offered[0].info.parent_id is None:
+    if offhand(offered[0]):
         return [ref, *(o for o in offered if o is not ref)][:limit]
     return put_second(offered, ref, limit)
 
