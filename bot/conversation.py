@@ -598,6 +598,8 @@ class Conversations:
         question that only asks for a section (要多久) asks it of those offered (``_offered_again``)."""
         if len(compact(msg.text)) > FOLLOW_UP_CHARS:
             return None
+        if not alone.matterless and await self._refers_elsewhere(alone):
+            return None
         if _recent_offer(last) and alone.aspect and alone.matterless:
             assert last is not None  # (``_recent_offer``)
             return await self._offered_again(alone, last)
@@ -617,6 +619,17 @@ class Conversations:
         if entry is None or not _same_matter(shown, entry):
             return None
         return self.qa.answered_by(alone, entry, alone.aspect)
+
+    async def _refers_elsewhere(self, alone: Decision) -> bool:
+        """Whether a question's own decision offers a referral first or second (``with_referral``: the
+        question names another body's matter, 营业执照在哪办): not a follow-up, however the entry just
+        shown names that matter (the prepaid-card guide asks for a business licence among its
+        materials; its 办理地点 is no answer to where the licence is issued)."""
+        for s in alone.suggestions[:2]:
+            entry = await self.kb.answer_entry(s.entry_id)
+            if entry is not None and entry.kind == "referral":
+                return True
+        return False
 
     async def _offered_again(self, alone: Decision, offer: Message) -> Decision | None:
         """A question that only asks for a guide section (要多久), right after ``offer`` (您是不是想问):

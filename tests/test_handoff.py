@@ -402,6 +402,11 @@ async def test_a_short_follow_up_asks_about_the_matter_just_answered(
     assert (await say(app, "湖北呢", user="v5")).kind != "answer"  # alone: 湖北 what?
     hubei = await say(app, "湖北呢", user="v3")
     assert hubei.kind == "answer" and hubei.entry_id == "policy-small-scale-vat-relief-2020#qa3"
+    # another body's matter the guide names in passing (a licence among its materials): its referral
+    licence = await say(app, "营业执照在哪办")
+    regulator = await app.services.kb.get("ref-samr")
+    assert regulator is not None and licence.kind == "suggestions"
+    assert licence.buttons[0][0].label == regulator.title, licence.buttons
     for aside in ("好麻烦", "怎么投诉", "为什么"):  # nothing of the guide asked: no answer repeated
         await say(app, "再生资源回收经营者备案要什么材料", user="v6")
         assert (await say(app, aside, user="v6")).kind != "answer", aside
