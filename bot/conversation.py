@@ -598,12 +598,12 @@ class Conversations:
         question that only asks for a section (要多久) asks it of those offered (``_offered_again``)."""
         if len(compact(msg.text)) > FOLLOW_UP_CHARS:
             return None
-        if not alone.matterless and await self._refers_elsewhere(alone):
-            return None
         if _recent_offer(last) and alone.aspect and alone.matterless:
             assert last is not None  # (``_recent_offer``)
             return await self._offered_again(alone, last)
         if not _recent_answer(last):
+            return None
+        if not alone.matterless and await self._refers_elsewhere(alone):
             return None
         assert last is not None and last.entry_id is not None  # (``_recent_answer``)
         shown = await self.kb.answer_entry(last.entry_id)

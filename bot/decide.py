@@ -323,6 +323,11 @@ def confident(
     return Verdict("answered", top[0], top, p, x) if answerable(q, top[0], p, x, m, cands) else None
 
 
+def put_first(offered: list[Candidate], c: Candidate, limit: int) -> list[Candidate]:
+    """``offered`` with ``c`` first (moved there if offered), at most ``limit``."""
+    return [c, *(o for o in offered if o is not c)][:limit]
+
+
 def put_second(offered: list[Candidate], c: Candidate, limit: int) -> list[Candidate]:
     """``offered`` with ``c`` right after the best (moved there if offered), at most ``limit``."""
     return [offered[0], c, *(o for o in offered[1:] if o is not c)][:limit]
@@ -341,9 +346,7 @@ def with_referral(q: Query, offered: list[Candidate], cands: list[Candidate], li
     among its materials): the referral is then the one entry offered that is about it."""
     if limit < 2 or not offered or (ref := named_referral(q, offered[0], cands)) is None:
         return offered
-    if offhand(offered[0]):
-        return [ref, *(o for o in offered if o is not ref)][:limit]
-    return put_second(offered, ref, limit)
+    return (put_first if offhand(offered[0]) else put_second)(offered, ref, limit)
 
 
 def with_closest_asked(offered: list[Candidate], cands: list[Candidate], limit: int) -> list[Candidate]:
