@@ -3,9 +3,9 @@
 Greetings are made of words the matcher drops as fillers (你好, 谢谢, 在吗), so a question like "你好"
 has nothing to search with. Small-talk entries are found instead by the exact compact form of the
 whole message (``Index.asked_as``), after forgiving the trimmings people add: trailing particles
-(你好呀, 谢谢啦), a leading interjection (嗯好的), name for the bot (小助手，你能做什么) or
-opening (请问你是机器人吗), a word said
-twice (谢谢谢谢), emoji and punctuation;
+(你好呀, 谢谢啦), a leading interjection (嗯好的), name for the bot before or after what is said
+(小助手，你能做什么; 谢谢小助手) or opening (请问你是机器人吗), 么 for 吗 (在么), a word said twice
+(谢谢谢谢), emoji and punctuation;
 or, when the whole message is two or more of them in a row (好的，明白了; 谢谢，再见), by the last.
 Small talk said in a clause of its own beside other words (谢谢，帮大忙了; 你好，我想问一下) is found by
 ``said_apart``; whether those other words ask anything is for the caller to judge (bot/qa.py).
@@ -22,8 +22,10 @@ MAX_CHARS = 30  # longer messages are questions, not small talk
 TRAILING = "啊呀呢吧呗哈啦嘛哦噢喔哟嘞咯呐"
 PIECE_CHARS = 12  # the longest piece a message made of several small-talk phrasings is split into
 LEADING = "嗯哦噢喔啊哈"
-ADDRESSED = ("小助手", "助手", "机器人", "客服", "亲")  # how people call the bot before what they say
+ADDRESSED = ("小助手", "助手", "机器人", "客服", "亲", "老师")  # how people call the bot, before or after
 OPENING = ("请问", "您好", "你好")  # how people open what they say (请问你是机器人吗 -> 你是机器人吗)
+# Words ending in 么 that are no question particle (么 for 吗 in 在么, 是机器人么; 你能做什么 stays).
+NOT_PARTICLE_ME = ("什么", "怎么", "那么", "这么", "多么", "要么", "为什么")
 
 
 def phrasings(text: str) -> list[str]:
@@ -31,11 +33,17 @@ def phrasings(text: str) -> list[str]:
     c = compact(text)
     if not c or len(c) > MAX_CHARS:
         return []
+    if c.endswith("么") and not c.endswith(NOT_PARTICLE_ME):  # 在么 -> 在吗
+        c = c[:-1] + "吗"
     forms = [c, c.rstrip(TRAILING), c.lstrip(LEADING), c.strip(LEADING + TRAILING)]
     for name in (*ADDRESSED, *OPENING):  # 小助手，你能做什么 -> 你能做什么
         rest = c[len(name) :]
         if c.startswith(name) and rest.strip(LEADING + TRAILING):  # (你好呀 is no opening of 呀)
             forms += [rest, rest.rstrip(TRAILING)]
+    for name in ADDRESSED:  # 谢谢小助手, 你好啊机器人 -> 谢谢, 你好
+        rest = c[: -len(name)].rstrip(TRAILING)
+        if c.endswith(name) and rest:
+            forms.append(rest)
     for size in range(1, len(c) // 2 + 1):  # 谢谢谢谢 -> 谢谢, 你好你好 -> 你好
         unit = c[:size]
         if len(c) % size == 0 and unit * (len(c) // size) == c:

@@ -80,6 +80,15 @@ def _rows(name: str) -> list[dict]:
         ("麻烦你了", "smalltalk-thanks"),
         ("3Q", "smalltalk-thanks"),
         ("晚安", "smalltalk-bye"),
+        ("在么", "smalltalk-hello"),
+        ("谢谢小助手", "smalltalk-thanks"),
+        ("谢谢你的耐心解答！", "smalltalk-thanks"),
+        ("辛苦辛苦", "smalltalk-thanks"),
+        ("我知道了", "smalltalk-ok"),
+        ("就这样吧", "smalltalk-bye"),
+        ("你真棒", "smalltalk-praise"),
+        ("好厉害啊", "smalltalk-praise"),
+        ("你好笨", "smalltalk-abuse"),
     ],
 )
 async def test_small_talk_is_answered_by_its_entry(default_kb: Services, text: str, entry_id: str) -> None:
@@ -172,6 +181,9 @@ def test_phrasings_forgive_trimmings_only() -> None:
     assert phrasings("") == [] and phrasings("。。。") == []
     assert phrasings("你" * 31) == []  # a long message is a question
     assert "你好" in phrasings("小助手，你好呀") and phrasings("机器人") == ["机器人"]
+    assert "谢谢" in phrasings("谢谢小助手") and "你好" in phrasings("你好啊，机器人")  # the name after
+    assert "在吗" in phrasings("在么") and "是机器人吗" in phrasings("是机器人么")  # 么 for 吗
+    assert phrasings("你能做什么") == ["你能做什么"]  # (什么 keeps its 么)
 
 
 async def test_small_talk_edits_reach_the_bot_at_once(default_kb: Services) -> None:
