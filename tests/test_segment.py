@@ -24,6 +24,13 @@ def test_question_fillers_are_dropped(lexicon: Lexicon) -> None:
     assert not {"请问", "怎么", "呢", "我"} & set(words)
 
 
+def test_what_is_it_about_is_a_question_word_however_said(lexicon: Lexicon) -> None:
+    """咋回事 asks what 怎么回事 asks: 回事 is no word of the matter (it kept a policy from answering)."""
+    plain = lexicon.query_words(normalize("增值税减按1%是怎么回事"))
+    assert lexicon.query_words(normalize("增值税减按1%是咋回事")) == plain
+    assert lexicon.query_words(normalize("增值税减按1%是怎么一回事")) == plain
+
+
 def test_index_tokens_include_sub_words(lexicon: Lexicon) -> None:
     tokens = lexicon.index_tokens(normalize("外商投资企业备案"))
     assert {"外商", "投资", "外商投资", "企业", "备案"} <= set(tokens)
