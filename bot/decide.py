@@ -237,14 +237,18 @@ def literal_apart(
 
 
 def answers_a_part(q: Query, c: Candidate) -> bool:
-    """Whether ``c`` is a policy's own Q&A none of whose own questions asks in one of the forms of a
-    question asked in several clauses (惠聚榕城消费券怎么领 能不能跟店里的优惠一起用: how, then whether;
-    the Q&A on combining offers asks whether only): it answers a part of the question, and the
-    policy, not it, answers the whole."""
-    if len(q.forms) < 2 or c.info.parent_id is None or not c.info.question_texts:
+    """Whether ``c`` is a policy's own Q&A none of whose own questions asks in one of the forms, or
+    for one of the guide sections, of a question asked in several clauses (惠聚榕城消费券怎么领 能不能跟
+    店里的优惠一起用: how, then whether; the Q&A on combining offers asks whether only. 能开不可抗力证明
+    吗？要收费吗？: the Q&A asking whether one can be had names no fee): it answers a part of the
+    question, and the policy, not it, answers the whole."""
+    if q.asks_in < 2 or c.info.parent_id is None or not c.info.question_texts:
         return False
     forms = question_forms(c.info.question_texts)
-    return any(f not in forms for f in q.forms)
+    if len(q.forms) >= 2 and any(f not in forms for f in q.forms):
+        return True
+    asked = {name for t in c.info.question_texts for name, rx in ASPECTS if rx.search(t)}
+    return any(a not in asked for a in q.aspects)
 
 
 def head_word(q: Query) -> int | None:

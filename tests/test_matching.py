@@ -2778,6 +2778,27 @@ async def test_a_policy_qa_asked_in_only_some_of_the_forms_answers_a_part(defaul
     assert (d.status, d.entry_id) == ("answered", "policy-fuzhou-consumption-voucher-2020#qa3")
 
 
+async def test_a_policy_qa_not_asking_a_section_asked_answers_a_part(default_kb: Services) -> None:
+    """能开不可抗力证明吗？要收费吗？ asks whether the certificate can be had, then its fee: the Q&A asking
+    whether it can be had (no fee in its questions) had answered it (0.72) with nothing on the fee. It
+    answers a part, and the policy, which states both, is offered right after it."""
+    question = "疫情期间外贸订单交不了货，能开不可抗力证明吗？要收费吗？"
+    q = default_kb.kb.matcher.analyse(question)
+    assert q.asks_in == 2 and q.aspects == ("收费标准",)
+    found = await default_kb.qa.explain_decision(question)
+    assert (
+        found["entry_id"] == "policy-mofcom-foreign-trade-force-majeure-2020#qa1" and found["held"] == "part"
+    )
+    d = await default_kb.qa.ask(question)
+    assert d.status == "suggested"
+    assert [s.entry_id for s in d.suggestions][:2] == [
+        "policy-mofcom-foreign-trade-force-majeure-2020#qa1",
+        "policy-mofcom-foreign-trade-force-majeure-2020",
+    ]
+    d = await default_kb.qa.ask("开不可抗力证明要交钱吗？")  # (the Q&A asking the fee still answers it)
+    assert (d.status, d.entry_id) == ("answered", "policy-mofcom-foreign-trade-force-majeure-2020#qa3")
+
+
 async def test_the_policy_is_offered_beside_its_qa_answering_a_part(default_kb: Services) -> None:
     """Offered the Q&A answering a part of the question, one is offered the policy answering the whole
     right after it: as a policy and its Q&A give one answer (``same_answer``), the policy had been left
