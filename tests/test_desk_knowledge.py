@@ -89,6 +89,8 @@ def _rows(name: str) -> list[dict]:
         ("你真棒", "smalltalk-praise"),
         ("好厉害啊", "smalltalk-praise"),
         ("你好笨", "smalltalk-abuse"),
+        ("在吗？有个问题想咨询", "smalltalk-hello"),  # (咨询 alone would ask for the phone)
+        ("想请教一下", "smalltalk-hello"),
     ],
 )
 async def test_small_talk_is_answered_by_its_entry(default_kb: Services, text: str, entry_id: str) -> None:
