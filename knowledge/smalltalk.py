@@ -29,7 +29,8 @@ NOT_PARTICLE_ME = ("什么", "怎么", "那么", "这么", "多么", "要么", "
 
 
 def phrasings(text: str) -> list[str]:
-    """The compact forms a small-talk message is looked up by, the message itself first."""
+    """The compact forms a small-talk message is looked up by, the message itself first (a closing
+    么 read as 吗)."""
     c = compact(text)
     if not c or len(c) > MAX_CHARS:
         return []
