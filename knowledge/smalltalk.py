@@ -42,8 +42,7 @@ def phrasings(text: str) -> list[str]:
         if c.startswith(name) and rest.strip(LEADING + TRAILING):  # (你好呀 is no opening of 呀)
             forms += [rest, rest.rstrip(TRAILING)]
     for name in ADDRESSED:  # 谢谢小助手, 你好啊机器人 -> 谢谢, 你好
-        rest = c[: -len(name)].rstrip(TRAILING)
-        if c.endswith(name) and rest:
+        if c.endswith(name) and (rest := c[: -len(name)].rstrip(TRAILING)):
             forms.append(rest)
     for size in range(1, len(c) // 2 + 1):  # 谢谢谢谢 -> 谢谢, 你好你好 -> 你好
         unit = c[:size]
