@@ -71,10 +71,8 @@ class QAService:
             return self._small_talk(shown, entry)
         query, cands = self.kb.matcher.search(question, limit=10)
         verdict = decide(query, cands, self.settings)
-        if (
-            verdict.status != "answered"
-            and (small := self._small_talk_apart(question, query))
-            and (entry := await self.kb.answer_entry(small))
+        if (small := self._small_talk_apart(question, query)) and (
+            entry := await self.kb.answer_entry(small)
         ):
             return self._small_talk(shown, entry)
         suggestions = [Suggestion(c.entry_id, c.info.title, c.score) for c in verdict.alternatives]
@@ -145,7 +143,9 @@ class QAService:
         ask for no guide section and in no form, and name no matter the knowledge base knows (a word
         of ``MATTER_WEIGHT`` or more that some entry says). None otherwise: 你好，我想开个奶茶店 names
         a matter, 好的，那要多久 asks for a section (a follow-up: bot/conversation.py), 谢谢，那个是什么意思
-        asks what. Its matter unknown, the message has no answer to lose; its small talk has a reply."""
+        asks what. Its matter unknown, the message has no answer to lose; its small talk has a reply,
+        taken over an answer too: that answer was found by the small talk's own words (答非所问，气死我了
+        matches the FAQ on reaching a human by 答非所问, and is a complaint to apologise for)."""
         if query.aspect is not None or (apart := said_apart(self.kb.index, question)) is None:
             return None
         entry_id, rest = apart

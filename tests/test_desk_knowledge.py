@@ -109,6 +109,8 @@ async def test_small_talk_is_answered_by_its_entry(default_kb: Services, text: s
         ("您好，想问一下", "smalltalk-hello"),
         ("好的 我回头再看看", "smalltalk-ok"),
         ("无聊 讲个笑话吧", "smalltalk-chitchat"),
+        # (the whole matches an FAQ by the small talk's own words: 答非所问 asks it to reach a human)
+        ("答非所问，气死我了", "smalltalk-abuse"),
     ],
 )
 async def test_small_talk_said_apart_from_words_asking_nothing(
@@ -128,6 +130,7 @@ async def test_small_talk_said_apart_from_words_asking_nothing(
         "好的，那要多久",  # asks for a section: a follow-up (bot/conversation.py)
         "好的，湖北呢",  # ...呢 asks about what it names
         "你们这些当官的就知道踢皮球",  # 知道 inside a clause is no small talk
+        "答非所问，我要找人工",  # asks for a human: the FAQ on reaching one answers
     ],
 )
 async def test_small_talk_beside_a_question_is_not_its_answer(default_kb: Services, text: str) -> None:
