@@ -236,19 +236,29 @@ def literal_apart(
     return Verdict("answered", order[0], order, p, xs) if ok else None
 
 
-def answers_a_part(q: Query, c: Candidate) -> bool:
+def answers_a_part(q: Query, c: Candidate, cands: list[Candidate]) -> bool:
     """Whether ``c`` is a policy's own Q&A none of whose own questions asks in one of the forms, or
     for one of the guide sections, of a question asked in several clauses (惠聚榕城消费券怎么领 能不能跟
     店里的优惠一起用: how, then whether; the Q&A on combining offers asks whether only. 能开不可抗力证明
     吗？要收费吗？: the Q&A asking whether one can be had names no fee): it answers a part of the
-    question, and the policy, not it, answers the whole."""
+    question, and the policy, not it, answers the whole. A section counts only when another Q&A of
+    the policy among the candidates ``cands`` asks for it (the one on the fee): a Q&A asking which
+    firms count as hard hit answers what it takes to count, though its questions name no 条件."""
     if q.asks_in < 2 or c.info.parent_id is None or not c.info.question_texts:
         return False
     forms = question_forms(c.info.question_texts)
     if len(q.forms) >= 2 and any(f not in forms for f in q.forms):
         return True
-    asked = {name for t in c.info.question_texts for name, rx in ASPECTS if rx.search(t)}
-    return any(a not in asked for a in q.aspects)
+    unasked = set(q.aspects) - _aspects_asked(c)
+    return any(
+        o.info.parent_id == c.info.parent_id and o.entry_id != c.entry_id and unasked & _aspects_asked(o)
+        for o in cands
+    )
+
+
+def _aspects_asked(c: Candidate) -> set[str]:
+    """The guide sections one of a candidate's own questions names (``ASPECTS``)."""
+    return {name for t in c.info.question_texts for name, rx in ASPECTS if rx.search(t)}
 
 
 def head_word(q: Query) -> int | None:
@@ -292,7 +302,7 @@ def held_by(q: Query, c: Candidate, x: list[float], cands: list[Candidate] | Non
         return "tied"
     if crowded(c):
         return "crowded"
-    if answers_a_part(q, c):
+    if answers_a_part(q, c, cands or []):
         return "part"
     if thin(q, x):
         return "thin"
@@ -380,7 +390,7 @@ def with_whole(q: Query, offered: list[Candidate], cands: list[Candidate], limit
     part of the question (``answers_a_part``: 惠聚榕城消费券怎么领 能不能跟店里的优惠一起用, its Q&A on
     combining offers first): the policy answers the whole, and one Q&A of it (``same_answer``) had
     kept it out of the offer however well it scored."""
-    if limit < 2 or not offered or not answers_a_part(q, offered[0]):
+    if limit < 2 or not offered or not answers_a_part(q, offered[0], cands):
         return offered
     parent = next((c for c in cands if c.entry_id == offered[0].info.parent_id), None)
     return offered if parent is None else put_second(offered, parent, limit)

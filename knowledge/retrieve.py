@@ -231,7 +231,15 @@ FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("how", re.compile(r"如何|怎么|怎样|咋")),
     # (哪6个方面: numerals are digits once normalized; 什么时候 asks when, not what)
     ("what", re.compile(r"什么(?!时候)|啥(?!时候)|哪个|哪些|哪种|哪类|哪[一二两三四五六七八九十几0-9]")),
-    ("whether", re.compile(r"吗|是否|能否|可否|可不可以|能不能|是不是|有没有|会不会|要不要|需不需要")),
+    # (colloquially, a clause ending in 不 or 没 asks whether too: 要钱不, 能网上办不, 备案了没; as does a
+    # verb said either way: 收不收, 办没办)
+    (
+        "whether",
+        re.compile(
+            r"吗|是否|能否|可否|可不可以|能不能|是不是|有没有|会不会|要不要|需不需要"
+            r"|(?<=[\u4e00-\u9fff])(?:不|没|没有)(?=\s|$)|([\u4e00-\u9fff])[不没]\1"
+        ),
+    ),
 )
 
 

@@ -1795,6 +1795,12 @@ def test_features_of_a_match() -> None:
         ("六稳指的是哪6个方面", "what"),  # (哪六个, as normalized)
         ("哪三类企业要备案", "what"),
         ("理发店需要备案吗", "whether"),
+        # (colloquially, a clause ending in 不 or 没, or a verb said either way, asks whether)
+        ("二手车备案要钱不", "whether"),
+        ("特许经营备案了没", "whether"),
+        ("收不收费", "whether"),
+        ("不", None),
+        ("说不定", None),
         ("营业执照", None),
         ("一次能申请几件", "much"),
         ("要几天", "when"),
@@ -2801,6 +2807,21 @@ async def test_a_policy_qa_not_asking_a_section_asked_answers_a_part(default_kb:
     ]
     d = await default_kb.qa.ask("开不可抗力证明要交钱吗？")  # (the Q&A asking the fee still answers it)
     assert (d.status, d.entry_id) == ("answered", "policy-mofcom-foreign-trade-force-majeure-2020#qa3")
+
+
+async def test_a_policy_qa_answers_a_part_when_another_of_its_qas_asks_a_section_asked(
+    default_kb: Services,
+) -> None:
+    """不可抗力证明在哪开？要钱不 asks where and the fee (要钱不 asks whether, as 要钱吗 would): the Q&A on
+    the fee, which says only that a chamber of commerce issues it free, had answered it whole (0.996).
+    A Q&A whose policy has another Q&A asking for the section is not held for a section its own
+    questions do not name: the one on which firms count as hard hit answers what it takes to count."""
+    question = "不可抗力证明在哪开？要钱不"
+    q = default_kb.kb.matcher.analyse(question)
+    assert q.asks_in == 2 and q.aspects == ("办理地点与时间", "收费标准")
+    assert (await default_kb.qa.ask(question)).status != "answered"
+    d = await default_kb.qa.ask("开饭店的算不算困难行业？要满足什么条件")
+    assert (d.status, d.entry_id) == ("answered", "policy-epidemic-tax-2020#qa1")
 
 
 async def test_the_policy_is_offered_beside_its_qa_answering_a_part(default_kb: Services) -> None:
