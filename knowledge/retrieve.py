@@ -227,7 +227,7 @@ FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(_asking_ji(r"什么时候|何时|啥时候|哪天|哪年|几月|几号|几时|多久|多长时间|几天|多少天")),
     ),
     ("where", re.compile(r"哪里|哪儿|在哪|何处|去哪|找谁|谁")),
-    ("much", re.compile(_asking_ji(r"多少|几[个项件次岁位家条种类]|多大|多高|多贵"))),
+    ("much", re.compile(_asking_ji(r"多少|几[个项件次岁位家条种类章节款期批轮张份名]|多大|多高|多贵"))),
     ("how", re.compile(r"如何|怎么|怎样|咋")),
     # (哪6个方面: numerals are digits once normalized; 什么时候 asks when, not what)
     ("what", re.compile(r"什么(?!时候)|啥(?!时候)|哪个|哪些|哪种|哪类|哪[一二两三四五六七八九十几0-9]")),

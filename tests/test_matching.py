@@ -1803,6 +1803,8 @@ def test_features_of_a_match() -> None:
         ("说不定", None),
         ("营业执照", None),
         ("一次能申请几件", "much"),
+        ("消费券一次能用几张", "much"),
+        ("这部法律有几章", "much"),
         ("要几天", "when"),
         # A rough number (十几件, 二十几天, 好几趟) asks nothing.
         ("我这个月可能要申请十几件", None),
