@@ -960,10 +960,10 @@ class Matcher:
             ] = True
         factor[off_aspect] *= ASPECT_PENALTY
 
-        # Its own questions all ask in another form (why, when, how...): they ask another question.
-        # (Not a ``factor``: that says the entry lacks what is asked, ``off_type``.)
+        # Its own questions all ask in other forms (why, when, how...) than the question's clauses: they
+        # ask another question. (Not a ``factor``: that says the entry lacks what is asked, ``off_type``.)
         form = np.ones(len(docs))
-        form[other_form(q.form, docs, self._forms.__getitem__)] = FORM_PENALTY
+        form[other_form(q.forms or (q.form,), docs, self._forms.__getitem__)] = FORM_PENALTY
 
         covered, own = _score_parts(cover, key_cover, qsim)
         # Ties between full matches: how closely its own question was asked, in words, then as typed
@@ -1269,13 +1269,18 @@ def questions_aspects(texts: tuple[str, ...]) -> frozenset[str | None]:
 
 
 def other_form(
-    asked: str | None, docs: list[IndexedDoc], forms_of: Callable[[tuple[str, ...]], frozenset[str | None]]
+    asked: tuple[str | None, ...],
+    docs: list[IndexedDoc],
+    forms_of: Callable[[tuple[str, ...]], frozenset[str | None]],
 ) -> list[int]:
-    """The positions of the entries with questions of their own none of which asks in the form
-    ``asked`` (``forms_of`` their question texts, ``question_forms``): none when that is None."""
-    if asked is None:
+    """The positions of the entries with questions of their own none of which asks in one of the
+    forms ``asked`` (the forms of a question's clauses; ``forms_of`` their question texts,
+    ``question_forms``): 营业执照在哪里办，网上能办不 asks where, then whether, and the referral asked
+    where is in its form. None when no form is asked."""
+    wanted = {f for f in asked if f is not None}
+    if not wanted:
         return []
-    return [j for j, d in enumerate(docs) if d.question_texts and asked not in forms_of(d.question_texts)]
+    return [j for j, d in enumerate(docs) if d.question_texts and not wanted & forms_of(d.question_texts)]
 
 
 # The questions every policy's key field holds (``META_QUESTIONS``), as they are there (compact), and

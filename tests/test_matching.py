@@ -2058,7 +2058,7 @@ async def test_which_road_asks_a_place(default_kb: Services) -> None:
 
 
 def test_an_entry_whose_own_questions_ask_in_another_form_is_told() -> None:
-    """Only entries with questions of their own, none of them in the form asked, are marked; a
+    """Only entries with questions of their own, none of them in a form asked, are marked; a
     question that names no form marks none."""
     import dataclasses
 
@@ -2066,11 +2066,16 @@ def test_an_entry_whose_own_questions_ask_in_another_form_is_told() -> None:
     where = dataclasses.replace(_doc(1), question_texts=("哪里办预付卡",))
     mixed = dataclasses.replace(_doc(2), question_texts=("哪里办预付卡", "为何办预付卡"))
     docs = [why, where, mixed, _doc(3, asked=False)]
-    assert other_form("why", docs, question_forms) == [1]
-    assert other_form(None, docs, question_forms) == []
+    assert other_form(("why",), docs, question_forms) == [1]
+    assert other_form((None,), docs, question_forms) == [] and other_form((), docs, question_forms) == []
+    # A question asked in clauses of several forms is in an entry's form when one of them is (哪里办，
+    # 为什么要办: where, then why).
+    assert other_form(("where", "why"), docs, question_forms) == []
     # A question naming two forms asks in both: 去哪一级 is where, though 哪一 (what) is named last.
     both = [dataclasses.replace(_doc(4), question_texts=("应该去哪一级商务部门备案",))]
-    assert other_form("where", both, question_forms) == [] and other_form("why", both, question_forms) == [0]
+    assert other_form(("where",), both, question_forms) == [] and other_form(
+        ("why",), both, question_forms
+    ) == [0]
 
 
 def test_a_key_field_naming_more_of_the_question_tells_close_answers_apart() -> None:
