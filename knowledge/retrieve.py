@@ -232,7 +232,8 @@ FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # (哪6个方面: numerals are digits once normalized; 什么时候 asks when, not what)
     ("what", re.compile(r"什么(?!时候)|啥(?!时候)|哪个|哪些|哪种|哪类|哪[一二两三四五六七八九十几0-9]")),
     # (colloquially, a clause ending in 不 or 没 asks whether too: 要钱不, 能网上办不, 备案了没; as does a
-    # verb said either way: 收不收, 办没办)
+    # verb said either way within a clause, 办没办过, or in an entry's own questions, which ``_A_NOT_A``
+    # does not rewrite as the question's clause-final 收不收 -> 收吗)
     (
         "whether",
         re.compile(
