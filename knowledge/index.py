@@ -292,8 +292,9 @@ class DocTable:
     holds each doc's JSON (``encode_doc``) at ``offsets[i]:offsets[i + 1]``; docs added since
     (``Index.upsert``) are appended as objects."""
 
-    def __init__(self, ids: list[str], blob: Any, offsets: np.ndarray) -> None:
+    def __init__(self, ids: list[str], kinds: list[str], blob: Any, offsets: np.ndarray) -> None:
         self._ids = ids
+        self._kinds = kinds
         self._blob = blob
         self._offsets = offsets
         self._items: list[IndexedDoc | None] = [None] * len(ids)
@@ -301,6 +302,10 @@ class DocTable:
     def ids(self) -> list[str]:
         """The entry id of every doc, in doc order."""
         return self._ids
+
+    def kinds(self) -> list[str]:
+        """The kind of every doc, in doc order (no doc decoded)."""
+        return self._kinds
 
     def __len__(self) -> int:
         return len(self._items)
@@ -318,6 +323,12 @@ class DocTable:
         """A doc added after the load."""
         self._items.append(doc)
         self._ids.append(doc.entry_id)
+        self._kinds.append(doc.kind)
+
+
+def doc_kinds(docs: DocList) -> list[str]:
+    """The kind of every doc, in doc order, without decoding a loaded table's docs."""
+    return docs.kinds() if isinstance(docs, DocTable) else [d.kind for d in docs]
 
 
 DocList = list[IndexedDoc] | DocTable
@@ -443,6 +454,12 @@ class Index:
                 if key:
                     out[key].append(word)
         return dict(out)
+
+    def of_kind(self, kind: str) -> list[int]:
+        """The docs of one kind (removed ones too: callers look them up in the index, which knows),
+        found without decoding a loaded table's docs (small talk among 100,000 FAQs: a cold
+        ``policybot ask`` had decoded every one). The caller holds ``reading``."""
+        return [i for i, k in enumerate(doc_kinds(self.docs)) if k == kind]
 
     # -- updating in place --------------------------------------------------------------------------
     def remove(self, entry_id: str) -> None:

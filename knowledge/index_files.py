@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,12 @@ from knowledge.index import (
     QuestionTable,
     _Segment,
     dense_rows,
+    doc_kinds,
     encode_doc,
 )
 from knowledge.segment import cache_dir
 
-INDEX_FORMAT = 4  # bump when the files' layout or what they hold changes: older snapshots are then never read
+INDEX_FORMAT = 5  # bump when the files' layout or what they hold changes: older snapshots are then never read
 _ARRAYS = (
     *("start", "ids", "weights", "key_start", "key_ids", "df", "q_hashes", "q_docs", "doc_offsets"),
     *("q_grams", "q_gram_start", "q_gram_docs", "q_shortest"),
@@ -141,7 +143,8 @@ def _write_files(parts: Parts, folder: Path) -> dict[str, list[int]]:
     for name, array in arrays.items():
         np.save(folder / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
     ids = [d.entry_id for d in docs] if isinstance(docs, list) else docs.ids()
-    for name, value in (("vocab", list(main.vocab)), ("entry_ids", ids), ("pinyin", pinyin)):
+    named = (("vocab", list(main.vocab)), ("entry_ids", ids), ("kinds", doc_kinds(docs)), ("pinyin", pinyin))
+    for name, value in named:
         (folder / f"{name}.json").write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
     return {f.name: [f.stat().st_size, _crc(f)] for f in sorted(folder.iterdir())}
 
@@ -218,7 +221,13 @@ def read(folder: Path, index: Index, kb_id: str, signature: str, version: int) -
         if manifest.get(key) != value:
             raise SnapshotError(f"manifest {key} is {manifest.get(key)!r}, expected {value!r}")
     files: dict[str, list[int]] = manifest["files"]
-    wanted = {f"{a}.npy" for a in _ARRAYS} | {"docs.jsonl", "vocab.json", "entry_ids.json", "pinyin.json"}
+    wanted = {f"{a}.npy" for a in _ARRAYS} | {
+        "docs.jsonl",
+        "vocab.json",
+        "entry_ids.json",
+        "kinds.json",
+        "pinyin.json",
+    }
     if set(files) != wanted:
         raise SnapshotError("files missing from the manifest")
     for name, (size, crc) in files.items():
@@ -228,12 +237,14 @@ def read(folder: Path, index: Index, kb_id: str, signature: str, version: int) -
     arrays = {a: np.load(folder / f"{a}.npy", mmap_mode="r", allow_pickle=False) for a in _ARRAYS}
     words: list[str] = _json(folder / "vocab.json")
     ids: list[str] = _json(folder / "entry_ids.json")
+    kinds: list[str] = [sys.intern(k) for k in _json(folder / "kinds.json")]
     pinyin: dict[str, list[str]] = _json(folder / "pinyin.json")
     n = len(ids)
     if (
         len(arrays["doc_offsets"]) != n + 1
         or len(arrays["start"]) != len(words) + 1
         or len(arrays["q_shortest"]) != n
+        or len(kinds) != n
     ):
         raise SnapshotError("arrays of the wrong length")
     vocab = {w: i for i, w in enumerate(words)}
@@ -243,7 +254,7 @@ def read(folder: Path, index: Index, kb_id: str, signature: str, version: int) -
     questions = QuestionTable(
         *(arrays[a] for a in ("q_hashes", "q_docs", "q_grams", "q_gram_start", "q_gram_docs", "q_shortest"))
     )
-    table = DocTable(ids, _blob(folder / "docs.jsonl"), arrays["doc_offsets"])
+    table = DocTable(ids, kinds, _blob(folder / "docs.jsonl"), arrays["doc_offsets"])
     averages = manifest["averages"]
     index.install_parts(table, segment, questions, (float(averages[0]), float(averages[1])), pinyin)
 

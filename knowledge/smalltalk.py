@@ -142,7 +142,7 @@ def _small_talk_texts(index: Index) -> _Texts:
     cached = _TEXTS.get(index)
     if cached is not None and cached[0] == state:
         return cached[1]
-    texts = frozenset(t for d in index.docs if d.kind == "smalltalk" for t in d.question_texts)
+    texts = frozenset(t for i in index.of_kind("smalltalk") for t in index.docs[i].question_texts)
     found = texts, frozenset(t[0] for t in texts if t)
     _TEXTS[index] = (state, found)
     return found
