@@ -235,7 +235,7 @@ async def test_small_talk_is_found_in_a_loaded_snapshot_without_decoding_every_d
     assert {table.ids()[i] for i in talk} == {d.entry_id for d in built.docs if d.kind == "smalltalk"}
     assert sum(item is not None for item in table._items) <= len(talk) < len(table) // 10
     await kb.save_entry(NEW)  # (an added doc has its kind too)
-    assert kb.index.docs.kinds()[-1] == "faq" and len(table.kinds()) == len(table)
+    assert table.kinds()[-1] == "faq" and len(table.kinds()) == len(table)
 
 
 # How long a test waits for another worker's sync before it fails. The poll is 0.2 s and a sync takes
