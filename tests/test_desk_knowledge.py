@@ -85,6 +85,7 @@ def _rows(name: str) -> list[dict]:
         ("谢谢你的耐心解答！", "smalltalk-thanks"),
         ("辛苦辛苦", "smalltalk-thanks"),
         ("我知道了", "smalltalk-ok"),
+        ("不好意思啊", "smalltalk-ok"),  # (as 抱歉: 好的。还有其他问题可以继续问我。)
         ("就这样吧", "smalltalk-bye"),
         ("你真棒", "smalltalk-praise"),
         ("好厉害啊", "smalltalk-praise"),
