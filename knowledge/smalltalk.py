@@ -4,7 +4,8 @@ Greetings are made of words the matcher drops as fillers (你好, 谢谢, 在吗
 has nothing to search with. Small-talk entries are found instead by the exact compact form of the
 whole message (``Index.asked_as``), after forgiving the trimmings people add: trailing particles
 (你好呀, 谢谢啦), a leading interjection (嗯好的), name for the bot before or after what is said
-(小助手，你能做什么; 谢谢小助手) or opening (请问你是机器人吗), 么 for 吗 (在么), a word said twice
+(小助手，你能做什么; 谢谢小助手) or opening (请问你是机器人吗), 么 for 吗 (在么), 了没 for 了吗 (吃了没),
+the pronoun left out (吃了吗 for 你吃了吗), a word said twice
 (谢谢谢谢), emoji and punctuation;
 or, when the whole message is two or more of them in a row (好的，明白了; 谢谢，再见), by the last.
 Small talk said in a clause of its own beside other words (谢谢，帮大忙了; 你好，我想问一下) is found by
@@ -30,13 +31,17 @@ NOT_PARTICLE_ME = ("什么", "怎么", "那么", "这么", "多么", "要么", "
 
 def phrasings(text: str) -> list[str]:
     """The compact forms a small-talk message is looked up by, the message itself first (a closing
-    么 read as 吗)."""
+    么, or 了没, read as 吗)."""
     c = compact(text)
     if not c or len(c) > MAX_CHARS:
         return []
     if c.endswith("么") and not c.endswith(NOT_PARTICLE_ME):  # 在么 -> 在吗
         c = c[:-1] + "吗"
+    elif c.endswith(("了没", "了没有")):  # 吃了没 -> 吃了吗
+        c = c[: c.rindex("了没")] + "了吗"
     forms = [c, c.rstrip(TRAILING), c.lstrip(LEADING), c.strip(LEADING + TRAILING)]
+    if not c.startswith(("你", "您", *ADDRESSED, *OPENING)):  # the pronoun left out: 吃了吗 -> 你吃了吗
+        forms.append("你" + c.strip(LEADING + TRAILING))
     for name in (*ADDRESSED, *OPENING):  # 小助手，你能做什么 -> 你能做什么
         rest = c[len(name) :]
         if c.startswith(name) and rest.strip(LEADING + TRAILING):  # (你好呀 is no opening of 呀)
@@ -104,10 +109,11 @@ def _last_of_several(index: Index, c: str) -> str | None:
     if not texts:
         return None
     ends: dict[int, int] = {0: 0}
+    pronoun = "你" in firsts  # (a piece may leave out the 你 a phrasing begins with)
     for i in range(len(c)):
         # A piece from here is looked up as itself, less its trailing particles (both begin with
-        # c[i]) or less its leading interjection (begins with c[i] unless it is one).
-        if i not in ends or (c[i] not in firsts and c[i] not in LEADING):
+        # c[i]), less its leading interjection (begins with c[i] unless it is one) or with 你 before.
+        if i not in ends or (c[i] not in firsts and c[i] not in LEADING and not pronoun):
             continue
         for j in range(i + 1, min(len(c), i + PIECE_CHARS) + 1):
             if j not in ends and any(f in texts for f in _piece_forms(c[i:j])):
@@ -125,8 +131,8 @@ def _last_of_several(index: Index, c: str) -> str | None:
 
 def _piece_forms(piece: str) -> tuple[str, ...]:
     """The forms a piece of a longer message is looked up by: itself, less its trailing particles or
-    its leading interjection."""
-    return (piece, piece.rstrip(TRAILING), piece.lstrip(LEADING))
+    its leading interjection, and with the pronoun left out put back (早上好吃了吗: 你吃了吗)."""
+    return (piece, piece.rstrip(TRAILING), piece.lstrip(LEADING), "你" + piece)
 
 
 # The compact questions of an index's small-talk entries and the characters they begin with, with

@@ -86,6 +86,8 @@ def _rows(name: str) -> list[dict]:
         ("辛苦辛苦", "smalltalk-thanks"),
         ("我知道了", "smalltalk-ok"),
         ("不好意思啊", "smalltalk-ok"),  # (as 抱歉: 好的。还有其他问题可以继续问我。)
+        ("叫啥名字", "smalltalk-chitchat"),  # (你叫啥名字, the pronoun left out)
+        ("你好，吃了没", "smalltalk-chitchat"),  # (你吃了吗, said in a row after the greeting)
         ("就这样吧", "smalltalk-bye"),
         ("你真棒", "smalltalk-praise"),
         ("好厉害啊", "smalltalk-praise"),
@@ -190,6 +192,7 @@ def test_phrasings_forgive_trimmings_only() -> None:
     assert "谢谢" in phrasings("谢谢小助手") and "你好" in phrasings("你好啊，机器人")  # the name after
     assert "在吗" in phrasings("在么") and "是机器人吗" in phrasings("是机器人么")  # 么 for 吗
     assert phrasings("你能做什么") == ["你能做什么"]  # (什么 keeps its 么)
+    assert "你吃了吗" in phrasings("吃了没")  # 了没 for 了吗, and the pronoun left out
 
 
 async def test_small_talk_edits_reach_the_bot_at_once(default_kb: Services) -> None:
