@@ -109,11 +109,11 @@ def _last_of_several(index: Index, c: str) -> str | None:
     if not texts:
         return None
     ends: dict[int, int] = {0: 0}
-    pronoun = "你" in firsts  # (a piece may leave out the 你 a phrasing begins with)
     for i in range(len(c)):
         # A piece from here is looked up as itself, less its trailing particles (both begin with
-        # c[i]), less its leading interjection (begins with c[i] unless it is one) or with 你 before.
-        if i not in ends or (c[i] not in firsts and c[i] not in LEADING and not pronoun):
+        # c[i]), with 你 before (``firsts`` holds what follows a phrasing's 你) or less its leading
+        # interjection (begins with c[i] unless it is one).
+        if i not in ends or (c[i] not in firsts and c[i] not in LEADING):
             continue
         for j in range(i + 1, min(len(c), i + PIECE_CHARS) + 1):
             if j not in ends and any(f in texts for f in _piece_forms(c[i:j])):
@@ -135,7 +135,7 @@ def _piece_forms(piece: str) -> tuple[str, ...]:
     return (piece, piece.rstrip(TRAILING), piece.lstrip(LEADING), "你" + piece)
 
 
-# The compact questions of an index's small-talk entries and the characters they begin with, with
+# The compact questions of an index's small-talk entries and the characters a piece of them begins with, with
 # the state of the index they were read from (its documents list, how many documents, how many
 # removed): a build, an added or edited entry or a removal changes it. Only a filter: every piece it
 # passes is looked up in the index itself.
@@ -149,6 +149,8 @@ def _small_talk_texts(index: Index) -> _Texts:
     if cached is not None and cached[0] == state:
         return cached[1]
     texts = frozenset(t for i in index.of_kind("smalltalk") for t in index.docs[i].question_texts)
-    found = texts, frozenset(t[0] for t in texts if t)
+    # (what begins a phrasing, and what follows the 你 it begins with: 吃了吗 is 你吃了吗 said without it)
+    firsts = {t[0] for t in texts if t} | {t[1] for t in texts if t.startswith("你") and len(t) > 1}
+    found = texts, frozenset(firsts)
     _TEXTS[index] = (state, found)
     return found
