@@ -62,6 +62,44 @@ STATUS_WORDS = frozenset(
     {"进度", "查看进度", "查进度", "查询进度", "处理进度", "工单进度", "我的工单", "我的工单进度", "工单状态",
      "查工单", "查询工单", "问题进度", "我的问题进度", "处理到哪了", "有回复了吗", "回复了吗", "有人回复吗"}
 )  # fmt: skip
+# ... and, beyond those words, a whole message asking how the user's own question stands, in words of
+# asking, of "my question" and of progress or a reply only: 查一下进度, 我的工单怎么样了, 有人回复了吗,
+# 工作人员回复了没有. A message naming a matter (备案办理进度怎么查, 信息公开申请多久答复) is a question.
+_STATUS_ASK = r"(?:请|麻烦|帮我|帮忙|我想|我要|想|要)*(?:查|查查|查一下|查下|查看|查询|看|看看|看一下|看下|问问|问一下|问下)?"
+_STATUS_MINE = r"(?:(?:我|我们)的?)?(?:提交的|问的|反映的|留言的|咨询的)?"
+_STATUS_QUESTION = _STATUS_MINE + r"(?:问题|工单|留言)"
+_STATUS_WHO = r"(?:工作人员|人工|客服|你们|有人)"
+STATUS_SAID = re.compile(
+    "|".join(
+        (  # 帮我查一下进度, 我的问题处理进度怎么样了
+            _STATUS_ASK + r"(?:" + _STATUS_QUESTION + r"的?)?(?:处理)?(?:进度|进展|状态)"
+            r"(?:怎么样|咋样|如何|到哪了|到哪一步了|到哪儿了)?了?(?:呢|吗|啊|呀)?",
+            # 我的工单怎么样了
+            _STATUS_QUESTION + r"(?:处理得?)?(?:怎么样|咋样|如何|到哪)了?(?:呢|吗|啊|呀)?",
+            # 有人回复了吗, 我提交的问题有回复了吗, 我的问题有人处理吗
+            r"(?:" + _STATUS_QUESTION + r")?" + _STATUS_WHO + r"?有?(?:回复|答复|人处理)(?:我)?了?(?:吗|没)",
+            _STATUS_WHO + r"(?:回我|处理)了(?:吗|没)",  # 客服回我了吗, 你们处理了没
+        )
+    )
+)
+# ... and the same for a person (能不能转人工, 请帮我转接人工客服) and for withdrawing (撤回我的工单).
+_PLEASE = r"(?:请|麻烦|帮我|帮忙|给我|我要|我想|想|要|能不能|能否|可不可以|可以|能)*"
+HUMAN_SAID = re.compile(
+    _PLEASE
+    + r"(?:转|找|转接|接|联系)个?(?:人工|真人|工作人员)(?:客服|服务)?(?:吗|吧|呀|啊|好吗|可以吗|谢谢)?"
+    r"|(?:人工|真人)(?:客服)?(?:在吗|在不在|呢)"
+)
+CANCEL_SAID = re.compile(
+    _PLEASE
+    + r"(?:(?:撤回|撤销)(?:我的|我)?(?:工单|问题|提问|人工)?|取消(?:我的|我)?(?:工单|问题|提问|人工))(?:吧|吗|了)?"
+    r"|不用了?(?:撤回|撤销)(?:吧|了)?"
+)
+SAID_LONGEST = 20  # characters: a command said in words is short
+SAID: tuple[tuple[CommandName, re.Pattern[str]], ...] = (
+    ("human", HUMAN_SAID),
+    ("status", STATUS_SAID),
+    ("cancel", CANCEL_SAID),
+)
 CANCEL_WORDS = frozenset(
     {"撤回", "撤回工单", "取消工单", "撤销工单", "撤回问题", "撤回我的问题", "不用人工了", "不需要人工了",
      "取消人工", "取消转人工"}
@@ -294,10 +332,17 @@ def parse_command(text: str) -> tuple[CommandName, str] | None:
 def command_in_words(text: str) -> str | None:
     """The command the whole message asks for in words (``WORD_COMMANDS``): human (转人工, 客服),
     status (查看进度, 我的工单), cancel (撤回工单), subscribe (怎么订阅政策更新), unsubscribe (退订) or
-    subscriptions (我的订阅); None for anything else."""
+    subscriptions (我的订阅); or a short message said in other words of asking for a person, after
+    one's question or to withdraw it (``SAID``: 能不能转人工, 有人回复了吗, 撤回我的工单); None for
+    anything else."""
     forms = phrasings(text)
     for name, words in WORD_COMMANDS:
         if any(form in words for form in forms):
+            return name
+    if not forms or len(forms[0]) > SAID_LONGEST:
+        return None
+    for name, said in SAID:
+        if any(said.fullmatch(f) for f in forms):
             return name
     return None
 

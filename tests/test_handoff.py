@@ -238,6 +238,11 @@ def test_asking_for_a_person_in_words() -> None:
         "客服",
         "有人工吗？",
         "转真人",
+        "能不能转人工",
+        "请帮我转接人工客服",
+        "可以转人工吗",
+        "我想找人工",
+        "人工客服在吗",
     ):
         assert command_in_words(text) == "human", text
     for text in (
@@ -247,6 +252,9 @@ def test_asking_for_a_person_in_words() -> None:
         "人",
         "客服电话多少",
         "客服几点上班",
+        "转人工要多久",
+        "找工作人员办备案",
+        "联系工作人员的电话",
     ):
         assert command_in_words(text) is None, text
 
@@ -266,6 +274,36 @@ def test_status_and_cancel_in_words() -> None:
         assert command_in_words(text) is None, text
 
 
+def test_status_and_cancel_said_in_other_words() -> None:
+    """How a user asks after their question or takes it back, beyond the fixed words: only words of
+    asking, of "my question", of progress or a reply; a message naming a matter stays a question."""
+    for text in (
+        "帮我查一下进度",
+        "我的工单怎么样了",
+        "我提交的问题处理到哪了",
+        "有人回复了吗？",
+        "工作人员回复了没有",
+        "我的问题有人处理吗",
+        "查看处理进度",
+        "客服回我了吗",
+    ):
+        assert command_in_words(text) == "status", text
+    for text in ("撤回我的工单", "我想撤回问题", "取消我的问题", "不用了撤回吧"):
+        assert command_in_words(text) == "cancel", text
+    for text in (
+        "信息公开申请进度怎么查",
+        "我申请的备案进度",
+        "项目进展如何",
+        "你们回复要多久",
+        "12345回复了吗",
+        "我的问题",
+        "可以取消吗",
+        "取消备案",
+        "撤回申请",
+    ):
+        assert command_in_words(text) is None, text
+
+
 async def test_a_ticket_followed_and_withdrawn_in_words(app: App) -> None:
     await say(app, UNKNOWN)
     opened = await say(app, "转人工")
@@ -274,6 +312,21 @@ async def test_a_ticket_followed_and_withdrawn_in_words(app: App) -> None:
     withdrawn = await say(app, "撤回工单")
     assert withdrawn.text.startswith(f"已撤回工单 #{opened.ticket_id}")
     assert await tickets(app) == []  # none open
+    async with app.services.sessions() as s:
+        asked = await s.scalars(select(Message.text).where(Message.direction == "in"))
+        assert list(asked) == [UNKNOWN]  # the words were commands, not questions
+
+
+async def test_a_ticket_followed_and_withdrawn_in_other_words(app: App) -> None:
+    await say(app, UNKNOWN)
+    opened = await say(app, "能不能转人工")
+    assert opened.ticket_id is not None
+    for words in ("有人回复了吗？", "我的问题处理到哪了"):
+        status = await say(app, words)
+        assert status.kind == "info" and f"#{opened.ticket_id}" in status.text, words
+    withdrawn = await say(app, "撤回我的工单")
+    assert withdrawn.text.startswith(f"已撤回工单 #{opened.ticket_id}")
+    assert await tickets(app) == []
     async with app.services.sessions() as s:
         asked = await s.scalars(select(Message.text).where(Message.direction == "in"))
         assert list(asked) == [UNKNOWN]  # the words were commands, not questions
