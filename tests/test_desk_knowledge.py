@@ -61,6 +61,11 @@ def _rows(name: str) -> list[dict]:
         ("你是机器人还是真人？", "smalltalk-about"),
         ("垃圾机器人，啥都不懂", "smalltalk-abuse"),
         ("答非所问，你到底懂不懂啊", "smalltalk-abuse"),
+        # the answer said to be wrong: an apology, not the FAQ on correcting a record (我的信息不对)
+        ("不对", "smalltalk-abuse"),
+        ("答案不对！", "smalltalk-abuse"),
+        ("说的不是这个", "smalltalk-abuse"),
+        ("这个回答没用", "smalltalk-abuse"),
         ("给我讲个笑话呗", "smalltalk-chitchat"),
         # several in a row: the last one said is answered
         ("好的，明白了", "smalltalk-ok"),
