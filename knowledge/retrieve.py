@@ -1082,9 +1082,11 @@ class Matcher:
         the weight of the heaviest word it lacks, relative to the question's heaviest word, and the
         same two by specificity (``_specificity``: weight times idf in this knowledge base).
         A word counts when the doc says it literally or, for a word with synonyms, when the postings
-        show it (the doc says a synonym); by ``SHARED_HEADING`` only when a clause says it only in
-        its parents' headings or its document's title while a candidate sharing them says it in its
-        own heading or text (``_told_apart``): there, the word tells the siblings apart. A word of three characters or more that is not said counts half by the share of its
+        show it (the doc says a synonym); a word said only in a clause's parents' headings or its
+        document's title, or in an FAQ's category (``IndexedDoc.document``), counts too, but by
+        ``SHARED_HEADING`` only when a candidate sharing them says it in its own heading or text
+        (``_told_apart``): there, the word tells the siblings apart. A word of three characters or
+        more that is not said counts half by the share of its
         character pairs the doc holds (another segmentation). A word without synonyms that the
         postings show for a doc is in its text, so only words with synonyms (and one-character
         words, for the key field, where a literal match inside a longer word would not do) are
@@ -1106,7 +1108,7 @@ class Matcher:
         said_words: list[int] = []
         for j, doc in enumerate(docs):
             key, body = doc.key_text, doc.body_text  # (a word holds no space: never across the two)
-            shared, document = doc.shared_key, doc.document  # a clause's ("" for other kinds)
+            shared, document = doc.shared_key, doc.document  # a clause's, an FAQ's ("" for others)
             own = key[len(shared) :]
             c = k = lack = sc = s_lack = 0.0
             mask = said = 0
@@ -1118,7 +1120,7 @@ class Matcher:
                         got = SHARED_HEADING * v
                     else:
                         got = v
-                elif document and w in document:  # said only in its document's title: likewise
+                elif document and w in document:  # said only in its document's title or category: likewise
                     got = SHARED_HEADING * v if (w, document) in apart else v
                 elif grams:  # partly said: the share of its character pairs, at half weight
                     got = half * sum([g in key or g in body for g in grams])

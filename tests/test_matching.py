@@ -1225,6 +1225,48 @@ async def test_words_only_in_shared_headings_count_part(seeded: Services) -> Non
     )  # neither says 用权
 
 
+def test_an_faqs_category_is_what_it_is_asked_within(lexicon: Lexicon) -> None:
+    """An FAQ of its own is asked within its category (我申请的信息涉及别的公司, of 政府信息公开): a
+    question word said only there counts as said, by ``SHARED_HEADING`` when another candidate of the
+    category says it itself; a policy's Q&A, framed by its policy's title, is not."""
+    from knowledge.index import Index, tokenize_entry
+
+    def faq(i: int, question: str, answer: str, category: str, parent: str | None = None) -> Entry:
+        return Entry(
+            id=f"f{i}",
+            kind="faq",
+            question=question,
+            answer=answer,
+            category=category,
+            parent_id=parent,
+            status="published",
+            **{"title": "", "alternates": [], "sections": [], "tags": [], "source": {}, "heading_path": []},
+            **{"office": ""},
+        )
+
+    entries = [
+        faq(0, "申请的材料涉及别的公司，会不会公开？", "应书面征求第三方意见。", "政府信息公开"),
+        faq(1, "信息公开申请多久答复？", "20个工作日内答复，征求第三方意见的时间不计入。", "政府信息公开"),
+        faq(2, "申请的材料涉及别的公司，会不会公开？", "应书面征求第三方意见。", "政府信息公开", "p"),
+    ]
+    index = Index(lexicon)
+    index.build((e, tokenize_entry(e, lexicon)) for e in entries)
+    m = Matcher(index)
+    q = m.analyse("信息公开涉及第三方")
+    assert q.words[0] == "信息公开"
+    ogi, total = q.weights[0], sum(q.weights)
+
+    def cover(*numbers: int) -> list[float]:
+        top = np.asarray(numbers)
+        return m._coverage(q, top, [index.docs[d] for d in numbers]).cover
+
+    alone, child = cover(0)[0], cover(2)[0]
+    assert alone == pytest.approx(1.0)  # (it says every other word itself)
+    assert child < 1.0 - 0.4 * ogi / total  # its policy frames it: 信息公开 only partly said
+    # f1 says 信息公开 itself: said only in f0's category, it tells the two apart
+    assert cover(0, 1) == pytest.approx([1.0 - (1 - SHARED_HEADING) * ogi / total, cover(1)[0]])
+
+
 def test_function_characters_joined_by_jieba_are_light(lexicon: Lexicon) -> None:
     assert "内要" not in lexicon.word_freq  # a guess of jieba's HMM, not a dictionary word
     assert lexicon.informativeness("内要") == LIGHT_WEIGHT
