@@ -62,7 +62,8 @@ class IndexedDoc:
     body_text: str  # compact normalized body text
     # What a clause shares with its sibling clauses ("" for other kinds): the beginning of its key
     # text that its parents' headings make up, and its document's title (for an FAQ of its own, its
-    # category: what it is asked within). A word said only there does not tell the siblings apart.
+    # category and tags: what it is asked within). A word said only there does not tell the
+    # siblings apart.
     shared_key: str
     document: str
     questions: tuple[tuple[str, ...], ...]  # distinct canonical words of the question and each alternate
@@ -118,7 +119,7 @@ def _without_outline(entry: Entry) -> tuple[str, str]:
     return answer, sections
 
 
-TOKENS_FORMAT = 9  # bump when tokenize_entry caches something new, cuts otherwise or reads other fields
+TOKENS_FORMAT = 10  # bump when tokenize_entry caches something new, cuts otherwise or reads other fields
 # (``entry_fields``, ``META_QUESTIONS``): every cache is redone
 
 
@@ -771,11 +772,12 @@ def _shared_key(entry: Entry, key_text: str) -> str:
 
 
 def _document_title(entry: Entry) -> str:
-    """The compact title of the document a clause belongs to, or the category of an FAQ of its own
-    (not a policy's Q&A, which its policy's title frames): the matter it is asked within, which its
-    words take for granted (我申请的信息涉及别的公司, of 政府信息公开). "" for other kinds."""
-    if entry.kind == "faq" and entry.category and not entry.parent_id:
-        return compact(entry.category)
+    """The compact title of the document a clause belongs to, or the category and tags of an FAQ of
+    its own (not a policy's Q&A, which its policy's title frames), each apart (a word spans no two):
+    the matter it is asked within, which its words take for granted (我申请的信息涉及别的公司, of
+    政府信息公开, tagged 第三方). "" for other kinds."""
+    if entry.kind == "faq" and not entry.parent_id:
+        return "|".join(c for c in (compact(t) for t in [entry.category, *(entry.tags or ())] if t) if c)
     title = (entry.source or {}).get("title", "") if entry.kind == "clause" else ""
     return compact(title) if title else ""
 

@@ -1083,7 +1083,7 @@ class Matcher:
         same two by specificity (``_specificity``: weight times idf in this knowledge base).
         A word counts when the doc says it literally or, for a word with synonyms, when the postings
         show it (the doc says a synonym); a word said only in a clause's parents' headings or its
-        document's title, or in an FAQ's category (``IndexedDoc.document``), counts too, but by
+        document's title, or in an FAQ's category or tags (``IndexedDoc.document``), counts too, but by
         ``SHARED_HEADING`` only when a candidate sharing them says it in its own heading or text
         (``_told_apart``): there, the word tells the siblings apart. A word of three characters or
         more that is not said counts half by the share of its
@@ -1120,7 +1120,7 @@ class Matcher:
                         got = SHARED_HEADING * v
                     else:
                         got = v
-                elif document and w in document:  # said only in its document's title or category: likewise
+                elif document and w in document:  # said only in its document's title, or category or tags
                     got = SHARED_HEADING * v if (w, document) in apart else v
                 elif grams:  # partly said: the share of its character pairs, at half weight
                     got = half * sum([g in key or g in body for g in grams])
