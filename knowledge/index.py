@@ -61,9 +61,9 @@ class IndexedDoc:
     key_text: str  # compact normalized key text
     body_text: str  # compact normalized body text
     # What a clause shares with its sibling clauses ("" for other kinds): the beginning of its key
-    # text that its parents' headings make up, and its document's title (for an FAQ of its own, its
-    # category and tags: what it is asked within). A word said only there does not tell the
-    # siblings apart.
+    # text that its parents' headings make up, and its document's title. A word said only there
+    # does not tell the siblings apart. (For an FAQ of its own, ``document`` holds its category and
+    # tags: what it is asked within, its own, shared with none.)
     shared_key: str
     document: str
     questions: tuple[tuple[str, ...], ...]  # distinct canonical words of the question and each alternate

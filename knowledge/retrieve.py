@@ -1083,9 +1083,10 @@ class Matcher:
         same two by specificity (``_specificity``: weight times idf in this knowledge base).
         A word counts when the doc says it literally or, for a word with synonyms, when the postings
         show it (the doc says a synonym); a word said only in a clause's parents' headings or its
-        document's title, or in an FAQ's category or tags (``IndexedDoc.document``), counts too, but by
-        ``SHARED_HEADING`` only when a candidate sharing them says it in its own heading or text
-        (``_told_apart``): there, the word tells the siblings apart. A word of three characters or
+        document's title counts too, but by ``SHARED_HEADING`` only when a candidate sharing them
+        says it in its own heading or text (``_told_apart``): there, the word tells the siblings
+        apart; one said only in an FAQ's category or tags (``IndexedDoc.document``: what it is asked
+        within), of two Chinese characters or more, counts fully. A word of three characters or
         more that is not said counts half by the share of its
         character pairs the doc holds (another segmentation). A word without synonyms that the
         postings show for a doc is in its text, so only words with synonyms (and one-character
@@ -1098,7 +1099,12 @@ class Matcher:
         spec_total, spec_top = sum(spec) or 1.0, max(spec, default=0.0) or 1.0
         # Each word's plan with its specificity, its bit in ``key_words`` and whether a literal
         # match in the key counts (not for one character: postings only).
-        rows = [(*p, sp, 1 << i, len(p[0]) > 1) for i, (p, sp) in enumerate(zip(plan, spec, strict=True))]
+        # ... and whether it may be said in an FAQ's category or tags: a word of two Chinese characters
+        # or more (c of 计划C is no word of "insurance").
+        rows = [
+            (*p, sp, 1 << i, len(p[0]) > 1, len(p[0]) > 1 and is_han(p[0][0]))
+            for i, (p, sp) in enumerate(zip(plan, spec, strict=True))
+        ]
         cover: list[float] = []
         key_cover: list[float] = []
         missing: list[float] = []
@@ -1112,7 +1118,7 @@ class Matcher:
             own = key[len(shared) :]
             c = k = lack = sc = s_lack = 0.0
             mask = said = 0
-            for w, v, held, in_key, grams, half, sp, bit, literal in rows:
+            for w, v, held, in_key, grams, half, sp, bit, literal, named in rows:
                 said_in_key = w in key
                 if said_in_key or w in body or (held is not None and held[j]):
                     # Said only in a heading the clause shares with a sibling that says it itself.
@@ -1120,7 +1126,8 @@ class Matcher:
                         got = SHARED_HEADING * v
                     else:
                         got = v
-                elif document and w in document:  # said only in its document's title, or category or tags
+                elif document and w in document and (shared or doc.kind == "clause" or named):
+                    # said only in its document's title (or an FAQ's category or tags): likewise
                     got = SHARED_HEADING * v if (w, document) in apart else v
                 elif grams:  # partly said: the share of its character pairs, at half weight
                     got = half * sum([g in key or g in body for g in grams])
@@ -1389,14 +1396,18 @@ def _union(lists: list[np.ndarray]) -> np.ndarray:
 def _told_apart(words: list[str], docs: list[IndexedDoc]) -> set[tuple[str, str]]:
     """(word, shared heading) and (word, document title) pairs for which a candidate clause says the
     word in its own heading or text: siblings that say it only in what they share are the weaker
-    for it. Words in a heading or title that no candidate says itself count fully for every one."""
+    for it. Words in a heading or title that no candidate says itself count fully for every one.
+    (Only clauses share these; an FAQ's category and tags are its own. Only words that some
+    clause's heading or title holds are looked at: no other pair is ever asked for.)"""
+    shared = [doc for doc in docs if doc.kind == "clause" and (doc.shared_key or doc.document)]
+    contexts = {s for doc in shared for s in (doc.shared_key, doc.document) if s}
+    asked = [w for w in words if any(w in s for s in contexts)]
     apart: set[tuple[str, str]] = set()
-    for doc in docs:
-        if doc.shared_key or doc.document:
-            own, body = doc.key_text[len(doc.shared_key) :], doc.body_text
-            for w in words:
-                if w in own or w in body:
-                    apart.update((w, shared) for shared in (doc.shared_key, doc.document) if shared)
+    for doc in shared if asked else ():
+        own, body = doc.key_text[len(doc.shared_key) :], doc.body_text
+        for w in asked:
+            if w in own or w in body:
+                apart.update((w, s) for s in (doc.shared_key, doc.document) if s)
     return apart
 
 

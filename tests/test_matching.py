@@ -1227,8 +1227,9 @@ async def test_words_only_in_shared_headings_count_part(seeded: Services) -> Non
 
 def test_an_faqs_category_and_tags_are_what_it_is_asked_within(lexicon: Lexicon) -> None:
     """An FAQ of its own is asked within its category and tags (我申请的信息涉及别的公司, of 政府信息公开,
-    tagged 隐私): a question word said only there counts as said, by ``SHARED_HEADING`` when
-    another candidate says it itself; a policy's Q&A, framed by its policy's title, is not."""
+    tagged 隐私): a question word of two Chinese characters or more said only there counts as said,
+    though another candidate says it itself (they are the FAQ's own, not shared as a clause's
+    headings are); a policy's Q&A, framed by its policy's title, is not."""
     from knowledge.index import Index, tokenize_entry
 
     def faq(i: int, question: str, answer: str, category: str, parent: str | None = None) -> Entry:
@@ -1264,8 +1265,7 @@ def test_an_faqs_category_and_tags_are_what_it_is_asked_within(lexicon: Lexicon)
     alone, child = cover(0)[0], cover(2)[0]
     assert alone == pytest.approx(1.0)  # (it says every other word itself)
     assert child < 1.0 - 0.4 * ogi / total  # its policy frames it: 信息公开 only partly said
-    # f1 says 信息公开 itself: said only in f0's category, it tells the two apart
-    assert cover(0, 1) == pytest.approx([1.0 - (1 - SHARED_HEADING) * ogi / total, cover(1)[0]])
+    assert cover(0, 1) == pytest.approx([1.0, cover(1)[0]])  # (f1 says 信息公开 itself)
     q = m.analyse("涉及隐私会公开吗")
     assert "隐私" in q.words
     assert cover(0)[0] == pytest.approx(1.0) and cover(2)[0] < 1.0  # (the tag: f0's, not the Q&A's)
