@@ -62,7 +62,7 @@ from knowledge.retrieve import (
     question_forms,
 )
 from knowledge.segment import LIGHT_WEIGHT, Lexicon
-from knowledge.text import normalize
+from knowledge.text import is_han, normalize
 from policybot.cli import _explained_text
 from tests.conftest import SHARED, seed_path
 
@@ -2589,9 +2589,10 @@ async def test_entries_sharing_the_question_asked_are_one_tie_in_id_order(
 def _plain_coverage(m, q, top: np.ndarray) -> list[tuple[float, float]]:
     """Matcher._coverage's rule, word by word and written plainly: said literally (or, for a word
     with synonyms, shown by its postings) counts fully, but a clause's word said only in its
-    parents' headings or its document's title counts SHARED_HEADING when a candidate sharing them
-    says it itself; otherwise half, by the share of its character pairs said; in the key field
-    literally (one character: by the key postings only)."""
+    parents' headings or its document's title counts SHARED_HEADING when a clause sharing them
+    says it itself; an FAQ's word said only in its category or tags counts fully when of two
+    Chinese characters or more; otherwise half, by the share of its character pairs said; in the
+    key field literally (one character: by the key postings only)."""
     idx = m.index
     total = sum(q.weights) or 1.0
     docs = [idx.docs[d] for d in top.tolist()]
@@ -2607,12 +2608,15 @@ def _plain_coverage(m, q, top: np.ndarray) -> list[tuple[float, float]]:
             grouped = w in m._grouped
             # A sibling (same parents' headings, same document) among the candidates says it itself.
             sibling_heading = any(o.shared_key == doc.shared_key and says_itself(o, w) for o in docs)
-            sibling_title = any(o.document == doc.document and says_itself(o, w) for o in docs)
+            sibling_title = any(
+                o.kind == "clause" and o.document == doc.document and says_itself(o, w) for o in docs
+            )
+            in_context = doc.kind == "clause" or (len(w) > 1 and is_han(w[0]))  # (an FAQ's: its own)
             shared_only = bool(doc.shared_key) and w in doc.key_text and not says_itself(doc, w)
             if w in text or (grouped and d in idx.postings(w)[0].tolist()):
                 cover += SHARED_HEADING * v if shared_only and sibling_heading else v
-            elif doc.document and w in doc.document:
-                cover += SHARED_HEADING * v if sibling_title else v
+            elif doc.document and w in doc.document and in_context:
+                cover += SHARED_HEADING * v if doc.kind == "clause" and sibling_title else v
             elif len(w) > 1:
                 pairs = [w[i : i + 2] for i in range(len(w) - 1)]
                 cover += v * 0.5 * sum(p in text for p in pairs) / len(pairs)
@@ -2626,9 +2630,10 @@ def _plain_coverage(m, q, top: np.ndarray) -> list[tuple[float, float]]:
 async def test_coverage_follows_its_rule_on_real_questions(default_kb: Services) -> None:
     """The re-ranker's coverage (loops arranged for speed) equals the plain rule for every candidate
     of the FAQ eval questions, which exercise synonyms, one-character words and partly said words,
-    and of two questions on the seed document's clauses (shared headings, the document's title)."""
+    and of two questions on the seed document's clauses (shared headings, the document's title);
+    FAQs' categories and tags among them."""
     m = default_kb.kb.matcher
-    partly = grouped = single = shared = titled = 0
+    partly = grouped = single = shared = titled = filed = 0
     for question in [r["question"] for r in _load(FAQ_EVAL)] + ["方案里用权公开", "方案里讲的舆论引导"]:
         q = m.analyse(question)
         top, _ = m._retrieve(q)
@@ -2652,10 +2657,12 @@ async def test_coverage_follows_its_rule_on_real_questions(default_kb: Services)
         for d in docs:
             own = d.key_text.removeprefix(d.shared_key) + "\n" + d.body_text
             shared += any(d.shared_key and w in d.key_text and w not in own for w in q.words)
-            titled += any(
-                d.document and w in d.document and w not in d.key_text + d.body_text for w in q.words
-            )
-    assert grouped and single and partly and shared and titled  # each branch of the rule was met
+            unsaid_there = [
+                w for w in q.words if d.document and w in d.document and w not in d.key_text + d.body_text
+            ]
+            titled += d.kind == "clause" and bool(unsaid_there)
+            filed += d.kind == "faq" and bool(unsaid_there)
+    assert grouped and single and partly and shared and titled and filed  # each branch of the rule was met
 
 
 async def test_a_kept_candidate_is_ranked_in_full_whatever_its_rank(default_kb: Services) -> None:
