@@ -1230,30 +1230,20 @@ def test_an_faqs_category_and_tags_are_what_it_is_asked_within(lexicon: Lexicon)
     tagged 隐私): a question word of two Chinese characters or more said only there counts as said,
     though another candidate says it itself (they are the FAQ's own, not shared as a clause's
     headings are); a policy's Q&A, framed by its policy's title, is not."""
-    from knowledge.index import Index, tokenize_entry
-
-    def faq(i: int, question: str, answer: str, category: str, parent: str | None = None) -> Entry:
-        return Entry(
-            id=f"f{i}",
-            kind="faq",
-            question=question,
-            answer=answer,
-            category=category,
-            parent_id=parent,
-            tags=["隐私"],
-            status="published",
-            **{"title": "", "alternates": [], "sections": [], "source": {}, "heading_path": []},
-            **{"office": ""},
-        )
-
-    entries = [
-        faq(0, "申请的材料涉及别的公司，会不会公开？", "应书面征求第三方意见。", "政府信息公开"),
-        faq(1, "信息公开申请多久答复？", "20个工作日内答复，征求第三方意见的时间不计入。", "政府信息公开"),
-        faq(2, "申请的材料涉及别的公司，会不会公开？", "应书面征求第三方意见。", "政府信息公开", "p"),
-    ]
-    index = Index(lexicon)
-    index.build((e, tokenize_entry(e, lexicon)) for e in entries)
-    m = Matcher(index)
+    ogi_faq = {"category": "政府信息公开", "tags": ["隐私"]}
+    m = _matcher_of(
+        lexicon,
+        [
+            _faq_entry(0, "申请的材料涉及别的公司，会不会公开？", "应书面征求第三方意见。", **ogi_faq),
+            _faq_entry(
+                1, "信息公开申请多久答复？", "20个工作日内答复，征求第三方意见的时间不计入。", **ogi_faq
+            ),
+            _faq_entry(
+                2, "申请的材料涉及别的公司，会不会公开？", "应书面征求第三方意见。", parent_id="p", **ogi_faq
+            ),
+        ],
+    )
+    index = m.index
     q = m.analyse("信息公开涉及第三方")
     assert q.words[0] == "信息公开"
     ogi, total = q.weights[0], sum(q.weights)
@@ -2682,25 +2672,27 @@ async def test_a_kept_candidate_is_ranked_in_full_whatever_its_rank(default_kb: 
             assert got == [(c.entry_id, c.score, c.phrase) for c in expect], question
 
 
-def _faq_matcher(lexicon: Lexicon, faqs: list[tuple[str, str]]) -> Matcher:
-    """A matcher over a few FAQs built in memory, ids f0, f1... in order: (question, answer) each."""
+def _faq_entry(i: int, question: str, answer: str, **fields: object) -> Entry:
+    """An FAQ entry built in memory, id f{i}; ``fields`` (category, tags, parent_id...) over empty ones."""
+    empty = {"title": "", "alternates": [], "sections": [], "tags": [], "source": {}, "heading_path": []}
+    rest = {**empty, "office": "", "parent_id": None, **fields}
+    return Entry(id=f"f{i}", kind="faq", question=question, answer=answer, status="published", **rest)
+
+
+def _matcher_of(lexicon: Lexicon, entries: list[Entry]) -> Matcher:
+    """A matcher over entries built in memory."""
     from knowledge.index import Index, tokenize_entry
 
-    entries = [
-        Entry(
-            id=f"f{i}",
-            kind="faq",
-            question=question,
-            answer=answer,
-            status="published",
-            **{"title": "", "alternates": [], "sections": [], "tags": [], "source": {}, "heading_path": []},
-            **{"office": "", "parent_id": None},
-        )
-        for i, (question, answer) in enumerate(faqs)
-    ]
     index = Index(lexicon)
     index.build((e, tokenize_entry(e, lexicon)) for e in entries)
     return Matcher(index)
+
+
+def _faq_matcher(lexicon: Lexicon, faqs: list[tuple[str, str]]) -> Matcher:
+    """A matcher over a few FAQs built in memory, ids f0, f1... in order: (question, answer) each."""
+    return _matcher_of(
+        lexicon, [_faq_entry(i, question, answer) for i, (question, answer) in enumerate(faqs)]
+    )
 
 
 def test_a_fragment_said_whole_in_an_own_question_is_phrased_literally(lexicon: Lexicon) -> None:
