@@ -93,6 +93,8 @@ CANCEL_SAID = re.compile(
     _PLEASE
     + r"(?:(?:撤回|撤销)(?:我的|我)?(?:工单|问题|提问|人工)?|取消(?:我的|我)?(?:工单|问题|提问|人工))(?:吧|吗|了)?"
     r"|不用了?(?:撤回|撤销)(?:吧|了)?"
+    # 我不要人工了, 不用转人工了, 算了不需要工作人员了: no longer wanting the person asked for
+    r"|(?:算了)?(?:我)?(?:不要|不用|不需要|不想)(?:再)?(?:转|找|等)?(?:人工|真人|工作人员)(?:客服|服务)?(?:了|啦)(?:吧)?"
 )
 SAID_LONGEST = 20  # characters: a command said in words is short
 SAID: tuple[tuple[CommandName, re.Pattern[str]], ...] = (

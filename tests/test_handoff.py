@@ -288,7 +288,14 @@ def test_status_and_cancel_said_in_other_words() -> None:
         "客服回我了吗",
     ):
         assert command_in_words(text) == "status", text
-    for text in ("撤回我的工单", "我想撤回问题", "取消我的问题", "不用了撤回吧"):
+    for text in (
+        "撤回我的工单",
+        "我想撤回问题",
+        "取消我的问题",
+        "不用了撤回吧",
+        "我不要人工了",
+        "不用转人工了",
+    ):
         assert command_in_words(text) == "cancel", text
     for text in (
         "信息公开申请进度怎么查",
@@ -300,6 +307,7 @@ def test_status_and_cancel_said_in_other_words() -> None:
         "可以取消吗",
         "取消备案",
         "撤回申请",
+        "不要人工审核的备案有哪些",
     ):
         assert command_in_words(text) is None, text
 
