@@ -220,7 +220,7 @@ RESIDENT_FLOORS = {
     ("t",): (0.55, 0.07, 0.17),
     ("u",): (0.60, 0.05, 0.19),
     ("v",): (0.65, 0.07, 0.21),
-    ("w",): (0.70, 0.07, 0.40),
+    ("w",): (0.70, 0.05, 0.40),
 }
 
 
@@ -1383,6 +1383,14 @@ async def test_guides_answer_the_section_asked_about(
         ("有人打电话说能帮我办回收备案", None),
         ("店关门了老板电话也打不通", None),
         ("回收备案的咨询电话是多少", "咨询电话"),
+        ("报废汽车回收拆解资质咋申请", "办理流程"),  # how to apply, said colloquially
+        ("外商投资信息报告怎样办理", "办理流程"),
+        # a place named, asked whether it deals with the matter: where to go
+        ("拍卖许可在鼓楼区商务局能办吗", "办理地点与时间"),
+        ("拍卖业务许可 鼓楼区能办吗", "办理地点与时间"),
+        ("再生资源回收备案在区里可以办理不", "办理地点与时间"),
+        ("拍卖许可在福建网上办事大厅能申请吗", "在线办理"),  # (online, whatever the platform's name)
+        ("我这种情况能不能办", "办理条件"),  # (whether one qualifies: no place named)
     ],
 )
 def test_the_guide_section_a_question_asks_for(question: str, aspect: str | None) -> None:
