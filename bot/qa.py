@@ -9,9 +9,16 @@ from bot.confidence import FEATURES, features, same_section, shipped_model
 from bot.config import MatchingSettings
 from bot.decide import decide, distinct, held_by, same_answer
 from bot.messages import Decision, Suggestion
-from knowledge.answers import answer_text, citation, penalty_section, section_answer, source_of
+from knowledge.answers import (
+    answer_text,
+    citation,
+    penalty_section,
+    section_answer,
+    source_of,
+    telling_section,
+)
 from knowledge.models import Entry
-from knowledge.retrieve import MATTER_WEIGHT, Candidate, Query
+from knowledge.retrieve import MATTER_WEIGHT, Candidate, Query, asked_aspect, asked_form
 from knowledge.smalltalk import find_small_talk, said_apart
 from knowledge.store import KnowledgeBase
 from knowledge.text import clean_display, has_han
@@ -29,6 +36,7 @@ NOT_CHINESE_NOTICE = (
 )
 LATIN_LETTERS = 4  # letters a question without Chinese needs to be read as another language
 CLOSEST_LIMIT = 3  # closest entries offered with a question the bot cannot answer
+TELLING_WEIGHT = 0.2  # a question word lighter than this (要, 办, 填) tells no guide section apart
 ASKS_ABOUT = "呢"  # a clause ending so asks about what it names (湖北呢), whatever its words
 
 
@@ -104,6 +112,10 @@ class QAService:
             if query.asks_consequence and (penalty := penalty_section(entry)):
                 aspect, asked = penalty, (penalty,)
                 decision.aspect = penalty
+            # ... and the section saying more of what its asking clauses name than the one asked for.
+            elif telling := telling_section(entry, self._said_asking(query), aspect):
+                aspect, asked = telling, tuple(dict.fromkeys((telling, *asked)))
+                decision.aspect = telling
             _answer_with(decision, entry, aspect, [entry, *parts] if parts else None, asked)
             joined = {c.entry_id for c in together}
             decision.suggestions = [s for s in suggestions[1:] if s.entry_id not in joined]
@@ -125,6 +137,24 @@ class QAService:
             },
         )
         return decision
+
+    def _said_asking(self, query: Query) -> list[tuple[tuple[str, ...], float]]:
+        """The words that name a matter (not how it asks, not the lightest: 要, 办) in a question's
+        asking clauses that ask for no guide section (all of them when none does), each with its
+        spellings and weight, for ``telling_section``: a clause asking for a section has its answer
+        there (二手车备案在哪个系统上填报: 在线办理, whatever other section says 填报)."""
+        asking = [c for c in query.norm.split() if asked_form(c)] or [query.norm]
+        clauses = [c for c in asking if not asked_aspect(c)] if query.aspect else asking
+        if not clauses:
+            return []
+        out: list[tuple[tuple[str, ...], float]] = []
+        for i, (word, w) in enumerate(zip(query.words, query.weights, strict=True)):
+            if query.asking >> i & 1 or w < TELLING_WEIGHT:
+                continue
+            spellings = (word, *self.kb.matcher.lex.spellings(word))
+            if any(s in c for s in spellings for c in clauses):
+                out.append((spellings, w))
+        return out
 
     def answered_by(self, alone: Decision, entry: Entry, aspect: str | None) -> Decision:
         """The question of ``alone`` (its own decision) answered with ``entry`` (for a guide, its section

@@ -7,8 +7,12 @@ from datetime import date
 from typing import Any
 
 from knowledge.models import Entry
+from knowledge.text import normalize
 
 GUIDE_OVERVIEW = ("事项名称", "办理条件", "申请材料")
+TELLING_SECTIONS = (
+    2  # a word said in more sections of a guide than this tells none apart (``telling_section``)
+)
 # What a guide section says when it states a penalty (未按规定备案的，处1万元以上5万元以下罚款).
 _STATES_PENALTY = re.compile(r"罚|处分|法律责任|吊销|追究")
 
@@ -20,6 +24,38 @@ def penalty_section(entry: Entry) -> str | None:
     if entry.kind != "guide":
         return None
     return next((name for name, text in entry.sections if _STATES_PENALTY.search(text)), None)
+
+
+def telling_section(
+    entry: Entry, said: list[tuple[tuple[str, ...], float]], aspect: str | None
+) -> str | None:
+    """The section of a guide that says more of what the question's asking clauses name than the
+    section they ask for (``aspect``; the overview when None), and all of what that one says: 报废机动车
+    资质认定要专家现场验收吗，公示几天 asks 办理时限, but 办理流程 states both the experts' inspection and
+    the days of notice. ``said``: each word of the asking clauses that names a matter, with its
+    spellings (normalized) and weight; the guide's title words tell no section apart. None when no
+    section says more, for other kinds, or when it would be the 事项名称 the overview shows."""
+    if entry.kind != "guide" or not said:
+        return None
+    title = normalize(entry.title).replace(" ", "")
+    words = [(spellings, w) for spellings, w in said if not any(s in title for s in spellings)]
+    if not words:
+        return None
+    held: dict[str, set[int]] = {}
+    for name, text in entry.sections:
+        norm = normalize(text).replace(" ", "")
+        held[name] = {i for i, (spellings, _) in enumerate(words) if any(s in norm for s in spellings)}
+    # (a word said in most sections tells none apart)
+    common = {i for i in range(len(words)) if sum(i in ids for ids in held.values()) > TELLING_SECTIONS}
+    held = {name: ids - common for name, ids in held.items()}
+    base = held.get(aspect, set()) if aspect else set()
+    weight = {name: sum(words[i][1] for i in ids) for name, ids in held.items()}
+    best = max(held, key=weight.__getitem__)  # (the first of the best, in the guide's order)
+    if best == aspect or weight[best] <= sum(words[i][1] for i in base) or not held[best] >= base:
+        return None
+    # (the section naming the matter, first of a guide, says what it is and who deals with it: the
+    # answer as asked, or the overview, shows it best)
+    return None if best == "事项名称" else best
 
 
 def answer_text(entry: Entry, aspect: str | None = None, asked: tuple[str, ...] = ()) -> str:

@@ -43,7 +43,7 @@ from bot.decide import (
 )
 from bot.qa import EMPTY_NOTICE, ESCALATE_NOTICE, NO_TEXT_NOTICE, NOT_CHINESE_NOTICE, closest, not_chinese
 from bot.services import Services
-from knowledge.answers import answer_text, citation, is_expired, section_answer, source_of
+from knowledge.answers import answer_text, citation, is_expired, section_answer, source_of, telling_section
 from knowledge.importers.base import ParsedEntry
 from knowledge.models import Entry
 from knowledge.retrieve import (
@@ -1416,6 +1416,54 @@ async def test_a_guide_asked_for_two_sections_in_two_clauses_shows_both(default_
     assert sections["收费标准"] not in answer and "收费标准" in answer.split("本指南还包括：")[1]
     one = await default_kb.qa.ask("再生资源回收备案要带哪些材料")
     assert (one.answer or "").startswith(f"【{entry.title}｜申请材料】\n{sections['申请材料']}")
+
+
+def test_the_section_telling_what_a_question_asks() -> None:
+    """``telling_section``: of a guide's sections, the one saying more of the question's words than
+    the section asked (all of what that one says); title words, and words said in most sections,
+    tell none apart; the section naming the matter is left to the overview."""
+    guide = Entry(
+        id="guide-x",
+        kind="guide",
+        title="样板备案",
+        answer="",
+        sections=[
+            ("事项名称", "样板备案，由区局办理。"),
+            ("办理条件", "拥有2个直营店，经营满1年。"),
+            ("办理流程", "提交申请；专家现场验收；公示5天。"),
+            ("办理时限", "公示5天。"),
+            ("说明", "未备案的处罚款；直营店不足的不予备案。"),
+        ],
+    )
+
+    def said(*words: str) -> list[tuple[tuple[str, ...], float]]:
+        return [((w,), 0.5) for w in words]
+
+    assert telling_section(guide, said("验收", "公示"), "办理时限") == "办理流程"  # says both
+    assert telling_section(guide, said("公示"), "办理时限") is None  # the section asked says it
+    assert telling_section(guide, said("直营店"), None) == "办理条件"  # (the first of two saying it)
+    assert telling_section(guide, said("样板", "备案"), None) is None  # title words
+    assert telling_section(guide, said("区局"), None) is None  # the matter's own section
+    assert telling_section(guide, said("专家"), "办理条件") == "办理流程"
+    assert telling_section(guide, said("专家", "经营"), "办理条件") is None  # (not all the asked one says)
+    assert telling_section(guide, said("罚款"), None) == "说明"
+    guide.kind = "faq"
+    assert telling_section(guide, said("验收"), None) is None  # (a guide's only)
+
+
+async def test_a_guide_answers_with_the_section_telling_what_is_asked(default_kb: Services) -> None:
+    """报废机动车资质认定要专家现场验收吗，公示几天 asks in two clauses; 几天 names the time limit, but the
+    process section states the experts' inspection and the days of notice both: it answers, then the
+    time limit. 特许经营备案要几个直营店 names no section: the conditions state the shops. A clause
+    that asks for a section keeps it (在哪个系统上填报: 在线办理)."""
+    d = await default_kb.qa.ask("报废机动车资质认定要专家现场验收吗，公示几天")
+    assert (d.entry_id, d.aspect) == ("guide-scrap-vehicle-qualification", "办理流程")
+    assert (d.answer or "").split("\n")[0].endswith("｜办理流程、办理时限】")
+    d = await default_kb.qa.ask("特许经营备案要几个直营店")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-franchise-filing", "办理条件")
+    assert "2个直营店" in (d.answer or "")
+    d = await default_kb.qa.ask("二手车经营主体备案在哪个系统上填报")
+    assert (d.entry_id, d.aspect) == ("guide-used-car-entity-filing", "在线办理")
 
 
 async def test_an_entry_mentioning_a_section_in_passing_does_not_beat_the_guide(default_kb: Services) -> None:
