@@ -1391,6 +1391,7 @@ async def test_guides_answer_the_section_asked_about(
         ("再生资源回收备案在区里可以办理不", "办理地点与时间"),
         ("拍卖许可在福建网上办事大厅能申请吗", "在线办理"),  # (online, whatever the platform's name)
         ("我这种情况能不能办", "办理条件"),  # (whether one qualifies: no place named)
+        ("对答复不服，复议向谁申请？", "办理地点与时间"),  # to whom: the office
     ],
 )
 def test_the_guide_section_a_question_asks_for(question: str, aspect: str | None) -> None:
