@@ -10,9 +10,8 @@ from knowledge.models import Entry
 from knowledge.text import normalize
 
 GUIDE_OVERVIEW = ("事项名称", "办理条件", "申请材料")
-TELLING_SECTIONS = (
-    2  # a word said in more sections of a guide than this tells none apart (``telling_section``)
-)
+# A word said in more sections of a guide than this tells none apart (``telling_section``).
+TELLING_SECTIONS = 2
 # What a guide section says when it states a penalty (未按规定备案的，处1万元以上5万元以下罚款).
 _STATES_PENALTY = re.compile(r"罚|处分|法律责任|吊销|追究")
 
