@@ -1392,6 +1392,19 @@ async def test_guides_answer_the_section_asked_about(
         ("拍卖许可在福建网上办事大厅能申请吗", "在线办理"),  # (online, whatever the platform's name)
         ("我这种情况能不能办", "办理条件"),  # (whether one qualifies: no place named)
         ("对答复不服，复议向谁申请？", "办理地点与时间"),  # to whom: the office
+        # colloquial ways of asking for a section
+        ("预付卡备案手机上能办吗", "在线办理"),
+        ("二手车备案有APP吗", "在线办理"),
+        ("拍卖许可贵不贵", "收费标准"),
+        ("酒类备案要花多少", "收费标准"),
+        ("预付卡备案要花多少时间", "办理时限"),  # (花多少 of time: not the fee)
+        ("预付卡备案要拿什么去", "申请材料"),
+        ("特许经营备案需要什么东西", "申请材料"),
+        ("再生资源包括哪些东西", None),  # (what it includes: no materials)
+        ("外商投资信息报告上哪办", "办理地点与时间"),
+        ("全局政务公开要做到哪三化", None),  # (到哪 of no office)
+        ("成品油零售许可有啥要求", "办理条件"),
+        ("典当行设立谁能办", "办理条件"),
     ],
 )
 def test_the_guide_section_a_question_asks_for(question: str, aspect: str | None) -> None:
