@@ -286,6 +286,10 @@ def test_status_and_cancel_said_in_other_words() -> None:
         "我的问题有人处理吗",
         "查看处理进度",
         "客服回我了吗",
+        "进度查一下",
+        "查询一下我的工单",
+        "还没人回复吗",
+        "等了好久了还没回复",
     ):
         assert command_in_words(text) == "status", text
     for text in (
