@@ -67,6 +67,10 @@ def _rows(name: str) -> list[dict]:
         ("说的不是这个", "smalltalk-abuse"),
         ("这个回答没用", "smalltalk-abuse"),
         ("给我讲个笑话呗", "smalltalk-chitchat"),
+        # not understood: asked to say it again, not escalated with nothing offered
+        ("什么意思？", "smalltalk-unclear"),
+        ("没听懂", "smalltalk-unclear"),
+        ("能再说一遍吗", "smalltalk-unclear"),
         # several in a row: the last one said is answered
         ("好的，明白了", "smalltalk-ok"),
         ("好的明白", "smalltalk-ok"),
@@ -177,6 +181,8 @@ async def test_a_greeting_around_a_question_does_not_hide_it(
         "笨重货物运输",
         "你好像没有回答我的备案问题",
         "好的，那备案要多久",
+        "放管服是什么意思",
+        "放管服，什么意思",
     ],
 )
 async def test_small_talk_words_never_draw_real_questions(default_kb: Services, text: str) -> None:
@@ -292,7 +298,7 @@ def test_shipped_referrals_are_sourced_and_dated() -> None:
 
 def test_every_shipped_small_talk_category_is_there() -> None:
     cats = {r["category"] for r in _rows("smalltalk.jsonl")}
-    assert {"问候", "感谢", "告别", "介绍", "不文明用语"} <= cats
+    assert {"问候", "感谢", "告别", "介绍", "不文明用语", "澄清"} <= cats
 
 
 @pytest.mark.parametrize(
