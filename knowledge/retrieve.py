@@ -109,7 +109,7 @@ _ASKS_COUNT = re.compile(
 # own question (``_rerank``). A count is asked of its unit (多少家 is not 多少钱), so only in the same words.
 _NUMBER_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("duration", re.compile(_asking_ji(r"多久|多长时间|多长|几天|多少天|几个月|几年|多少年|期限|时限"))),
-    ("time", re.compile(_asking_ji(r"什么时候|何时|啥时候|几时|哪一?天|哪年|几月|几号|日期|截止"))),
+    ("time", re.compile(_asking_ji(r"什么时候|何时|啥时|几时|哪一?天|哪年|几月|几号|日期|截止"))),
 )
 _STATES_COUNT = {  # a number (digits or Chinese numerals: 一名) before one of the units
     unit: re.compile(r"[0-9一二两三四五六七八九十百千万](?:个|多|余)?(?:" + units + ")")
@@ -148,7 +148,7 @@ _NAMES_DOC_NUMBER = re.compile(
 _OWN_DOC_NUMBER = re.compile(r"(?:(?<!\d)(?:19|20)\d\d年?第?|第)(\d{1,4})号")
 _ASKS_OF_DOCUMENT = re.compile(
     _asking_ji(
-        r"什么时候|啥时候|哪天|哪一天|哪年|哪一年|何时|日期|几号|全文|原文|内容|要点|讲了|讲的|说了|废止|失效|有效|作废|文号|编号"
+        r"什么时候|啥时|哪天|哪一天|哪年|哪一年|何时|日期|几号|全文|原文|内容|要点|讲了|讲的|说了|废止|失效|有效|作废|文号|编号"
     )
 )
 
@@ -220,7 +220,7 @@ ASPECT_RX = dict(ASPECTS)  # section name -> its pattern (does an entry's own qu
 # question asking it asks for 设定依据. An entry's own question asking it asks that date, not the basis
 # (优化营商环境条例什么时候施行 answers no 是根据什么制定的: ``questions_aspects`` reads ``ASPECTS``),
 # though it answers a question asking that date as well as the basis section does (``_rerank``).
-_ASKS_EFFECT = re.compile(r"(?:哪天|哪一天|什么时候|啥时候|何时|哪年)(?:开始|起)?(?:施行|实施|生效)")
+_ASKS_EFFECT = re.compile(r"(?:哪天|哪一天|什么时候|啥时候?|何时|哪年)(?:开始|起)?(?:施行|实施|生效)")
 QUESTION_ASPECTS = tuple(
     (name, re.compile(f"{rx.pattern}|{_ASKS_EFFECT.pattern}") if name == "设定依据" else rx)
     for name, rx in ASPECTS
@@ -233,13 +233,14 @@ FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("why", re.compile(r"为什么|为何|为啥|怎么会")),
     (
         "when",
-        re.compile(_asking_ji(r"什么时候|何时|啥时候|哪天|哪年|几月|几号|几时|多久|多长时间|几天|多少天")),
+        re.compile(_asking_ji(r"什么时候|何时|啥时|哪天|哪年|几月|几号|几时|多久|多长时间|几天|多少天")),
     ),
     ("where", re.compile(r"哪里|哪儿|在哪|何处|去哪|找谁|谁")),
     ("much", re.compile(_asking_ji(r"多少|几[个项件次岁位家条种类章节款期批轮张份名]|多大|多高|多贵"))),
     ("how", re.compile(r"如何|怎么|怎样|咋")),
-    # (哪6个方面: numerals are digits once normalized; 什么时候 asks when, not what)
-    ("what", re.compile(r"什么(?!时候)|啥(?!时候)|哪个|哪些|哪种|哪类|哪[一二两三四五六七八九十几0-9]")),
+    # (哪6个方面: numerals are digits once normalized; 什么时候 asks when, not what, as does 啥时, said
+    # for 啥时候)
+    ("what", re.compile(r"什么(?!时候)|啥(?!时)|哪个|哪些|哪种|哪类|哪[一二两三四五六七八九十几0-9]")),
     # (colloquially, a clause ending in 不 or 没 asks whether too: 要钱不, 能网上办不, 备案了没; as does a
     # verb said either way within a clause, 办没办过, or in an entry's own questions, which ``_A_NOT_A``
     # does not rewrite as the question's clause-final 收不收 -> 收吗)

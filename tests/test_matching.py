@@ -1921,6 +1921,9 @@ def test_features_of_a_match() -> None:
         ("消费券一次能用几张", "much"),
         ("这部法律有几章", "much"),
         ("要几天", "when"),
+        ("新外贸法啥时施行", "when"),  # (啥时, said for 啥时候: not 啥, what)
+        ("外资年报啥时候报", "when"),
+        ("二手车备案啥时间能办好", "when"),
         # A rough number (十几件, 二十几天, 好几趟) asks nothing.
         ("我这个月可能要申请十几件", None),
         ("等了二十几天了", None),
@@ -3031,6 +3034,9 @@ async def test_when_the_rules_took_effect_is_asked_of_the_basis(default_kb: Serv
     d = await default_kb.qa.ask("新的成品油流通管理办法是哪天开始施行的？")
     assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-refined-oil-retail", "设定依据")
     d = await default_kb.qa.ask("听说外贸法又改了，新的啥时候开始施行？")
+    assert (d.status, d.entry_id) == ("answered", "policy-foreign-trade-law-2025#qa1")
+    # (啥时 said for 啥时候 asks when too: the Q&A on the law's earlier amendments had answered)
+    d = await default_kb.qa.ask("新外贸法啥时施行")
     assert (d.status, d.entry_id) == ("answered", "policy-foreign-trade-law-2025#qa1")
 
 
