@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.confidence import TIE, ConfidenceModel, features, offhand, shipped_model, thin, tied
+from bot.confidence import FEATURES, TIE, ConfidenceModel, features, offhand, shipped_model, thin, tied
 from bot.config import MatchingSettings
 from knowledge.retrieve import ASPECTS, PEERS_ENOUGH, SAME_WORDS, Candidate, Query, is_titled, question_forms
 from knowledge.segment import LIGHT_WEIGHT
@@ -236,6 +236,39 @@ def literal_apart(
     return Verdict("answered", order[0], order, p, xs) if ok else None
 
 
+# An own question whose heaviest word the question does not say, by at least this share of the
+# question's heaviest (``Candidate.unsaid``), asks another matter than the question.
+UNSAID_APART = 0.9
+
+
+def unsaid_apart(
+    q: Query,
+    top: list[Candidate],
+    x: list[float],
+    model: ConfidenceModel,
+    m: MatchingSettings,
+    cands: list[Candidate],
+) -> Verdict | None:
+    """The best, answered, when the answers tied with it (``tied``, by score alone) each have an own
+    question asking chiefly about a word the question does not say (``UNSAID_APART``) and the best
+    has none that does: they share the question's words but ask another matter (信息公开申请咋申请: the
+    guide on applying, tied with the FAQ asked 信息公开申请被拒绝了（不予公开），我能怎么办, whose heaviest
+    words the question does not say). None when another reason ties them (the best does not state
+    what is asked and a runner-up does: ``off_gap``; a runner-up's key field names the matter:
+    ``outnamed``), or the best is not confident (``m.precision``) or another rule holds it back
+    (``held_by``). ``x``: the best's features."""
+    if not tied_pair(top, x) or x[FEATURES.index("off_gap")] or x[FEATURES.index("outnamed")]:
+        return None
+    best = top[0]
+    rivals = [c for c in top[1:] if c.score >= best.score - TIE]
+    if best.unsaid >= UNSAID_APART or any(c.unsaid < UNSAID_APART for c in rivals):
+        return None
+    p = model.p_answer(best, x)
+    if p < m.precision or held_by(q, best, x, cands, ties=False) is not None:
+        return None
+    return Verdict("answered", best, top, p, x)
+
+
 def answers_a_part(q: Query, c: Candidate, cands: list[Candidate]) -> bool:
     """Whether ``c`` is a policy's own Q&A none of whose own questions asks in one of the forms, or
     for one of the guide sections, of a question asked in several clauses (惠聚榕城消费券怎么领 能不能跟
@@ -292,13 +325,16 @@ def named_referral(q: Query, best: Candidate, cands: list[Candidate]) -> Candida
     return next((c for c in closer if c.key_words >> head & 1), None)
 
 
-def held_by(q: Query, c: Candidate, x: list[float], cands: list[Candidate] | None = None) -> str | None:
+def held_by(
+    q: Query, c: Candidate, x: list[float], cands: list[Candidate] | None = None, ties: bool = True
+) -> str | None:
     """The rule that holds back ``c``, the best candidate with features ``x``, however confident:
     a runner-up ties with it ("tied"), the question names only a kind of matter ("crowded"), it answers
     a part of the question ("part", ``answers_a_part``), it holds too little of it ("thin"), or the
     question asks for the matter of a referral among the other candidates ``cands`` ("referred",
-    ``named_referral``); None when no rule does (``policybot ask --explain`` names the rule)."""
-    if tied(x):
+    ``named_referral``); None when no rule does (``policybot ask --explain`` names the rule). With
+    ``ties`` False, a tie is not read (``unsaid_apart`` has set the runners-up apart)."""
+    if ties and tied(x):
         return "tied"
     if crowded(c):
         return "crowded"
@@ -422,7 +458,8 @@ def decide(
     referral's matter that it names only in passing (``named_referral``), or the runner-up it
     ties with, set apart by its own question, does so (``question_apart``), or a runner-up close
     behind whose own question was asked (``closer_asked``), or the general one of two tied entries
-    titled alike (``general_apart``), or the policy whose own Q&As tie for it does
+    titled alike (``general_apart``), or the best when the answers tied with it ask another matter
+    (``unsaid_apart``), or the policy whose own Q&As tie for it does
     (``whole_policy``); ``suggested`` when a right entry is likely enough among the candidates
     offered (``m.suggest_confidence``), or the question is too vague to pick one (the best entry
     holds every word of it), FAQs offered with the entry on their matter (``with_overview``), a
@@ -453,6 +490,7 @@ def decide(
         or closer_asked(q, top, model, m)
         or general_apart(q, top, x, model, m)
         or literal_apart(q, top, x, model, m)
+        or unsaid_apart(q, top, x, model, m, cands)
     )
     if runner is not None:
         return runner

@@ -459,6 +459,20 @@ async def test_of_two_tied_answers_the_one_saying_the_question_word_for_word_ans
     )
 
 
+async def test_of_tied_answers_those_asking_another_matter_leave_the_best_to_answer(
+    default_kb: Services,
+) -> None:
+    """信息公开申请咋申请 ties the application guide with the FAQ asked 信息公开申请被拒绝了（不予公开），我能
+    怎么办, whose heaviest words the question does not say: it asks another matter, so the guide answers
+    with its 办理流程 (``unsaid_apart``: both had been offered at 0.996). Tied with answers whose own
+    questions the question says in full, the best is still only offered (鼓楼区商务局在哪里？电话多少？: the
+    two FAQs on the address and the phone)."""
+    d = await default_kb.qa.ask("信息公开申请咋申请")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-ogi-application", "办理流程")
+    d = await default_kb.qa.ask("鼓楼区商务局在哪里？电话多少？")
+    assert d.status == "suggested", (d.entry_id, d.confidence)
+
+
 def test_when_is_not_what() -> None:
     """什么时候 asks when: the 什么 in it does not ask what too (an entry asking only when is in
     another form than 是什么), and a question's clauses each ask in their own form."""
