@@ -23,7 +23,21 @@ MAX_CHARS = 30  # longer messages are questions, not small talk
 TRAILING = "啊呀呢吧呗哈啦嘛哦噢喔哟嘞咯呐"
 PIECE_CHARS = 12  # the longest piece a message made of several small-talk phrasings is split into
 LEADING = "嗯哦噢喔啊哈"
-ADDRESSED = ("小助手", "助手", "机器人", "客服", "亲", "老师")  # how people call the bot, before or after
+# How people call the bot, before or after what they say (你这机器人太笨了: 太笨了).
+ADDRESSED = (
+    "小助手",
+    "助手",
+    "机器人",
+    "客服",
+    "亲",
+    "老师",
+    *(
+        f"{who}{this}{bot}"
+        for who in ("", "你", "你们")
+        for this in ("这", "这个")
+        for bot in ("机器人", "智能客服")
+    ),
+)
 OPENING = ("请问", "您好", "你好")  # how people open what they say (请问你是机器人吗 -> 你是机器人吗)
 # Words ending in 么 that are no question particle (么 for 吗 in 在么, 是机器人么; 你能做什么 stays).
 NOT_PARTICLE_ME = ("什么", "怎么", "那么", "这么", "多么", "要么", "为什么")
@@ -59,12 +73,23 @@ def phrasings(text: str) -> list[str]:
 def find_small_talk(index: Index, text: str) -> str | None:
     """The id of the small-talk entry the whole message is a phrasing of; else, when the message is
     several small-talk phrasings in a row (好的明白了, 谢谢再见), the last one's (what was said last is
-    what the reply answers); None otherwise."""
+    what the reply answers), or when each of its clauses is one (答非所问，你这机器人太笨了: a clause
+    is looked up with its trimmings forgiven, 你这机器人 before 太笨了), the last one's; None otherwise."""
     forms = phrasings(text)
     if not forms:
         return None
     with index.reading():
-        return _phrasing_of(index, forms) or _last_of_several(index, forms[0])
+        found = _phrasing_of(index, forms) or _last_of_several(index, forms[0])
+    return found or _last_of_clauses(index, text)
+
+
+def _last_of_clauses(index: Index, text: str) -> str | None:
+    """The entry of the last clause when every clause of ``text`` (two or more) is small talk."""
+    clauses = normalize(text).split()  # (punctuation is a space once normalized)
+    if len(clauses) < 2:
+        return None
+    found = [find_small_talk(index, clause) for clause in clauses]
+    return found[-1] if all(found) else None
 
 
 def said_apart(index: Index, text: str) -> tuple[str, str] | None:

@@ -101,6 +101,14 @@ def _rows(name: str) -> list[dict]:
         ("你真棒", "smalltalk-praise"),
         ("好厉害啊", "smalltalk-praise"),
         ("你好笨", "smalltalk-abuse"),
+        # (a complaint about the answers: 回答得不对 had been answered with the FAQ on correcting one's
+        # records, 这个机器人答得啥也不是 with the one on reaching a human)
+        ("回答得不对", "smalltalk-abuse"),
+        ("你们答得不对", "smalltalk-abuse"),
+        ("这个机器人答得啥也不是", "smalltalk-abuse"),  # (the bot called 这个机器人 before it)
+        # (every clause small talk, one of them with its trimmings: 你这机器人 before 太笨了)
+        ("答非所问，你这机器人太笨了", "smalltalk-abuse"),
+        ("你们这个智能客服怎么这么笨，答非所问", "smalltalk-abuse"),
         ("在吗？有个问题想咨询", "smalltalk-hello"),  # (咨询 alone would ask for the phone)
         ("想请教一下", "smalltalk-hello"),
     ],
@@ -201,6 +209,7 @@ def test_phrasings_forgive_trimmings_only() -> None:
     assert phrasings("你" * 31) == []  # a long message is a question
     assert "你好" in phrasings("小助手，你好呀") and phrasings("机器人") == ["机器人"]
     assert "谢谢" in phrasings("谢谢小助手") and "你好" in phrasings("你好啊，机器人")  # the name after
+    assert "太笨了" in phrasings("你这机器人太笨了") and "能做什么" in phrasings("这个机器人能做什么")
     assert "在吗" in phrasings("在么") and "是机器人吗" in phrasings("是机器人么")  # 么 for 吗
     assert phrasings("你能做什么") == ["你能做什么"]  # (什么 keeps its 么)
     assert "你吃了吗" in phrasings("吃了没")  # 了没 for 了吗, and the pronoun left out
