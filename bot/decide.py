@@ -107,9 +107,11 @@ def question_apart(
     from the best by its own question (``tied`` reads its features as the best's: its question the
     closer by ``TIE``, or its key field): of two answers the match scores alike, the one whose own
     question was asked (拍买许可在哪里办: the FAQ asked 拍卖业务许可在哪里办, not the guide titled
-    从事拍卖业务许可 a hair above it). None when it is not, or not confident (``m.precision``), or
-    holds too little of the question (``thin``). ``x``: the best's features."""
-    if not tied_pair(top, x):
+    从事拍卖业务许可 a hair above it). None when it is not, or does not state the number, place or
+    section asked (``Candidate.factor``: 报废车回收给多少钱, the FAQ on fines, asked 无证收报废车罚多少,
+    states no sum one is paid), or is not confident (``m.precision``), or holds too little of the
+    question (``thin``). ``x``: the best's features."""
+    if not tied_pair(top, x) or top[1].factor < 1.0:
         return None
     swapped = [top[1], top[0], *top[2:]]
     return confident(q, swapped, model, m)

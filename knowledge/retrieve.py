@@ -119,6 +119,13 @@ _STATES_COUNT = {  # a number (digits or Chinese numerals: 一名) before one of
 _STATES_COUNT |= {
     unit: re.compile(_STATES_COUNT[unit].pattern + "|免费|不收|无需缴费") for unit in ("钱", "元", "块")
 }
+# What one is paid (``_ASKS_PAID``) is answered by a sum said to be paid (a price, a subsidy, a refund),
+# never by "free", nor by a fine or a registered capital.
+PAID = "价"
+_STATES_COUNT[PAID] = re.compile(
+    r"(?:价|补贴|补助|奖励|奖补|给予|支付|发放|退还|退款|返还|赔偿|赔付|收购)[^。；]{0,12}?"
+    r"[0-9一二两三四五六七八九十百千万](?:个|多|余)?(?:元|块)"
+)
 
 # What comes of not doing something (没在12小时内转发会被通报吗, 没备案会罚多少): an entry answers only if
 # it states a consequence (a fine, a penalty, an order to put it right...), not the duty alone.
@@ -167,6 +174,12 @@ _ASKS_PLACE = re.compile(
     r"(在|去|到)哪(里|儿)?(?=\s|$)|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方|(在|到)?哪条(路|街)"
 )
 
+# 多少钱 after a verb of being paid (能卖多少钱, 回收给多少钱, 补贴多少钱, 赔多少钱) asks what one gets, not
+# a fee one pays (``_ASKS_PAID``): a guide's 收费标准 ("no fee") does not answer it.
+_PAID = r"卖|拿|赔|值|退|补|补贴|回收给|收购给|能给|会给|给我"
+_NOT_PAID = "".join(f"(?<!{v})" for v in _PAID.split("|"))
+_ASKS_PAID = re.compile(rf"(?:{_PAID})(?:能|可以|会)?多少钱|回收价|收购价|(?:卖|值)几个钱")
+
 # Guide aspects: words in a question -> the guide section that answers it. A question names its matter
 # first and asks last (资格许可是依据啥文件来的: 依据, not 资格): the match that ends last wins
 # (``asked_aspect``).
@@ -181,7 +194,9 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "收费标准",
         re.compile(
-            r"收费|费用|多少钱|要钱|花钱|免费|交钱|收钱|交费|缴费|付费|给钱|掏钱|贵不贵|贵吗|多贵|花多少(?!时间|天|个?工作日|小时)|费.{0,4}(?:多少|标准|怎么算|咋算|怎么收)"
+            r"收费|费用|"
+            + _NOT_PAID
+            + r"多少钱|要钱|花钱|免费|交钱|收钱|交费|缴费|付费|给钱|掏钱|贵不贵|贵吗|多贵|花多少(?!时间|天|个?工作日|小时)|费.{0,4}(?:多少|标准|怎么算|咋算|怎么收)"
         ),
     ),
     (
@@ -552,11 +567,20 @@ class Matcher:
         echoes = {w for w in words if len(w) == 1 and is_han(w) and any(len(o) > 1 and w in o for o in words)}
         if echoes:
             weights = [0.0 if w in echoes else v for w, v in zip(words, weights, strict=True)]
-        tokens = [t for t in map(self.lex.canonical, self.lex.search_tokens(pieces)) if t not in echoes]
+        unsaid_fee = self._paid_not_fee(norm)
+        if unsaid_fee:  # (weighs nothing and is not searched, as an echo)
+            weights = [0.0 if w == unsaid_fee else v for w, v in zip(words, weights, strict=True)]
+        tokens = [
+            t
+            for t in map(self.lex.canonical, self.lex.search_tokens(pieces))
+            if t not in echoes and t != unsaid_fee
+        ]
         asks = asking.part
         aspect, aspect_said = _last_match(asks, QUESTION_ASPECTS)
         aspect_said = aspect_said.replace(" ", "")  # (compared with compact key texts)
         count = (m.group(1) or "多久") if (m := _ASKS_COUNT.search(asks)) else ""
+        if count == "钱" and _ASKS_PAID.search(asks):
+            count = PAID
         number_asked = m or _ASKS_NUMBER.search(asks)
         return Query(
             raw=question,
@@ -582,6 +606,14 @@ class Matcher:
             asks_consequence=bool(_ASKS_CONSEQUENCE.search(asks)),
             asks_office=bool(_ASKS_OFFICE.search(asks)),
         )
+
+    def _paid_not_fee(self, norm: str) -> str:
+        """The word 多少钱 stands for (收费, its synonym) when the question says it only of what one is
+        paid (``_ASKS_PAID``: 报废车回收给多少钱): it names no fee, and an entry stating one (the guide's
+        "no fee") does not answer; "" when the question names a fee, or asks no such thing."""
+        if not _ASKS_PAID.search(norm) or ASPECT_RX["收费标准"].search(_ASKS_PAID.sub(" ", norm)):
+            return ""
+        return self.lex.canonical("多少钱")
 
     def _split_guesses(self, pieces: list[str], asking: bytearray) -> list[str]:
         """A word jieba guessed (in no dictionary, unknown here) that is a word of the knowledge base
