@@ -203,7 +203,7 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "办理时限",
         re.compile(
             _asking_ji(
-                r"多久|多长时间|多少时间|几天|时限|期限|多少天|多少个工作日|办结|(?:什么|啥)时候(?:能)?(?:报|交|办|申报|提交|上报|拿到)"
+                r"多久|多长时间|多少时间|几天|时限|期限|多少天|多少个工作日|办结|(?:什么|啥)时候(?:能)?(?:报|交|办|申报|提交|上报|拿到)(?:材料|资料)?"
             )
         ),
     ),
@@ -301,13 +301,14 @@ def _asking_clause(norm: str, word_clauses: list[int], asking: Asking) -> int | 
 
 
 def _last_match(norm: str, patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> tuple[str | None, str]:
-    """The name of the pattern whose match ends last in ``norm``, and the words it matched (None and
-    "": none matches)."""
-    best, said, end = None, "", -1
+    """The name of the pattern whose match ends last in ``norm`` (of two ending together, the one
+    starting first), and the words it matched (None and "": none matches)."""
+    best, said, start, end = None, "", 0, -1
     for name, rx in patterns:
         for m in rx.finditer(norm):
-            if m.end() > end:
-                best, said, end = name, m.group(), m.end()
+            # (of two ending together, the longer: the phrase holding the other asks, 什么时候报材料)
+            if m.end() > end or (m.end() == end and m.start() < start):
+                best, said, start, end = name, m.group(), m.start(), m.end()
     return best, said
 
 

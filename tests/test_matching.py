@@ -1377,6 +1377,11 @@ async def test_asked_the_price_free_is_an_answer(default_kb: Services) -> None:
         ("报废车资质认定怎么搞", "办理流程"),
         ("典当行设立需要什么条件", "办理条件"),
         ("单用途预付卡备案要什么材料", "申请材料"),
+        # (when the materials are handed in asks the time limit: the phrase asking when holds 材料, and
+        # of two phrases ending together the longer asks; the materials had been shown)
+        ("拍卖企业年度核查什么时候报材料", "办理时限"),
+        ("预付卡备案啥时候交材料", "办理时限"),
+        ("预付卡备案要交什么材料", "申请材料"),
     ],
 )
 async def test_guides_answer_the_section_asked_about(
