@@ -1313,6 +1313,23 @@ def test_function_characters_joined_by_jieba_are_light(lexicon: Lexicon) -> None
     assert lexicon.informativeness("网办") > LIGHT_WEIGHT  # 办 is light, 网 is not: a word
 
 
+@pytest.mark.parametrize("word", ["才能", "才行", "搞定", "办完", "那边", "这边", "之内", "咋整"])
+def test_colloquial_function_words_are_light(lexicon: Lexicon, word: str) -> None:
+    """要啥条件才能开, 多长时间内搞定, 商务部门那边: words of how one speaks, not of the matter. As words
+    of jieba's dictionary (才能: talent) or unknown to it (才行, 咋整: 0.85) they had weighed as much as
+    the matter, and an entry lacking them missed its heaviest word."""
+    assert lexicon.informativeness(word) == LIGHT_WEIGHT
+
+
+async def test_a_story_in_colloquial_words_still_finds_its_section(default_kb: Services) -> None:
+    """二手车公司领了执照以后多久之内要去备案 had been only offered (0.56: 之内 weighed as a term the guide
+    lacks); 二手车备案咋整 asks how it is done (办理流程), as 咋弄 does."""
+    d = await default_kb.qa.ask("二手车公司领了执照以后多久之内要去备案")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-used-car-entity-filing", "办理时限")
+    d = await default_kb.qa.ask("二手车备案咋整")
+    assert (d.status, d.entry_id, d.aspect) == ("answered", "guide-used-car-entity-filing", "办理流程")
+
+
 @pytest.mark.parametrize(
     ("question", "unit"),
     [
@@ -1453,6 +1470,8 @@ async def test_guides_answer_the_section_asked_about(
         ("全局政务公开要做到哪三化", None),  # (到哪 of no office)
         ("成品油零售许可有啥要求", "办理条件"),
         ("典当行设立谁能办", "办理条件"),
+        ("拍卖许可怎么整", "办理流程"),
+        ("没备案怎么整改", None),  # (整改: to put right, not 整, to get done)
     ],
 )
 def test_the_guide_section_a_question_asks_for(question: str, aspect: str | None) -> None:
