@@ -171,7 +171,7 @@ _A_NOT_A = re.compile(
 # A question asking where to go or where something is, which an entry answers only if it names a place.
 _WHERE_MISTYPED = re.compile(r"(在|去|到)那(?=里|儿)")  # (哪 and 那 are both na; ``Matcher.analyse``)
 _ASKS_PLACE = re.compile(
-    r"(在|去|到)哪(里|儿)?(?=\s|$)|去哪(里|儿)?|地址|什么位置|怎么走|在什么地方|(在|到)?哪条(路|街)"
+    r"(在|去|到)哪(里|儿)?(?=\s|$)|去哪(里|儿)?|(?<![换改变迁搬更])地址|什么位置|怎么走|在什么地方|(在|到)?哪条(路|街)"
 )
 
 # 多少钱 after a verb of being paid (能卖多少钱, 回收给多少钱, 补贴多少钱, 赔多少钱) asks what one gets, not
@@ -210,7 +210,7 @@ ASPECTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "办理地点与时间",
         re.compile(
-            r"地点|在哪|哪里|哪儿|去哪|(?:上|到)哪(?:儿|里)?(?:去)?(?:办|交|报|申请|备案|领|递)|地址|几点|上班时间|办公时间|窗口|找谁|向谁|(?:哪个|哪一?级|什么)(?:部门|单位|机关)"
+            r"地点|在哪|哪里|哪儿|去哪|(?:上|到)哪(?:儿|里)?(?:去)?(?:办|交|报|申请|备案|领|递)|(?<![换改变迁搬更])地址|几点|上班时间|办公时间|窗口|找谁|向谁|(?:哪个|哪一?级|什么)(?:部门|单位|机关)"
             # (a place named, asked whether it deals with the matter: 鼓楼区能办吗, 在区商务局可以办理不)
             r"|(?:区|市|省|局|这里|这儿|这边|本地|当地|你们)(?:里|这里|这边)?(?:能|可以)(?:办|办理|受理|申请)(?:吗|不|嘛|么)"
         ),

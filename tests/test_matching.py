@@ -1472,6 +1472,10 @@ async def test_guides_answer_the_section_asked_about(
         ("典当行设立谁能办", "办理条件"),
         ("拍卖许可怎么整", "办理流程"),
         ("没备案怎么整改", None),  # (整改: to put right, not 整, to get done)
+        # (an address changed is the story: where to go is not asked)
+        ("回收站换地址了 要重新备案吗", None),
+        ("预付卡发卡企业变更地址要重新备案吗", None),
+        ("商务局地址", "办理地点与时间"),
     ],
 )
 def test_the_guide_section_a_question_asks_for(question: str, aspect: str | None) -> None:
