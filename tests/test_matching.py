@@ -197,7 +197,7 @@ NOT_ANSWERS = {"referral", "smalltalk"}  # entries that point elsewhere or chat:
 # reaching a human among them; batch e's: 8 of 63, each a question the knowledge base answers with a
 # hedge the labeller judged partial (开干洗店要去商务局备案吗: the rule, its enforcement unconfirmed);
 # the 3% is not met there; batch j's: 7 of 47 when it was added, six of them hedged answers; batch k's 9 of 48;
-# batch u's 6 of 43, five hedged; batch v's 6 of 34, all six hedged; batch w's 10 of 28, nine hedged; batch x's 8 of 37, six hedged)
+# batch u's 6 of 43, five hedged; batch v's 6 of 34, all six hedged; batch w's 10 of 28, nine hedged; batch x's 8 of 37, six hedged, 7 at the forty-fourth session's end; batch y's 3 of 27)
 RESIDENT_FLOORS = {
     ("a", "b"): (0.70, 0.02, 0.03),
     ("c",): (0.55, 0.05, 0.03),
@@ -222,7 +222,8 @@ RESIDENT_FLOORS = {
     ("u",): (0.60, 0.05, 0.19),
     ("v",): (0.65, 0.07, 0.21),
     ("w",): (0.70, 0.05, 0.40),
-    ("x",): (0.42, 0.06, 0.25),
+    ("x",): (0.46, 0.04, 0.22),
+    ("y",): (0.60, 0.04, 0.15),
 }
 
 
@@ -252,7 +253,8 @@ async def test_resident_sets(default_kb: Services) -> None:
         # (d: 98, 52; e: 87, 63; f: 66, 54; g: 70, 50; h: 68, 52; i: 73, 47; n: 69, 35; o: 62, 43;
         # p: 69, 39; q: 65, 40; r: 58, 43, nineteen of its questions those of earlier batches left out;
         # s: 62, 54, eleven left out; t: 61, 53, sixteen left out; u: 50, 43, twenty-two left out;
-        # v: 44, 34, fifteen left out; w: 45, 28, eighteen left out; x: 50, 37, nine left out)
+        # v: 44, 34, fifteen left out; w: 45, 28, eighteen left out; x: 50, 37, nine left out; y: 56, 27,
+        # twelve left out)
         assert len(rows) >= 40 and len(oos) >= 25, batches
         # Measured: a and b 147 of 210 right (70%), none wrong, 1 of 65 out of scope answered; c 71 of
         # 133 right (53.4%), 6 wrong (4.5%), none of 47 out of scope answered (twenty-fourth session);
@@ -281,7 +283,9 @@ async def test_resident_sets(default_kb: Services) -> None:
         # names as partial); batch w when written (094470d): 32 of 45 (71.1%), 3 wrong (6.7%: two the
         # right guide without the section asked), 10 of 28 out of scope answered (35.7%, nine with an
         # entry its label names as partial); batch x when written (e4da251): 22 of 50 (44.0%), 2 wrong
-        # (4.0%), 8 of 37 out of scope answered (21.6%, six with an entry its label names as partial).
+        # (4.0%), 8 of 37 out of scope answered (21.6%, six with an entry its label names as partial); at
+        # the session's end (after changes it tuned), 25, none wrong, 7; batch y when written (e4da251 and
+        # the forty-fourth session's end alike): 35 of 56 (62.5%), none wrong, 3 of 27 out of scope answered.
         assert right / len(rows) >= least_right and wrong / len(rows) <= most_wrong, (batches, right, wrong)
         assert answered / len(oos) <= most_answered, batches
 
