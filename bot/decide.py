@@ -251,24 +251,28 @@ def unsaid_apart(
     m: MatchingSettings,
     cands: list[Candidate],
 ) -> Verdict | None:
-    """The best, answered, when the answers tied with it (``tied``, by score alone) each have an own
-    question asking chiefly about a word the question does not say (``UNSAID_APART``) and the best
-    has none that does: they share the question's words but ask another matter (信息公开申请咋申请: the
+    """Of the best and the answers scoring within ``TIE`` of it (tied by score, whether or not a closer
+    own question sets one apart: ``tied``), the one whose own questions ask nothing the question does not say, answered, when each of
+    the others has an own question asking chiefly about a word the question does not say
+    (``UNSAID_APART``): they share the question's words but ask another matter (信息公开申请咋申请: the
     guide on applying, tied with the FAQ asked 信息公开申请被拒绝了（不予公开），我能怎么办, whose heaviest
-    words the question does not say). None when another reason ties them (the best does not state
-    what is asked and a runner-up does: ``off_gap``; a runner-up's key field names the matter:
-    ``outnamed``), or the best is not confident (``m.precision``) or another rule holds it back
-    (``held_by``). ``x``: the best's features."""
-    if not tied_pair(top, x) or x[FEATURES.index("off_gap")] or x[FEATURES.index("outnamed")]:
+    words the question does not say; 信息公开咋申请, the FAQ a hair above the guide). None when another
+    reason ties them (the one does not state what is asked and another does: ``off_gap``; another's
+    key field names the matter: ``outnamed``), or the one is not confident (``m.precision``) or
+    another rule holds it back (``held_by``). ``x``: the best's features."""
+    tied_ones = [c for c in top if c.score >= top[0].score - TIE]
+    apart = [c for c in tied_ones if c.unsaid < UNSAID_APART]
+    if len(apart) != 1:
         return None
-    best = top[0]
-    rivals = [c for c in top[1:] if c.score >= best.score - TIE]
-    if best.unsaid >= UNSAID_APART or any(c.unsaid < UNSAID_APART for c in rivals):
+    one = apart[0]
+    order = [one, *(c for c in top if c is not one)]
+    xo = x if one is top[0] else features(q, one, order[1:])
+    if xo[FEATURES.index("off_gap")] or xo[FEATURES.index("outnamed")]:
         return None
-    p = model.p_answer(best, x)
-    if p < m.precision or held_by(q, best, x, cands, ties=False) is not None:
+    p = model.p_answer(one, xo)
+    if p < m.precision or held_by(q, one, xo, cands, ties=False) is not None:
         return None
-    return Verdict("answered", best, top, p, x)
+    return Verdict("answered", one, order, p, xo)
 
 
 def answers_a_part(q: Query, c: Candidate, cands: list[Candidate]) -> bool:
