@@ -168,6 +168,11 @@ _A_NOT_A = re.compile(
     r"|([^\W\d能要是会可需该应想有])不(\2(?:(?![吗呢啊呀吧])[\u4e00-\u9fff])?)(?=$|\s|[吗呢啊呀吧])"
 )
 
+# The spellings of a place asked at a question's end (longest first: 在哪里 ends with no 在哪), and the
+# particles closing a question that ask nothing (``Matcher._asked_as``).
+_WHERE_SPELLINGS = (("在哪里", "在哪儿", "在哪"), ("去哪里", "去哪儿", "去哪"))
+_CLOSING = "呢啊呀哈"
+
 # A question asking where to go or where something is, which an entry answers only if it names a place.
 _WHERE_MISTYPED = re.compile(r"(在|去|到)那(?=里|儿)")  # (哪 and 那 are both na; ``Matcher.analyse``)
 _ASKS_PLACE = re.compile(
@@ -828,7 +833,7 @@ class Matcher:
             return q, self._search(q, limit)
 
     def _search(self, q: Query, limit: int) -> list[Candidate]:
-        asked = self.index.asked_as(compact(q.raw))
+        asked = self._asked_as(compact(q.raw))
         top, bm25 = self._retrieve(q, asked)
         if not len(top):
             return []
@@ -837,6 +842,26 @@ class Matcher:
         # (the entries asked are kept whatever their rank: a cut at ``limit`` could drop them)
         kept = set(asked)
         return _asked_first(self._rerank(q, top, bm25, limit, kept), kept, self.index.by_id)[:limit]
+
+    def _asked_as(self, text: str) -> list[int]:
+        """The live docs one of whose own questions is ``text`` (compact) word for word, or but for
+        how it spells the place it asks at its end (鼓楼区商务局在哪 is 鼓楼区商务局在哪里？) or a closing
+        particle (呢, 啊): ``Index.asked_as``."""
+        found = self.index.asked_as(text)
+        if found:
+            return found
+        bare = text.rstrip(_CLOSING)
+        if bare != text and (found := self.index.asked_as(bare)):
+            return found
+        for group in _WHERE_SPELLINGS:
+            said = next((w for w in group if bare.endswith(w)), None)
+            if said is None:
+                continue
+            stem = bare[: -len(said)]
+            for other in group:
+                if other != said and (found := self.index.asked_as(stem + other)):
+                    return found
+        return []
 
     def _retrieve(self, q: Query, asked: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``CANDIDATES`` live docs with the best BM25F scores, then any other live doc asked
