@@ -252,14 +252,15 @@ def unsaid_apart(
     cands: list[Candidate],
 ) -> Verdict | None:
     """Of the best and the answers scoring within ``TIE`` of it (tied by score, whether or not a closer
-    own question sets one apart: ``tied``), the one whose own questions ask nothing the question does not say, answered, when each of
-    the others has an own question asking chiefly about a word the question does not say
-    (``UNSAID_APART``): they share the question's words but ask another matter (信息公开申请咋申请: the
-    guide on applying, tied with the FAQ asked 信息公开申请被拒绝了（不予公开），我能怎么办, whose heaviest
-    words the question does not say; 信息公开咋申请, the FAQ a hair above the guide). None when another
-    reason ties them (the one does not state what is asked and another does: ``off_gap``; another's
-    key field names the matter: ``outnamed``), or the one is not confident (``m.precision``) or
-    another rule holds it back (``held_by``). ``x``: the best's features."""
+    own question sets one apart: ``tied``), the one whose own questions ask nothing the question does
+    not say, answered, when each of the others has an own question asking chiefly about a word the
+    question does not say (``UNSAID_APART``): they share the question's words but ask another matter
+    (信息公开申请咋申请: the guide on applying, tied with the FAQ asked 信息公开申请被拒绝了（不予公开），我能
+    怎么办, whose heaviest words the question does not say; 信息公开咋申请, the FAQ a hair above the
+    guide). None when another reason ties them (the one does not state what is asked and another
+    does: ``off_gap``; another's key field names the matter: ``outnamed``), or the one is not
+    confident (``m.precision``) or another rule holds it back (``held_by``). ``x``: the best's
+    features."""
     tied_ones = [c for c in top if c.score >= top[0].score - TIE]
     apart = [c for c in tied_ones if c.unsaid < UNSAID_APART]
     if len(apart) != 1:
@@ -464,7 +465,7 @@ def decide(
     referral's matter that it names only in passing (``named_referral``), or the runner-up it
     ties with, set apart by its own question, does so (``question_apart``), or a runner-up close
     behind whose own question was asked (``closer_asked``), or the general one of two tied entries
-    titled alike (``general_apart``), or the best when the answers tied with it ask another matter
+    titled alike (``general_apart``), or of answers tied by score the one not asking another matter
     (``unsaid_apart``), or the policy whose own Q&As tie for it does
     (``whole_policy``); ``suggested`` when a right entry is likely enough among the candidates
     offered (``m.suggest_confidence``), or the question is too vague to pick one (the best entry
